@@ -1,0 +1,79 @@
+# AlgoTrendy — `make run` and `make test` work on a fresh clone (only PyPI needed, once).
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+UV      := $(BIN)/uv
+UV_VERSION := 0.13.8
+DEPS_STAMP  := $(VENV)/.deps.stamp
+BUILD_STAMP := $(VENV)/.build.stamp
+SOURCES_PYX := $(shell find ext -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
+SOURCES_PROTO := $(shell find proto -name '*.proto' 2>/dev/null)
+
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test bench proto lint format build deps clean distclean annotate
+
+## run: create .venv if needed, install pinned deps, build, start the engine on embedded defaults
+run: $(BUILD_STAMP)
+	$(BIN)/algotrendy serve $(ARGS)
+
+## test: the full test suite (what .ci/run runs)
+test: $(BUILD_STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## bench: benchmarks (pytest-benchmark); JSON lands in benchmarks/results/
+bench: $(BUILD_STAMP)
+	mkdir -p benchmarks/results
+	$(BIN)/python -m pytest benchmarks -p no:randomly --benchmark-only \
+		--benchmark-json=benchmarks/results/latest.json $(PYTEST_ARGS)
+
+## proto: regenerate the gRPC Python code from proto/algotrendy/v1/*.proto
+proto: $(DEPS_STAMP)
+	$(BIN)/python setup.py -q build_proto
+
+## lint: ruff (lint + format check) and the import-layering contract
+lint: $(BUILD_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+format: $(DEPS_STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## build: compile ext/ and generate gRPC code into the editable install
+build: $(BUILD_STAMP)
+
+## annotate: Cython HTML annotation (yellow = Python interaction) next to each .pyx
+annotate: $(DEPS_STAMP)
+	ALGOTRENDY_CYTHON_ANNOTATE=1 $(BIN)/python setup.py -q build_ext --inplace --force
+
+deps: $(DEPS_STAMP)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "AlgoTrendy needs CPython 3.11 (set PYTHON=python3.11)")'
+	$(PYTHON) -m venv $(VENV)
+
+$(DEPS_STAMP): requirements/lock.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip sync --quiet --python $(BIN)/python requirements/lock.txt
+	touch $@
+
+$(BUILD_STAMP): $(DEPS_STAMP) setup.py pyproject.toml $(SOURCES_PYX) $(SOURCES_PROTO)
+	$(BIN)/python setup.py -q build_proto
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation --reinstall -e .
+	touch $@
+
+## lock: re-resolve requirements/*.in into requirements/lock.txt (needs PyPI)
+lock: $(DEPS_STAMP)
+	cd requirements && ../$(UV) pip compile --quiet dev.in --python-version 3.11 -o lock.txt
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis .ruff_cache $(BUILD_STAMP)
+	find ext -name '*.c' -o -name '*.so' -o -name '*.html' | xargs rm -f
+	find proto/algotrendy -name '*_pb2*.py*' -o -name '__init__.py' | xargs rm -f
+	find . -name __pycache__ -not -path './$(VENV)/*' | xargs rm -rf
+
+distclean: clean
+	rm -rf $(VENV)

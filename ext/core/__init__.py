@@ -1,0 +1,1 @@
+"""Kernels shared by the core domain: fixed-point decimal parsing and formatting."""
