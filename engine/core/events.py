@@ -1,0 +1,204 @@
+"""Immutable events: facts that happened, named in the past tense.
+
+Every event carries ``ts_event`` (when it happened, venue time where the venue says, Unix ns) and
+``ts_init`` (when the engine created the object, Unix ns). Order events also carry the order's
+``sequence`` — the per-engine order-event sequence assigned when the event is journalled, so
+subscribers can resume without gaps or duplicates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.core.enums import (
+    ComponentState,
+    LiquiditySide,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+)
+from engine.core.fixed import Money, Price, Quantity
+from engine.core.ids import (
+    AccountId,
+    ClientOrderId,
+    InstrumentId,
+    StrategyId,
+    TradeId,
+    VenueOrderId,
+)
+
+_frozen = dataclass(frozen=True, slots=True, kw_only=True)
+
+
+@_frozen
+class Event:
+    ts_event: int
+    ts_init: int
+
+
+# -- market data -----------------------------------------------------------------------------
+@_frozen
+class TradeTick(Event):
+    instrument_id: InstrumentId
+    price: Price
+    size: Quantity
+    aggressor_side: Side
+    trade_id: TradeId
+
+
+@_frozen
+class QuoteTick(Event):
+    """Best bid and offer."""
+
+    instrument_id: InstrumentId
+    bid_price: Price
+    bid_size: Quantity
+    ask_price: Price
+    ask_size: Quantity
+
+
+@_frozen
+class Bar(Event):
+    """OHLCV over ``[ts_open, ts_event)``; ``ts_event`` is the close time."""
+
+    instrument_id: InstrumentId
+    interval_ns: int
+    ts_open: int
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: Quantity
+    trade_count: int
+
+
+# -- orders ----------------------------------------------------------------------------------
+@_frozen
+class OrderEvent(Event):
+    account_id: AccountId
+    client_order_id: ClientOrderId
+    instrument_id: InstrumentId
+    sequence: int = 0
+
+
+@_frozen
+class OrderInitialized(OrderEvent):
+    strategy_id: StrategyId
+    side: Side
+    order_type: OrderType
+    quantity: Quantity
+    price: Price | None
+    trigger_price: Price | None
+    time_in_force: TimeInForce
+    expire_at_ns: int | None
+    post_only: bool
+    reduce_only: bool
+
+
+@_frozen
+class OrderDenied(OrderEvent):
+    """The engine refused the order before it left the process (risk gate). Terminal."""
+
+    reason: str
+    detail: str
+
+
+@_frozen
+class OrderSubmitted(OrderEvent):
+    """Durably journalled and sent to the venue."""
+
+
+@_frozen
+class OrderAccepted(OrderEvent):
+    venue_order_id: VenueOrderId
+
+
+@_frozen
+class OrderRejected(OrderEvent):
+    """The venue refused the order. Terminal."""
+
+    reason: str
+    detail: str
+
+
+@_frozen
+class OrderPendingUpdate(OrderEvent):
+    pass
+
+
+@_frozen
+class OrderPendingCancel(OrderEvent):
+    pass
+
+
+@_frozen
+class OrderUpdated(OrderEvent):
+    quantity: Quantity
+    price: Price | None
+    trigger_price: Price | None
+
+
+@_frozen
+class OrderModifyRejected(OrderEvent):
+    reason: str
+    detail: str
+
+
+@_frozen
+class OrderCancelRejected(OrderEvent):
+    reason: str
+    detail: str
+
+
+@_frozen
+class OrderCanceled(OrderEvent):
+    pass
+
+
+@_frozen
+class OrderExpired(OrderEvent):
+    pass
+
+
+@_frozen
+class OrderFilled(OrderEvent):
+    venue_order_id: VenueOrderId
+    trade_id: TradeId
+    side: Side
+    last_price: Price
+    last_quantity: Quantity
+    liquidity_side: LiquiditySide
+    commission: Money
+
+
+# -- engine ----------------------------------------------------------------------------------
+@_frozen
+class TradingStateChanged(Event):
+    account_id: AccountId | None
+    previous: TradingState
+    current: TradingState
+    reason: str
+
+
+@_frozen
+class ComponentStateChanged(Event):
+    component: str
+    previous: ComponentState
+    current: ComponentState
+    detail: str
+
+
+#: The status an order is in right after each event (for events that set one).
+STATUS_AFTER: dict[type[OrderEvent], OrderStatus] = {
+    OrderInitialized: OrderStatus.INITIALIZED,
+    OrderDenied: OrderStatus.DENIED,
+    OrderSubmitted: OrderStatus.SUBMITTED,
+    OrderAccepted: OrderStatus.ACCEPTED,
+    OrderRejected: OrderStatus.REJECTED,
+    OrderPendingUpdate: OrderStatus.PENDING_UPDATE,
+    OrderPendingCancel: OrderStatus.PENDING_CANCEL,
+    OrderCanceled: OrderStatus.CANCELED,
+    OrderExpired: OrderStatus.EXPIRED,
+}
