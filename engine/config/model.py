@@ -1,0 +1,79 @@
+"""The engine's configuration schema: typed, validated once, immutable.
+
+Every key has a default, so the engine starts with no file at all (embedded LMDB, simulated venue,
+loopback ports). Secrets are ``SecretStr`` and render as ``**********`` wherever config is logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class EngineSectionConfig(_Section):
+    #: Name of this engine instance; appears in logs, metrics and GetStatus.
+    instance: str = Field("algotrendy", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    #: Upper bound for a graceful shutdown (SIGINT/SIGTERM) before the process exits anyway.
+    shutdown_timeout_s: float = Field(4.0, gt=0, le=300)
+
+
+class GrpcConfig(_Section):
+    host: str = Field("127.0.0.1", min_length=1)
+    #: 0 picks a free port (tests); the bound port is logged.
+    port: int = Field(50051, ge=0, le=65535)
+    reflection: bool = True
+    #: In-flight RPCs get this long to finish when the engine drains.
+    grace_period_s: float = Field(2.0, ge=0, le=60)
+    max_message_mb: int = Field(16, ge=1, le=256)
+
+
+class MetricsConfig(_Section):
+    enabled: bool = True
+    host: str = Field("127.0.0.1", min_length=1)
+    port: int = Field(9464, ge=0, le=65535)
+    #: How often the event-loop lag is sampled.
+    loop_lag_interval_ms: int = Field(100, ge=1, le=60_000)
+    #: Samples kept for the p50/p99 reported by GetStatus (window = interval x samples).
+    loop_lag_window_samples: int = Field(600, ge=10, le=100_000)
+
+
+class LogConfig(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    #: ``auto``: readable console output on a TTY, JSON lines otherwise.
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class StoreConfig(_Section):
+    """LMDB, embedded. ``durability``:
+
+    - ``sync``: every commit is fsync'ed before it is acknowledged — nothing acknowledged is lost on
+      power failure; commits cost a disk flush (group commit amortises it).
+    - ``async``: commits reach the OS page cache and are flushed by the OS; a process crash loses
+      nothing, a power failure or kernel panic can lose the last moments.
+    """
+
+    durability: Literal["sync", "async"] = "sync"
+    map_size_mb: int = Field(1024, ge=16, le=1_048_576)
+
+
+class EngineConfig(_Section):
+    #: Where LMDB, the lock file and (later) credentials live. Created if missing.
+    data_dir: Path = Path(".algotrendy")
+    engine: EngineSectionConfig = EngineSectionConfig()
+    grpc: GrpcConfig = GrpcConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    log: LogConfig = LogConfig()
+    store: StoreConfig = StoreConfig()
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir_not_empty(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must not be empty")
+        return value
