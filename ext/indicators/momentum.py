@@ -1,0 +1,491 @@
+"""Momentum oscillators: batch kernels bit-compatible with TA-Lib.
+
+Rolling highest-high / lowest-low (STOCH, STOCHRSI, WILLR) use monotonic deques, O(n) whatever the
+trend, where TA-Lib rescans the window each time its extreme expires (O(n * period) on a steady
+trend). On finite inputs both give the same extremes, so the same outputs bit for bit. TA-Lib's
+rescan gives NaN inputs an order-dependent meaning no deque reproduces, so when a NaN turns up after
+the first valid bar the kernel reruns TA-Lib's own rescan (``*_rescan``), keeping NaN behaviour exact.
+"""
+
+# ruff: noqa: PLR0917 (Numba kernels take positional arrays and parameters, like TA-Lib)
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from ._base import TA_EPSILON, first_valid1, first_valid2, first_valid3, first_valid4, is_zero, nan_head
+from .overlap import ma_into, ma_lookback
+
+
+@njit(cache=True)
+def rsi_into(real, begin, period, out):
+    """TA_RSI from ``begin``: Wilder smoothing seeded with the plain average of ``period`` moves.
+
+    TA-Lib's current form: branchless gain/loss split, a hoisted ``1/period``, and an exact test of
+    the gain+loss total (0 when both are zero; a NaN move makes every later value 0, as TA-Lib's).
+    """
+    n = real.shape[0]
+    start = begin + period
+    for i in range(min(start, n)):
+        out[i] = np.nan
+    if start >= n:
+        return
+    inv = 1.0 / period
+    pm1 = float(period - 1)
+    prev_value = real[begin]
+    prev_gain = 0.0
+    prev_loss = 0.0
+    for i in range(begin + 1, start + 1):
+        v = real[i]
+        d = v - prev_value
+        prev_value = v
+        g = d if d > 0.0 else 0.0
+        prev_gain += g
+        prev_loss += g - d
+    prev_loss *= inv
+    prev_gain *= inv
+    s = prev_gain + prev_loss
+    out[start] = 100.0 * (prev_gain / s) if s > 0.0 else 0.0
+    for i in range(start + 1, n):
+        v = real[i]
+        d = v - prev_value
+        prev_value = v
+        prev_loss *= pm1
+        prev_gain *= pm1
+        g = d if d > 0.0 else 0.0
+        prev_gain += g
+        prev_loss += g - d
+        prev_loss *= inv
+        prev_gain *= inv
+        s = prev_gain + prev_loss
+        out[i] = 100.0 * (prev_gain / s) if s > 0.0 else 0.0
+
+
+@njit(cache=True)
+def rsi_nb(real, timeperiod):
+    """TA-Lib RSI."""
+    out = np.empty(real.shape[0], dtype=np.float64)
+    rsi_into(real, first_valid1(real), timeperiod, out)
+    return out
+
+
+@njit(cache=True)
+def mom_nb(real, timeperiod):
+    """TA-Lib MOM."""
+    n = real.shape[0]
+    start = first_valid1(real) + timeperiod
+    out = nan_head(n, start)
+    for i in range(start, n):
+        out[i] = real[i] - real[i - timeperiod]
+    return out
+
+
+@njit(cache=True)
+def roc_nb(real, timeperiod):
+    """TA-Lib ROC."""
+    n = real.shape[0]
+    start = first_valid1(real) + timeperiod
+    out = nan_head(n, start)
+    for i in range(start, n):
+        prev = real[i - timeperiod]
+        if prev != 0.0:
+            out[i] = ((real[i] / prev) - 1.0) * 100.0
+        else:
+            out[i] = 0.0
+    return out
+
+
+@njit(cache=True)
+def _has_nan(a, b, begin, stop):
+    for i in range(begin, stop):  # noqa: SIM110 (Numba: no generator any())
+        if a[i] != a[i] or b[i] != b[i]:
+            return True
+    return False
+
+
+@njit(cache=True)
+def stoch_fastk_into(high, low, close, begin, period, out):
+    """Fast %K from ``begin`` with monotonic deques; TA-Lib's rescan when a NaN is present."""
+    n = high.shape[0]
+    start = begin + period - 1
+    for i in range(min(start, n)):
+        out[i] = np.nan
+    if start >= n:
+        return
+    if _has_nan(high, low, begin, n):
+        _stoch_fastk_rescan(high, low, close, begin, period, out)
+        return
+    qh = np.empty(period, dtype=np.int64)
+    ql = np.empty(period, dtype=np.int64)
+    hh = 0  # head index of the max deque
+    hs = 0  # size
+    lh = 0
+    ls = 0
+    for t in range(begin, n):
+        expired = t - period
+        # max deque over high
+        if hs > 0 and qh[hh] <= expired:
+            hh += 1
+            if hh == period:
+                hh = 0
+            hs -= 1
+        v = high[t]
+        while hs > 0:
+            j = hh + hs - 1
+            if j >= period:
+                j -= period
+            if high[qh[j]] <= v:
+                hs -= 1
+            else:
+                break
+        j = hh + hs
+        if j >= period:
+            j -= period
+        qh[j] = t
+        hs += 1
+        # min deque over low
+        if ls > 0 and ql[lh] <= expired:
+            lh += 1
+            if lh == period:
+                lh = 0
+            ls -= 1
+        v = low[t]
+        while ls > 0:
+            j = lh + ls - 1
+            if j >= period:
+                j -= period
+            if low[ql[j]] >= v:
+                ls -= 1
+            else:
+                break
+        j = lh + ls
+        if j >= period:
+            j -= period
+        ql[j] = t
+        ls += 1
+        if t >= start:
+            highest = high[qh[hh]]
+            lowest = low[ql[lh]]
+            diff = (highest - lowest) / 100.0
+            if abs(highest - lowest) <= TA_EPSILON * (abs(highest) + abs(lowest)):
+                out[t] = 0.0
+            else:
+                out[t] = (close[t] - lowest) / diff
+
+
+@njit(cache=True)
+def _stoch_fastk_rescan(high, low, close, begin, period, out):
+    """TA-Lib's own fast %K loop (extreme rescanned when it leaves the window)."""
+    n = high.shape[0]
+    start = begin + period - 1
+    trailing = begin
+    lowest_idx = -1
+    highest_idx = -1
+    highest = 0.0
+    lowest = 0.0
+    diff = 0.0
+    for today in range(start, n):
+        tmp = low[today]
+        if lowest_idx < trailing:
+            lowest_idx = trailing
+            lowest = low[lowest_idx]
+            for i in range(lowest_idx + 1, today + 1):
+                tmp = low[i]
+                if tmp < lowest:
+                    lowest_idx = i
+                    lowest = tmp
+            diff = (highest - lowest) / 100.0
+        elif tmp <= lowest:
+            lowest_idx = today
+            lowest = tmp
+            diff = (highest - lowest) / 100.0
+        tmp = high[today]
+        if highest_idx < trailing:
+            highest_idx = trailing
+            highest = high[highest_idx]
+            for i in range(highest_idx + 1, today + 1):
+                tmp = high[i]
+                if tmp > highest:
+                    highest_idx = i
+                    highest = tmp
+            diff = (highest - lowest) / 100.0
+        elif tmp >= highest:
+            highest_idx = today
+            highest = tmp
+            diff = (highest - lowest) / 100.0
+        if abs(highest - lowest) <= TA_EPSILON * (abs(highest) + abs(lowest)):
+            out[today] = 0.0
+        else:
+            out[today] = (close[today] - lowest) / diff
+        trailing += 1
+
+
+@njit(cache=True)
+def stoch_nb(high, low, close, fastk_period, slowk_period, slowk_matype, slowd_period, slowd_matype):
+    """TA-Lib STOCH."""
+    n = high.shape[0]
+    begin = first_valid3(high, low, close)
+    fastk = np.empty(n, dtype=np.float64)
+    stoch_fastk_into(high, low, close, begin, fastk_period, fastk)
+    b1 = begin + fastk_period - 1
+    slowk = np.empty(n, dtype=np.float64)
+    ma_into(fastk, b1, slowk_period, slowk_matype, slowk)
+    b2 = b1 + ma_lookback(slowk_period, slowk_matype)
+    slowd = np.empty(n, dtype=np.float64)
+    ma_into(slowk, b2, slowd_period, slowd_matype, slowd)
+    b3 = b2 + ma_lookback(slowd_period, slowd_matype)
+    for i in range(min(b3, n)):
+        slowk[i] = np.nan
+    return slowk, slowd
+
+
+@njit(cache=True)
+def stochf_into(real, begin, fastk_period, fastd_period, fastd_matype, fastk, fastd):
+    """TA_STOCHF on a single series (high = low = close) from ``begin``; aligns %K to %D."""
+    n = real.shape[0]
+    stoch_fastk_into(real, real, real, begin, fastk_period, fastk)
+    b1 = begin + fastk_period - 1
+    ma_into(fastk, b1, fastd_period, fastd_matype, fastd)
+    b2 = b1 + ma_lookback(fastd_period, fastd_matype)
+    for i in range(min(b2, n)):
+        fastk[i] = np.nan
+
+
+@njit(cache=True)
+def stochrsi_nb(real, timeperiod, fastk_period, fastd_period, fastd_matype):
+    """TA-Lib STOCHRSI."""
+    n = real.shape[0]
+    begin = first_valid1(real)
+    rsi = np.empty(n, dtype=np.float64)
+    rsi_into(real, begin, timeperiod, rsi)
+    fastk = np.empty(n, dtype=np.float64)
+    fastd = np.empty(n, dtype=np.float64)
+    stochf_into(rsi, begin + timeperiod, fastk_period, fastd_period, fastd_matype, fastk, fastd)
+    return fastk, fastd
+
+
+@njit(cache=True)
+def willr_nb(high, low, close, timeperiod):
+    """TA-Lib WILLR."""
+    n = high.shape[0]
+    begin = first_valid3(high, low, close)
+    start = begin + timeperiod - 1
+    out = nan_head(n, start)
+    if start >= n:
+        return out
+    if _has_nan(high, low, begin, n):
+        _willr_rescan(high, low, close, begin, timeperiod, out)
+        return out
+    period = timeperiod
+    qh = np.empty(period, dtype=np.int64)
+    ql = np.empty(period, dtype=np.int64)
+    hh = 0
+    hs = 0
+    lh = 0
+    ls = 0
+    for t in range(begin, n):
+        expired = t - period
+        if hs > 0 and qh[hh] <= expired:
+            hh += 1
+            if hh == period:
+                hh = 0
+            hs -= 1
+        v = high[t]
+        while hs > 0:
+            j = hh + hs - 1
+            if j >= period:
+                j -= period
+            if high[qh[j]] <= v:
+                hs -= 1
+            else:
+                break
+        j = hh + hs
+        if j >= period:
+            j -= period
+        qh[j] = t
+        hs += 1
+        if ls > 0 and ql[lh] <= expired:
+            lh += 1
+            if lh == period:
+                lh = 0
+            ls -= 1
+        v = low[t]
+        while ls > 0:
+            j = lh + ls - 1
+            if j >= period:
+                j -= period
+            if low[ql[j]] >= v:
+                ls -= 1
+            else:
+                break
+        j = lh + ls
+        if j >= period:
+            j -= period
+        ql[j] = t
+        ls += 1
+        if t >= start:
+            highest = high[qh[hh]]
+            diff = (highest - low[ql[lh]]) / (-100.0)
+            if diff != 0.0:
+                out[t] = (highest - close[t]) / diff
+            else:
+                out[t] = 0.0
+    return out
+
+
+@njit(cache=True)
+def _willr_rescan(high, low, close, begin, period, out):
+    """TA-Lib's own WILLR loop (extreme rescanned when it leaves the window)."""
+    n = high.shape[0]
+    start = begin + period - 1
+    trailing = begin
+    lowest_idx = -1
+    highest_idx = -1
+    highest = 0.0
+    lowest = 0.0
+    diff = 0.0
+    for today in range(start, n):
+        tmp = low[today]
+        if lowest_idx < trailing:
+            lowest_idx = trailing
+            lowest = low[lowest_idx]
+            for i in range(lowest_idx + 1, today + 1):
+                tmp = low[i]
+                if tmp < lowest:
+                    lowest_idx = i
+                    lowest = tmp
+            diff = (highest - lowest) / (-100.0)
+        elif tmp <= lowest:
+            lowest_idx = today
+            lowest = tmp
+            diff = (highest - lowest) / (-100.0)
+        tmp = high[today]
+        if highest_idx < trailing:
+            highest_idx = trailing
+            highest = high[highest_idx]
+            for i in range(highest_idx + 1, today + 1):
+                tmp = high[i]
+                if tmp > highest:
+                    highest_idx = i
+                    highest = tmp
+            diff = (highest - lowest) / (-100.0)
+        elif tmp >= highest:
+            highest_idx = today
+            highest = tmp
+            diff = (highest - lowest) / (-100.0)
+        if diff != 0.0:
+            out[today] = (highest - close[today]) / diff
+        else:
+            out[today] = 0.0
+        trailing += 1
+
+
+@njit(cache=True)
+def cci_nb(high, low, close, timeperiod):
+    """TA-Lib CCI (mean deviation summed in TA-Lib's circular-buffer order: O(n * period), exact)."""
+    n = high.shape[0]
+    begin = first_valid3(high, low, close)
+    start = begin + timeperiod - 1
+    out = nan_head(n, start)
+    if start >= n:
+        return out
+    buf = np.zeros(timeperiod, dtype=np.float64)
+    pos = 0
+    for i in range(begin, start):
+        buf[pos] = (high[i] + low[i] + close[i]) / 3.0
+        pos += 1
+    for i in range(start, n):
+        last = (high[i] + low[i] + close[i]) / 3.0
+        buf[pos] = last
+        avg = 0.0
+        for j in range(timeperiod):
+            avg += buf[j]
+        avg /= timeperiod
+        dev = 0.0
+        for j in range(timeperiod):
+            dev += abs(buf[j] - avg)
+        d = last - avg
+        if not is_zero(d) and not is_zero(dev):
+            out[i] = d / (0.015 * (dev / timeperiod))
+        else:
+            out[i] = 0.0
+        pos += 1
+        if pos == timeperiod:
+            pos = 0
+    return out
+
+
+@njit(cache=True)
+def _mfi_out(pos_sum, neg_sum):
+    total = pos_sum + neg_sum
+    pos = 0.0 if pos_sum < 0.0 else (total if pos_sum > total else pos_sum)
+    if total <= 0.0:
+        return 0.0
+    return 100.0 * (pos / total)
+
+
+@njit(cache=True)
+def mfi_nb(high, low, close, volume, timeperiod):
+    """TA-Lib MFI: running money-flow sums over a ring, a scaled dead-zone on the typical-price move,
+    sums reset to exact zero after a full period without flow, ratio clamped into [0, 100]."""
+    n = high.shape[0]
+    begin = first_valid4(high, low, close, volume)
+    start = begin + timeperiod
+    out = nan_head(n, start)
+    if start >= n:
+        return out
+    pos_buf = np.zeros(timeperiod, dtype=np.float64)
+    neg_buf = np.zeros(timeperiod, dtype=np.float64)
+    idx = 0
+    prev = (high[begin] + low[begin] + close[begin]) / 3.0
+    pos_sum = 0.0
+    neg_sum = 0.0
+    null_run = 0
+    for today in range(begin + 1, n):
+        if today > start:
+            pos_sum -= pos_buf[idx]
+            neg_sum -= neg_buf[idx]
+        tp = (high[today] + low[today] + close[today]) / 3.0
+        d = tp - prev
+        scale = abs(tp) + abs(prev)
+        prev = tp
+        flow = tp * volume[today]
+        money = 0.0 if abs(d) <= TA_EPSILON * scale else flow
+        pos_flow = 0.0 if d < 0.0 else money
+        neg_flow = money if d < 0.0 else 0.0
+        pos_buf[idx] = pos_flow
+        neg_buf[idx] = neg_flow
+        pos_sum += pos_flow
+        neg_sum += neg_flow
+        null_run = null_run + 1 if money == 0.0 else 0
+        if null_run >= timeperiod:
+            null_run = timeperiod
+            pos_sum = 0.0
+            neg_sum = 0.0
+        if today >= start:
+            out[today] = _mfi_out(pos_sum, neg_sum)
+        idx += 1
+        if idx == timeperiod:
+            idx = 0
+    return out
+
+
+@njit(cache=True)
+def obv_nb(real, volume):
+    """TA-Lib OBV."""
+    n = real.shape[0]
+    begin = first_valid2(real, volume)
+    out = nan_head(n, begin)
+    if n == 0:
+        return out
+    prev_obv = volume[begin]
+    prev_real = real[begin]
+    for i in range(begin, n):
+        v = real[i]
+        if v > prev_real:
+            prev_obv += volume[i]
+        elif v < prev_real:
+            prev_obv -= volume[i]
+        out[i] = prev_obv
+        prev_real = v
+    return out
