@@ -15,8 +15,14 @@ PYTEST_ARGS ?=
 .PHONY: run test bench proto lint format build deps clean distclean annotate
 
 ## run: create .venv if needed, install pinned deps, build, start the engine on embedded defaults
+# On a terminal the engine runs as the foreground job (bash job control), so Ctrl-C reaches only the
+# engine, which drains and exits 0 — and make, which would otherwise re-raise SIGINT on itself, sees 0.
 run: $(BUILD_STAMP)
-	$(BIN)/algotrendy serve $(ARGS)
+	@if [ -t 0 ]; then \
+		exec bash -mc '$(BIN)/algotrendy serve $(ARGS) & fg %1 >/dev/null'; \
+	else \
+		exec $(BIN)/algotrendy serve $(ARGS); \
+	fi
 
 ## test: the full test suite (what .ci/run runs)
 test: $(BUILD_STAMP)

@@ -1,0 +1,1 @@
+"""The gRPC boundary: servicers (thin), interceptors, error mapping and conversion."""

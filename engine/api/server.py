@@ -1,0 +1,90 @@
+"""The gRPC server (``grpc.aio``) on the engine's event loop, with health and reflection.
+
+Health: the overall service ``""`` and each AlgoTrendy service report SERVING once the engine runs
+and NOT_SERVING as soon as it starts draining, so load balancers and the Docker healthcheck stop
+sending work before in-flight calls are given ``grace_period_s`` to finish.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from algotrendy.v1 import engine_pb2, engine_pb2_grpc
+from engine.api.engine_service import EngineServicer
+from engine.api.interceptors import MetricsInterceptor
+from engine.config import GrpcConfig
+from engine.core.component import EngineStatus
+from engine.core.errors import StartupError
+from engine.telemetry.metrics import EngineMetrics
+
+ENGINE_SERVICE = engine_pb2.DESCRIPTOR.services_by_name["EngineService"].full_name
+
+
+class GrpcServer:
+    def __init__(
+        self, config: GrpcConfig, metrics: EngineMetrics, status: Callable[[], EngineStatus]
+    ) -> None:
+        self._config = config
+        max_bytes = config.max_message_mb * 1024 * 1024
+        self._server = grpc.aio.server(
+            interceptors=[MetricsInterceptor(metrics)],
+            options=[
+                # Without this two engines could bind the same port and split the traffic.
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", max_bytes),
+                ("grpc.max_send_message_length", max_bytes),
+                ("grpc.keepalive_time_ms", 30_000),
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ],
+        )
+        self._health = health.aio.HealthServicer()
+        self._services = [ENGINE_SERVICE]
+        engine_pb2_grpc.add_EngineServiceServicer_to_server(EngineServicer(status), self._server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        self.port: int | None = None
+
+    @property
+    def server(self) -> grpc.aio.Server:
+        """For registering further services before ``start``."""
+        return self._server
+
+    def add_service_name(self, full_name: str) -> None:
+        """Declare an added service so health and reflection report it."""
+        self._services.append(full_name)
+
+    async def start(self) -> int:
+        address = f"{self._config.host}:{self._config.port}"
+        try:
+            port = self._server.add_insecure_port(address)
+        except RuntimeError:
+            port = 0
+        if port == 0 and self._config.port != 0:
+            raise StartupError(
+                f"gRPC port {self._config.port} on {self._config.host} is already in use or cannot be bound "
+                "(set grpc.port or --grpc-port)"
+            )
+        if port == 0:
+            raise StartupError(f"cannot bind gRPC to {address}")
+        if self._config.reflection:
+            reflection.enable_server_reflection(
+                (*self._services, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
+            )
+        await self._server.start()
+        self.port = port
+        return port
+
+    async def set_serving(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in ("", *self._services):
+            await self._health.set(name, status)
+
+    async def stop(self, grace_s: float) -> None:
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace_s)

@@ -1,0 +1,326 @@
+"""Composition root: the only place that picks implementations and wires them together.
+
+Startup (DESIGN.md): verify compiled kernels -> lock the data directory -> open LMDB -> bind gRPC
+and metrics -> start the loop-lag monitor -> RUNNING, trading ACTIVE, health SERVING.
+Shutdown (SIGINT/SIGTERM) runs in reverse: health NOT_SERVING and stop accepting RPCs -> give
+in-flight RPCs the grace period -> stop timers -> publish what other threads handed over -> flush
+and close LMDB -> release the lock -> exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+import uvloop
+
+from engine import __version__
+from engine.api.server import GrpcServer
+from engine.bus import MessageBus, ThreadHandoff
+from engine.config import EngineConfig, load_config, redacted
+from engine.core.clock import LiveClock
+from engine.core.component import Component, ComponentStatus, EngineStatus
+from engine.core.enums import ComponentState, EngineState, TradingState
+from engine.core.errors import AlgoTrendyError, ConfigError, InvariantViolation, StartupError
+from engine.core.events import ComponentStateChanged, TradingStateChanged
+from engine.core.kernels import verify_kernels
+from engine.store import DataDirLock, LmdbStore
+from engine.telemetry import CallbackCollector, EngineMetrics, LoopLagMonitor, configure_logging
+
+log = structlog.get_logger("engine.app")
+
+#: Exit status for a configuration or environment problem (bad key, port in use, data dir locked).
+EXIT_CONFIG = 2
+TOPIC_COMPONENT_STATE = "engine.component_state"
+TOPIC_TRADING_STATE = "engine.trading_state"
+
+
+class Engine:
+    """One engine instance: owns every component and their lifecycle."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.clock = LiveClock()
+        self.state = EngineState.STARTING
+        self.trading_state = TradingState.HALTED
+        self.started_at_ns = self.clock.timestamp_ns()
+        self.metrics = EngineMetrics(config.engine.instance)
+        self.metrics.info.labels(__version__, config.engine.instance).set(1)
+        self.bus = MessageBus(on_invariant_violation=self._on_invariant_violation)
+        self.handoff: ThreadHandoff | None = None
+        self.lock = DataDirLock(config.data_dir)
+        self.store = LmdbStore(
+            config.data_dir / "lmdb",
+            map_size_mb=config.store.map_size_mb,
+            durability=config.store.durability,
+        )
+        self.loop_lag = LoopLagMonitor(
+            config.metrics.loop_lag_interval_ms,
+            config.metrics.loop_lag_window_samples,
+            self.metrics.loop_lag,
+        )
+        self.grpc = GrpcServer(config.grpc, self.metrics, self.status)
+        self.components = {
+            name: Component(name, self.clock) for name in ("store", "bus", "grpc", "metrics", "loop_lag")
+        }
+        for component in self.components.values():
+            component.on_state_change(self._on_component_state)
+        self.metrics.register_collector(
+            CallbackCollector(
+                counters=[
+                    (
+                        "algotrendy_bus_published",
+                        "Messages published on the bus.",
+                        lambda: self.bus.published_count,
+                    ),
+                    (
+                        "algotrendy_bus_handler_errors",
+                        "Bus handler calls that raised (isolated; dispatch continued).",
+                        lambda: self.bus.handler_error_count,
+                    ),
+                    (
+                        "algotrendy_handoff_rejected",
+                        "Messages other threads could not hand over because the queue was full.",
+                        lambda: self.handoff.rejected_count if self.handoff else 0,
+                    ),
+                ],
+                gauges=[
+                    (
+                        "algotrendy_engine_state",
+                        "EngineState (1 starting, 2 running, 3 draining, 4 stopped).",
+                        lambda: int(self.state),
+                    ),
+                    (
+                        "algotrendy_trading_state",
+                        "TradingState (1 active, 2 reducing, 3 halted).",
+                        lambda: int(self.trading_state),
+                    ),
+                ],
+            )
+        )
+        self._stop_requested = asyncio.Event()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Bring every component up; on failure, tear down what started and re-raise."""
+        loop = asyncio.get_running_loop()
+        self.bus.bind_to_current_thread()
+        self.handoff = ThreadHandoff(self.bus, loop)
+        self._set("bus", ComponentState.RUNNING)
+        try:
+            verify_kernels()
+            self.lock.acquire()
+            self._set("store", ComponentState.STARTING)
+            self.store.open(self.clock.timestamp_ns())
+            self._set(
+                "store",
+                ComponentState.RUNNING,
+                "previous run did not shut down cleanly" if self.store.previous_run_crashed else "",
+            )
+            if self.store.previous_run_crashed:
+                log.warning("store.previous_run_crashed", data_dir=str(self.config.data_dir))
+            self._set("grpc", ComponentState.STARTING)
+            grpc_port = await self.grpc.start()
+            self._set("grpc", ComponentState.RUNNING, f"listening on {self.config.grpc.host}:{grpc_port}")
+            metrics_port = None
+            if self.config.metrics.enabled:
+                metrics_port = self.metrics.serve_http(self.config.metrics.host, self.config.metrics.port)
+                self._set(
+                    "metrics",
+                    ComponentState.RUNNING,
+                    f"/metrics on {self.config.metrics.host}:{metrics_port}",
+                )
+            else:
+                self._set("metrics", ComponentState.STOPPED, "disabled by metrics.enabled = false")
+            self.loop_lag.start()
+            self._set("loop_lag", ComponentState.RUNNING)
+        except BaseException:
+            await self._teardown()
+            raise
+        self.started_at_ns = self.clock.timestamp_ns()
+        self.state = EngineState.RUNNING
+        self._set_trading_state(TradingState.ACTIVE, "engine started")
+        await self.grpc.set_serving(True)
+        log.info(
+            "engine.started",
+            version=__version__,
+            instance=self.config.engine.instance,
+            pid=os.getpid(),
+            data_dir=str(self.config.data_dir),
+            grpc_port=grpc_port,
+            metrics_port=metrics_port,
+            loop=type(loop).__module__,
+        )
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Ask the engine to shut down gracefully (signal handlers call this; idempotent)."""
+        if not self._stop_requested.is_set():
+            log.info("engine.stop_requested", reason=reason)
+            self._stop_requested.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stop_requested.wait()
+
+    async def stop(self) -> None:
+        if self.state in (EngineState.DRAINING, EngineState.STOPPED):
+            return
+        self.state = EngineState.DRAINING
+        log.info("engine.draining", grace_period_s=self.config.grpc.grace_period_s)
+        await self._teardown()
+        self.state = EngineState.STOPPED
+        log.info("engine.stopped", uptime_s=round((self.clock.timestamp_ns() - self.started_at_ns) / 1e9, 3))
+
+    async def _teardown(self) -> None:
+        if self.components["grpc"].state in (ComponentState.RUNNING, ComponentState.STARTING):
+            self._set("grpc", ComponentState.STOPPING)
+            await self.grpc.stop(self.config.grpc.grace_period_s)
+            self._set("grpc", ComponentState.STOPPED)
+        if self.loop_lag.running:
+            self.loop_lag.stop()
+            self._set("loop_lag", ComponentState.STOPPED)
+        if self.handoff is not None:
+            delivered = self.handoff.close()
+            if delivered:
+                log.info("handoff.drained", messages=delivered)
+            self._set("bus", ComponentState.STOPPED)
+        if self.store.is_open:
+            self._set("store", ComponentState.STOPPING)
+            self.store.close(self.clock.timestamp_ns())
+            self._set("store", ComponentState.STOPPED)
+        self.metrics.stop_http()
+        if self.components["metrics"].state is ComponentState.RUNNING:
+            self._set("metrics", ComponentState.STOPPED)
+        self.lock.release()
+
+    # -- state ---------------------------------------------------------------------------------
+    def status(self) -> EngineStatus:
+        lag = self.loop_lag.snapshot()
+        now = self.clock.timestamp_ns()
+        self.metrics.uptime.set(max(now - self.started_at_ns, 0) / 1e9)
+        return EngineStatus(
+            version=__version__,
+            instance=self.config.engine.instance,
+            pid=os.getpid(),
+            engine_state=self.state,
+            trading_state=self.trading_state,
+            started_at_ns=self.started_at_ns,
+            server_time_ns=now,
+            components=tuple(c.status for c in self.components.values()),
+            loop_lag_p50_ns=lag.p50_ns,
+            loop_lag_p99_ns=lag.p99_ns,
+            loop_lag_max_ns=lag.max_ns,
+            loop_lag_samples=lag.samples,
+            loop_lag_window_ns=lag.window_ns,
+        )
+
+    def _set(self, name: str, state: ComponentState, detail: str = "") -> None:
+        self.components[name].set_state(state, detail)
+
+    def _on_component_state(self, status: ComponentStatus, previous: ComponentState) -> None:
+        log.debug("component.state", component=status.name, state=status.state.name, detail=status.detail)
+        if self.bus.owner_thread is not None:
+            now = self.clock.timestamp_ns()
+            self.bus.publish(
+                TOPIC_COMPONENT_STATE,
+                ComponentStateChanged(
+                    ts_event=now,
+                    ts_init=now,
+                    component=status.name,
+                    previous=previous,
+                    current=status.state,
+                    detail=status.detail,
+                ),
+            )
+
+    def _set_trading_state(self, state: TradingState, reason: str) -> None:
+        previous, self.trading_state = self.trading_state, state
+        if previous is not state:
+            log.info("trading_state.changed", previous=previous.name, current=state.name, reason=reason)
+            now = self.clock.timestamp_ns()
+            self.bus.publish(
+                TOPIC_TRADING_STATE,
+                TradingStateChanged(
+                    ts_event=now,
+                    ts_init=now,
+                    account_id=None,
+                    previous=previous,
+                    current=state,
+                    reason=reason,
+                ),
+            )
+
+    def _on_invariant_violation(self, exc: InvariantViolation) -> None:
+        """Correct or halt: an invariant violation anywhere stops new trading immediately."""
+        log.critical("invariant_violation", error=str(exc))
+        self._set_trading_state(TradingState.HALTED, f"invariant violation: {exc}")
+
+
+# -- process entry point ------------------------------------------------------------------------
+async def _serve(config: EngineConfig) -> None:
+    engine = Engine(config)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, engine.request_stop, signal.Signals(sig).name)
+    try:
+        await engine.start()  # tears down what it started if it fails
+        try:
+            await engine.wait_stopped()
+        finally:
+            try:
+                await asyncio.wait_for(engine.stop(), timeout=config.engine.shutdown_timeout_s)
+            except TimeoutError:
+                log.error("engine.shutdown_timeout", timeout_s=config.engine.shutdown_timeout_s)
+                raise AlgoTrendyError(
+                    f"graceful shutdown did not finish within {config.engine.shutdown_timeout_s} s",
+                    reason="SHUTDOWN_TIMEOUT",
+                ) from None
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def serve(
+    config_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    override_labels: Mapping[str, str] | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """Run an engine until SIGINT/SIGTERM; returns the process exit status.
+
+    Configuration errors and refusals to start (port in use, data directory locked, kernels
+    missing) print one line to stderr and return ``EXIT_CONFIG`` (2).
+    """
+    try:
+        config = load_config(
+            config_file,
+            env=os.environ if env is None else env,
+            overrides=overrides,
+            override_labels=override_labels,
+        )
+    except ConfigError as exc:
+        _print_error(f"config error: {exc}")
+        return EXIT_CONFIG
+    fmt = configure_logging(config.log.level, config.log.format)
+    log.info("config.effective", config=redacted(config), log_format=fmt)
+    try:
+        uvloop.run(_serve(config))
+    except StartupError as exc:
+        log.error("engine.start_refused", error=exc.message)
+        _print_error(f"cannot start: {exc.message}")
+        return EXIT_CONFIG
+    except AlgoTrendyError as exc:
+        log.error("engine.failed", error=exc.message, reason=exc.reason)
+        _print_error(f"engine failed: {exc.message}")
+        return 1
+    return 0
+
+
+def _print_error(message: str) -> None:
+    print(f"algotrendy: {message}", file=sys.stderr, flush=True)
