@@ -1,0 +1,1 @@
+"""Order books: the L2 price-level book (``l2book``)."""
