@@ -1,9 +1,9 @@
 # cython: language_level=3
-"""Exact decimal-string <-> fixed-point int64 conversion.
+"""Exact decimal-string <-> fixed-point int64 conversion (no binary floating point anywhere).
 
 A value with ``precision`` p is stored as ``raw = value * 10**p`` in a signed 64-bit integer. This is
 the hottest conversion in market-data normalisation (every price and size a venue sends is a decimal
-string), so it never goes through ``decimal.Decimal`` or ``float``.
+string), so it never goes through ``decimal.Decimal``.
 """
 
 from libc.stdint cimport int64_t, uint64_t
@@ -56,6 +56,7 @@ cdef int parse_fixed_c(str text, int precision, int64_t* out) noexcept:
     cdef int frac_digits = 0          # fractional digits consumed into acc
     cdef int dropped_nonzero = 0      # a non-zero digit beyond what we can keep
     cdef int pending_zeros = 0        # fractional zeros not yet multiplied in
+    cdef int overflow_at_frac = -1    # fractional position where acc overflowed, if it did
     cdef int exponent = 0
     cdef bint exp_negative = False
     cdef int exp_digits = 0
@@ -83,19 +84,20 @@ cdef int parse_fixed_c(str text, int precision, int64_t* out) noexcept:
                 if digit == 0:
                     pending_zeros += 1
                 else:
-                    if frac_digits + pending_zeros + 1 > precision + 64:
+                    if overflow_at_frac >= 0 or frac_digits + pending_zeros + 1 > precision + 64:
                         dropped_nonzero = 1
                     else:
-                        while pending_zeros > 0:
-                            status = _accumulate(&acc, 0)
-                            if status != OK:
-                                return status
+                        while pending_zeros > 0 and overflow_at_frac < 0:
+                            if _accumulate(&acc, 0) != OK:
+                                overflow_at_frac = frac_digits + 1
                             pending_zeros -= 1
                             frac_digits += 1
-                        status = _accumulate(&acc, digit)
-                        if status != OK:
-                            return status
-                        frac_digits += 1
+                        if overflow_at_frac < 0:
+                            if _accumulate(&acc, digit) != OK:
+                                overflow_at_frac = frac_digits + 1
+                            frac_digits += 1
+                        else:
+                            dropped_nonzero = 1
             else:
                 status = _accumulate(&acc, digit)
                 if status != OK:
@@ -127,6 +129,10 @@ cdef int parse_fixed_c(str text, int precision, int64_t* out) noexcept:
             return ERR_SYNTAX
         if exp_negative:
             exponent = -exponent
+    if overflow_at_frac >= 0:
+        # Too many significant digits for 64 bits: the fault is excess precision if the digit that
+        # overflowed lies beyond `precision` places (after the exponent shifts it), else magnitude.
+        return ERR_TOO_PRECISE if overflow_at_frac - exponent > precision else ERR_OVERFLOW
     if dropped_nonzero:
         return ERR_TOO_PRECISE
     # value = acc * 10**(exponent - frac_digits); we want acc * 10**(precision + exponent - frac_digits)
