@@ -37,6 +37,8 @@ def test_ext_sources_when_scanned_then_never_import_engine() -> None:
 def test_generated_code_when_listed_by_git_then_not_committed() -> None:
     tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     generated = [
-        p for p in tracked.splitlines() if re.search(r"(_pb2(_grpc)?\.pyi?|\.so|\.c)$", p) and not p.startswith("clients/")
+        p
+        for p in tracked.splitlines()
+        if re.search(r"(_pb2(_grpc)?\.pyi?|\.so|\.c)$", p) and not p.startswith("clients/")
     ]
     assert generated == []

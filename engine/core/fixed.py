@@ -12,6 +12,7 @@ at any magnitude.
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 from typing import ClassVar, Self
 
@@ -19,9 +20,23 @@ from engine.ext.core.fixedpoint import format_fixed, parse_fixed
 
 MAX_PRECISION = 18
 INT64_MAX = (1 << 63) - 1
+#: Decimal arithmetic that never rounds: any inexact result raises ``decimal.Inexact``.
+#: (The default context keeps 28 digits and would round large money amounts silently.)
+EXACT = decimal.Context(
+    prec=decimal.MAX_PREC,
+    Emax=decimal.MAX_EMAX,
+    Emin=decimal.MIN_EMIN,
+    traps=[
+        decimal.Inexact,
+        decimal.Rounded,
+        decimal.InvalidOperation,
+        decimal.Overflow,
+        decimal.DivisionByZero,
+    ],
+)
 _POW10 = tuple(10**i for i in range(2 * MAX_PRECISION + 1))
 
-__all__ = ["MAX_PRECISION", "Money", "Price", "Quantity"]
+__all__ = ["EXACT", "MAX_PRECISION", "Money", "Price", "Quantity"]
 
 
 def _check_precision(precision: object) -> int:
@@ -50,8 +65,8 @@ def _decimal_places(text: str) -> int:
 def _raw_from_decimal(cls: type, value: Decimal, precision: int) -> int:
     if not value.is_finite():
         raise ValueError(f"{cls.__name__} must be finite, got {value}")
-    scaled = value.scaleb(precision)
-    if scaled != scaled.to_integral_value():
+    scaled = value.scaleb(precision, EXACT)
+    if scaled != scaled.to_integral_value(context=EXACT):
         raise ValueError(f"{value} has more decimal places than the precision allows ({precision})")
     return int(scaled)
 
@@ -126,7 +141,8 @@ class _FixedPoint:
         return self._precision
 
     def as_decimal(self) -> Decimal:
-        return Decimal(self._raw).scaleb(-self._precision)
+        """The exact value as a ``Decimal`` (no rounding at any magnitude)."""
+        return Decimal(self._raw).scaleb(-self._precision, EXACT)
 
     def with_precision(self, precision: int) -> Self:
         """The same value at another precision; raises ``ValueError`` if digits would be lost."""

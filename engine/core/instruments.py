@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from engine.core.enums import InstrumentKind
 from engine.core.errors import ValidationError
-from engine.core.fixed import Money, Price, Quantity
+from engine.core.fixed import EXACT, Money, Price, Quantity
 from engine.core.ids import InstrumentId
 
 __all__ = ["Instrument"]
@@ -56,7 +56,10 @@ class Instrument:
             raise ValidationError("min_notional", f"must be in the quote currency {self.quote}")
         object.__setattr__(self, "_price_step", self.price_increment.raw)
         object.__setattr__(self, "_size_step", self.size_increment.raw)
-        if self.min_quantity.raw and self.min_quantity.with_precision(self.size_precision).raw % self._size_step:
+        if (
+            self.min_quantity.raw
+            and self.min_quantity.with_precision(self.size_precision).raw % self._size_step
+        ):
             raise ValidationError("min_quantity", "is not a multiple of size_increment")
 
     @property
@@ -74,7 +77,8 @@ class Instrument:
         ticks, remainder = divmod(raw, self._price_step)
         if remainder:
             raise ValidationError(
-                "price", f"{price} is not a multiple of the tick size {self.price_increment}",
+                "price",
+                f"{price} is not a multiple of the tick size {self.price_increment}",
                 reason="PRICE_OFF_TICK",
             )
         return ticks
@@ -87,7 +91,8 @@ class Instrument:
         lots, remainder = divmod(raw, self._size_step)
         if remainder:
             raise ValidationError(
-                "quantity", f"{quantity} is not a multiple of the size increment {self.size_increment}",
+                "quantity",
+                f"{quantity} is not a multiple of the size increment {self.size_increment}",
                 reason="SIZE_OFF_INCREMENT",
             )
         return lots
@@ -112,7 +117,7 @@ class Instrument:
 
     def notional(self, price: Price, quantity: Quantity) -> Money:
         """Exact ``price * quantity * multiplier`` in the quote currency."""
-        value = price.as_decimal() * quantity.as_decimal() * self.multiplier
+        value = EXACT.multiply(EXACT.multiply(price.as_decimal(), quantity.as_decimal()), self.multiplier)
         return Money(value, self.quote)
 
     @staticmethod
@@ -122,7 +127,8 @@ class Instrument:
         quotient, remainder = divmod(value.raw, 10 ** (value.precision - precision))
         if remainder:
             raise ValidationError(
-                field_name, f"{value} has more decimal places than the instrument allows ({precision})",
+                field_name,
+                f"{value} has more decimal places than the instrument allows ({precision})",
                 reason="PRICE_OFF_TICK" if field_name == "price" else "SIZE_OFF_INCREMENT",
             )
         return quotient

@@ -54,7 +54,9 @@ def test_quantity_when_decimal_round_trip_then_exact(raw: int, precision: int) -
     pb=st.integers(min_value=0, max_value=8),
     k=st.integers(min_value=-1000, max_value=1000),
 )
-def test_price_arithmetic_when_compared_to_decimal_then_identical(a: int, pa: int, b: int, pb: int, k: int) -> None:
+def test_price_arithmetic_when_compared_to_decimal_then_identical(
+    a: int, pa: int, b: int, pb: int, k: int
+) -> None:
     x, y = Price.from_raw(a, pa), Price.from_raw(b, pb)
     dx, dy = x.as_decimal(), y.as_decimal()
     assert (x + y).as_decimal() == ctx.add(dx, dy)

@@ -63,7 +63,9 @@ def test_load_config_when_toml_malformed_then_error_names_file_and_position(tmp_
     assert "line 1" in message
 
 
-def test_load_config_when_unknown_key_in_file_then_error_names_key_valid_keys_and_source(tmp_path: Path) -> None:
+def test_load_config_when_unknown_key_in_file_then_error_names_key_valid_keys_and_source(
+    tmp_path: Path,
+) -> None:
     path = _toml(tmp_path, "[grpc]\nprot = 1\n")
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
