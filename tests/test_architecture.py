@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parents[1]
 def test_import_contracts_when_linted_then_all_kept() -> None:
     result = subprocess.run(
         [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"],
+        check=False,
         cwd=REPO,
         capture_output=True,
         text=True,

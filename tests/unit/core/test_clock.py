@@ -44,11 +44,16 @@ def test_test_clock_when_timer_cancelled_then_never_fires_and_clock_never_goes_b
 async def test_live_clock_when_timer_set_then_fires_on_the_loop_with_scheduled_times() -> None:
     clock = LiveClock()
     fired: list[TimeEvent] = []
+    three = asyncio.Event()
+
+    def on_tick(event: TimeEvent) -> None:
+        fired.append(event)
+        if len(fired) == 3:
+            three.set()
+
     start = clock.timestamp_ns()
-    clock.set_timer("tick", 5_000_000, fired.append, start_ns=start)
-    deadline = time.monotonic() + 5
-    while len(fired) < 3 and time.monotonic() < deadline:
-        await asyncio.sleep(0.005)
+    clock.set_timer("tick", 5_000_000, on_tick, start_ns=start)
+    await asyncio.wait_for(three.wait(), timeout=5)
     clock.cancel_timer("tick")
     assert [e.ts_event - start for e in fired[:3]] == [5_000_000, 10_000_000, 15_000_000]
     assert abs(clock.timestamp_ns() - time.time_ns()) < 1_000_000_000
