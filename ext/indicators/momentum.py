@@ -7,7 +7,6 @@ rescan gives NaN inputs an order-dependent meaning no deque reproduces, so when 
 the first valid bar the kernel reruns TA-Lib's own rescan (``*_rescan``), keeping NaN behaviour exact.
 """
 
-# ruff: noqa: PLR0917 (Numba kernels take positional arrays and parameters, like TA-Lib)
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,5 @@
 """True range, ATR / NATR and Wilder's directional movement: batch kernels bit-compatible with TA-Lib."""
 
-# ruff: noqa: PLR0917 (Numba kernels take positional arrays and parameters, like TA-Lib)
 from __future__ import annotations
 
 import numpy as np
