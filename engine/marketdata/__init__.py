@@ -1,0 +1,1 @@
+"""Market data: order books (``book``), venue normalisers and replays (``binance``)."""
