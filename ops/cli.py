@@ -16,6 +16,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ops import book_cmd
+
 EXIT_UNAVAILABLE = 3
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -26,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.add_typer(book_cmd.app, name="book")
 
 TargetOption = Annotated[
     str,
