@@ -123,6 +123,7 @@ setup(
         "engine.ext": ["**/*.pxd", "**/*.pyi", "py.typed"],
         "algotrendy": ["**/*.proto", "**/*.pyi"],
     },
+    exclude_package_data={"engine.ext": ["**/*.c", "**/*.pyx", "**/*.html"]},
     ext_modules=ext_modules(),
     cmdclass={"build_proto": BuildProto, "build_py": BuildPyWithProto},
     zip_safe=False,

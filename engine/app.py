@@ -1,7 +1,8 @@
 """Composition root: the only place that picks implementations and wires them together.
 
-Startup (DESIGN.md): verify compiled kernels -> lock the data directory -> open LMDB -> bind gRPC
-and metrics -> start the loop-lag monitor -> RUNNING, trading ACTIVE, health SERVING.
+Startup (DESIGN.md): verify compiled kernels -> lock the data directory -> claim the gRPC and metrics
+ports (so a conflict changes nothing) -> open LMDB -> serve gRPC -> start the loop-lag monitor ->
+RUNNING, trading ACTIVE, health SERVING.
 Shutdown (SIGINT/SIGTERM) runs in reverse: health NOT_SERVING and stop accepting RPCs -> give
 in-flight RPCs the grace period -> stop timers -> publish what other threads handed over -> flush
 and close LMDB -> release the lock -> exit 0.
@@ -116,6 +117,15 @@ class Engine:
         try:
             verify_kernels()
             self.lock.acquire()
+            # Claim both ports before touching any state: a port conflict then changes nothing.
+            self._set("grpc", ComponentState.STARTING)
+            grpc_port = self.grpc.bind()
+            metrics_port = None
+            if self.config.metrics.enabled:
+                metrics_port = self.metrics.serve_http(self.config.metrics.host, self.config.metrics.port)
+                self._set("metrics", ComponentState.RUNNING, f"/metrics on {self.config.metrics.host}:{metrics_port}")
+            else:
+                self._set("metrics", ComponentState.STOPPED, "disabled by metrics.enabled = false")
             self._set("store", ComponentState.STARTING)
             self.store.open(self.clock.timestamp_ns())
             self._set(
@@ -125,19 +135,8 @@ class Engine:
             )
             if self.store.previous_run_crashed:
                 log.warning("store.previous_run_crashed", data_dir=str(self.config.data_dir))
-            self._set("grpc", ComponentState.STARTING)
-            grpc_port = await self.grpc.start()
+            await self.grpc.start()
             self._set("grpc", ComponentState.RUNNING, f"listening on {self.config.grpc.host}:{grpc_port}")
-            metrics_port = None
-            if self.config.metrics.enabled:
-                metrics_port = self.metrics.serve_http(self.config.metrics.host, self.config.metrics.port)
-                self._set(
-                    "metrics",
-                    ComponentState.RUNNING,
-                    f"/metrics on {self.config.metrics.host}:{metrics_port}",
-                )
-            else:
-                self._set("metrics", ComponentState.STOPPED, "disabled by metrics.enabled = false")
             self.loop_lag.start()
             self._set("loop_lag", ComponentState.RUNNING)
         except BaseException:

@@ -57,7 +57,8 @@ class GrpcServer:
         """Declare an added service so health and reflection report it."""
         self._services.append(full_name)
 
-    async def start(self) -> int:
+    def bind(self) -> int:
+        """Bind the listening port without serving yet (so a port conflict fails before any state opens)."""
         address = f"{self._config.host}:{self._config.port}"
         try:
             port = self._server.add_insecure_port(address)
@@ -70,13 +71,18 @@ class GrpcServer:
             )
         if port == 0:
             raise StartupError(f"cannot bind gRPC to {address}")
+        self.port = port
+        return port
+
+    async def start(self) -> int:
+        """Start serving on the bound port (``bind`` first)."""
+        assert self.port is not None, "bind() first"
         if self._config.reflection:
             reflection.enable_server_reflection(
                 (*self._services, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server
             )
         await self._server.start()
-        self.port = port
-        return port
+        return self.port
 
     async def set_serving(self, serving: bool) -> None:
         status = (

@@ -160,3 +160,10 @@ def test_redacted_when_config_holds_secret_then_secret_hidden() -> None:
     assert dumped["api_secret"] == "**********"
     assert "s3cr3t-value" not in repr(dumped)
     assert dumped["grpc"]["port"] == 50051
+
+
+def test_example_config_when_loaded_then_equals_the_documented_defaults() -> None:
+    example = Path(__file__).resolve().parents[3] / "ops" / "config" / "engine.example.toml"
+    loaded = load_config(example, env={})
+    assert loaded.model_dump(exclude={"data_dir"}) == load_config(env={}).model_dump(exclude={"data_dir"})
+    assert loaded.data_dir.name == ".algotrendy"
