@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
 from enum import IntEnum, StrEnum
 from typing import Any
 
@@ -51,6 +52,20 @@ __all__ = [
 ]
 
 
+def _parse(text: str, precision: int, field: str) -> int | None:
+    """Fixed-point value of ``text``; None if it is a valid decimal finer than ``precision``."""
+    try:
+        return parse_fixed(text, precision)
+    except ValueError as exc:
+        try:  # error path only: tell "finer than the grid" from "not a number"
+            finite = Decimal(text).is_finite()
+        except InvalidOperation:
+            finite = False
+        if not finite or "decimal places" not in str(exc):
+            raise ValidationError(field, str(exc)) from None
+        return None
+
+
 class LevelParser:
     """Venue decimal strings -> int ticks / lots on an instrument's grid (exact, or ValidationError)."""
 
@@ -64,29 +79,24 @@ class LevelParser:
         self._sstep = instrument.size_increment.raw
 
     def ticks(self, price: str) -> int:
-        try:
-            raw = parse_fixed(price, self._pp)
-        except ValueError as exc:
-            raise ValidationError("price", f"{exc} for {self.instrument.id}") from None
-        ticks, rem = divmod(raw, self._pstep)
+        raw = _parse(price, self._pp, "price")
+        ticks, rem = divmod(raw, self._pstep) if raw is not None else (0, 1)
         if rem:
             raise ValidationError(
                 "price",
-                f"{price} is off the tick grid {self.instrument.price_increment}",
+                f"{price} is off the tick grid {self.instrument.price_increment} of {self.instrument.id}",
                 reason="PRICE_OFF_TICK",
             )
         return ticks
 
     def lots(self, size: str) -> int:
-        try:
-            raw = parse_fixed(size, self._sp)
-        except ValueError as exc:
-            raise ValidationError("quantity", f"{exc} for {self.instrument.id}") from None
-        lots, rem = divmod(raw, self._sstep)
+        raw = _parse(size, self._sp, "quantity")
+        lots, rem = divmod(raw, self._sstep) if raw is not None else (0, 1)
         if rem or lots < 0:
             raise ValidationError(
                 "quantity",
-                f"{size} is not a non-negative multiple of {self.instrument.size_increment}",
+                f"{size} is not a non-negative multiple of {self.instrument.size_increment} "
+                f"of {self.instrument.id}",
                 reason="SIZE_OFF_INCREMENT",
             )
         return lots
