@@ -264,119 +264,82 @@ def stochrsi_nb(real, timeperiod, fastk_period, fastd_period, fastd_matype):
 
 
 @njit(cache=True)
-def willr_nb(high, low, close, timeperiod):
-    """TA-Lib WILLR."""
-    n = high.shape[0]
-    begin = first_valid3(high, low, close)
-    start = begin + timeperiod - 1
-    out = nan_head(n, start)
-    if start >= n:
-        return out
-    if _has_nan(high, low, begin, n):
-        _willr_rescan(high, low, close, begin, timeperiod, out)
-        return out
-    period = timeperiod
-    qh = np.empty(period, dtype=np.int64)
-    ql = np.empty(period, dtype=np.int64)
-    hh = 0
-    hs = 0
-    lh = 0
-    ls = 0
-    for t in range(begin, n):
-        expired = t - period
-        if hs > 0 and qh[hh] <= expired:
-            hh += 1
-            if hh == period:
-                hh = 0
-            hs -= 1
-        v = high[t]
-        while hs > 0:
-            j = hh + hs - 1
-            if j >= period:
-                j -= period
-            if high[qh[j]] <= v:
-                hs -= 1
-            else:
-                break
-        j = hh + hs
-        if j >= period:
-            j -= period
-        qh[j] = t
-        hs += 1
-        if ls > 0 and ql[lh] <= expired:
-            lh += 1
-            if lh == period:
-                lh = 0
-            ls -= 1
-        v = low[t]
-        while ls > 0:
-            j = lh + ls - 1
-            if j >= period:
-                j -= period
-            if low[ql[j]] >= v:
-                ls -= 1
-            else:
-                break
-        j = lh + ls
-        if j >= period:
-            j -= period
-        ql[j] = t
-        ls += 1
-        if t >= start:
-            highest = high[qh[hh]]
-            diff = (highest - low[ql[lh]]) / (-100.0)
-            if diff != 0.0:
-                out[t] = (highest - close[t]) / diff
-            else:
-                out[t] = 0.0
-    return out
+def _willr_out(highest, lowest, close):
+    diff = (highest - lowest) / (-100.0)
+    if diff != 0.0:
+        return (highest - close) / diff
+    return 0.0
 
 
 @njit(cache=True)
-def _willr_rescan(high, low, close, begin, period, out):
-    """TA-Lib's own WILLR loop (extreme rescanned when it leaves the window)."""
+def willr_nb(high, low, close, timeperiod):
+    """TA-Lib WILLR: TA-Lib's own van Herk / Gil-Werman block scan, O(n) for any trend.
+
+    Each block of ``timeperiod`` bars gets suffix extrema (backward) and the next block prefix extrema
+    (forward); a window's extremes combine one of each. The comparisons are TA-Lib's, in its order, so
+    NaN inputs behave exactly as in TA-Lib.
+    """
     n = high.shape[0]
-    start = begin + period - 1
-    trailing = begin
-    lowest_idx = -1
-    highest_idx = -1
-    highest = 0.0
-    lowest = 0.0
-    diff = 0.0
-    for today in range(start, n):
-        tmp = low[today]
-        if lowest_idx < trailing:
-            lowest_idx = trailing
-            lowest = low[lowest_idx]
-            for i in range(lowest_idx + 1, today + 1):
-                tmp = low[i]
-                if tmp < lowest:
-                    lowest_idx = i
-                    lowest = tmp
-            diff = (highest - lowest) / (-100.0)
-        elif tmp <= lowest:
-            lowest_idx = today
-            lowest = tmp
-            diff = (highest - lowest) / (-100.0)
-        tmp = high[today]
-        if highest_idx < trailing:
-            highest_idx = trailing
-            highest = high[highest_idx]
-            for i in range(highest_idx + 1, today + 1):
-                tmp = high[i]
-                if tmp > highest:
-                    highest_idx = i
-                    highest = tmp
-            diff = (highest - lowest) / (-100.0)
-        elif tmp >= highest:
-            highest_idx = today
-            highest = tmp
-            diff = (highest - lowest) / (-100.0)
-        if diff != 0.0:
-            out[today] = (highest - close[today]) / diff
-        else:
-            out[today] = 0.0
-        trailing += 1
+    begin = first_valid3(high, low, close)
+    p = timeperiod
+    start = begin + p - 1
+    out = nan_head(n, start)
+    if start >= n:
+        return out
+    suf_h = np.empty(p, dtype=np.float64)
+    suf_l = np.empty(p, dtype=np.float64)
+    pre_h = np.empty(p, dtype=np.float64)
+    pre_l = np.empty(p, dtype=np.float64)
+    end = n - 1
+    today = start
+    block = begin
+    while today <= end:
+        i = block + p - 1
+        highest = high[i]
+        lowest = low[i]
+        suf_h[p - 1] = highest
+        suf_l[p - 1] = lowest
+        while i > block:
+            i -= 1
+            tmp = high[i]
+            if tmp > highest:
+                highest = tmp
+            tmp = low[i]
+            if tmp < lowest:
+                lowest = tmp
+            suf_h[i - block] = highest
+            suf_l[i - block] = lowest
+        out[today] = _willr_out(suf_h[0], suf_l[0], close[today])
+        today += 1
+        if today > end:
+            break
+        nxt = block + p
+        avail = end - nxt + 1
+        avail = min(avail, p - 1)
+        highest = high[nxt]
+        lowest = low[nxt]
+        pre_h[0] = highest
+        pre_l[0] = lowest
+        for k in range(1, avail):
+            tmp = high[nxt + k]
+            if tmp > highest:
+                highest = tmp
+            tmp = low[nxt + k]
+            if tmp < lowest:
+                lowest = tmp
+            pre_h[k] = highest
+            pre_l[k] = lowest
+        for m in range(1, avail + 1):
+            highest = suf_h[m]
+            if pre_h[m - 1] > highest:
+                highest = pre_h[m - 1]
+            lowest = suf_l[m]
+            if pre_l[m - 1] < lowest:
+                lowest = pre_l[m - 1]
+            out[today + m - 1] = _willr_out(highest, lowest, close[today + m - 1])
+        today += avail
+        block += p
+    return out
 
 
 @njit(cache=True)

@@ -49,8 +49,13 @@ def sma_into(src, begin, period, out):
 
 @njit(cache=True)
 def ema_into(src, begin, period, k, out):
-    """TA_INT_EMA from ``begin``: seeded with the SMA of the first ``period`` bars."""
+    """TA_INT_EMA from ``begin``: seeded with the SMA of the first ``period`` bars (period 1 copies)."""
     n = src.shape[0]
+    if period == 1:
+        _fill_nan(out, begin)
+        for i in range(begin, n):
+            out[i] = src[i]
+        return
     start = begin + period - 1
     _fill_nan(out, start)
     if start >= n:
@@ -117,6 +122,9 @@ def wma_into(src, begin, period, out):
 @njit(cache=True)
 def dema_into(src, begin, period, out):
     """TA_DEMA from ``begin`` in one pass: 2*EMA - EMA(EMA), each EMA seeded with its SMA."""
+    if period == 1:
+        ma_into(src, begin, 1, 0, out)
+        return
     n = src.shape[0]
     lb = period - 1
     start = begin + 2 * lb
@@ -143,6 +151,9 @@ def dema_into(src, begin, period, out):
 @njit(cache=True)
 def tema_into(src, begin, period, out):
     """TA_TEMA from ``begin`` in one pass: 3*EMA - 3*EMA(EMA) + EMA(EMA(EMA))."""
+    if period == 1:
+        ma_into(src, begin, 1, 0, out)
+        return
     n = src.shape[0]
     lb = period - 1
     start = begin + 3 * lb

@@ -353,9 +353,6 @@ cdef class _Atr:
             return NAN
         tr = _true_range(high, low, self.prev_close)
         self.prev_close = close
-        if self.period <= 1:
-            self.value = tr
-            return tr
         if self.count <= self.period:
             self.total += tr
             return NAN
@@ -478,6 +475,8 @@ cdef class EMA(_Single):
         self.ema = _Ema(p, 2.0 / (p + 1))
 
     cdef double step(self, double x) noexcept:
+        if self.ema.period == 1:  # TA-Lib copies the input at period 1
+            return x
         return self.ema.push(x)
 
     cdef dict _state(self):
@@ -514,8 +513,6 @@ cdef class DEMA(_Single):
         self.ma = _MA(p, 3)
 
     cdef double step(self, double x) noexcept:
-        if self.ma.period == 1:  # TA_DEMA itself (not TA_MA) runs the formula at period 1
-            return _dema1(self.ma, x)
         return self.ma.push(x)
 
     cdef dict _state(self):
@@ -523,19 +520,6 @@ cdef class DEMA(_Single):
 
     cdef _load(self, dict s):
         self.ma.load(s)
-
-
-cdef inline double _dema1(_MA ma, double x) noexcept:
-    cdef double e1 = ma.e1.push(x)
-    cdef double e2 = ma.e2.push(e1)
-    return 2.0 * e1 - e2
-
-
-cdef inline double _tema1(_MA ma, double x) noexcept:
-    cdef double e1 = ma.e1.push(x)
-    cdef double e2 = ma.e2.push(e1)
-    cdef double e3 = ma.e3.push(e2)
-    return e3 + (3.0 * e1 - 3.0 * e2)
 
 
 cdef class TEMA(_Single):
@@ -547,8 +531,6 @@ cdef class TEMA(_Single):
         self.ma = _MA(p, 4)
 
     cdef double step(self, double x) noexcept:
-        if self.ma.period == 1:
-            return _tema1(self.ma, x)
         return self.ma.push(x)
 
     cdef dict _state(self):
@@ -950,20 +932,28 @@ cdef class _DM(_HLC):
         self.prev_tr = s["prev_tr"]
 
 
+cdef inline void _dm1(double diff_p, double diff_m, double* plus1, double* minus1) noexcept:
+    cdef double minus_sel = diff_m if diff_m - diff_p > 0.0 else 0.0
+    cdef double plus_sel = diff_p if diff_p - diff_m > 0.0 else 0.0
+    minus1[0] = minus_sel if diff_m > 0.0 else 0.0
+    plus1[0] = plus_sel if diff_p > 0.0 else 0.0
+
+
 cdef class ADX(_DM):
     cdef double sum_dx
     cdef double prev_adx
+    cdef double inv
 
     def __init__(self, timeperiod=14):
         p = check_period(timeperiod, "timeperiod", 2)
         self._init_base("adx", {"timeperiod": p})
         self._init_dm(p)
+        self.inv = 1.0 / p
         self.sum_dx = 0.0
-        self.prev_adx = NAN
+        self.prev_adx = 0.0
 
     cdef double step(self, double high, double low, double close) noexcept:
-        cdef double tr, minus_di, plus_di, s, dx
-        cdef bint have
+        cdef double tr, minus_di, plus_di, s, dx, plus1, minus1
         cdef long long k = self.nbars - 1   # bars after the first
         cdef int p = self.period
         if k == 0:
@@ -973,41 +963,33 @@ cdef class ADX(_DM):
             return NAN
         tr = self._moves(high, low)
         if k < p:
-            if self.diff_m > 0 and self.diff_p < self.diff_m:
-                self.prev_minus += self.diff_m
-            elif self.diff_p > 0 and self.diff_p > self.diff_m:
-                self.prev_plus += self.diff_p
+            _dm1(self.diff_p, self.diff_m, &plus1, &minus1)
+            self.prev_minus += minus1
+            self.prev_plus += plus1
             self.prev_tr += tr
             self.prev_close = close
             return NAN
-        self.prev_minus -= self.prev_minus / self.fp
-        self.prev_plus -= self.prev_plus / self.fp
-        if self.diff_m > 0 and self.diff_p < self.diff_m:
-            self.prev_minus += self.diff_m
-        elif self.diff_p > 0 and self.diff_p > self.diff_m:
-            self.prev_plus += self.diff_p
-        self.prev_tr = self.prev_tr - self.prev_tr / self.fp + tr
+        self.prev_minus -= self.prev_minus * self.inv
+        self.prev_plus -= self.prev_plus * self.inv
+        _dm1(self.diff_p, self.diff_m, &plus1, &minus1)
+        self.prev_minus += minus1
+        self.prev_plus += plus1
+        self.prev_tr = self.prev_tr - (self.prev_tr * self.inv) + tr
         self.prev_close = close
-        dx = 0.0
-        have = False
-        if not _is_zero(self.prev_tr):
+        if self.prev_tr > 0.0:
             minus_di = 100.0 * (self.prev_minus / self.prev_tr)
             plus_di = 100.0 * (self.prev_plus / self.prev_tr)
             s = minus_di + plus_di
             if not _is_zero(s):
                 dx = 100.0 * (fabs(minus_di - plus_di) / s)
-                have = True
+                if k <= 2 * p - 1:
+                    self.sum_dx += dx
+                else:
+                    self.prev_adx = self.prev_adx - (self.prev_adx - dx) * self.inv
         if k < 2 * p - 1:
-            if have:
-                self.sum_dx += dx
             return NAN
         if k == 2 * p - 1:
-            if have:
-                self.sum_dx += dx
-            self.prev_adx = self.sum_dx / self.fp
-            return self.prev_adx
-        if have:
-            self.prev_adx = (self.prev_adx * <double>(p - 1) + dx) / self.fp
+            self.prev_adx = self.sum_dx / p
         return self.prev_adx
 
     cdef dict _state(self):
@@ -1026,7 +1008,7 @@ cdef class _DI(_DM):
     cdef bint plus
 
     cdef double step(self, double high, double low, double close) noexcept:
-        cdef double tr, dm
+        cdef double tr, dm, dm1, t, plus1, minus1, inv
         cdef bint hit
         cdef long long k = self.nbars - 1
         cdef int p = self.period
@@ -1036,30 +1018,32 @@ cdef class _DI(_DM):
             self.prev_close = close
             return NAN
         tr = self._moves(high, low)
-        if self.plus:
-            hit = self.diff_p > 0 and self.diff_p > self.diff_m
-            dm = self.diff_p
-        else:
-            hit = self.diff_m > 0 and self.diff_p < self.diff_m
-            dm = self.diff_m
         if p <= 1:
+            if self.plus:
+                hit = self.diff_p > 0 and self.diff_p > self.diff_m
+                dm = self.diff_p
+            else:
+                hit = self.diff_m > 0 and self.diff_m > self.diff_p
+                dm = self.diff_m
             self.prev_close = close
             if hit:
-                return 0.0 if _is_zero(tr) else dm / tr
+                return 0.0 if tr <= 0.0 else dm / tr
             return 0.0
+        _dm1(self.diff_p, self.diff_m, &plus1, &minus1)
+        dm1 = plus1 if self.plus else minus1
         if k < p:
-            if hit:
-                self.prev_plus += dm
+            t = self.prev_plus + dm1
+            self.prev_plus = self.prev_plus if self.prev_plus > t else t
             self.prev_tr += tr
             self.prev_close = close
             return NAN
-        if hit:
-            self.prev_plus = self.prev_plus - self.prev_plus / self.fp + dm
-        else:
-            self.prev_plus = self.prev_plus - self.prev_plus / self.fp
-        self.prev_tr = self.prev_tr - self.prev_tr / self.fp + tr
+        inv = 1.0 / p
+        t = self.prev_plus - (self.prev_plus * inv)
+        self.prev_plus = t + dm1
+        self.prev_plus = t if t > self.prev_plus else self.prev_plus
+        self.prev_tr = self.prev_tr - (self.prev_tr * inv) + tr
         self.prev_close = close
-        return 0.0 if _is_zero(self.prev_tr) else 100.0 * (self.prev_plus / self.prev_tr)
+        return 100.0 * (self.prev_plus / self.prev_tr) if self.prev_tr > 0.0 else 0.0
 
     cdef dict _state(self):
         return self._dm_state()

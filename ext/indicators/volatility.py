@@ -17,10 +17,6 @@ def atr_into(high, low, close, begin, period, out):
         out[i] = np.nan
     if start >= n:
         return
-    if period <= 1:
-        for i in range(start, n):
-            out[i] = true_range(high[i], low[i], close[i - 1])
-        return
     total = 0.0
     for i in range(begin + 1, start + 1):
         total += true_range(high[i], low[i], close[i - 1])
@@ -55,37 +51,31 @@ def trange_nb(high, low, close):
 
 @njit(cache=True)
 def natr_nb(high, low, close, timeperiod):
-    """TA-Lib NATR."""
+    """TA-Lib NATR (period 1 gives the un-normalised Wilder true range, as TA-Lib does)."""
     n = high.shape[0]
     begin = first_valid3(high, low, close)
-    start = begin + timeperiod
-    out = nan_head(n, start)
-    if start >= n:
-        return out
-    if timeperiod <= 1:
-        # TA-Lib returns the plain true range here (no normalisation).
-        for i in range(start, n):
-            out[i] = true_range(high[i], low[i], close[i - 1])
-        return out
-    total = 0.0
-    for i in range(begin + 1, start + 1):
-        total += true_range(high[i], low[i], close[i - 1])
-    prev = total / timeperiod
-    c = close[start]
-    out[start] = 0.0 if is_zero(c) else (prev / c) * 100.0
-    pm1 = float(timeperiod - 1)
-    for i in range(start + 1, n):
-        prev *= pm1
-        prev += true_range(high[i], low[i], close[i - 1])
-        prev /= timeperiod
-        c = close[i]
-        out[i] = 0.0 if is_zero(c) else (prev / c) * 100.0
+    out = np.empty(n, dtype=np.float64)
+    atr_into(high, low, close, begin, timeperiod, out)
+    if timeperiod > 1:
+        for i in range(begin + timeperiod, n):
+            c = close[i]
+            out[i] = 0.0 if is_zero(c) else (out[i] / c) * 100.0
     return out
 
 
 @njit(cache=True)
+def _dm1(diff_p, diff_m):
+    """TA-Lib's branch-free one-bar +DM and -DM."""
+    minus_sel = diff_m if diff_m - diff_p > 0.0 else 0.0
+    plus_sel = diff_p if diff_p - diff_m > 0.0 else 0.0
+    minus_dm1 = minus_sel if diff_m > 0.0 else 0.0
+    plus_dm1 = plus_sel if diff_p > 0.0 else 0.0
+    return plus_dm1, minus_dm1
+
+
+@njit(cache=True)
 def adx_nb(high, low, close, timeperiod):
-    """TA-Lib ADX."""
+    """TA-Lib ADX (Wilder steps by 1/period; exact test of the true-range sum, as TA-Lib)."""
     n = high.shape[0]
     begin = first_valid3(high, low, close)
     p = timeperiod
@@ -93,7 +83,7 @@ def adx_nb(high, low, close, timeperiod):
     out = nan_head(n, start)
     if start >= n:
         return out
-    fp = float(p)
+    inv = 1.0 / p
     prev_minus = 0.0
     prev_plus = 0.0
     prev_tr = 0.0
@@ -109,38 +99,13 @@ def adx_nb(high, low, close, timeperiod):
         v = low[today]
         diff_m = prev_low - v
         prev_low = v
-        if diff_m > 0 and diff_p < diff_m:
-            prev_minus += diff_m
-        elif diff_p > 0 and diff_p > diff_m:
-            prev_plus += diff_p
+        plus1, minus1 = _dm1(diff_p, diff_m)
+        prev_minus += minus1
+        prev_plus += plus1
         prev_tr += true_range(prev_high, prev_low, prev_close)
         prev_close = close[today]
     sum_dx = 0.0
-    for _ in range(p):
-        today += 1
-        v = high[today]
-        diff_p = v - prev_high
-        prev_high = v
-        v = low[today]
-        diff_m = prev_low - v
-        prev_low = v
-        prev_minus -= prev_minus / fp
-        prev_plus -= prev_plus / fp
-        if diff_m > 0 and diff_p < diff_m:
-            prev_minus += diff_m
-        elif diff_p > 0 and diff_p > diff_m:
-            prev_plus += diff_p
-        prev_tr = prev_tr - prev_tr / fp + true_range(prev_high, prev_low, prev_close)
-        prev_close = close[today]
-        if not is_zero(prev_tr):
-            minus_di = 100.0 * (prev_minus / prev_tr)
-            plus_di = 100.0 * (prev_plus / prev_tr)
-            s = minus_di + plus_di
-            if not is_zero(s):
-                sum_dx += 100.0 * (abs(minus_di - plus_di) / s)
-    prev_adx = sum_dx / fp
-    out[today] = prev_adx
-    pm1 = float(p - 1)
+    prev_adx = 0.0
     while today < n - 1:
         today += 1
         v = high[today]
@@ -149,28 +114,34 @@ def adx_nb(high, low, close, timeperiod):
         v = low[today]
         diff_m = prev_low - v
         prev_low = v
-        prev_minus -= prev_minus / fp
-        prev_plus -= prev_plus / fp
-        if diff_m > 0 and diff_p < diff_m:
-            prev_minus += diff_m
-        elif diff_p > 0 and diff_p > diff_m:
-            prev_plus += diff_p
-        prev_tr = prev_tr - prev_tr / fp + true_range(prev_high, prev_low, prev_close)
+        prev_minus -= prev_minus * inv
+        prev_plus -= prev_plus * inv
+        plus1, minus1 = _dm1(diff_p, diff_m)
+        prev_minus += minus1
+        prev_plus += plus1
+        prev_tr = prev_tr - (prev_tr * inv) + true_range(prev_high, prev_low, prev_close)
         prev_close = close[today]
-        if not is_zero(prev_tr):
+        seeding = today < start
+        if prev_tr > 0.0:
             minus_di = 100.0 * (prev_minus / prev_tr)
             plus_di = 100.0 * (prev_plus / prev_tr)
             s = minus_di + plus_di
             if not is_zero(s):
                 dx = 100.0 * (abs(minus_di - plus_di) / s)
-                prev_adx = (prev_adx * pm1 + dx) / fp
-        out[today] = prev_adx
+                if seeding or today == start:
+                    sum_dx += dx
+                else:
+                    prev_adx = prev_adx - (prev_adx - dx) * inv
+        if today == start:
+            prev_adx = sum_dx / p
+        if not seeding:
+            out[today] = prev_adx
     return out
 
 
 @njit(cache=True)
 def _di_nb(high, low, close, timeperiod, plus):
-    """TA-Lib PLUS_DI (``plus``) or MINUS_DI."""
+    """TA-Lib PLUS_DI (``plus``) or MINUS_DI (Wilder steps by 1/period, exact true-range test)."""
     n = high.shape[0]
     begin = first_valid3(high, low, close)
     p = timeperiod
@@ -195,16 +166,16 @@ def _di_nb(high, low, close, timeperiod, plus):
                 hit = diff_p > 0 and diff_p > diff_m
                 dm = diff_p
             else:
-                hit = diff_m > 0 and diff_p < diff_m
+                hit = diff_m > 0 and diff_m > diff_p
                 dm = diff_m
             if hit:
                 tr = true_range(prev_high, prev_low, prev_close)
-                out[today] = 0.0 if is_zero(tr) else dm / tr
+                out[today] = 0.0 if tr <= 0.0 else dm / tr
             else:
                 out[today] = 0.0
             prev_close = close[today]
         return out
-    fp = float(p)
+    inv = 1.0 / p
     prev_dm = 0.0
     prev_tr = 0.0
     for _ in range(p - 1):
@@ -215,11 +186,10 @@ def _di_nb(high, low, close, timeperiod, plus):
         v = low[today]
         diff_m = prev_low - v
         prev_low = v
-        if plus:
-            if diff_p > 0 and diff_p > diff_m:
-                prev_dm += diff_p
-        elif diff_m > 0 and diff_p < diff_m:
-            prev_dm += diff_m
+        plus1, minus1 = _dm1(diff_p, diff_m)
+        dm1 = plus1 if plus else minus1
+        t = prev_dm + dm1
+        prev_dm = prev_dm if prev_dm > t else t
         prev_tr += true_range(prev_high, prev_low, prev_close)
         prev_close = close[today]
     while today < n - 1:
@@ -230,18 +200,14 @@ def _di_nb(high, low, close, timeperiod, plus):
         v = low[today]
         diff_m = prev_low - v
         prev_low = v
-        if plus:
-            if diff_p > 0 and diff_p > diff_m:
-                prev_dm = prev_dm - prev_dm / fp + diff_p
-            else:
-                prev_dm = prev_dm - prev_dm / fp
-        elif diff_m > 0 and diff_p < diff_m:
-            prev_dm = prev_dm - prev_dm / fp + diff_m
-        else:
-            prev_dm = prev_dm - prev_dm / fp
-        prev_tr = prev_tr - prev_tr / fp + true_range(prev_high, prev_low, prev_close)
+        plus1, minus1 = _dm1(diff_p, diff_m)
+        dm1 = plus1 if plus else minus1
+        t = prev_dm - (prev_dm * inv)
+        prev_dm = t + dm1
+        prev_dm = t if t > prev_dm else prev_dm
+        prev_tr = prev_tr - (prev_tr * inv) + true_range(prev_high, prev_low, prev_close)
         prev_close = close[today]
-        out[today] = 0.0 if is_zero(prev_tr) else 100.0 * (prev_dm / prev_tr)
+        out[today] = 100.0 * (prev_dm / prev_tr) if prev_tr > 0.0 else 0.0
     return out
 
 
