@@ -7,6 +7,7 @@ rescan gives NaN inputs an order-dependent meaning no deque reproduces, so when 
 the first valid bar the kernel reruns TA-Lib's own rescan (``*_rescan``), keeping NaN behaviour exact.
 """
 
+# ruff: noqa: PLR1730 (explicit compares: min/max would change which operand wins on NaN, unlike TA-Lib)
 from __future__ import annotations
 
 import numpy as np

@@ -21,19 +21,37 @@ CASES: dict[str, tuple[tuple[str, ...], list[dict[str, Any]]]] = {
     "tema": (("close",), [{}, {"timeperiod": 1}, {"timeperiod": 5}]),
     "trix": (("close",), [{}, {"timeperiod": 1}, {"timeperiod": 5}]),
     "rsi": (("close",), [{}, {"timeperiod": 2}]),
-    "macd": (("close",), [{}, {"fastperiod": 26, "slowperiod": 12, "signalperiod": 1}, {"fastperiod": 3, "slowperiod": 7, "signalperiod": 4}]),
-    "bbands": (("close",), [{}, {"timeperiod": 5, "nbdevup": 1.0, "nbdevdn": 1.5}]
-               + [{"timeperiod": 6, "matype": m} for m in range(1, 5)]),
+    "macd": (
+        ("close",),
+        [
+            {},
+            {"fastperiod": 26, "slowperiod": 12, "signalperiod": 1},
+            {"fastperiod": 3, "slowperiod": 7, "signalperiod": 4},
+        ],
+    ),
+    "bbands": (
+        ("close",),
+        [{}, {"timeperiod": 5, "nbdevup": 1.0, "nbdevdn": 1.5}]
+        + [{"timeperiod": 6, "matype": m} for m in range(1, 5)],
+    ),
     "atr": (("high", "low", "close"), [{}, {"timeperiod": 1}]),
     "natr": (("high", "low", "close"), [{}, {"timeperiod": 1}]),
     "adx": (("high", "low", "close"), [{}, {"timeperiod": 2}]),
     "plus_di": (("high", "low", "close"), [{}, {"timeperiod": 1}]),
     "minus_di": (("high", "low", "close"), [{}, {"timeperiod": 1}]),
-    "stoch": (("high", "low", "close"), [{}, {"fastk_period": 1, "slowk_period": 1, "slowd_period": 1}]
-              + [{"fastk_period": 7, "slowk_period": 4, "slowk_matype": m, "slowd_period": 3, "slowd_matype": m}
-                 for m in range(1, 5)]),
-    "stochrsi": (("close",), [{}] + [{"timeperiod": 9, "fastk_period": 6, "fastd_period": 4, "fastd_matype": m}
-                                     for m in range(1, 5)]),
+    "stoch": (
+        ("high", "low", "close"),
+        [{}, {"fastk_period": 1, "slowk_period": 1, "slowd_period": 1}]
+        + [
+            {"fastk_period": 7, "slowk_period": 4, "slowk_matype": m, "slowd_period": 3, "slowd_matype": m}
+            for m in range(1, 5)
+        ],
+    ),
+    "stochrsi": (
+        ("close",),
+        [{}]
+        + [{"timeperiod": 9, "fastk_period": 6, "fastd_period": 4, "fastd_matype": m} for m in range(1, 5)],
+    ),
     "mfi": (("high", "low", "close", "volume"), [{}, {"timeperiod": 2}]),
     "obv": (("close", "volume"), [{}]),
     "cci": (("high", "low", "close"), [{}, {"timeperiod": 2}]),
@@ -65,7 +83,9 @@ def assert_matches_talib(ours_out: Any, ref_out: Any, where: str) -> None:
         nan_a, nan_b = np.isnan(a), np.isnan(b)
         if not np.array_equal(nan_a, nan_b):
             first = int(np.argmax(nan_a != nan_b))
-            raise AssertionError(f"{where} output {k}: NaN pattern differs first at {first}: {a[first]} vs {b[first]}")
+            raise AssertionError(
+                f"{where} output {k}: NaN pattern differs first at {first}: {a[first]} vs {b[first]}"
+            )
         if nan_b.all():
             continue
         scale = float(np.max(np.abs(b[~nan_b])))
@@ -77,4 +97,3 @@ def run_both(name: str, bars: Bars, params: dict[str, Any]) -> tuple[Any, Any]:
     inputs = CASES[name][0]
     args = [bars[i] for i in inputs]
     return ours(name)(*args, **params), oracle(name)(*args, **params)
-

@@ -16,7 +16,10 @@ def _ns(stamps: pd.Series) -> np.ndarray:
 
 
 def _ohlcv(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {k: np.ascontiguousarray(frame[k].to_numpy(np.float64)) for k in ("open", "high", "low", "close", "volume")}
+    return {
+        k: np.ascontiguousarray(frame[k].to_numpy(np.float64))
+        for k in ("open", "high", "low", "close", "volume")
+    }
 
 
 @pytest.fixture(scope="session")
