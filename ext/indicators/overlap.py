@@ -29,6 +29,14 @@ def _fill_nan(out, stop):
 
 
 @njit(cache=True)
+def _copy_from(src, begin, out):
+    """TA-Lib's period-1 moving average: the input itself from ``begin``."""
+    _fill_nan(out, begin)
+    for i in range(begin, src.shape[0]):
+        out[i] = src[i]
+
+
+@njit(cache=True)
 def sma_into(src, begin, period, out):
     """TA_INT_SMA from ``begin``: running total, add the new bar, emit, drop the trailing bar."""
     n = src.shape[0]
@@ -123,7 +131,7 @@ def wma_into(src, begin, period, out):
 def dema_into(src, begin, period, out):
     """TA_DEMA from ``begin`` in one pass: 2*EMA - EMA(EMA), each EMA seeded with its SMA."""
     if period == 1:
-        ma_into(src, begin, 1, 0, out)
+        _copy_from(src, begin, out)
         return
     n = src.shape[0]
     lb = period - 1
@@ -152,7 +160,7 @@ def dema_into(src, begin, period, out):
 def tema_into(src, begin, period, out):
     """TA_TEMA from ``begin`` in one pass: 3*EMA - 3*EMA(EMA) + EMA(EMA(EMA))."""
     if period == 1:
-        ma_into(src, begin, 1, 0, out)
+        _copy_from(src, begin, out)
         return
     n = src.shape[0]
     lb = period - 1
