@@ -1,0 +1,4 @@
+"""Venue adapters: the simulated exchange and paper trading (``sim``); live venues come later.
+
+A venue takes domain commands and emits domain events. Everything here runs on the loop thread.
+"""

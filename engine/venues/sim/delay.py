@@ -1,0 +1,96 @@
+"""A delay line on the engine clock: run callbacks at given times, on the loop, never re-entrantly.
+
+The venues use it to model latency: a command reaches the matcher ``order_latency_ns`` after it was
+sent, and its events reach the engine ``report_latency_ns`` after they happened. Due items run from a
+clock alert (``LiveClock``: ``loop.call_later``; ``TestClock``: when the test advances time), in due
+time order and, for equal times, in the order they were scheduled. A zero delay still defers to the
+next alert, so a caller never receives events from inside its own ``send``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+
+from engine.core.clock import Clock, TimeEvent
+
+__all__ = ["DelayLine"]
+
+
+class DelayLine:
+    __slots__ = ("_armed_ns", "_clock", "_heap", "_name", "_next_extra", "_on_tick", "_running", "_seq")
+
+    def __init__(
+        self,
+        clock: Clock,
+        name: str,
+        *,
+        on_tick: Callable[[int], None] | None = None,
+        next_extra_ns: Callable[[], int] | None = None,
+    ) -> None:
+        """``on_tick(now)`` runs after the due items on every alert; ``next_extra_ns()`` names another
+        time (ns, 0 = none) at which an alert is wanted (e.g. the next GTD expiry)."""
+        self._clock = clock
+        self._name = name
+        self._heap: list[tuple[int, int, Callable[[int], None]]] = []
+        self._seq = itertools.count()
+        self._on_tick = on_tick
+        self._next_extra = next_extra_ns
+        self._armed_ns: int | None = None
+        self._running = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._heap)
+
+    def start(self) -> None:
+        self._running = True
+        self.rearm()
+
+    def stop(self) -> None:
+        self._running = False
+        self._clock.cancel_timer(self._name)
+        self._armed_ns = None
+
+    def push(self, due_ns: int, callback: Callable[[int], None]) -> None:
+        """Run ``callback(now_ns)`` at ``due_ns`` (or the first alert after it)."""
+        heapq.heappush(self._heap, (due_ns, next(self._seq), callback))
+        if self._running and (self._armed_ns is None or due_ns < self._armed_ns):
+            self._arm(due_ns)
+
+    def rearm(self) -> None:
+        """Re-compute the next alert (after the extra time source changed)."""
+        if not self._running:
+            return
+        candidates = [self._heap[0][0]] if self._heap else []
+        if self._next_extra is not None:
+            extra = self._next_extra()
+            if extra:
+                candidates.append(extra)
+        if candidates:
+            self._arm(min(candidates))
+        else:
+            self._clock.cancel_timer(self._name)
+            self._armed_ns = None
+
+    def _arm(self, at_ns: int) -> None:
+        if at_ns == self._armed_ns:
+            return
+        self._armed_ns = at_ns
+        self._clock.set_alert(self._name, at_ns, self._fire)
+
+    def _fire(self, event: TimeEvent) -> None:
+        self._armed_ns = None
+        self.run_due(self._clock.timestamp_ns())
+        self.rearm()
+
+    def run_due(self, now_ns: int) -> None:
+        """Run every item due at or before ``now_ns``, each with its own due time (items they push
+        for a time <= ``now_ns`` run too)."""
+        heap = self._heap
+        while heap and heap[0][0] <= now_ns:
+            due, _, callback = heapq.heappop(heap)
+            callback(due)
+        if self._on_tick is not None:
+            self._on_tick(now_ns)

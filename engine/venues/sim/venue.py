@@ -1,0 +1,890 @@
+"""``SimVenue``: the simulated exchange — one compiled matching engine per instrument, accounts with
+balances, latency, market data, and a plain snapshot of everything for persistence.
+
+Driving it (everything on the loop thread; nothing blocks, nothing starts a thread):
+
+* ``send(command)`` — the production path. The command reaches the matcher ``order_latency_ns``
+  after ``clock.timestamp_ns()``; its events reach ``on_event`` ``report_latency_ns`` after they
+  happened. Delivery runs from a clock alert, never from inside ``send``.
+* ``apply(command, ts_ns)`` — the synchronous core: runs the command at ``ts_ns`` and returns the
+  events it caused (order events of every one of our accounts it touched, trade and quote ticks);
+  nothing goes to ``on_event``. For tests, backtests and tools.
+* ``start()`` / ``stop()`` arm and disarm the clock alert (latency delivery and GTD expiries).
+
+Order events carry ``sequence=0``: sequencing belongs to the journal (issue 4). ``ts_event`` is the
+matcher time, ``ts_init`` the time the event reaches the engine (``ts_event + report_latency_ns``).
+
+Accounts: ``open_account`` (or ``SimVenueConfig.accounts``) for our accounts, which get events and
+balances; ``register_agent`` for the market simulator's agents, which trade on the same books but get
+no events and no balances. Client order ids are unique per account for the life of the venue
+(rejected ones included), so ``order(account, client_order_id)`` always answers reconciliation.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.core.clock import Clock
+from engine.core.commands import AmendOrder, CancelAllOrders, CancelOrder, Command, SubmitOrder
+from engine.core.enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce
+from engine.core.errors import InvariantViolation, UnavailableError, ValidationError
+from engine.core.events import (
+    Event,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderExpired,
+    OrderFilled,
+    OrderModifyRejected,
+    OrderRejected,
+    OrderUpdated,
+    QuoteTick,
+    TradeTick,
+)
+from engine.core.fixed import Money, Price, Quantity
+from engine.core.ids import AccountId, ClientOrderId, InstrumentId, TradeId, VenueOrderId
+from engine.core.instruments import Instrument
+from engine.ext.matching import engine as mx
+from engine.marketdata.book import BookSnapshot
+from engine.venues.sim.delay import DelayLine
+from engine.venues.sim.ledger import Ledger
+from engine.venues.sim.reasons import REASON_DETAILS
+from engine.venues.sim.terms import DEFAULT_FEE_PRECISION, InstrumentTerms
+
+__all__ = ["SimFill", "SimOrderState", "SimPosition", "SimVenue", "SimVenueConfig"]
+
+EventHandler = Callable[[Event], None]
+SNAPSHOT_VERSION = 1
+_MAX_TICKS = (1 << 53) - 1
+_REASON = mx.REASON_NAMES
+_OPEN = (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
+
+
+@dataclass(frozen=True, slots=True)
+class SimVenueConfig:
+    #: Command travel time to the matcher and event travel time back (ns).
+    order_latency_ns: int = 0
+    report_latency_ns: int = 0
+    #: Self-trade prevention: NONE, CANCEL_TAKER, CANCEL_MAKER or CANCEL_BOTH.
+    stp_mode: str = "CANCEL_TAKER"
+    #: Decimal places of fee amounts (at least the instrument's notional precision).
+    fee_precision: int = DEFAULT_FEE_PRECISION
+    #: Recent trades kept per instrument for ``trades()``.
+    trade_history: int = 1000
+    #: Accounts opened at construction: account id -> {asset: decimal string}.
+    accounts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Initial order-pool capacity per instrument (grows on demand).
+    capacity: int = 4096
+
+    def __post_init__(self) -> None:
+        if self.order_latency_ns < 0 or self.report_latency_ns < 0:
+            raise ValidationError("latency", "must be >= 0 ns")
+        if self.stp_mode not in mx.STP_MODES:
+            raise ValidationError("stp_mode", f"must be one of {sorted(mx.STP_MODES)}")
+        if self.trade_history < 1:
+            raise ValidationError("trade_history", "must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class SimFill:
+    trade_id: TradeId
+    price: Price
+    quantity: Quantity
+    liquidity_side: LiquiditySide
+    commission: Money
+    ts_event: int
+
+
+@dataclass(frozen=True, slots=True)
+class SimOrderState:
+    """What the venue knows about one of our orders (for reconciliation by client order id)."""
+
+    account_id: AccountId
+    client_order_id: ClientOrderId
+    venue_order_id: VenueOrderId | None
+    instrument_id: InstrumentId
+    side: Side
+    order_type: OrderType
+    time_in_force: TimeInForce
+    quantity: Quantity
+    price: Price | None
+    trigger_price: Price | None
+    expire_at_ns: int | None
+    post_only: bool
+    reduce_only: bool
+    status: OrderStatus
+    filled_quantity: Quantity
+    leaves_quantity: Quantity
+    triggered: bool
+    #: Reject or cancel reason (``VenueReason`` name), None while working or when filled.
+    reason: str | None
+    fills: tuple[SimFill, ...]
+    ts_last: int
+
+
+@dataclass(frozen=True, slots=True)
+class SimPosition:
+    account_id: AccountId
+    instrument_id: InstrumentId
+    #: BUY = long, SELL = short, None = flat.
+    side: Side | None
+    quantity: Quantity
+
+
+class _Order:
+    """Our order as the venue tracks it: integers (ticks, lots, fee units) and the status."""
+
+    __slots__ = (
+        "account",
+        "coid",
+        "expire",
+        "filled",
+        "fills",
+        "flags",
+        "iid",
+        "leaves",
+        "otype",
+        "price",
+        "qty",
+        "reason",
+        "side",
+        "status",
+        "tif",
+        "trigger",
+        "triggered",
+        "ts_last",
+        "vid",
+    )
+
+    def __init__(self, **values: Any) -> None:
+        for name in self.__slots__:
+            setattr(self, name, values[name])
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {name: getattr(self, name) for name in self.__slots__}
+        out["status"] = int(self.status)
+        out["fills"] = [list(f) for f in self.fills]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> _Order:
+        values = dict(data)
+        values["account"] = AccountId(values["account"])
+        values["coid"] = ClientOrderId(values["coid"])
+        values["iid"] = InstrumentId(values["iid"])
+        values["status"] = OrderStatus(values["status"])
+        values["fills"] = [tuple(f) for f in values["fills"]]
+        return cls(**values)
+
+
+class _Market:
+    __slots__ = ("engine", "last_quote", "terms", "trades")
+
+    def __init__(self, terms: InstrumentTerms, engine: mx.MatchingEngine, history: int) -> None:
+        self.terms = terms
+        self.engine = engine
+        self.trades: deque[TradeTick] = deque(maxlen=history)
+        self.last_quote: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+class SimVenue:
+    """The simulated exchange (see the module docstring)."""
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        clock: Clock,
+        config: SimVenueConfig | None = None,
+        *,
+        on_event: EventHandler | None = None,
+        name: str = "sim-venue",
+    ) -> None:
+        self._config = config or SimVenueConfig()
+        self._clock = clock
+        self._on_event = on_event
+        self._name = name
+        self._markets: dict[InstrumentId, _Market] = {}
+        for instrument in instruments:
+            if instrument.id in self._markets:
+                raise ValidationError("instruments", f"{instrument.id} listed twice")
+            self._markets[instrument.id] = self._new_market(instrument)
+        self._ledger = Ledger()
+        self._accounts: dict[AccountId, int] = {}
+        self._agents: dict[str, int] = {}
+        self._next_index = 0
+        self._orders: dict[tuple[AccountId, ClientOrderId], _Order] = {}
+        self._live: dict[int, _Order] = {}
+        self._next_vid = 1
+        self._running = False
+        self._line = DelayLine(clock, name, on_tick=self._on_tick, next_extra_ns=self._next_expiry_ns)
+        for account, balances in self._config.accounts.items():
+            self.open_account(AccountId(account), {a: Money(v, a) for a, v in balances.items()})
+
+    def _new_market(self, instrument: Instrument) -> _Market:
+        terms = InstrumentTerms.of(instrument, fee_precision=self._config.fee_precision)
+        engine = mx.MatchingEngine(
+            min_lots=terms.min_lots,
+            max_lots=terms.max_lots,
+            min_notional=terms.min_notional_units,
+            maker_fee_num=terms.maker_fee_num,
+            maker_fee_den=terms.maker_fee_den,
+            taker_fee_num=terms.taker_fee_num,
+            taker_fee_den=terms.taker_fee_den,
+            stp_mode=mx.STP_MODES[self._config.stp_mode],
+            capacity=self._config.capacity,
+        )
+        return _Market(terms, engine, self._config.trade_history)
+
+    # == lifecycle =================================================================================
+    @property
+    def config(self) -> SimVenueConfig:
+        return self._config
+
+    @property
+    def is_running(self) -> bool:
+        return self._running
+
+    def set_event_handler(self, on_event: EventHandler | None) -> None:
+        self._on_event = on_event
+
+    def start(self) -> None:
+        self._running = True
+        self._line.start()
+
+    def stop(self) -> None:
+        """Disarm the clock alert. Commands in flight stay queued and run after the next ``start``."""
+        self._running = False
+        self._line.stop()
+
+    # == reference data and accounts ===============================================================
+    def instruments(self) -> list[Instrument]:
+        return [m.terms.instrument for m in self._markets.values()]
+
+    def instrument(self, instrument_id: InstrumentId) -> Instrument:
+        return self._market(instrument_id).terms.instrument
+
+    def terms(self, instrument_id: InstrumentId) -> InstrumentTerms:
+        return self._market(instrument_id).terms
+
+    def _market(self, instrument_id: InstrumentId) -> _Market:
+        market = self._markets.get(instrument_id)
+        if market is None:
+            raise ValidationError("instrument_id", f"{instrument_id} is not listed on this venue")
+        return market
+
+    def open_account(self, account_id: AccountId, balances: Mapping[str, Money] | None = None) -> None:
+        if account_id in self._accounts:
+            raise ValidationError("account_id", f"{account_id} is already open")
+        self._ledger.open(account_id, balances)
+        self._accounts[account_id] = self._next_index
+        self._next_index += 1
+
+    def accounts(self) -> list[AccountId]:
+        return list(self._accounts)
+
+    def balances(self, account_id: AccountId) -> dict[str, Money]:
+        if account_id not in self._accounts:
+            raise ValidationError("account_id", f"{account_id} has no account at this venue")
+        return self._ledger.balances(account_id)
+
+    def position(self, account_id: AccountId, instrument_id: InstrumentId) -> SimPosition:
+        market = self._market(instrument_id)
+        index = self._accounts.get(account_id)
+        lots = market.engine.position(index) if index is not None else 0
+        side = None if lots == 0 else Side.BUY if lots > 0 else Side.SELL
+        return SimPosition(account_id, instrument_id, side, market.terms.quantity(abs(lots)))
+
+    # == orders: queries =========================================================================
+    def order(self, account_id: AccountId, client_order_id: ClientOrderId) -> SimOrderState | None:
+        """The venue's view of an order by client order id (working or finished), or None."""
+        record = self._orders.get((account_id, client_order_id))
+        return None if record is None else self._state(record)
+
+    def open_orders(
+        self, account_id: AccountId | None = None, instrument_id: InstrumentId | None = None
+    ) -> list[SimOrderState]:
+        return [
+            self._state(o)
+            for o in self._live.values()
+            if (account_id is None or o.account == account_id)
+            and (instrument_id is None or o.iid == instrument_id)
+        ]
+
+    def _state(self, o: _Order) -> SimOrderState:
+        terms = self._markets[o.iid].terms
+        fills = tuple(
+            SimFill(
+                trade_id=self._trade_id(o.iid, trade_no),
+                price=terms.price(ticks),
+                quantity=terms.quantity(lots),
+                liquidity_side=LiquiditySide(liq),
+                commission=terms.fee(fee),
+                ts_event=ts,
+            )
+            for trade_no, ticks, lots, liq, fee, ts in o.fills
+        )
+        return SimOrderState(
+            account_id=o.account,
+            client_order_id=o.coid,
+            venue_order_id=VenueOrderId(str(o.vid)) if o.vid else None,
+            instrument_id=o.iid,
+            side=Side(o.side),
+            order_type=OrderType(o.otype),
+            time_in_force=TimeInForce(o.tif),
+            quantity=terms.quantity(o.qty),
+            price=terms.price(o.price) if o.price else None,
+            trigger_price=terms.price(o.trigger) if o.trigger else None,
+            expire_at_ns=o.expire or None,
+            post_only=bool(o.flags & mx.POST_ONLY),
+            reduce_only=bool(o.flags & mx.REDUCE_ONLY),
+            status=o.status,
+            filled_quantity=terms.quantity(o.filled),
+            leaves_quantity=terms.quantity(o.leaves),
+            triggered=o.triggered,
+            reason=o.reason,
+            fills=fills,
+            ts_last=o.ts_last,
+        )
+
+    # == market data =============================================================================
+    def book(self, instrument_id: InstrumentId, depth: int = 10) -> BookSnapshot:
+        """Top ``depth`` price levels of both sides (aggregated from the L3 book)."""
+        market = self._market(instrument_id)
+        if depth < 0:
+            raise ValidationError("depth", "must be >= 0")
+        terms = market.terms
+        sides = []
+        for side in (mx.BUY, mx.SELL):
+            prices, lots, _ = market.engine.depth(side, depth)
+            sides.append(
+                [
+                    (terms.price(p), terms.quantity(q))
+                    for p, q in zip(prices.tolist(), lots.tolist(), strict=True)
+                ]
+            )
+        return BookSnapshot(
+            instrument_id=instrument_id, bids=sides[0], asks=sides[1], sequence=-1, is_crossed=False
+        )
+
+    def quote(self, instrument_id: InstrumentId) -> QuoteTick | None:
+        """The current best bid and offer (None while a side is empty)."""
+        market = self._market(instrument_id)
+        ts = self._clock.timestamp_ns()
+        return self._quote_tick(market, ts, ts)
+
+    def trades(self, instrument_id: InstrumentId, limit: int = 100) -> list[TradeTick]:
+        """The most recent trades, oldest first."""
+        trades = self._market(instrument_id).trades
+        return list(trades)[-limit:] if limit > 0 else []
+
+    def matching_engine(self, instrument_id: InstrumentId) -> mx.MatchingEngine:
+        """The compiled matcher (read its book; do not send orders to it directly)."""
+        return self._market(instrument_id).engine
+
+    # == commands ================================================================================
+    def send(self, command: Command) -> None:
+        """Production path: deliver ``command`` after the order latency; events go to ``on_event``."""
+        if not self._running:
+            raise UnavailableError(f"{self._name} is not running")
+        if not isinstance(command, SubmitOrder | AmendOrder | CancelOrder | CancelAllOrders):
+            raise ValidationError("command", f"{type(command).__name__} is not a venue command")
+        due = self._clock.timestamp_ns() + self._config.order_latency_ns
+        self._line.push(due, lambda ts: self._deliver(self.apply(command, ts)))
+
+    def apply(self, command: Command, ts_ns: int | None = None) -> list[Event]:
+        """Run ``command`` now (at ``ts_ns``, default the clock) and return the events it caused."""
+        ts = self._clock.timestamp_ns() if ts_ns is None else ts_ns
+        out: list[Event] = []
+        if isinstance(command, SubmitOrder):
+            self._submit(command, ts, out)
+        elif isinstance(command, CancelOrder):
+            self._cancel(command, ts, out)
+        elif isinstance(command, AmendOrder):
+            self._amend(command, ts, out)
+        elif isinstance(command, CancelAllOrders):
+            self._cancel_all(command, ts, out)
+        else:
+            raise ValidationError("command", f"{type(command).__name__} is not a venue command")
+        self._line.rearm()
+        return out
+
+    def advance(self, ts_ns: int) -> list[Event]:
+        """Expire GTD orders due by ``ts_ns`` on every instrument; returns the events."""
+        out: list[Event] = []
+        for market in self._markets.values():
+            expiry = market.engine.next_expiry_ts()
+            if expiry and expiry <= ts_ns:
+                market.engine.advance(ts_ns)
+                self._dispatch(market, out)
+                self._publish_quote(market, ts_ns, out)
+        return out
+
+    def _ts_init(self, ts: int) -> int:
+        return ts + self._config.report_latency_ns
+
+    def _submit(self, cmd: SubmitOrder, ts: int, out: list[Event]) -> None:
+        key = (cmd.account_id, cmd.client_order_id)
+        market = self._markets.get(cmd.instrument_id)
+        if key in self._orders:
+            out.append(self._rejected(cmd, ts, "DUPLICATE_CLIENT_ORDER_ID"))
+            return
+        reason = None
+        ticks = trigger = lots = 0
+        if market is None:
+            reason = "UNKNOWN_INSTRUMENT"
+        elif not market.terms.instrument.tradable:
+            reason = "INSTRUMENT_NOT_TRADABLE"
+        elif cmd.account_id not in self._accounts:
+            reason = "UNKNOWN_ACCOUNT"
+        else:
+            try:
+                inst = market.terms.instrument
+                lots = inst.quantity_to_lots(cmd.quantity)
+                ticks = inst.price_to_ticks(cmd.price) if cmd.price is not None else 0
+                trigger = inst.price_to_ticks(cmd.trigger_price) if cmd.trigger_price is not None else 0
+            except ValidationError as exc:
+                reason = exc.reason if exc.reason in REASON_DETAILS else "VALUE_OUT_OF_RANGE"
+            else:
+                if max(lots, ticks, trigger) > _MAX_TICKS:
+                    reason = "VALUE_OUT_OF_RANGE"
+        record = _Order(
+            account=cmd.account_id,
+            coid=cmd.client_order_id,
+            vid=0,
+            iid=cmd.instrument_id,
+            side=int(cmd.side),
+            otype=int(cmd.order_type),
+            tif=int(cmd.time_in_force),
+            qty=lots,
+            price=ticks,
+            trigger=trigger,
+            expire=cmd.expire_at_ns or 0,
+            flags=(mx.POST_ONLY if cmd.post_only else 0) | (mx.REDUCE_ONLY if cmd.reduce_only else 0),
+            status=OrderStatus.SUBMITTED,
+            filled=0,
+            leaves=lots,
+            triggered=False,
+            reason=None,
+            fills=[],
+            ts_last=ts,
+        )
+        self._orders[key] = record
+        if reason is not None or market is None:
+            record.status = OrderStatus.REJECTED
+            record.reason = reason
+            record.leaves = 0
+            out.append(self._rejected(cmd, ts, reason or "UNKNOWN_INSTRUMENT"))
+            return
+        record.vid = self._next_vid
+        self._next_vid += 1
+        self._live[record.vid] = record
+        market.engine.submit(
+            ts,
+            record.vid,
+            self._accounts[cmd.account_id],
+            record.side,
+            record.otype,
+            record.tif,
+            lots,
+            ticks,
+            trigger,
+            record.expire,
+            record.flags,
+        )
+        self._dispatch(market, out)
+        self._publish_quote(market, ts, out)
+
+    def _rejected(self, cmd: SubmitOrder, ts: int, reason: str) -> OrderRejected:
+        return OrderRejected(
+            ts_event=ts,
+            ts_init=self._ts_init(ts),
+            account_id=cmd.account_id,
+            client_order_id=cmd.client_order_id,
+            instrument_id=cmd.instrument_id,
+            reason=reason,
+            detail=REASON_DETAILS[reason],
+        )
+
+    def _working(self, account_id: AccountId, client_order_id: ClientOrderId) -> _Order | None:
+        record = self._orders.get((account_id, client_order_id))
+        return record if record is not None and record.vid in self._live else None
+
+    def _cancel(self, cmd: CancelOrder, ts: int, out: list[Event]) -> None:
+        record = self._working(cmd.account_id, cmd.client_order_id)
+        if record is None:
+            known = self._orders.get((cmd.account_id, cmd.client_order_id))
+            out.append(
+                OrderCancelRejected(
+                    ts_event=ts,
+                    ts_init=self._ts_init(ts),
+                    account_id=cmd.account_id,
+                    client_order_id=cmd.client_order_id,
+                    instrument_id=known.iid if known else InstrumentId("SIM:UNKNOWN"),
+                    reason="UNKNOWN_ORDER",
+                    detail=REASON_DETAILS["UNKNOWN_ORDER"],
+                )
+            )
+            return
+        market = self._markets[record.iid]
+        market.engine.cancel(ts, record.vid)
+        self._dispatch(market, out)
+        self._publish_quote(market, ts, out)
+
+    def _amend(self, cmd: AmendOrder, ts: int, out: list[Event]) -> None:
+        record = self._working(cmd.account_id, cmd.client_order_id)
+        known = record or self._orders.get((cmd.account_id, cmd.client_order_id))
+
+        def reject(reason: str) -> None:
+            out.append(
+                OrderModifyRejected(
+                    ts_event=ts,
+                    ts_init=self._ts_init(ts),
+                    account_id=cmd.account_id,
+                    client_order_id=cmd.client_order_id,
+                    instrument_id=known.iid if known else InstrumentId("SIM:UNKNOWN"),
+                    reason=reason,
+                    detail=REASON_DETAILS[reason],
+                )
+            )
+
+        if record is None:
+            reject("UNKNOWN_ORDER")
+            return
+        market = self._markets[record.iid]
+        inst = market.terms.instrument
+        try:
+            lots = inst.quantity_to_lots(cmd.quantity) if cmd.quantity is not None else 0
+            ticks = inst.price_to_ticks(cmd.price) if cmd.price is not None else 0
+            trigger = inst.price_to_ticks(cmd.trigger_price) if cmd.trigger_price is not None else 0
+        except ValidationError as exc:
+            reject(exc.reason if exc.reason in REASON_DETAILS else "VALUE_OUT_OF_RANGE")
+            return
+        if max(lots, ticks, trigger) > _MAX_TICKS:
+            reject("VALUE_OUT_OF_RANGE")
+            return
+        market.engine.amend(ts, record.vid, lots, ticks, trigger)
+        self._dispatch(market, out)
+        self._publish_quote(market, ts, out)
+
+    def _cancel_all(self, cmd: CancelAllOrders, ts: int, out: list[Event]) -> None:
+        index = self._accounts.get(cmd.account_id)
+        if index is None:
+            return
+        for iid, market in self._markets.items():
+            if cmd.instrument_id is None or cmd.instrument_id == iid:
+                market.engine.cancel_all(ts, index, int(cmd.side) if cmd.side is not None else 0)
+                self._dispatch(market, out)
+                self._publish_quote(market, ts, out)
+
+    # == reports -> events =========================================================================
+    def _trade_id(self, iid: InstrumentId, trade_no: int) -> TradeId:
+        return TradeId(f"{iid.symbol}-{trade_no}")
+
+    def _dispatch(self, market: _Market, out: list[Event]) -> None:
+        """Turn the matcher's reports of the last call into events (ours) and trade ticks (all)."""
+        engine = market.engine
+        if not engine.n_reports:
+            return
+        terms = market.terms
+        iid = terms.instrument.id
+        live = self._live
+        for (
+            kind,
+            oid,
+            _acct,
+            side,
+            price,
+            qty,
+            leaves,
+            tid,
+            liq,
+            fee,
+            ts,
+            reason,
+            _contra,
+            trigger,
+        ) in engine.report_rows():
+            ts_init = ts + self._config.report_latency_ns
+            if kind == mx.REPORT_FILLED and liq == mx.TAKER:
+                tick = TradeTick(
+                    ts_event=ts,
+                    ts_init=ts_init,
+                    instrument_id=iid,
+                    price=terms.price(price),
+                    size=terms.quantity(qty),
+                    aggressor_side=Side(side),
+                    trade_id=self._trade_id(iid, tid),
+                )
+                market.trades.append(tick)
+                out.append(tick)
+            o = live.get(oid)
+            if o is None:
+                continue
+            o.ts_last = ts
+            ids = {"account_id": o.account, "client_order_id": o.coid, "instrument_id": iid}
+            if kind == mx.REPORT_FILLED:
+                commission = terms.fee(fee)
+                o.filled += qty
+                o.leaves = leaves
+                o.fills.append((tid, price, qty, liq, fee, ts))
+                o.status = OrderStatus.FILLED if leaves == 0 else OrderStatus.PARTIALLY_FILLED
+                self._ledger.apply_fill(o.account, terms, Side(side), price, qty, commission)
+                out.append(
+                    OrderFilled(
+                        ts_event=ts,
+                        ts_init=ts_init,
+                        **ids,
+                        venue_order_id=VenueOrderId(str(oid)),
+                        trade_id=self._trade_id(iid, tid),
+                        side=Side(side),
+                        last_price=terms.price(price),
+                        last_quantity=terms.quantity(qty),
+                        liquidity_side=LiquiditySide(liq),
+                        commission=commission,
+                    )
+                )
+                if leaves == 0:
+                    del live[oid]
+            elif kind == mx.REPORT_ACCEPTED:
+                o.status = OrderStatus.ACCEPTED
+                out.append(
+                    OrderAccepted(ts_event=ts, ts_init=ts_init, **ids, venue_order_id=VenueOrderId(str(oid)))
+                )
+            elif kind == mx.REPORT_REJECTED:
+                o.status, o.reason, o.leaves = OrderStatus.REJECTED, _REASON[reason], 0
+                del live[oid]
+                name = _REASON[reason]
+                out.append(
+                    OrderRejected(
+                        ts_event=ts, ts_init=ts_init, **ids, reason=name, detail=REASON_DETAILS[name]
+                    )
+                )
+            elif kind in (mx.REPORT_CANCELED, mx.REPORT_EXPIRED):
+                expired = kind == mx.REPORT_EXPIRED
+                o.status = OrderStatus.EXPIRED if expired else OrderStatus.CANCELED
+                o.reason, o.leaves = _REASON[reason], 0
+                del live[oid]
+                out.append((OrderExpired if expired else OrderCanceled)(ts_event=ts, ts_init=ts_init, **ids))
+            elif kind == mx.REPORT_UPDATED:
+                o.qty, o.leaves, o.price, o.trigger = qty, leaves, price, trigger
+                out.append(
+                    OrderUpdated(
+                        ts_event=ts,
+                        ts_init=ts_init,
+                        **ids,
+                        quantity=terms.quantity(qty),
+                        price=terms.price(price) if price else None,
+                        trigger_price=terms.price(trigger) if trigger else None,
+                    )
+                )
+            elif kind == mx.REPORT_TRIGGERED:
+                o.triggered = True
+            elif kind == mx.REPORT_AMEND_REJECTED:
+                name = _REASON[reason]
+                out.append(
+                    OrderModifyRejected(
+                        ts_event=ts, ts_init=ts_init, **ids, reason=name, detail=REASON_DETAILS[name]
+                    )
+                )
+            elif kind == mx.REPORT_CANCEL_REJECTED:
+                name = _REASON[reason]
+                out.append(
+                    OrderCancelRejected(
+                        ts_event=ts, ts_init=ts_init, **ids, reason=name, detail=REASON_DETAILS[name]
+                    )
+                )
+
+    def _quote_tick(self, market: _Market, ts: int, ts_init: int) -> QuoteTick | None:
+        engine = market.engine
+        bid, ask = engine.best_bid(), engine.best_ask()
+        if not bid or not ask:
+            return None
+        terms = market.terms
+        return QuoteTick(
+            ts_event=ts,
+            ts_init=ts_init,
+            instrument_id=terms.instrument.id,
+            bid_price=terms.price(bid),
+            bid_size=terms.quantity(engine.best_bid_lots()),
+            ask_price=terms.price(ask),
+            ask_size=terms.quantity(engine.best_ask_lots()),
+        )
+
+    def _publish_quote(self, market: _Market, ts: int, out: list[Event]) -> None:
+        engine = market.engine
+        top = (engine.best_bid(), engine.best_bid_lots(), engine.best_ask(), engine.best_ask_lots())
+        if top == market.last_quote:
+            return
+        market.last_quote = top
+        tick = self._quote_tick(market, ts, self._ts_init(ts))
+        if tick is not None:
+            out.append(tick)
+
+    def _deliver(self, events: list[Event]) -> None:
+        handler = self._on_event
+        if not events or handler is None:
+            return
+        latency = self._config.report_latency_ns
+        if latency == 0:
+            for event in events:
+                handler(event)
+            return
+
+        def later(_ts: int, batch: list[Event] = events) -> None:
+            for event in batch:
+                handler(event)
+
+        self._line.push(events[0].ts_event + latency, later)
+
+    def _next_expiry_ns(self) -> int:
+        times = [t for t in (m.engine.next_expiry_ts() for m in self._markets.values()) if t]
+        return min(times) if times else 0
+
+    def _on_tick(self, now_ns: int) -> None:
+        self._deliver(self.advance(now_ns))
+
+    # == market simulator hooks (agents trade on the same books; no events, no balances) ==========
+    def register_agent(self, name: str) -> int:
+        """Matcher account index of a simulator agent (the same index for the same name)."""
+        index = self._agents.get(name)
+        if index is None:
+            index = self._agents[name] = self._next_index
+            self._next_index += 1
+        return index
+
+    def next_venue_order_id(self) -> int:
+        vid = self._next_vid
+        self._next_vid += 1
+        return vid
+
+    def agent_submit(
+        self,
+        instrument_id: InstrumentId,
+        agent: int,
+        ts: int,
+        side: int,
+        order_type: int,
+        tif: int,
+        lots: int,
+        ticks: int = 0,
+        *,
+        expire_ns: int = 0,
+        flags: int = 0,
+    ) -> tuple[int, int]:
+        """Submit an agent order at ``ts``; returns (reason code, venue order id)."""
+        market = self._markets[instrument_id]
+        vid = self.next_venue_order_id()
+        code = market.engine.submit(ts, vid, agent, side, order_type, tif, lots, ticks, 0, expire_ns, flags)
+        self._after_agent(market)
+        return code, vid
+
+    def agent_cancel(self, instrument_id: InstrumentId, ts: int, venue_order_id: int) -> int:
+        market = self._markets[instrument_id]
+        code = market.engine.cancel(ts, venue_order_id)
+        self._after_agent(market)
+        return code
+
+    def agent_cancel_all(self, instrument_id: InstrumentId, ts: int, agent: int) -> int:
+        market = self._markets[instrument_id]
+        code = market.engine.cancel_all(ts, agent)
+        self._after_agent(market)
+        return code
+
+    def _after_agent(self, market: _Market) -> None:
+        out: list[Event] = []
+        self._dispatch(market, out)
+        self._deliver(out)
+
+    def publish_quotes(self, ts: int) -> None:
+        """Send a QuoteTick for each instrument whose top of book changed (the simulator calls this
+        once per step, so quotes are conflated per step)."""
+        out: list[Event] = []
+        for market in self._markets.values():
+            self._publish_quote(market, ts, out)
+        self._deliver(out)
+        self._line.rearm()
+
+    # == persistence ===============================================================================
+    def snapshot(self) -> dict[str, Any]:
+        """Every piece of venue state as plain JSON-ready data (ints, strings, lists, dicts).
+
+        Commands and events in flight (latency) are not venue state and are not included.
+        """
+        markets = {}
+        for iid, market in self._markets.items():
+            engine = market.engine
+            markets[str(iid)] = {
+                "orders": engine.orders_array().tolist(),
+                "positions": {str(a): lots for a, lots in engine.positions_dict().items()},
+                "state": engine.state_dict(),
+                "last_quote": list(market.last_quote),
+                "trades": [
+                    [t.ts_event, t.ts_init, str(t.price), str(t.size), int(t.aggressor_side), str(t.trade_id)]
+                    for t in market.trades
+                ],
+            }
+        return {
+            "version": SNAPSHOT_VERSION,
+            "next_venue_order_id": self._next_vid,
+            "next_account_index": self._next_index,
+            "accounts": {str(a): i for a, i in self._accounts.items()},
+            "agents": dict(self._agents),
+            "balances": self._ledger.snapshot(),
+            "markets": markets,
+            "orders": [o.to_dict() for o in self._orders.values()],
+        }
+
+    def restore(self, snapshot: Mapping[str, Any]) -> None:
+        """Load a ``snapshot()`` into this venue, which must be new (no accounts opened by hand, no
+        orders) and list the same instruments."""
+        if snapshot.get("version") != SNAPSHOT_VERSION:
+            raise ValidationError("snapshot", f"unsupported version {snapshot.get('version')!r}")
+        if self._orders or self._live or self._agents:
+            raise ValidationError("snapshot", "restore needs a venue with no orders")
+        if set(snapshot["markets"]) != {str(i) for i in self._markets}:
+            raise ValidationError("snapshot", "the snapshot lists other instruments than this venue")
+        for iid in list(self._markets):
+            self._markets[iid] = market = self._new_market(self._markets[iid].terms.instrument)
+            data = snapshot["markets"][str(iid)]
+            engine = market.engine
+            for row in data["orders"]:
+                engine.restore_order(*row)
+            engine.restore_state(**data["state"])
+            for account, lots in data["positions"].items():
+                engine.set_position(int(account), lots)
+            engine.check_invariants()
+            market.last_quote = tuple(data["last_quote"])  # type: ignore[assignment]
+            terms = market.terms
+            for ts_event, ts_init, price, size, side, trade_id in data["trades"]:
+                market.trades.append(
+                    TradeTick(
+                        ts_event=ts_event,
+                        ts_init=ts_init,
+                        instrument_id=iid,
+                        price=terms.instrument.parse_price(price),
+                        size=terms.instrument.parse_quantity(size),
+                        aggressor_side=Side(side),
+                        trade_id=TradeId(trade_id),
+                    )
+                )
+        self._next_vid = snapshot["next_venue_order_id"]
+        self._next_index = snapshot["next_account_index"]
+        self._accounts = {AccountId(a): i for a, i in snapshot["accounts"].items()}
+        self._agents = dict(snapshot["agents"])
+        self._ledger = Ledger()
+        self._ledger.restore(snapshot["balances"])
+        self._orders = {}
+        self._live = {}
+        for data in snapshot["orders"]:
+            record = _Order.from_dict(data)
+            self._orders[(record.account, record.coid)] = record
+            if record.status in _OPEN:
+                if self._markets[record.iid].engine.order(record.vid) is None:
+                    raise InvariantViolation(
+                        f"order {record.coid} is open in the snapshot but not on the book"
+                    )
+                self._live[record.vid] = record
+        self._line.rearm()
