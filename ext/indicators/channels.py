@@ -106,7 +106,7 @@ def donchian_nb(high, low, timeperiod):
     """Donchian channels: rolling max(high) and min(low) over ``timeperiod`` bars and their midpoint.
 
     pandas ``rolling(timeperiod).max()/min()`` semantics: NaN while the window holds fewer than
-    ``timeperiod`` bars or any NaN. O(n) with monotonic deques.
+    ``timeperiod`` bars or a NaN (per column; the midpoint is NaN if either is). O(n), monotonic deques.
     """
     n = high.shape[0]
     upper = np.empty(n, dtype=np.float64)
@@ -119,14 +119,17 @@ def donchian_nb(high, low, timeperiod):
     hs = 0
     lh = 0
     ls = 0
-    last_nan = -p - 1
+    last_nan_h = -p - 1
+    last_nan_l = -p - 1
     for t in range(n):
         vh = high[t]
         vl = low[t]
         h_nan = np.isnan(vh)
         l_nan = np.isnan(vl)
-        if h_nan or l_nan:
-            last_nan = t
+        if h_nan:
+            last_nan_h = t
+        if l_nan:
+            last_nan_l = t
         expired = t - p
         if hs > 0 and qh[hh] <= expired:
             hh += 1
@@ -166,16 +169,12 @@ def donchian_nb(high, low, timeperiod):
                 j -= p
             ql[j] = t
             ls += 1
-        if t < p - 1 or t - last_nan < p:
-            upper[t] = np.nan
-            middle[t] = np.nan
-            lower[t] = np.nan
-        else:
-            hi = high[qh[hh]]
-            lo = low[ql[lh]]
-            upper[t] = hi
-            lower[t] = lo
-            middle[t] = (hi + lo) / 2.0
+        warm = t < p - 1
+        hi = np.nan if warm or t - last_nan_h < p else high[qh[hh]]
+        lo = np.nan if warm or t - last_nan_l < p else low[ql[lh]]
+        upper[t] = hi
+        lower[t] = lo
+        middle[t] = (hi + lo) / 2.0
     return upper, middle, lower
 
 

@@ -1532,7 +1532,8 @@ cdef class DONCHIAN(StreamIndicator):
     cdef int period
     cdef _Deque hi
     cdef _Deque lo
-    cdef long long last_nan
+    cdef long long last_nan_h
+    cdef long long last_nan_l
 
     def __init__(self, timeperiod=20):
         p = check_period(timeperiod, "timeperiod")
@@ -1540,34 +1541,38 @@ cdef class DONCHIAN(StreamIndicator):
         self.period = p
         self.hi = _Deque(p, True)
         self.lo = _Deque(p, False)
-        self.last_nan = -p - 1
+        self.last_nan_h = -p - 1
+        self.last_nan_l = -p - 1
 
     def update(self, double high, double low):
         """Consume one bar; return (upper, middle, lower): pandas rolling max/min semantics."""
         cdef long long t = self.nbars
         cdef double h, l
+        cdef bint warm = t < self.period - 1
         self.nbars += 1
-        if high != high or low != low:
-            self.last_nan = t
+        if high != high:
+            self.last_nan_h = t
+        if low != low:
+            self.last_nan_l = t
         self.hi.expire(t)
         self.lo.expire(t)
         if high == high:
             self.hi.push(t, high)
         if low == low:
             self.lo.push(t, low)
-        if t < self.period - 1 or t - self.last_nan < self.period:
-            return (NAN, NAN, NAN)
-        h = self.hi.front()
-        l = self.lo.front()
+        h = NAN if warm or t - self.last_nan_h < self.period else self.hi.front()
+        l = NAN if warm or t - self.last_nan_l < self.period else self.lo.front()
         return (h, (h + l) / 2.0, l)
 
     cdef dict _state(self):
-        return {"hi": self.hi.state(), "lo": self.lo.state(), "last_nan": self.last_nan}
+        return {"hi": self.hi.state(), "lo": self.lo.state(), "last_nan_h": self.last_nan_h,
+                "last_nan_l": self.last_nan_l}
 
     cdef _load(self, dict s):
         self.hi.load(s["hi"])
         self.lo.load(s["lo"])
-        self.last_nan = s["last_nan"]
+        self.last_nan_h = s["last_nan_h"]
+        self.last_nan_l = s["last_nan_l"]
 
 
 cdef class SUPERTREND(_HLC):
