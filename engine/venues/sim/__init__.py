@@ -6,12 +6,15 @@ The app constructs and drives these; nothing here imports gRPC or the app.
 
 from engine.venues.sim.instruments import default_instruments, initial_prices
 from engine.venues.sim.reasons import REASON_DETAILS, VenueReason
+from engine.venues.sim.simulator import MarketSimulator, MarketSimulatorConfig
 from engine.venues.sim.terms import InstrumentTerms
 from engine.venues.sim.venue import SimFill, SimOrderState, SimPosition, SimVenue, SimVenueConfig
 
 __all__ = [
     "REASON_DETAILS",
     "InstrumentTerms",
+    "MarketSimulator",
+    "MarketSimulatorConfig",
     "SimFill",
     "SimOrderState",
     "SimPosition",
