@@ -21,7 +21,9 @@ from typing import Any
 import structlog
 import uvloop
 
+from algotrendy.v1 import marketdata_pb2, marketdata_pb2_grpc
 from engine import __version__
+from engine.api.marketdata_service import MarketDataServicer
 from engine.api.server import GrpcServer
 from engine.bus import MessageBus, ThreadHandoff
 from engine.config import EngineConfig, load_config, redacted
@@ -31,6 +33,7 @@ from engine.core.enums import ComponentState, EngineState, TradingState
 from engine.core.errors import AlgoTrendyError, ConfigError, InvariantViolation, StartupError
 from engine.core.events import ComponentStateChanged, TradingStateChanged
 from engine.core.kernels import verify_kernels
+from engine.marketdata.registry import MarketDataRegistry
 from engine.store import DataDirLock, LmdbStore
 from engine.telemetry import CallbackCollector, EngineMetrics, LoopLagMonitor, configure_logging
 
@@ -66,7 +69,13 @@ class Engine:
             config.metrics.loop_lag_window_samples,
             self.metrics.loop_lag,
         )
+        self.marketdata = MarketDataRegistry()
         self.grpc = GrpcServer(config.grpc, self.metrics, self.status)
+        self.grpc.register(
+            marketdata_pb2_grpc.add_MarketDataServiceServicer_to_server,
+            MarketDataServicer(self.marketdata, self.clock),
+            marketdata_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
+        )
         self.components = {
             name: Component(name, self.clock) for name in ("store", "bus", "grpc", "metrics", "loop_lag")
         }
@@ -123,7 +132,11 @@ class Engine:
             metrics_port = None
             if self.config.metrics.enabled:
                 metrics_port = self.metrics.serve_http(self.config.metrics.host, self.config.metrics.port)
-                self._set("metrics", ComponentState.RUNNING, f"/metrics on {self.config.metrics.host}:{metrics_port}")
+                self._set(
+                    "metrics",
+                    ComponentState.RUNNING,
+                    f"/metrics on {self.config.metrics.host}:{metrics_port}",
+                )
             else:
                 self._set("metrics", ComponentState.STOPPED, "disabled by metrics.enabled = false")
             self._set("store", ComponentState.STARTING)

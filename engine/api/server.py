@@ -8,6 +8,7 @@ sending work before in-flight calls are given ``grace_period_s`` to finish.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -53,9 +54,12 @@ class GrpcServer:
         """For registering further services before ``start``."""
         return self._server
 
-    def add_service_name(self, full_name: str) -> None:
-        """Declare an added service so health and reflection report it."""
-        self._services.append(full_name)
+    def register(
+        self, add_to_server: Callable[[Any, grpc.aio.Server], None], servicer: Any, service: str
+    ) -> None:
+        """Add a servicer (``add_XServiceServicer_to_server``) and declare ``service`` for health and reflection."""
+        add_to_server(servicer, self._server)
+        self._services.append(service)
 
     def bind(self) -> int:
         """Bind the listening port without serving yet (so a port conflict fails before any state opens)."""

@@ -8,7 +8,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from engine_process import EngineProcess  # noqa: E402
+from engine_process import EngineProcess
 
 
 @pytest.fixture

@@ -25,8 +25,17 @@ def clean_env(**extra: str) -> dict[str, str]:
 class EngineProcess:
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.cmd = [
-            ALGOTRENDY, "serve", "--data-dir", str(data_dir), "--grpc-port", "0", "--metrics-port", "0",
-            "--log-format", "json", *args,
+            ALGOTRENDY,
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--grpc-port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--log-format",
+            "json",
+            *args,
         ]
         self.proc = subprocess.Popen(
             self.cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or clean_env(), text=True

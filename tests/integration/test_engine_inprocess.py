@@ -8,8 +8,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-from algotrendy.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
+from algotrendy.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 from engine.api.server import GrpcServer
 from engine.app import Engine
 from engine.config import load_config
@@ -41,7 +41,9 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
 
 async def _get_status(engine: Engine) -> engine_pb2.GetStatusResponse:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{engine.grpc.port}") as channel:
-        return await engine_pb2_grpc.EngineServiceStub(channel).GetStatus(engine_pb2.GetStatusRequest(), timeout=5)
+        return await engine_pb2_grpc.EngineServiceStub(channel).GetStatus(
+            engine_pb2.GetStatusRequest(), timeout=5
+        )
 
 
 async def test_get_status_when_loop_lag_sampled_then_percentiles_reported(engine: Engine) -> None:
@@ -85,7 +87,9 @@ async def test_get_status_when_provider_fails_then_internal_without_leaking_deta
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             with pytest.raises(grpc.aio.AioRpcError) as info:
-                await engine_pb2_grpc.EngineServiceStub(channel).GetStatus(engine_pb2.GetStatusRequest(), timeout=5)
+                await engine_pb2_grpc.EngineServiceStub(channel).GetStatus(
+                    engine_pb2.GetStatusRequest(), timeout=5
+                )
         assert info.value.code() == grpc.StatusCode.INTERNAL
         assert "secret" not in (info.value.details() or "")
         assert ("algotrendy-reason", "INTERNAL") in tuple(info.value.trailing_metadata() or ())
@@ -94,7 +98,9 @@ async def test_get_status_when_provider_fails_then_internal_without_leaking_deta
 
 
 async def test_engine_when_stopped_then_every_component_stopped_and_lock_released(tmp_path: Path) -> None:
-    config = load_config(env={}, overrides={"data_dir": str(tmp_path / "d"), "grpc.port": 0, "metrics.port": 0})
+    config = load_config(
+        env={}, overrides={"data_dir": str(tmp_path / "d"), "grpc.port": 0, "metrics.port": 0}
+    )
     first = Engine(config)
     await first.start()
     await first.stop()

@@ -12,10 +12,11 @@ from pathlib import Path
 import grpc
 import lmdb
 import pytest
-from algotrendy.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 from engine_process import ALGOTRENDY, EngineProcess, clean_env
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from algotrendy.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 
 pytestmark = pytest.mark.slow
 
@@ -28,11 +29,15 @@ def _status(target: str) -> engine_pb2.GetStatusResponse:
 def _reflected_services(target: str) -> set[str]:
     with grpc.insecure_channel(target) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
-        responses = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        responses = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
         return {s.name for r in responses for s in r.list_services_response.service}
 
 
-def test_engine_when_started_then_serves_status_health_reflection_and_metrics(tmp_path: Path, engines) -> None:
+def test_engine_when_started_then_serves_status_health_reflection_and_metrics(
+    tmp_path: Path, engines
+) -> None:
     engine = EngineProcess(tmp_path / "data")
     engines.append(engine)
     started = engine.wait_started()
@@ -63,7 +68,11 @@ def test_engine_when_started_then_serves_status_health_reflection_and_metrics(tm
 
     cli = subprocess.run(
         [ALGOTRENDY, "status", "--target", engine.grpc_target, "--json"],
-        capture_output=True, text=True, timeout=30, env=clean_env(), check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(),
+        check=False,
     )
     assert cli.returncode == 0, cli.stderr
     report = json.loads(cli.stdout)
@@ -71,8 +80,12 @@ def test_engine_when_started_then_serves_status_health_reflection_and_metrics(tm
     assert report["trading_state"] == "ACTIVE"
     assert {c["name"] for c in report["components"]} >= {"store", "grpc"}
     human = subprocess.run(
-        [ALGOTRENDY, "status", "--target", engine.grpc_target], capture_output=True, text=True, timeout=30,
-        env=clean_env(), check=False,
+        [ALGOTRENDY, "status", "--target", engine.grpc_target],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(),
+        check=False,
     )
     assert human.returncode == 0
     assert "RUNNING" in human.stdout
@@ -80,7 +93,9 @@ def test_engine_when_started_then_serves_status_health_reflection_and_metrics(tm
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_engine_when_signalled_then_exits_0_within_5s_and_data_dir_reopens(tmp_path: Path, engines, sig) -> None:
+def test_engine_when_signalled_then_exits_0_within_5s_and_data_dir_reopens(
+    tmp_path: Path, engines, sig
+) -> None:
     data_dir = tmp_path / "data"
     first = EngineProcess(data_dir)
     engines.append(first)
@@ -147,10 +162,22 @@ def test_engine_when_port_in_use_then_exit_2_naming_the_port(tmp_path: Path, fla
         taken.listen()
         port = taken.getsockname()[1]
         args = [
-            ALGOTRENDY, "serve", "--data-dir", str(tmp_path / "d"), "--grpc-port", "0", "--metrics-port", "0",
-            "--log-format", "json", flag, str(port),
+            ALGOTRENDY,
+            "serve",
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--grpc-port",
+            "0",
+            "--metrics-port",
+            "0",
+            "--log-format",
+            "json",
+            flag,
+            str(port),
         ]
-        result = subprocess.run(args, capture_output=True, text=True, timeout=60, env=clean_env(), check=False)
+        result = subprocess.run(
+            args, capture_output=True, text=True, timeout=60, env=clean_env(), check=False
+        )
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("algotrendy: cannot start:")
@@ -176,12 +203,18 @@ def test_engine_when_port_in_use_then_exit_2_naming_the_port(tmp_path: Path, fla
         ("", {"ALGOTRENDY_METRICS__PROT": "1"}, "metrics.prot: unknown key"),
     ],
 )
-def test_serve_when_config_bad_then_exit_2_with_one_line(tmp_path: Path, toml: str, env: dict, fragment: str) -> None:
+def test_serve_when_config_bad_then_exit_2_with_one_line(
+    tmp_path: Path, toml: str, env: dict, fragment: str
+) -> None:
     path = tmp_path / "engine.toml"
     path.write_text(toml)
     result = subprocess.run(
         [ALGOTRENDY, "serve", "--config", str(path), "--data-dir", str(tmp_path / "d")],
-        capture_output=True, text=True, timeout=60, env=clean_env(**env), check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(**env),
+        check=False,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -198,7 +231,11 @@ def test_status_when_engine_unreachable_then_exit_3(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     result = subprocess.run(
         [ALGOTRENDY, "status", "--target", f"127.0.0.1:{port}", "--timeout", "1"],
-        capture_output=True, text=True, timeout=60, env=clean_env(), check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+        check=False,
     )
     assert result.returncode == 3
     assert "unreachable" in result.stderr
