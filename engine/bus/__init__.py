@@ -3,4 +3,4 @@
 from engine.bus.bus import Handler, MessageBus, Subscription
 from engine.bus.handoff import HandoffClosedError, ThreadHandoff
 
-__all__ = ["HandoffClosedError", "Handler", "MessageBus", "Subscription", "ThreadHandoff"]
+__all__ = ["Handler", "HandoffClosedError", "MessageBus", "Subscription", "ThreadHandoff"]

@@ -84,9 +84,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _from_env(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The nested layer from ``ALGOTRENDY_*`` variables, and which variable set each dotted key."""
-    sections = {
-        name for name, field in EngineConfig.model_fields.items() if _is_section(field.annotation)
-    }
+    sections = {name for name, field in EngineConfig.model_fields.items() if _is_section(field.annotation)}
     top_level = set(EngineConfig.model_fields) - sections
     flat: dict[str, Any] = {}
     origin: dict[str, str] = {}

@@ -10,15 +10,24 @@ from engine.core import errors
 @pytest.mark.parametrize(
     ("error", "code", "reason"),
     [
-        (errors.ValidationError("price", "not on the tick grid", reason="PRICE_OFF_TICK"),
-         grpc.StatusCode.INVALID_ARGUMENT, "PRICE_OFF_TICK"),
+        (
+            errors.ValidationError("price", "not on the tick grid", reason="PRICE_OFF_TICK"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "PRICE_OFF_TICK",
+        ),
         (errors.NotFoundError("order c-1 not found"), grpc.StatusCode.NOT_FOUND, "NOT_FOUND"),
         (errors.DuplicateError("c-1 exists", original="o"), grpc.StatusCode.ALREADY_EXISTS, "DUPLICATE"),
-        (errors.RiskDeniedError("too big", reason="RISK_MAX_NOTIONAL"),
-         grpc.StatusCode.FAILED_PRECONDITION, "RISK_MAX_NOTIONAL"),
+        (
+            errors.RiskDeniedError("too big", reason="RISK_MAX_NOTIONAL"),
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "RISK_MAX_NOTIONAL",
+        ),
         (errors.TradingHaltedError("halted"), grpc.StatusCode.FAILED_PRECONDITION, "TRADING_HALTED"),
-        (errors.ResourceExhaustedError("slow down", retry_after_ms=250),
-         grpc.StatusCode.RESOURCE_EXHAUSTED, "RESOURCE_EXHAUSTED"),
+        (
+            errors.ResourceExhaustedError("slow down", retry_after_ms=250),
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "RESOURCE_EXHAUSTED",
+        ),
         (errors.UnavailableError("draining"), grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE"),
         (errors.AuthenticationError("no token"), grpc.StatusCode.UNAUTHENTICATED, "UNAUTHENTICATED"),
         (errors.PermissionDeniedError("viewer"), grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"),
