@@ -5,6 +5,7 @@ The app constructs and drives these; nothing here imports gRPC or the app.
 """
 
 from engine.venues.sim.instruments import default_instruments, initial_prices
+from engine.venues.sim.paper import PaperVenue, PaperVenueConfig
 from engine.venues.sim.reasons import REASON_DETAILS, VenueReason
 from engine.venues.sim.simulator import MarketSimulator, MarketSimulatorConfig
 from engine.venues.sim.terms import InstrumentTerms
@@ -15,6 +16,8 @@ __all__ = [
     "InstrumentTerms",
     "MarketSimulator",
     "MarketSimulatorConfig",
+    "PaperVenue",
+    "PaperVenueConfig",
     "SimFill",
     "SimOrderState",
     "SimPosition",
