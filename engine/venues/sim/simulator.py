@@ -5,8 +5,10 @@ occasional trend regimes; three kinds of agents trade around it on the same L3 b
 rest in, so our orders meet their flow:
 
 * **market makers** re-quote a ladder of limit orders around the fair value each time they act
-  (cancel-all, then ``levels`` bids and asks), half-spread about half a step's volatility, skewed
-  against their inventory (long -> quotes shift down) and sized down near their inventory limit;
+  (cancel-all, then ``levels`` bids and asks), half-spread about a third of a step's volatility, skewed
+  against their inventory (long -> quotes shift down) and, near their inventory limit, smaller on
+  the side that would grow it (both sides are always quoted, and if a side is still empty at the end
+  of a step the first maker re-fills it: a designated market maker's obligation);
 * **noise traders** send small market orders or place GTD limit orders at a random distance from
   the fair value (which expire on their own after a random lifetime);
 * **momentum traders** follow a fast/slow average of traded prices and send market orders in the
@@ -192,7 +194,24 @@ class MarketSimulator:
                 self._noise_trader(m, agent, ts)
             for agent in self._momentum:
                 self._momentum_trader(m, agent, ts)
+            self._backstop(m, ts)
         self._venue.publish_quotes(ts)
+
+    def _backstop(self, m: _Instrument, ts: int) -> None:
+        """Designated market maker obligation: the first maker re-fills an emptied side at once."""
+        engine, venue = self._venue.matching_engine(m.iid), self._venue
+        vol = self._vol_ticks(m)
+        bid, ask = engine.best_bid(), engine.best_ask()
+        if not bid:
+            price = math.floor(m.fair - vol)
+            price = min(price, ask - 1) if ask else price
+            if price > 0:
+                venue.agent_submit(m.iid, self._makers[0], ts, mx.BUY, mx.LIMIT, mx.GTC, m.base_lots, price)
+        if not ask:
+            price = math.ceil(m.fair + vol)
+            bid = engine.best_bid()
+            price = max(price, bid + 1) if bid else price
+            venue.agent_submit(m.iid, self._makers[0], ts, mx.SELL, mx.LIMIT, mx.GTC, m.base_lots, price)
 
     def _evolve(self, m: _Instrument) -> None:
         rng, cfg = self._rng, self._config
@@ -232,22 +251,19 @@ class MarketSimulator:
         venue.agent_cancel_all(m.iid, ts, agent)
         vol = self._vol_ticks(m)
         limit = cfg.inventory_limit * m.base_lots
-        inventory = engine.position(agent) / limit  # -1 .. 1 at the limit
-        half = max(1.0, 0.5 * vol) * (1.0 + 0.5 * rng.random())
-        center = m.fair - inventory * 2.0 * half
+        inventory = max(-1.0, min(1.0, engine.position(agent) / limit))  # -1 .. 1 at the limit
+        half = max(1.0, 0.3 * vol) * (1.0 + 0.5 * rng.random())
+        center = m.fair - inventory * 4.0 * half
         spacing = max(1.0, 0.5 * vol)
         for k in range(cfg.levels):
             size = 1.0 + 0.6 * k + rng.random()
-            bid = math.floor(center - half - k * spacing)
+            bid = max(1, math.floor(center - half - k * spacing))
             ask = math.ceil(center + half + k * spacing)
-            if bid > 0 and inventory < 1.0:
-                venue.agent_submit(
-                    m.iid, agent, ts, mx.BUY, mx.LIMIT, mx.GTC, self._lots(m, size * (1 - inventory)), bid
-                )
-            if inventory > -1.0:
-                venue.agent_submit(
-                    m.iid, agent, ts, mx.SELL, mx.LIMIT, mx.GTC, self._lots(m, size * (1 + inventory)), ask
-                )
+            # Both sides are always quoted; the side that would grow the inventory gets smaller.
+            bid_lots = self._lots(m, size * max(0.3, 1.0 - inventory))
+            ask_lots = self._lots(m, size * max(0.3, 1.0 + inventory))
+            venue.agent_submit(m.iid, agent, ts, mx.BUY, mx.LIMIT, mx.GTC, bid_lots, bid)
+            venue.agent_submit(m.iid, agent, ts, mx.SELL, mx.LIMIT, mx.GTC, ask_lots, ask)
 
     def _noise_trader(self, m: _Instrument, agent: int, ts: int) -> None:
         rng, venue = self._rng, self._venue
