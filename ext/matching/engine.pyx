@@ -222,6 +222,7 @@ cdef class MatchingEngine:
 
     # order pool + free list
     cdef Order* orders
+    cdef OrderInfo* info
     cdef int64_t order_cap
     cdef int64_t free_head
     cdef readonly int64_t order_count
@@ -321,7 +322,8 @@ cdef class MatchingEngine:
         self.dry_epoch = 0
         # order pool
         self.orders = <Order*>PyMem_Malloc(capacity * sizeof(Order))
-        if self.orders == NULL:
+        self.info = <OrderInfo*>PyMem_Malloc(capacity * sizeof(OrderInfo))
+        if self.orders == NULL or self.info == NULL:
             raise MemoryError()
         self.order_cap = capacity
         for i in range(capacity):
@@ -374,6 +376,7 @@ cdef class MatchingEngine:
     def __dealloc__(self):
         cdef int side
         PyMem_Free(self.orders)
+        PyMem_Free(self.info)
         PyMem_Free(self.map)
         PyMem_Free(self.levels)
         for side in range(3):
@@ -392,7 +395,10 @@ cdef class MatchingEngine:
         cdef int64_t old = self.order_cap
         cdef int64_t cap = old * 2
         cdef int64_t i
+        if cap > 0x7FFFFFFF:
+            raise MemoryError("order pool limit reached (2**31 slots)")
         self.orders = <Order*>_xrealloc(self.orders, cap * sizeof(Order))
+        self.info = <OrderInfo*>_xrealloc(self.info, cap * sizeof(OrderInfo))
         for i in range(old, cap):
             self.orders[i].state = ST_FREE
             self.orders[i].next = i + 1 if i + 1 < cap else self.free_head
@@ -521,7 +527,7 @@ cdef class MatchingEngine:
         r[F_TS * c + i] = self.now
         r[F_REASON * c + i] = reason
         r[F_CONTRA_ID * c + i] = contra
-        r[F_TRIGGER * c + i] = o.trigger
+        r[F_TRIGGER * c + i] = self.info[o - self.orders].trigger if o.flags & FLAG_HAS_TRIGGER else 0
         self.n_reports = i + 1
         return 0
 
@@ -709,13 +715,16 @@ cdef class MatchingEngine:
         cdef int64_t mid, cap
         cdef Order* e
         cdef bint before
+        cdef int64_t et
+        cdef int64_t ot = self.info[slot].trigger
         while lo < hi:
             mid = (lo + hi) >> 1
             e = &self.orders[self.stops[side][mid]]
+            et = self.info[self.stops[side][mid]].trigger
             if side == SIDE_BUY:
-                before = e.trigger > o.trigger or (e.trigger == o.trigger and e.seq > o.seq)
+                before = et > ot or (et == ot and e.seq > o.seq)
             else:
-                before = e.trigger < o.trigger or (e.trigger == o.trigger and e.seq > o.seq)
+                before = et < ot or (et == ot and e.seq > o.seq)
             if before:
                 lo = mid + 1
             else:
@@ -798,7 +807,7 @@ cdef class MatchingEngine:
             return False
         o = &self.orders[e.slot]
         return ((o.state == ST_RESTING or o.state == ST_STOP) and o.id == e.id and o.tif == TIF_GTD
-                and o.expire_ts == e.expire_ts)
+                and self.info[e.slot].expire_ts == e.expire_ts)
 
     cdef void _gtd_compact(self) noexcept:
         """Drop stale entries (orders that ended before expiring) and re-heapify."""
@@ -1027,11 +1036,11 @@ cdef class MatchingEngine:
             slot = -1
             if self.stop_n[SIDE_BUY] > 0:
                 s = self.stops[SIDE_BUY][self.stop_n[SIDE_BUY] - 1]
-                if self.orders[s].trigger <= self.last_trade_ticks:
+                if self.info[s].trigger <= self.last_trade_ticks:
                     slot = s
             if slot < 0 and self.stop_n[SIDE_SELL] > 0:
                 s = self.stops[SIDE_SELL][self.stop_n[SIDE_SELL] - 1]
-                if self.orders[s].trigger >= self.last_trade_ticks:
+                if self.info[s].trigger >= self.last_trade_ticks:
                     slot = s
             if slot < 0:
                 return 0
@@ -1039,7 +1048,7 @@ cdef class MatchingEngine:
             o = &self.orders[slot]
             o.seq = self.next_seq
             self.next_seq += 1
-            self._emit(RK_TRIGGERED, o, o.price, o.qty, 0, 0, 0, 0, 0)
+            self._emit(RK_TRIGGERED, o, o.price, self.info[slot].qty, 0, 0, 0, 0, 0)
             self._execute_taker(slot)
         return 0
 
@@ -1132,19 +1141,19 @@ cdef class MatchingEngine:
         o.id = order_id
         o.seq = self.next_seq
         self.next_seq += 1
-        o.account = account
+        o.account = <int32_t>account
         o.price = price
-        o.trigger = trigger
-        o.qty = qty
         o.leaves = qty
-        o.expire_ts = expire_ts
-        o.ts = ts
         o.level = -1
         o.side = side
         o.type = order_type
         o.tif = tif
-        o.flags = flags
+        o.flags = flags | (FLAG_HAS_TRIGGER if trigger else 0)
         o.state = ST_TAKING
+        self.info[slot].trigger = trigger
+        self.info[slot].qty = qty
+        self.info[slot].expire_ts = expire_ts
+        self.info[slot].ts = ts
         self._emit(RK_ACCEPTED, o, price, qty, 0, 0, 0, 0, 0)
         if tif == TIF_GTD:
             self._gtd_push(expire_ts, order_id, slot)
@@ -1176,6 +1185,7 @@ cdef class MatchingEngine:
         cdef bint reprio
         cdef int128 notional
         cdef Order* o
+        cdef OrderInfo* inf
         self.now = ts
         if self.gtd_n and self.gtd[0].expire_ts <= ts:
             self._expire_due(ts)
@@ -1185,10 +1195,11 @@ cdef class MatchingEngine:
             return R_UNKNOWN_ORDER
         o = &self.orders[slot]
         limit_type = o.type == OT_LIMIT or o.type == OT_STOP_LIMIT
-        filled = o.qty - o.leaves
-        nq = qty if qty > 0 else o.qty
+        inf = &self.info[slot]
+        filled = inf.qty - o.leaves
+        nq = qty if qty > 0 else inf.qty
         np_ = price if price > 0 else o.price
-        nt = trigger if trigger > 0 else o.trigger
+        nt = trigger if trigger > 0 else inf.trigger
         if qty < 0 or qty > MAX_VALUE:
             reason = R_INVALID_QUANTITY
         elif price < 0 or price > MAX_VALUE or (price > 0 and not limit_type):
@@ -1208,53 +1219,54 @@ cdef class MatchingEngine:
                 reason = R_BELOW_MIN_NOTIONAL
             elif limit_type and notional > self.max_notional:
                 reason = R_ABOVE_MAX_NOTIONAL
-            elif o.state == ST_STOP and nt != o.trigger and self._stop_triggers_now(o.side, nt):
+            elif o.state == ST_STOP and nt != inf.trigger and self._stop_triggers_now(o.side, nt):
                 reason = R_STOP_WOULD_TRIGGER
             elif (o.state == ST_RESTING and np_ != o.price and (o.flags & FLAG_POST_ONLY)
                   and self._would_cross(o.side, np_)):
                 reason = R_POST_ONLY_WOULD_TAKE
         if reason != R_NONE:
-            self._emit(RK_AMEND_REJECTED, o, o.price, o.qty, 0, 0, 0, reason, 0)
+            self._emit(RK_AMEND_REJECTED, o, o.price, inf.qty, 0, 0, 0, reason, 0)
             return reason
         if o.state == ST_STOP:
-            reprio = nt != o.trigger or nq > o.qty
+            reprio = nt != inf.trigger or nq > inf.qty
             if reprio:
                 self._stop_remove(slot)
-            o.qty = nq
+            inf.qty = nq
             o.leaves = nq - filled
             o.price = np_
-            o.trigger = nt
+            inf.trigger = nt
+            o.flags = (o.flags & ~FLAG_HAS_TRIGGER) | (FLAG_HAS_TRIGGER if nt else 0)
             if reprio:
                 o.seq = self.next_seq
                 self.next_seq += 1
                 self._stop_insert(slot)
-            self._emit(RK_UPDATED, o, o.price, o.qty, 0, 0, 0, 0, 0)
+            self._emit(RK_UPDATED, o, o.price, inf.qty, 0, 0, 0, 0, 0)
             return 0
         if np_ != o.price:
             self._unrest(slot)
             o.price = np_
-            o.qty = nq
+            inf.qty = nq
             o.leaves = nq - filled
             o.seq = self.next_seq
             self.next_seq += 1
-            self._emit(RK_UPDATED, o, o.price, o.qty, 0, 0, 0, 0, 0)
+            self._emit(RK_UPDATED, o, o.price, inf.qty, 0, 0, 0, 0, 0)
             self._execute_taker(slot)
             if self.stop_n[SIDE_BUY] or self.stop_n[SIDE_SELL]:
                 self._run_triggers()
             return 0
-        if nq > o.qty:
+        if nq > inf.qty:
             self._unrest(slot)
-            o.qty = nq
+            inf.qty = nq
             o.leaves = nq - filled
             o.seq = self.next_seq
             self.next_seq += 1
             self._rest(slot)
         else:
-            d = o.qty - nq
-            o.qty = nq
+            d = inf.qty - nq
+            inf.qty = nq
             o.leaves -= d
             self.levels[o.level].total -= d
-        self._emit(RK_UPDATED, o, o.price, o.qty, 0, 0, 0, 0, 0)
+        self._emit(RK_UPDATED, o, o.price, inf.qty, 0, 0, 0, 0, 0)
         return 0
 
     cdef int cancel_all_c(self, int64_t ts, int64_t account, int side) except -1:
@@ -1446,8 +1458,9 @@ cdef class MatchingEngine:
 
     cdef tuple _order_row(self, int64_t slot):
         cdef Order* o = &self.orders[slot]
-        return (o.id, o.seq, o.account, o.side, o.type, o.tif, o.flags, o.price, o.trigger, o.qty,
-                o.leaves, o.expire_ts, o.ts, o.state)
+        cdef OrderInfo* inf = &self.info[slot]
+        return (o.id, o.seq, o.account, o.side, o.type, o.tif, o.flags & (FLAG_POST_ONLY | FLAG_REDUCE_ONLY),
+                o.price, inf.trigger, inf.qty, o.leaves, inf.expire_ts, inf.ts, o.state)
 
     def position(self, int64_t account):
         """Net position of ``account`` in lots (positive long)."""
@@ -1535,19 +1548,19 @@ cdef class MatchingEngine:
         o = &self.orders[slot]
         o.id = order_id
         o.seq = seq
-        o.account = account
+        o.account = <int32_t>account
         o.price = price
-        o.trigger = trigger
-        o.qty = qty
         o.leaves = leaves
-        o.expire_ts = expire_ts
-        o.ts = ts
         o.level = -1
         o.side = side
         o.type = order_type
         o.tif = tif
-        o.flags = flags
+        o.flags = (flags & (FLAG_POST_ONLY | FLAG_REDUCE_ONLY)) | (FLAG_HAS_TRIGGER if trigger else 0)
         o.state = ST_TAKING
+        self.info[slot].trigger = trigger
+        self.info[slot].qty = qty
+        self.info[slot].expire_ts = expire_ts
+        self.info[slot].ts = ts
         self.next_seq = seq + 1
         if tif == TIF_GTD:
             self._gtd_push(expire_ts, order_id, slot)

@@ -4,7 +4,7 @@
 Cimport as ``from matching.types cimport ...`` (``ext/`` is the Cython include root).
 """
 
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 cdef enum:
     # sides
@@ -23,6 +23,7 @@ cdef enum:
     # flags
     FLAG_POST_ONLY = 1
     FLAG_REDUCE_ONLY = 2
+    FLAG_HAS_TRIGGER = 4   # internal: the order's OrderInfo.trigger is non-zero
     # order slot states
     ST_FREE = 0
     ST_RESTING = 1
@@ -108,25 +109,30 @@ cdef enum:
     R_VALUE_OUT_OF_RANGE = 46
 
 cdef struct Order:
+    # The hot part of an order: exactly one 64-byte cache line (what matching, adding and
+    # cancelling touch). The rest lives in a parallel OrderInfo array.
     int64_t id
     int64_t seq          # priority: lower is earlier; renewed when the order loses priority
-    int64_t account
     int64_t price        # limit price in ticks (0 for market / stop-market)
+    int64_t leaves       # remaining lots
+    int32_t account
+    int32_t prev         # FIFO links within the price level (slot indices, -1 = none); free-list next
+    int32_t next
+    int32_t level        # level index while resting, else -1
+    int32_t aprev        # links within the account's list of live orders
+    int32_t anext
+    uint8_t side
+    uint8_t type
+    uint8_t tif
+    uint8_t flags
+    uint8_t state
+
+cdef struct OrderInfo:
+    # The cold part, same slot index as Order.
     int64_t trigger      # trigger price in ticks (stops), else 0
     int64_t qty          # total order quantity in lots
-    int64_t leaves       # remaining lots
     int64_t expire_ts    # GTD expiry (ns), else 0
     int64_t ts           # accepted at (ns)
-    int64_t prev         # FIFO links within the price level (slot indices, -1 = none); free-list next
-    int64_t next
-    int64_t aprev        # links within the account's list of live orders
-    int64_t anext
-    int64_t level        # level index while resting, else -1
-    int32_t side
-    int32_t type
-    int32_t tif
-    int32_t flags
-    int32_t state
 
 cdef struct Level:
     int64_t price
