@@ -3,27 +3,50 @@
 
 Layout (per side): a dense *window* of ``window_ticks`` int64 sizes indexed by ``ticks - base``
 (one window shared by both sides, centred on the mid), a bitmap with one bit per non-empty window
-level so that finding the next level is a ``ctz``/``clz`` per 64 ticks, and a sorted array of
-(ticks, lots) for the sparse levels outside the window (Binance books reach 1000 levels deep and a
-diff can land thousands of ticks away). When the mid drifts more than a quarter window from the
-centre the window is re-centred: every level is re-distributed in O(levels + window / 64).
+level so that finding the next level is a ``ctz``/``clz`` per 64 ticks, and a *sparse store* for
+the levels outside the window (Binance books reach 1000 levels deep and a diff can land hundreds of
+thousands of ticks away): a two-level sorted structure of blocks of up to 64 (ticks, lots) pairs,
+so an insert or removal is two binary searches and a memmove of at most one block. When the mid
+drifts more than a quarter window from the centre the window is re-centred: every level is
+re-distributed in O(levels + window / 64).
 
 Best bid/ask (ticks and lots) are cached, so reading them is a field load. Removing the best level
-scans the bitmap from the removed tick outward and checks the sparse array.
+scans the bitmap from the removed tick outward; the sparse store is consulted only when the window
+has no level on that side of the removed one.
 
 Public ``def`` methods validate their arguments and raise; ``cdef ..._c`` methods trust the caller
-and return a status code (``OK`` and the others below). A crossed book coming from a feed is never
-hidden: the update that crosses it returns ``CROSSED``, ``crossed_count`` counts the episodes and
+and return a status code (``BOOK_*`` in ``types.pxd``). A crossed book coming from a feed is never
+hidden: the update that crosses it returns ``BOOK_CROSSED``, ``crossed_count`` counts the episodes and
 ``is_crossed()`` stays true until an update uncrosses it.
 
 Side encoding is ``engine.core.enums.Side``: 1 = bid / buy, 2 = ask / sell.
 """
 
 cimport cython
-from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint8_t, uint64_t
+from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.math cimport NAN
-from libc.string cimport memmove, memset
+from libc.string cimport memcpy, memmove, memset
+
+from book.types cimport (
+    BOOK_ASK,
+    BOOK_BID,
+    BOOK_CROSSED,
+    BOOK_ERR_DUPLICATE,
+    BOOK_ERR_LOTS,
+    BOOK_ERR_MEMORY,
+    BOOK_ERR_SIDE,
+    BOOK_ERR_TICKS,
+    BOOK_GAP,
+    BOOK_NOT_SYNCED,
+    BOOK_OK,
+    BOOK_SP_BLOCK,
+    BOOK_SP_BUILD_FILL,
+    BOOK_STALE,
+    BookLevel,
+    BookSide,
+    BookSparse,
+)
 
 cdef extern from *:
     """
@@ -40,23 +63,6 @@ cdef extern from *:
     uint64_t i128_lo "algotrendy_i128_lo"(i128) nogil
 
 # -- constants ------------------------------------------------------------------------------------
-cdef enum:
-    SIDE_BID = 1
-    SIDE_ASK = 2
-
-# Status codes (>= 0: the call was handled; < 0: invalid input or resource failure).
-cdef enum:
-    OK = 0
-    CROSSED = 1          # applied; the book is crossed (best bid >= best ask) afterwards
-    STALE = 2            # sequenced batch not applied: it is not newer than the book
-    GAP = 3              # sequenced batch not applied: a sequence gap; the book needs a snapshot
-    NOT_SYNCED = 4       # sequenced batch not applied: the book is waiting for a snapshot
-    ERR_SIDE = -1
-    ERR_LOTS = -2
-    ERR_TICKS = -3
-    ERR_MEMORY = -4
-    ERR_DUPLICATE = -5
-
 cdef int64_t _NO_BID = INT64_MIN
 cdef int64_t _NO_ASK = INT64_MAX
 # |ticks| <= 2**61 - 1 keeps every sum/difference of two ticks (mid, spread, window offsets) in int64.
@@ -64,18 +70,18 @@ cdef int64_t _MAX_TICKS = (<int64_t>1 << 61) - 1
 cdef int64_t _MIN_TICKS = -_MAX_TICKS
 cdef int64_t _DEFAULT_WINDOW = 1 << 16
 
-BID = SIDE_BID
-ASK = SIDE_ASK
-STATUS_OK = OK
-STATUS_CROSSED = CROSSED
-STATUS_STALE = STALE
-STATUS_GAP = GAP
-STATUS_NOT_SYNCED = NOT_SYNCED
-STATUS_ERR_SIDE = ERR_SIDE
-STATUS_ERR_LOTS = ERR_LOTS
-STATUS_ERR_TICKS = ERR_TICKS
-STATUS_ERR_MEMORY = ERR_MEMORY
-STATUS_ERR_DUPLICATE = ERR_DUPLICATE
+BID = BOOK_BID
+ASK = BOOK_ASK
+STATUS_OK = BOOK_OK
+STATUS_CROSSED = BOOK_CROSSED
+STATUS_STALE = BOOK_STALE
+STATUS_GAP = BOOK_GAP
+STATUS_NOT_SYNCED = BOOK_NOT_SYNCED
+STATUS_ERR_SIDE = BOOK_ERR_SIDE
+STATUS_ERR_LOTS = BOOK_ERR_LOTS
+STATUS_ERR_TICKS = BOOK_ERR_TICKS
+STATUS_ERR_MEMORY = BOOK_ERR_MEMORY
+STATUS_ERR_DUPLICATE = BOOK_ERR_DUPLICATE
 NO_BID_TICKS = _NO_BID
 NO_ASK_TICKS = _NO_ASK
 MIN_TICKS = _MIN_TICKS
@@ -83,28 +89,12 @@ MAX_TICKS = _MAX_TICKS
 DEFAULT_WINDOW_TICKS = _DEFAULT_WINDOW
 
 _STATUS_TEXT = {
-    ERR_SIDE: "side must be 1 (bid) or 2 (ask)",
-    ERR_LOTS: "lots must be >= 0",
-    ERR_TICKS: f"ticks must be within [{_MIN_TICKS}, {_MAX_TICKS}]",
-    ERR_MEMORY: "out of memory",
-    ERR_DUPLICATE: "duplicate price level in one side of the snapshot",
+    BOOK_ERR_SIDE: "side must be 1 (bid) or 2 (ask)",
+    BOOK_ERR_LOTS: "lots must be >= 0",
+    BOOK_ERR_TICKS: f"ticks must be within [{_MIN_TICKS}, {_MAX_TICKS}]",
+    BOOK_ERR_MEMORY: "out of memory",
+    BOOK_ERR_DUPLICATE: "duplicate price level in one side of the snapshot",
 }
-
-
-cdef struct Level:
-    int64_t ticks
-    int64_t lots
-
-
-cdef struct BookSide:
-    int64_t* lad          # window sizes (lots), index = ticks - base
-    uint64_t* bits        # one bit per non-zero window entry
-    Level* sparse         # levels outside the window, ascending ticks
-    Py_ssize_t sp_n
-    Py_ssize_t sp_cap
-    Py_ssize_t n_levels   # window + sparse
-    int64_t best          # _NO_BID / _NO_ASK when empty
-    int64_t best_lots     # 0 when empty
 
 
 # -- bitmap and sorted-array helpers --------------------------------------------------------------
@@ -140,7 +130,7 @@ cdef inline int64_t _scan_down(const uint64_t* bits, int64_t i) noexcept nogil:
         word = bits[w]
 
 
-cdef inline Py_ssize_t _lower_bound(const Level* a, Py_ssize_t n, int64_t t) noexcept nogil:
+cdef inline Py_ssize_t _lower_bound(const BookLevel* a, Py_ssize_t n, int64_t t) noexcept nogil:
     """First index with a[k].ticks >= t."""
     cdef Py_ssize_t lo = 0
     cdef Py_ssize_t hi = n
@@ -154,7 +144,7 @@ cdef inline Py_ssize_t _lower_bound(const Level* a, Py_ssize_t n, int64_t t) noe
     return lo
 
 
-cdef inline Py_ssize_t _upper_bound(const Level* a, Py_ssize_t n, int64_t t) noexcept nogil:
+cdef inline Py_ssize_t _upper_bound(const BookLevel* a, Py_ssize_t n, int64_t t) noexcept nogil:
     """First index with a[k].ticks > t."""
     cdef Py_ssize_t lo = 0
     cdef Py_ssize_t hi = n
@@ -169,25 +159,283 @@ cdef inline Py_ssize_t _upper_bound(const Level* a, Py_ssize_t n, int64_t t) noe
 
 
 cdef int _cmp_level(const void* a, const void* b) noexcept nogil:
-    cdef int64_t x = (<const Level*>a).ticks
-    cdef int64_t y = (<const Level*>b).ticks
+    cdef int64_t x = (<const BookLevel*>a).ticks
+    cdef int64_t y = (<const BookLevel*>b).ticks
     return (x > y) - (x < y)
 
 
-cdef inline int _reserve(Level** buf, Py_ssize_t* cap, Py_ssize_t need) noexcept nogil:
+cdef inline int _reserve(BookLevel** buf, Py_ssize_t* cap, Py_ssize_t need) noexcept nogil:
     cdef Py_ssize_t new_cap
-    cdef Level* grown
+    cdef BookLevel* grown
     if need <= cap[0]:
-        return OK
+        return BOOK_OK
     new_cap = cap[0] * 2 if cap[0] >= 16 else 16
     while new_cap < need:
         new_cap *= 2
-    grown = <Level*>realloc(buf[0], <size_t>new_cap * sizeof(Level))
+    grown = <BookLevel*>realloc(buf[0], <size_t>new_cap * sizeof(BookLevel))
     if grown == NULL:
-        return ERR_MEMORY
+        return BOOK_ERR_MEMORY
     buf[0] = grown
     cap[0] = new_cap
-    return OK
+    return BOOK_OK
+
+
+# -- sparse store -------------------------------------------------------------------------------
+cdef void _sp_init(BookSparse* sp) noexcept nogil:
+    sp.pool = NULL
+    sp.fill = NULL
+    sp.order = NULL
+    sp.first = NULL
+    sp.free_ids = NULL
+    sp.n_free = 0
+    sp.n_blocks = 0
+    sp.n_phys = 0
+    sp.cap = 0
+    sp.n = 0
+
+
+cdef void _sp_release(BookSparse* sp) noexcept nogil:
+    free(sp.pool)
+    free(sp.fill)
+    free(sp.order)
+    free(sp.first)
+    free(sp.free_ids)
+    _sp_init(sp)
+
+
+cdef inline void _sp_clear(BookSparse* sp) noexcept nogil:
+    sp.n_free = 0
+    sp.n_blocks = 0
+    sp.n_phys = 0
+    sp.n = 0
+
+
+cdef int _sp_reserve(BookSparse* sp, Py_ssize_t blocks) noexcept nogil:
+    """Capacity for ``blocks`` physical blocks (pointers may move)."""
+    cdef Py_ssize_t cap = sp.cap if sp.cap >= 8 else 8
+    cdef void* p
+    if blocks <= sp.cap:
+        return BOOK_OK
+    while cap < blocks:
+        cap *= 2
+    p = realloc(sp.pool, <size_t>cap * BOOK_SP_BLOCK * sizeof(BookLevel))
+    if p == NULL:
+        return BOOK_ERR_MEMORY
+    sp.pool = <BookLevel*>p
+    p = realloc(sp.fill, <size_t>cap * sizeof(int32_t))
+    if p == NULL:
+        return BOOK_ERR_MEMORY
+    sp.fill = <int32_t*>p
+    p = realloc(sp.order, <size_t>cap * sizeof(int32_t))
+    if p == NULL:
+        return BOOK_ERR_MEMORY
+    sp.order = <int32_t*>p
+    p = realloc(sp.first, <size_t>cap * sizeof(int64_t))
+    if p == NULL:
+        return BOOK_ERR_MEMORY
+    sp.first = <int64_t*>p
+    p = realloc(sp.free_ids, <size_t>cap * sizeof(int32_t))
+    if p == NULL:
+        return BOOK_ERR_MEMORY
+    sp.free_ids = <int32_t*>p
+    sp.cap = cap
+    return BOOK_OK
+
+
+cdef inline int32_t _sp_new_block(BookSparse* sp) noexcept nogil:
+    """A physical block id, or -1 when out of memory."""
+    if sp.n_free > 0:
+        sp.n_free -= 1
+        return sp.free_ids[sp.n_free]
+    if _sp_reserve(sp, sp.n_phys + 1) != BOOK_OK:
+        return -1
+    sp.n_phys += 1
+    return <int32_t>(sp.n_phys - 1)
+
+
+cdef inline void _sp_insert_block(BookSparse* sp, Py_ssize_t k, int32_t phys, int64_t first) noexcept nogil:
+    memmove(&sp.order[k + 1], &sp.order[k], <size_t>(sp.n_blocks - k) * sizeof(int32_t))
+    memmove(&sp.first[k + 1], &sp.first[k], <size_t>(sp.n_blocks - k) * sizeof(int64_t))
+    sp.order[k] = phys
+    sp.first[k] = first
+    sp.n_blocks += 1
+
+
+cdef inline void _sp_remove_block(BookSparse* sp, Py_ssize_t k) noexcept nogil:
+    sp.free_ids[sp.n_free] = sp.order[k]
+    sp.n_free += 1
+    memmove(&sp.order[k], &sp.order[k + 1], <size_t>(sp.n_blocks - k - 1) * sizeof(int32_t))
+    memmove(&sp.first[k], &sp.first[k + 1], <size_t>(sp.n_blocks - k - 1) * sizeof(int64_t))
+    sp.n_blocks -= 1
+
+
+cdef inline Py_ssize_t _sp_block_of(const BookSparse* sp, int64_t t) noexcept nogil:
+    """Logical index of the last block whose first tick is <= t; -1 if none."""
+    cdef Py_ssize_t lo = 0
+    cdef Py_ssize_t hi = sp.n_blocks
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if sp.first[mid] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
+
+
+cdef inline BookLevel* _sp_blk(const BookSparse* sp, Py_ssize_t k) noexcept nogil:
+    return sp.pool + <Py_ssize_t>sp.order[k] * BOOK_SP_BLOCK
+
+
+cdef int64_t _sp_get(const BookSparse* sp, int64_t t) noexcept nogil:
+    cdef Py_ssize_t k = _sp_block_of(sp, t)
+    cdef BookLevel* blk
+    cdef Py_ssize_t f
+    cdef Py_ssize_t i
+    if k < 0:
+        return 0
+    blk = _sp_blk(sp, k)
+    f = sp.fill[sp.order[k]]
+    i = _lower_bound(blk, f, t)
+    return blk[i].lots if i < f and blk[i].ticks == t else 0
+
+
+cdef int _sp_set(BookSparse* sp, int64_t t, int64_t lots, int* change) noexcept nogil:
+    """Set (lots > 0), update or remove (lots == 0) level t. ``change`` gets +1/-1/0 levels."""
+    cdef Py_ssize_t k = _sp_block_of(sp, t)
+    cdef int32_t phys
+    cdef int32_t nphys
+    cdef BookLevel* blk
+    cdef BookLevel* nblk
+    cdef Py_ssize_t f
+    cdef Py_ssize_t i
+    cdef Py_ssize_t half = BOOK_SP_BLOCK // 2
+    change[0] = 0
+    if k >= 0:
+        phys = sp.order[k]
+        blk = sp.pool + <Py_ssize_t>phys * BOOK_SP_BLOCK
+        f = sp.fill[phys]
+        i = _lower_bound(blk, f, t)
+        if i < f and blk[i].ticks == t:
+            if lots != 0:
+                blk[i].lots = lots
+                return BOOK_OK
+            memmove(&blk[i], &blk[i + 1], <size_t>(f - i - 1) * sizeof(BookLevel))
+            sp.fill[phys] = <int32_t>(f - 1)
+            sp.n -= 1
+            change[0] = -1
+            if f == 1:
+                _sp_remove_block(sp, k)
+            elif i == 0:
+                sp.first[k] = blk[0].ticks
+            return BOOK_OK
+    if lots == 0:
+        return BOOK_OK
+    if sp.n_blocks == 0:
+        phys = _sp_new_block(sp)
+        if phys < 0:
+            return BOOK_ERR_MEMORY
+        blk = sp.pool + <Py_ssize_t>phys * BOOK_SP_BLOCK
+        blk[0].ticks = t
+        blk[0].lots = lots
+        sp.fill[phys] = 1
+        _sp_insert_block(sp, 0, phys, t)
+        sp.n += 1
+        change[0] = 1
+        return BOOK_OK
+    if k < 0:
+        k = 0  # below every block: front of the first one
+    phys = sp.order[k]
+    f = sp.fill[phys]
+    if f == BOOK_SP_BLOCK:  # split the full block in two halves
+        nphys = _sp_new_block(sp)
+        if nphys < 0:
+            return BOOK_ERR_MEMORY
+        blk = sp.pool + <Py_ssize_t>phys * BOOK_SP_BLOCK
+        nblk = sp.pool + <Py_ssize_t>nphys * BOOK_SP_BLOCK
+        memcpy(nblk, &blk[half], <size_t>(BOOK_SP_BLOCK - half) * sizeof(BookLevel))
+        sp.fill[nphys] = <int32_t>(BOOK_SP_BLOCK - half)
+        sp.fill[phys] = <int32_t>half
+        _sp_insert_block(sp, k + 1, nphys, nblk[0].ticks)
+        if t > nblk[0].ticks:
+            k += 1
+            phys = nphys
+    blk = sp.pool + <Py_ssize_t>phys * BOOK_SP_BLOCK
+    f = sp.fill[phys]
+    i = _lower_bound(blk, f, t)
+    memmove(&blk[i + 1], &blk[i], <size_t>(f - i) * sizeof(BookLevel))
+    blk[i].ticks = t
+    blk[i].lots = lots
+    sp.fill[phys] = <int32_t>(f + 1)
+    if i == 0:
+        sp.first[k] = t
+    sp.n += 1
+    change[0] = 1
+    return BOOK_OK
+
+
+cdef bint _sp_below(const BookSparse* sp, int64_t t, int64_t* out_t, int64_t* out_l) noexcept nogil:
+    """Largest level with ticks < t."""
+    cdef Py_ssize_t k = _sp_block_of(sp, t)
+    cdef BookLevel* blk
+    cdef Py_ssize_t i
+    if k < 0:
+        return False
+    blk = _sp_blk(sp, k)
+    i = _lower_bound(blk, sp.fill[sp.order[k]], t)
+    if i == 0:  # blk[0].ticks == t: the previous block's last level
+        if k == 0:
+            return False
+        k -= 1
+        blk = _sp_blk(sp, k)
+        i = sp.fill[sp.order[k]]
+    out_t[0] = blk[i - 1].ticks
+    out_l[0] = blk[i - 1].lots
+    return True
+
+
+cdef bint _sp_above(const BookSparse* sp, int64_t t, int64_t* out_t, int64_t* out_l) noexcept nogil:
+    """Smallest level with ticks > t."""
+    cdef Py_ssize_t k = _sp_block_of(sp, t)
+    cdef BookLevel* blk
+    cdef Py_ssize_t i
+    cdef Py_ssize_t f
+    if k >= 0:
+        blk = _sp_blk(sp, k)
+        f = sp.fill[sp.order[k]]
+        i = _upper_bound(blk, f, t)
+        if i < f:
+            out_t[0] = blk[i].ticks
+            out_l[0] = blk[i].lots
+            return True
+    if k + 1 < sp.n_blocks:
+        blk = _sp_blk(sp, k + 1)
+        out_t[0] = blk[0].ticks
+        out_l[0] = blk[0].lots
+        return True
+    return False
+
+
+cdef int _sp_build(BookSparse* sp, const BookLevel* src, Py_ssize_t n) noexcept nogil:
+    """Replace the contents with ``n`` levels sorted by ticks (no duplicates)."""
+    cdef Py_ssize_t blocks = (n + BOOK_SP_BUILD_FILL - 1) // BOOK_SP_BUILD_FILL
+    cdef Py_ssize_t k
+    cdef Py_ssize_t start
+    cdef Py_ssize_t count
+    _sp_clear(sp)
+    if _sp_reserve(sp, blocks) != BOOK_OK:
+        return BOOK_ERR_MEMORY
+    for k in range(blocks):
+        start = k * BOOK_SP_BUILD_FILL
+        count = n - start if n - start < BOOK_SP_BUILD_FILL else BOOK_SP_BUILD_FILL
+        memcpy(sp.pool + k * BOOK_SP_BLOCK, &src[start], <size_t>count * sizeof(BookLevel))
+        sp.fill[k] = <int32_t>count
+        sp.order[k] = <int32_t>k
+        sp.first[k] = src[start].ticks
+    sp.n_blocks = blocks
+    sp.n_phys = blocks
+    sp.n = n
+    return BOOK_OK
 
 
 cdef int _init_side(BookSide* s, int64_t empty_best, int64_t window) except -1:
@@ -197,9 +445,7 @@ cdef int _init_side(BookSide* s, int64_t empty_best, int64_t window) except -1:
         raise MemoryError()
     memset(s.lad, 0, <size_t>window * sizeof(int64_t))
     memset(s.bits, 0, <size_t>(window >> 6) * sizeof(uint64_t))
-    s.sparse = NULL
-    s.sp_n = 0
-    s.sp_cap = 0
+    _sp_init(&s.sp)
     s.n_levels = 0
     s.best = empty_best
     s.best_lots = 0
@@ -209,14 +455,13 @@ cdef int _init_side(BookSide* s, int64_t empty_best, int64_t window) except -1:
 cdef void _free_side(BookSide* s) noexcept:
     free(s.lad)
     free(s.bits)
-    free(s.sparse)
+    _sp_release(&s.sp)
     s.lad = NULL
     s.bits = NULL
-    s.sparse = NULL
 
 
 cdef int _raise_status(int status) except -1:
-    if status == ERR_MEMORY:
+    if status == BOOK_ERR_MEMORY:
         raise MemoryError(_STATUS_TEXT[status])
     raise ValueError(_STATUS_TEXT[status])
 
@@ -232,7 +477,7 @@ cdef class L2Book:
     cdef int64_t _words
     cdef int64_t _half
     cdef int64_t _quarter
-    cdef Level* _scratch
+    cdef BookLevel* _scratch
     cdef Py_ssize_t _scratch_cap
     cdef int64_t _last_sequence
     cdef int64_t _gap_count
@@ -262,60 +507,61 @@ cdef class L2Book:
 
     # == fast paths (trust the caller) ============================================================
     cdef inline BookSide* _side_c(self, int side) noexcept:
-        return &self._bid if side == SIDE_BID else &self._ask
+        return &self._bid if side == BOOK_BID else &self._ask
 
     cdef int64_t _level_lots_c(self, const BookSide* s, int64_t t) noexcept:
         cdef int64_t idx = t - self._base
-        cdef Py_ssize_t pos
         if <uint64_t>idx < <uint64_t>self._window:
             return s.lad[idx]
-        pos = _lower_bound(s.sparse, s.sp_n, t)
-        if pos < s.sp_n and s.sparse[pos].ticks == t:
-            return s.sparse[pos].lots
-        return 0
+        return _sp_get(&s.sp, t)
 
     cdef bint _next_worse_c(self, const BookSide* s, bint is_bid, int64_t t,
                             int64_t* out_ticks, int64_t* out_lots) noexcept:
-        """The first level strictly worse than ``t`` (lower for bids, higher for asks)."""
-        cdef int64_t top = self._base + self._window
+        """The first level strictly worse than ``t`` (lower for bids, higher for asks).
+
+        Sparse levels lie below the window or at/above its top, so the store is searched only when
+        ``t`` is beyond the window on the near side, or the window has nothing worse than ``t``.
+        """
+        cdef int64_t base = self._base
+        cdef int64_t top = base + self._window
         cdef int64_t i
-        cdef int64_t found = _NO_BID if is_bid else _NO_ASK
-        cdef int64_t lots = 0
-        cdef Py_ssize_t pos
         if is_bid:
-            if t > self._base:
-                i = _scan_down(s.bits, (self._window if t > top else t - self._base) - 1)
+            if t > top and _sp_below(&s.sp, t, out_ticks, out_lots) and out_ticks[0] >= top:
+                return True
+            if t > base:
+                i = _scan_down(s.bits, (self._window if t > top else t - base) - 1)
                 if i >= 0:
-                    found = self._base + i
-                    lots = s.lad[i]
-            pos = _lower_bound(s.sparse, s.sp_n, t) - 1
-            if pos >= 0 and s.sparse[pos].ticks > found:
-                found = s.sparse[pos].ticks
-                lots = s.sparse[pos].lots
+                    out_ticks[0] = base + i
+                    out_lots[0] = s.lad[i]
+                    return True
+            if _sp_below(&s.sp, t if t < base else base, out_ticks, out_lots):
+                return True
+            out_ticks[0] = _NO_BID
         else:
+            if t < base - 1 and _sp_above(&s.sp, t, out_ticks, out_lots) and out_ticks[0] < base:
+                return True
             if t < top - 1:
-                i = _scan_up(s.bits, self._words, 0 if t < self._base else t - self._base + 1)
+                i = _scan_up(s.bits, self._words, 0 if t < base else t - base + 1)
                 if i >= 0:
-                    found = self._base + i
-                    lots = s.lad[i]
-            pos = _upper_bound(s.sparse, s.sp_n, t)
-            if pos < s.sp_n and s.sparse[pos].ticks < found:
-                found = s.sparse[pos].ticks
-                lots = s.sparse[pos].lots
-        out_ticks[0] = found
-        out_lots[0] = lots
-        return lots != 0
+                    out_ticks[0] = base + i
+                    out_lots[0] = s.lad[i]
+                    return True
+            if _sp_above(&s.sp, t if t >= top else top - 1, out_ticks, out_lots):
+                return True
+            out_ticks[0] = _NO_ASK
+        out_lots[0] = 0
+        return False
 
     cdef int _set_level_c(self, BookSide* s, bint is_bid, int64_t t, int64_t lots) noexcept:
         """Set one level (``lots == 0`` removes it) and maintain the cached best. No crossed check."""
         cdef int64_t idx = t - self._base
         cdef int64_t old
-        cdef Py_ssize_t pos
         cdef uint64_t mask
+        cdef int change
         if <uint64_t>idx < <uint64_t>self._window:
             old = s.lad[idx]
             if old == lots:
-                return OK
+                return BOOK_OK
             s.lad[idx] = lots
             mask = (<uint64_t>1) << (idx & 63)
             if old == 0:
@@ -325,27 +571,12 @@ cdef class L2Book:
                 s.bits[idx >> 6] &= ~mask
                 s.n_levels -= 1
         else:
-            pos = _lower_bound(s.sparse, s.sp_n, t)
-            if pos < s.sp_n and s.sparse[pos].ticks == t:
-                if s.sparse[pos].lots == lots:
-                    return OK
-                if lots == 0:
-                    memmove(&s.sparse[pos], &s.sparse[pos + 1], <size_t>(s.sp_n - pos - 1) * sizeof(Level))
-                    s.sp_n -= 1
-                    s.n_levels -= 1
-                else:
-                    s.sparse[pos].lots = lots
-            elif lots == 0:
-                return OK
-            else:
-                if _reserve(&s.sparse, &s.sp_cap, s.sp_n + 1) != OK:
-                    self._needs_snapshot = True
-                    return ERR_MEMORY
-                memmove(&s.sparse[pos + 1], &s.sparse[pos], <size_t>(s.sp_n - pos) * sizeof(Level))
-                s.sparse[pos].ticks = t
-                s.sparse[pos].lots = lots
-                s.sp_n += 1
-                s.n_levels += 1
+            if _sp_set(&s.sp, t, lots, &change) != BOOK_OK:
+                self._needs_snapshot = True
+                return BOOK_ERR_MEMORY
+            if change == 0 and lots == 0:
+                return BOOK_OK
+            s.n_levels += change
         # cached best
         if lots != 0:
             if t == s.best:
@@ -357,7 +588,7 @@ cdef class L2Book:
         elif t == s.best:
             self._next_worse_c(s, is_bid, t, &s.best, &s.best_lots)
             return self._maybe_recentre_c()
-        return OK
+        return BOOK_OK
 
     cdef int _maybe_recentre_c(self) noexcept:
         cdef int64_t bb = self._bid.best
@@ -369,80 +600,87 @@ cdef class L2Book:
         elif ba != _NO_ASK:
             centre = ba
         else:
-            return OK
+            return BOOK_OK
         drift = centre - (self._base + self._half)
         if drift > self._quarter or drift < -self._quarter:
             return self._recentre_c(centre - self._half)
-        return OK
+        return BOOK_OK
 
     cdef int _recentre_c(self, int64_t new_base) noexcept:
         cdef int status = self._rebase_side_c(&self._bid, new_base)
-        if status == OK:
+        if status == BOOK_OK:
             status = self._rebase_side_c(&self._ask, new_base)
         self._base = new_base
         self._recentre_count += 1
-        if status != OK:
+        if status != BOOK_OK:
             self._needs_snapshot = True
         return status
 
     cdef int _rebase_side_c(self, BookSide* s, int64_t new_base) noexcept:
         """Move every level of one side to the window [new_base, new_base + window) + sparse."""
         cdef Py_ssize_t n = 0
+        cdef Py_ssize_t n_out = 0
         cdef Py_ssize_t k
-        cdef Py_ssize_t split
+        cdef Py_ssize_t j
+        cdef Py_ssize_t f
+        cdef BookLevel* blk
         cdef int64_t i
         cdef int64_t idx
         cdef int64_t old_base = self._base
-        if _reserve(&self._scratch, &self._scratch_cap, s.n_levels) != OK:
-            return ERR_MEMORY
-        if _reserve(&s.sparse, &s.sp_cap, s.n_levels) != OK:
-            return ERR_MEMORY
+        if _reserve(&self._scratch, &self._scratch_cap, s.n_levels) != BOOK_OK:
+            return BOOK_ERR_MEMORY
         # gather in ascending order: sparse below the old window, the window, sparse above it
-        split = _lower_bound(s.sparse, s.sp_n, old_base)
-        for k in range(split):
-            self._scratch[n] = s.sparse[k]
-            n += 1
+        for k in range(s.sp.n_blocks):
+            blk = _sp_blk(&s.sp, k)
+            f = s.sp.fill[s.sp.order[k]]
+            for j in range(f):
+                if blk[j].ticks < old_base:
+                    self._scratch[n] = blk[j]
+                    n += 1
         i = _scan_up(s.bits, self._words, 0)
         while i >= 0:
             self._scratch[n].ticks = old_base + i
             self._scratch[n].lots = s.lad[i]
             s.lad[i] = 0
             n += 1
-            i = _scan_up(s.bits, self._words, i + 1) if i + 1 < self._window else -1
+            i = _scan_up(s.bits, self._words, i + 1)
+        for k in range(s.sp.n_blocks):
+            blk = _sp_blk(&s.sp, k)
+            f = s.sp.fill[s.sp.order[k]]
+            for j in range(f):
+                if blk[j].ticks >= old_base:
+                    self._scratch[n] = blk[j]
+                    n += 1
         memset(s.bits, 0, <size_t>self._words * sizeof(uint64_t))
-        for k in range(split, s.sp_n):
-            self._scratch[n] = s.sparse[k]
-            n += 1
-        # redistribute
-        s.sp_n = 0
+        # redistribute: window levels in place, the rest compacted to the front of scratch
         for k in range(n):
             idx = self._scratch[k].ticks - new_base
             if <uint64_t>idx < <uint64_t>self._window:
                 s.lad[idx] = self._scratch[k].lots
                 s.bits[idx >> 6] |= (<uint64_t>1) << (idx & 63)
             else:
-                s.sparse[s.sp_n] = self._scratch[k]
-                s.sp_n += 1
-        return OK
+                self._scratch[n_out] = self._scratch[k]
+                n_out += 1
+        return _sp_build(&s.sp, self._scratch, n_out)
 
     cdef inline int _note_crossed_c(self) noexcept:
-        """Track crossed episodes after an update; returns CROSSED or OK."""
+        """Track crossed episodes after an update; returns BOOK_CROSSED or BOOK_OK."""
         if self._bid.best >= self._ask.best:
             if not self._crossed:
                 self._crossed = True
                 self._crossed_count += 1
-            return CROSSED
+            return BOOK_CROSSED
         self._crossed = False
-        return OK
+        return BOOK_OK
 
     cdef int apply_delta_c(self, int side, int64_t ticks, int64_t lots) noexcept:
-        """Set one level; returns OK, CROSSED or ERR_MEMORY. Trusts side/ticks/lots."""
+        """Set one level; returns BOOK_OK, BOOK_CROSSED or BOOK_ERR_MEMORY. Trusts side/ticks/lots."""
         cdef int status
-        if side == SIDE_BID:
+        if side == BOOK_BID:
             status = self._set_level_c(&self._bid, True, ticks, lots)
         else:
             status = self._set_level_c(&self._ask, False, ticks, lots)
-        if status != OK:
+        if status != BOOK_OK:
             return status
         return self._note_crossed_c()
 
@@ -457,21 +695,21 @@ cdef class L2Book:
         cdef int status
         if last_sequence >= 0:
             if self._needs_snapshot:
-                return NOT_SYNCED
+                return BOOK_NOT_SYNCED
             if self._last_sequence >= 0:
                 if last_sequence <= self._last_sequence:
-                    return STALE
+                    return BOOK_STALE
                 if first_sequence > self._last_sequence + 1:
                     self._gap_count += 1
                     self._needs_snapshot = True
-                    return GAP
+                    return BOOK_GAP
             self._last_sequence = last_sequence
         for k in range(n):
-            if sides[k] == SIDE_BID:
+            if sides[k] == BOOK_BID:
                 status = self._set_level_c(&self._bid, True, ticks[k], lots[k])
             else:
                 status = self._set_level_c(&self._ask, False, ticks[k], lots[k])
-            if status != OK:
+            if status != BOOK_OK:
                 return status
         return self._note_crossed_c()
 
@@ -479,9 +717,9 @@ cdef class L2Book:
         cdef int64_t i = _scan_up(s.bits, self._words, 0)
         while i >= 0:
             s.lad[i] = 0
-            i = _scan_up(s.bits, self._words, i + 1) if i + 1 < self._window else -1
+            i = _scan_up(s.bits, self._words, i + 1)
         memset(s.bits, 0, <size_t>self._words * sizeof(uint64_t))
-        s.sp_n = 0
+        _sp_clear(&s.sp)
         s.n_levels = 0
 
     cdef void clear_c(self) noexcept:
@@ -496,38 +734,37 @@ cdef class L2Book:
     cdef int _load_side_c(self, BookSide* s, const int64_t* ticks, const int64_t* lots,
                           Py_ssize_t n) noexcept:
         cdef Py_ssize_t k
-        cdef Py_ssize_t m
+        cdef Py_ssize_t n_out = 0
         cdef int64_t idx
-        cdef uint64_t mask
-        if _reserve(&s.sparse, &s.sp_cap, n) != OK:
-            return ERR_MEMORY
+        if _reserve(&self._scratch, &self._scratch_cap, n) != BOOK_OK:
+            return BOOK_ERR_MEMORY
         for k in range(n):
             if lots[k] == 0:
                 continue
             idx = ticks[k] - self._base
             if <uint64_t>idx < <uint64_t>self._window:
                 if s.lad[idx] != 0:
-                    return ERR_DUPLICATE
+                    return BOOK_ERR_DUPLICATE
                 s.lad[idx] = lots[k]
-                mask = (<uint64_t>1) << (idx & 63)
-                s.bits[idx >> 6] |= mask
+                s.bits[idx >> 6] |= (<uint64_t>1) << (idx & 63)
             else:
-                s.sparse[s.sp_n].ticks = ticks[k]
-                s.sparse[s.sp_n].lots = lots[k]
-                s.sp_n += 1
+                self._scratch[n_out].ticks = ticks[k]
+                self._scratch[n_out].lots = lots[k]
+                n_out += 1
             s.n_levels += 1
-        if s.sp_n > 1:
-            qsort(s.sparse, <size_t>s.sp_n, sizeof(Level), _cmp_level)
-            for m in range(1, s.sp_n):
-                if s.sparse[m].ticks == s.sparse[m - 1].ticks:
-                    return ERR_DUPLICATE
-        return OK
+        if n_out > 1:
+            qsort(self._scratch, <size_t>n_out, sizeof(BookLevel), _cmp_level)
+            for k in range(1, n_out):
+                if self._scratch[k].ticks == self._scratch[k - 1].ticks:
+                    return BOOK_ERR_DUPLICATE
+        return _sp_build(&s.sp, self._scratch, n_out)
 
     cdef int apply_snapshot_c(self, const int64_t* bid_ticks, const int64_t* bid_lots, Py_ssize_t n_bids,
                               const int64_t* ask_ticks, const int64_t* ask_lots, Py_ssize_t n_asks,
                               int64_t sequence) noexcept:
-        """Replace the whole book; levels with zero lots are skipped. Returns OK, CROSSED or an error
-        (ERR_DUPLICATE, ERR_MEMORY), after which the book is empty and needs a snapshot."""
+        """Replace the whole book; levels with zero lots are skipped. Returns BOOK_OK, BOOK_CROSSED or
+        an error (BOOK_ERR_DUPLICATE, BOOK_ERR_MEMORY), after which the book is empty and needs a
+        snapshot."""
         cdef Py_ssize_t k
         cdef int64_t bb = _NO_BID
         cdef int64_t ba = _NO_ASK
@@ -548,9 +785,9 @@ cdef class L2Book:
             centre = self._base + self._half
         self._base = centre - self._half
         status = self._load_side_c(&self._bid, bid_ticks, bid_lots, n_bids)
-        if status == OK:
+        if status == BOOK_OK:
             status = self._load_side_c(&self._ask, ask_ticks, ask_lots, n_asks)
-        if status != OK:
+        if status != BOOK_OK:
             self.clear_c()
             self._needs_snapshot = True
             return status
@@ -565,7 +802,7 @@ cdef class L2Book:
     cdef Py_ssize_t depth_c(self, int side, int64_t* out_ticks, int64_t* out_lots, Py_ssize_t n) noexcept:
         """Write up to ``n`` levels from the best outward; returns how many were written."""
         cdef BookSide* s = self._side_c(side)
-        cdef bint is_bid = side == SIDE_BID
+        cdef bint is_bid = side == BOOK_BID
         cdef Py_ssize_t k = 0
         cdef int64_t t = s.best
         cdef int64_t lots = s.best_lots
@@ -582,8 +819,8 @@ cdef class L2Book:
 
         ``notional`` is the exact sum of ticks * lots over the fills (tick-lots, 128-bit).
         """
-        cdef BookSide* s = &self._ask if side == SIDE_BID else &self._bid
-        cdef bint is_bid = side != SIDE_BID
+        cdef BookSide* s = &self._ask if side == BOOK_BID else &self._bid
+        cdef bint is_bid = side != BOOK_BID
         cdef int64_t t = s.best
         cdef int64_t level = s.best_lots
         cdef int64_t remaining = lots
@@ -626,14 +863,14 @@ cdef class L2Book:
 
     # == validating entry points ==================================================================
     cdef inline int _check_side(self, int side) except -1:
-        if side != SIDE_BID and side != SIDE_ASK:
+        if side != BOOK_BID and side != BOOK_ASK:
             raise ValueError(f"side must be 1 (bid) or 2 (ask), got {side}")
         return 0
 
     def apply_delta(self, int side, int64_t ticks, int64_t lots):
         """Set the size of one level (``lots == 0`` removes it). Returns STATUS_OK or STATUS_CROSSED."""
         cdef int status
-        if side != SIDE_BID and side != SIDE_ASK:
+        if side != BOOK_BID and side != BOOK_ASK:
             raise ValueError(f"side must be 1 (bid) or 2 (ask), got {side}")
         if lots < 0:
             raise ValueError(f"lots must be >= 0, got {lots}")
@@ -659,7 +896,7 @@ cdef class L2Book:
         if last_sequence >= 0 and first_sequence < 0:
             first_sequence = last_sequence
         for k in range(n):
-            if sides[k] != SIDE_BID and sides[k] != SIDE_ASK:
+            if sides[k] != BOOK_BID and sides[k] != BOOK_ASK:
                 raise ValueError(f"sides[{k}] = {sides[k]}: side must be 1 (bid) or 2 (ask)")
             if lots[k] < 0:
                 raise ValueError(f"lots[{k}] = {lots[k]}: lots must be >= 0")
@@ -675,7 +912,8 @@ cdef class L2Book:
 
     def apply_snapshot(self, const int64_t[::1] bid_ticks, const int64_t[::1] bid_lots,
                        const int64_t[::1] ask_ticks, const int64_t[::1] ask_lots, int64_t sequence=-1):
-        """Replace the book with these levels (any order; zero lots skipped). Returns OK or CROSSED."""
+        """Replace the book with these levels (any order; zero lots skipped). Returns STATUS_OK or
+        STATUS_CROSSED."""
         cdef int status
         cdef int64_t dummy = 0
         if bid_ticks.shape[0] != bid_lots.shape[0] or ask_ticks.shape[0] != ask_lots.shape[0]:

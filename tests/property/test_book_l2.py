@@ -235,3 +235,36 @@ def test_l2book_when_levels_removed_in_any_order_then_book_empties(levels: list,
         assert_same(book, ref, [ticks])
     assert len(book) == 0
     assert book.top() == (NO_BID_TICKS, 0, NO_ASK_TICKS, 0)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed_levels=st.lists(
+        st.tuples(st.sampled_from([BID, ASK]), far, st.integers(1, 99)), min_size=50, max_size=400
+    ),
+    data=st.data(),
+)
+def test_l2book_when_hundreds_of_sparse_levels_churn_then_matches_reference(
+    seed_levels: list, data: st.DataObject
+) -> None:
+    """Enough levels outside a 64-tick window to split, empty and rebuild sparse blocks."""
+    book, ref = L2Book(window_ticks=64), ReferenceBook()
+    for side, ticks, lots in seed_levels:
+        assert book.apply_delta(side, ticks, lots) == ref.apply_delta(side, ticks, lots)
+    existing = [(side, t) for side in (BID, ASK) for t in ref.levels[side]]
+    removals = data.draw(st.lists(st.sampled_from(existing), max_size=len(existing)))
+    for side, ticks in removals:
+        assert book.apply_delta(side, ticks, 0) == ref.apply_delta(side, ticks, 0)
+    assert_same(book, ref, [t for _, t in removals[-5:]])
+    # a snapshot that puts many of them back at once, then move the touch across the range
+    status = book.apply_snapshot(
+        np.array(list(ref.levels[BID]), dtype=np.int64),
+        np.array(list(ref.levels[BID].values()), dtype=np.int64),
+        np.array(list(ref.levels[ASK]), dtype=np.int64),
+        np.array(list(ref.levels[ASK].values()), dtype=np.int64),
+    )
+    assert status == ref.apply_snapshot(dict(ref.levels[BID]), dict(ref.levels[ASK]))
+    for ticks in data.draw(st.lists(far, max_size=20)):
+        side = data.draw(st.sampled_from([BID, ASK]))
+        assert book.apply_delta(side, ticks, 5) == ref.apply_delta(side, ticks, 5)
+    assert_same(book, ref, [])
