@@ -101,36 +101,48 @@ class LevelParser:
             )
         return lots
 
-    def side_arrays(self, levels: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """``[[price, size], ...]`` -> (ticks, lots) int64 arrays."""
-        ticks = [0] * len(levels)
-        lots = [0] * len(levels)
+    def _convert(self, levels: Sequence[Sequence[str]], ticks: list[int], lots: list[int]) -> None:
+        """Append the levels' ticks and lots (the hot loop: two C parses per level)."""
         pp, pstep, sp, sstep = self._pp, self._pstep, self._sp, self._sstep
         try:
-            for k, (price, size) in enumerate(levels):
-                t, rem_t = divmod(parse_fixed(price, pp), pstep)
-                q, rem_q = divmod(parse_fixed(size, sp), sstep)
-                if rem_t or rem_q or q < 0:
+            if pstep == 1 and sstep == 1:  # increments of 10**-precision: raw values are ticks/lots
+                for price, size in levels:
+                    ticks.append(parse_fixed(price, pp))
+                    lots.append(parse_fixed(size, sp))
+                if lots and min(lots) < 0:
                     raise ValueError
-                ticks[k] = t
-                lots[k] = q
+            else:
+                for price, size in levels:
+                    t, rem_t = divmod(parse_fixed(price, pp), pstep)
+                    q, rem_q = divmod(parse_fixed(size, sp), sstep)
+                    if rem_t or rem_q or q < 0:
+                        raise ValueError
+                    ticks.append(t)
+                    lots.append(q)
         except ValueError:
             for price, size in levels:  # slow path only to name the offending value
                 self.ticks(price)
                 self.lots(size)
             raise
+
+    def side_arrays(self, levels: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """``[[price, size], ...]`` -> (ticks, lots) int64 arrays."""
+        ticks: list[int] = []
+        lots: list[int] = []
+        self._convert(levels, ticks, lots)
         return np.array(ticks, dtype=np.int64), np.array(lots, dtype=np.int64)
 
     def delta_arrays(
         self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A diff's bid and ask levels as one batch (sides uint8 1/2, ticks, lots)."""
-        bid_t, bid_l = self.side_arrays(bids)
-        ask_t, ask_l = self.side_arrays(asks)
-        sides = np.empty(len(bids) + len(asks), dtype=np.uint8)
+        ticks: list[int] = []
+        lots: list[int] = []
+        self._convert(bids, ticks, lots)
+        self._convert(asks, ticks, lots)
+        sides = np.full(len(ticks), 2, dtype=np.uint8)
         sides[: len(bids)] = 1
-        sides[len(bids) :] = 2
-        return sides, np.concatenate((bid_t, ask_t)), np.concatenate((bid_l, ask_l))
+        return sides, np.array(ticks, dtype=np.int64), np.array(lots, dtype=np.int64)
 
 
 class SyncState(StrEnum):
