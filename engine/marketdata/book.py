@@ -37,6 +37,8 @@ class BookSnapshot:
     #: Venue update id of the last update applied (-1 if the book is not sequenced).
     sequence: int
     is_crossed: bool
+    #: True after a sequence gap or a crossed feed until the next snapshot: do not trust the levels.
+    needs_snapshot: bool = False
 
     def as_strings(self) -> dict[str, object]:
         """JSON-ready form with decimal strings (the API convention)."""
@@ -46,6 +48,7 @@ class BookSnapshot:
             "asks": [[str(p), str(q)] for p, q in self.asks],
             "sequence": self.sequence,
             "is_crossed": self.is_crossed,
+            "needs_snapshot": self.needs_snapshot,
         }
 
 
@@ -211,6 +214,7 @@ class OrderBook:
             asks=self.levels(Side.SELL, depth),
             sequence=self._l2.last_sequence,
             is_crossed=self._l2.is_crossed(),
+            needs_snapshot=self._l2.needs_snapshot,
         )
 
     def cost_to_fill(self, side: Side | int, quantity: Quantity | str) -> FillEstimate:

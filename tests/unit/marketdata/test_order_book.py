@@ -49,7 +49,7 @@ def test_order_book_when_snapshot_applied_then_exact_top_levels(book: OrderBook)
     snap = book.snapshot(depth=5)
     assert snap.bids == [(Price("100.5"), Quantity("1")), (Price("100"), Quantity("2"))]
     assert snap.asks == [(Price("101"), Quantity("0.5")), (Price("102.5"), Quantity("3.25"))]
-    assert snap.sequence == 7 and not snap.is_crossed
+    assert snap.sequence == 7 and not snap.is_crossed and not snap.needs_snapshot
     assert snap.as_strings()["asks"] == [["101.0", "0.500"], ["102.5", "3.250"]]
 
 
@@ -62,7 +62,9 @@ def test_order_book_when_delta_applied_then_level_changes_and_status(book: Order
     assert book.apply_delta(Side.BUY, "100.0", "0.004") == STATUS_OK
     assert book.level_quantity(Side.BUY, Price("100")) == Quantity("0.004")
     assert book.apply_delta(2, Price("100.5"), Quantity("1")) == STATUS_CROSSED
-    assert book.is_crossed()
+    assert book.is_crossed() and book.snapshot(1).is_crossed
+    book.l2.invalidate()
+    assert book.snapshot(1).needs_snapshot
 
 
 def test_order_book_when_price_off_tick_then_validation_error(book: OrderBook) -> None:
