@@ -452,6 +452,16 @@ cdef class MatchingEngine:
                 return -1
             j = (j + 1) & self.map_mask
 
+    cdef int64_t _map_probe(self, int64_t key) noexcept:
+        """Index of ``key`` in the table, or of the empty entry where it would be inserted."""
+        cdef int64_t j = <int64_t>_hash(key, self.map_shift)
+        cdef int64_t k
+        while True:
+            k = self.map[j].key
+            if k == key or k == 0:
+                return j
+            j = (j + 1) & self.map_mask
+
     cdef int _map_put(self, int64_t key, int64_t val) except -1:
         cdef int64_t j = <int64_t>_hash(key, self.map_shift)
         while self.map[j].key != 0:
@@ -1077,16 +1087,19 @@ cdef class MatchingEngine:
         cdef int reason = R_NONE
         cdef bint limit_type = order_type == OT_LIMIT or order_type == OT_STOP_LIMIT
         cdef bint stop_type = order_type == OT_STOP_MARKET or order_type == OT_STOP_LIMIT
-        cdef int64_t ref, slot
+        cdef int64_t ref, slot, cap
+        cdef int64_t pos = 0
         cdef int opp
         cdef int128 notional
         cdef Order* o
         self.now = ts
         if self.gtd_n and self.gtd[0].expire_ts <= ts:
             self._expire_due(ts)
+        if order_id > 0:
+            pos = self._map_probe(order_id)
         if order_id <= 0:
             reason = R_INVALID_ORDER_ID
-        elif self._map_find(order_id) >= 0:
+        elif self.map[pos].key == order_id:
             reason = R_DUPLICATE_ORDER_ID
         elif account < 0 or account >= MAX_ACCOUNTS:
             reason = R_INVALID_ACCOUNT
@@ -1140,8 +1153,12 @@ cdef class MatchingEngine:
         if reason != R_NONE:
             self._emit_raw(RK_REJECTED, order_id, account, side, price, qty, trigger, reason)
             return reason
+        cap = self.order_cap
         slot = self._alloc_slot()
-        self._map_put(order_id, slot)
+        if cap != self.order_cap:  # the pool grew and the id map was rebuilt: probe again
+            pos = self._map_probe(order_id)
+        self.map[pos].key = order_id
+        self.map[pos].slot = slot
         o = &self.orders[slot]
         o.id = order_id
         o.seq = self.next_seq
