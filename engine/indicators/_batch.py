@@ -72,57 +72,71 @@ def _arrays(**named: object) -> list[np.ndarray]:
     return out
 
 
-def _empty(k: int) -> tuple[np.ndarray, ...]:
-    return tuple(np.empty(0, dtype=np.float64) for _ in range(k))
+def _run1(kernel, first: np.ndarray, *args) -> np.ndarray:
+    """Run a one-output kernel into a NumPy-allocated array (NumPy's allocator reuses freed pages;
+    arrays allocated inside Numba kernels page-fault afresh on every call, ~1 ms per 8 MB)."""
+    out = np.empty(first.shape[0], dtype=np.float64)
+    if first.shape[0]:
+        kernel(first, *args, out)
+    return out
+
+
+def _run(kernel, k: int, scratch: int, first: np.ndarray, *args) -> tuple[np.ndarray, ...]:
+    """Run a ``k``-output kernel (plus ``scratch`` work arrays) into NumPy-allocated arrays."""
+    n = first.shape[0]
+    outs = tuple(np.empty(n, dtype=np.float64) for _ in range(k + scratch))
+    if n:
+        kernel(first, *args, *outs)
+    return outs[:k]
 
 
 def sma(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
     """Simple moving average (TA-Lib SMA)."""
     (real,) = _arrays(real=real)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if real.shape[0] == 0 else _ov.sma_nb(real, p)
+    return _run1(_ov.sma_nb, real, p)
 
 
 def ema(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
     """Exponential moving average seeded with the SMA of the first period (TA-Lib EMA)."""
     (real,) = _arrays(real=real)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if real.shape[0] == 0 else _ov.ema_nb(real, p)
+    return _run1(_ov.ema_nb, real, p)
 
 
 def wma(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
     """Linearly weighted moving average (TA-Lib WMA)."""
     (real,) = _arrays(real=real)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if real.shape[0] == 0 else _ov.wma_nb(real, p)
+    return _run1(_ov.wma_nb, real, p)
 
 
 def dema(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
     """Double exponential moving average (TA-Lib DEMA)."""
     (real,) = _arrays(real=real)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if real.shape[0] == 0 else _ov.dema_nb(real, p)
+    return _run1(_ov.dema_nb, real, p)
 
 
 def tema(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
     """Triple exponential moving average (TA-Lib TEMA)."""
     (real,) = _arrays(real=real)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if real.shape[0] == 0 else _ov.tema_nb(real, p)
+    return _run1(_ov.tema_nb, real, p)
 
 
 def trix(real: np.ndarray, timeperiod: int = 30) -> np.ndarray:
     """1-bar rate of change of a triple EMA, in percent (TA-Lib TRIX)."""
     (real,) = _arrays(real=real)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if real.shape[0] == 0 else _ov.trix_nb(real, p)
+    return _run1(_ov.trix_nb, real, p)
 
 
 def rsi(real: np.ndarray, timeperiod: int = 14) -> np.ndarray:
     """Relative strength index, Wilder smoothing (TA-Lib RSI)."""
     (real,) = _arrays(real=real)
     p = check_period(timeperiod, "timeperiod", 2)
-    return _empty(1)[0] if real.shape[0] == 0 else _mo.rsi_nb(real, p)
+    return _run1(_mo.rsi_nb, real, p)
 
 
 def macd(
@@ -133,9 +147,7 @@ def macd(
     f = check_period(fastperiod, "fastperiod", 2)
     s = check_period(slowperiod, "slowperiod", 2)
     g = check_period(signalperiod, "signalperiod", 1)
-    if real.shape[0] == 0:
-        return _empty(3)  # type: ignore[return-value]
-    return _ov.macd_nb(real, f, s, g)
+    return _run(_ov.macd_nb, 3, 0, real, f, s, g)  # type: ignore[return-value]
 
 
 def bbands(
@@ -150,44 +162,42 @@ def bbands(
     up = check_real(nbdevup, "nbdevup")
     dn = check_real(nbdevdn, "nbdevdn")
     mt = check_matype(matype, "matype")
-    if real.shape[0] == 0:
-        return _empty(3)  # type: ignore[return-value]
-    return _ov.bbands_nb(real, p, up, dn, mt)
+    return _run(_ov.bbands_nb, 3, 0, real, p, up, dn, mt)  # type: ignore[return-value]
 
 
 def atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
     """Average true range, Wilder smoothing (TA-Lib ATR)."""
     high, low, close = _arrays(high=high, low=low, close=close)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if high.shape[0] == 0 else _vo.atr_nb(high, low, close, p)
+    return _run1(_vo.atr_nb, high, low, close, p)
 
 
 def natr(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
     """ATR as a percentage of the close (TA-Lib NATR; period 1 returns the true range, as TA-Lib)."""
     high, low, close = _arrays(high=high, low=low, close=close)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if high.shape[0] == 0 else _vo.natr_nb(high, low, close, p)
+    return _run1(_vo.natr_nb, high, low, close, p)
 
 
 def adx(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
     """Average directional index (TA-Lib ADX)."""
     high, low, close = _arrays(high=high, low=low, close=close)
     p = check_period(timeperiod, "timeperiod", 2)
-    return _empty(1)[0] if high.shape[0] == 0 else _vo.adx_nb(high, low, close, p)
+    return _run1(_vo.adx_nb, high, low, close, p)
 
 
 def plus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
     """Plus directional indicator (TA-Lib PLUS_DI)."""
     high, low, close = _arrays(high=high, low=low, close=close)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if high.shape[0] == 0 else _vo.plus_di_nb(high, low, close, p)
+    return _run1(_vo.plus_di_nb, high, low, close, p)
 
 
 def minus_di(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
     """Minus directional indicator (TA-Lib MINUS_DI)."""
     high, low, close = _arrays(high=high, low=low, close=close)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if high.shape[0] == 0 else _vo.minus_di_nb(high, low, close, p)
+    return _run1(_vo.minus_di_nb, high, low, close, p)
 
 
 def stoch(
@@ -207,9 +217,7 @@ def stoch(
     skm = check_matype(slowk_matype, "slowk_matype")
     sd = check_period(slowd_period, "slowd_period")
     sdm = check_matype(slowd_matype, "slowd_matype")
-    if high.shape[0] == 0:
-        return _empty(2)  # type: ignore[return-value]
-    return _mo.stoch_nb(high, low, close, fk, sk, skm, sd, sdm)
+    return _run(_mo.stoch_nb, 2, 1, high, low, close, fk, sk, skm, sd, sdm)  # type: ignore[return-value]
 
 
 def stochrsi(
@@ -225,9 +233,7 @@ def stochrsi(
     fk = check_period(fastk_period, "fastk_period")
     fd = check_period(fastd_period, "fastd_period")
     fdm = check_matype(fastd_matype, "fastd_matype")
-    if real.shape[0] == 0:
-        return _empty(2)  # type: ignore[return-value]
-    return _mo.stochrsi_nb(real, tp, fk, fd, fdm)
+    return _run(_mo.stochrsi_nb, 2, 1, real, tp, fk, fd, fdm)  # type: ignore[return-value]
 
 
 def mfi(
@@ -236,41 +242,41 @@ def mfi(
     """Money flow index (TA-Lib MFI)."""
     high, low, close, volume = _arrays(high=high, low=low, close=close, volume=volume)
     p = check_period(timeperiod, "timeperiod", 2)
-    return _empty(1)[0] if high.shape[0] == 0 else _mo.mfi_nb(high, low, close, volume, p)
+    return _run1(_mo.mfi_nb, high, low, close, volume, p)
 
 
 def obv(real: np.ndarray, volume: np.ndarray) -> np.ndarray:
     """On-balance volume (TA-Lib OBV)."""
     real, volume = _arrays(real=real, volume=volume)
-    return _empty(1)[0] if real.shape[0] == 0 else _mo.obv_nb(real, volume)
+    return _run1(_mo.obv_nb, real, volume)
 
 
 def cci(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
     """Commodity channel index (TA-Lib CCI)."""
     high, low, close = _arrays(high=high, low=low, close=close)
     p = check_period(timeperiod, "timeperiod", 2)
-    return _empty(1)[0] if high.shape[0] == 0 else _mo.cci_nb(high, low, close, p)
+    return _run1(_mo.cci_nb, high, low, close, p)
 
 
 def willr(high: np.ndarray, low: np.ndarray, close: np.ndarray, timeperiod: int = 14) -> np.ndarray:
     """Williams' %R (TA-Lib WILLR)."""
     high, low, close = _arrays(high=high, low=low, close=close)
     p = check_period(timeperiod, "timeperiod", 2)
-    return _empty(1)[0] if high.shape[0] == 0 else _mo.willr_nb(high, low, close, p)
+    return _run1(_mo.willr_nb, high, low, close, p)
 
 
 def roc(real: np.ndarray, timeperiod: int = 10) -> np.ndarray:
     """Rate of change in percent, ((x / x[-n]) - 1) * 100 (TA-Lib ROC)."""
     (real,) = _arrays(real=real)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if real.shape[0] == 0 else _mo.roc_nb(real, p)
+    return _run1(_mo.roc_nb, real, p)
 
 
 def mom(real: np.ndarray, timeperiod: int = 10) -> np.ndarray:
     """Momentum, x - x[-n] (TA-Lib MOM)."""
     (real,) = _arrays(real=real)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if real.shape[0] == 0 else _mo.mom_nb(real, p)
+    return _run1(_mo.mom_nb, real, p)
 
 
 def _timestamps_ns(value: object, name: str) -> np.ndarray:
@@ -300,7 +306,7 @@ def vwap(
     ts = _timestamps_ns(ts_ns, "ts_ns")
     if ts.shape[0] != high.shape[0]:
         raise ValueError(f"ts_ns has length {ts.shape[0]}, but high has length {high.shape[0]}")
-    return _empty(1)[0] if high.shape[0] == 0 else _ch.vwap_nb(high, low, close, volume, ts)
+    return _run1(_ch.vwap_nb, high, low, close, volume, ts)
 
 
 def vwap_rolling(
@@ -309,7 +315,7 @@ def vwap_rolling(
     """VWAP of the typical price over the last ``timeperiod`` bars (NaN where their volume is 0)."""
     high, low, close, volume = _arrays(high=high, low=low, close=close, volume=volume)
     p = check_period(timeperiod, "timeperiod")
-    return _empty(1)[0] if high.shape[0] == 0 else _ch.vwap_rolling_nb(high, low, close, volume, p)
+    return _run1(_ch.vwap_rolling_nb, high, low, close, volume, p)
 
 
 def keltner(
@@ -328,9 +334,7 @@ def keltner(
     p = check_period(timeperiod, "timeperiod", 2)
     a = check_period(atrperiod, "atrperiod")
     m = check_real(multiplier, "multiplier")
-    if high.shape[0] == 0:
-        return _empty(3)  # type: ignore[return-value]
-    return _ch.keltner_nb(high, low, close, p, a, m)
+    return _run(_ch.keltner_nb, 3, 0, high, low, close, p, a, m)  # type: ignore[return-value]
 
 
 def donchian(
@@ -342,9 +346,7 @@ def donchian(
     """
     high, low = _arrays(high=high, low=low)
     p = check_period(timeperiod, "timeperiod")
-    if high.shape[0] == 0:
-        return _empty(3)  # type: ignore[return-value]
-    return _ch.donchian_nb(high, low, p)
+    return _run(_ch.donchian_nb, 3, 0, high, low, p)  # type: ignore[return-value]
 
 
 def supertrend(
@@ -357,6 +359,4 @@ def supertrend(
     high, low, close = _arrays(high=high, low=low, close=close)
     p = check_period(timeperiod, "timeperiod")
     m = check_real(multiplier, "multiplier")
-    if high.shape[0] == 0:
-        return _empty(2)  # type: ignore[return-value]
-    return _ch.supertrend_nb(high, low, close, p, m)
+    return _run(_ch.supertrend_nb, 2, 0, high, low, close, p, m)  # type: ignore[return-value]

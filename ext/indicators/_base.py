@@ -12,12 +12,24 @@ Conventions of every batch kernel in ``engine.ext.indicators``:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.core.extending import intrinsic
 
 NAN = np.nan
 
 # TA-Lib's TA_IS_ZERO / TA_IS_ZERO_OR_NEG band (ta_utility.h, TA_EPSILON).
 TA_EPSILON = 1e-14
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """Fused multiply-add ``a * b + c`` with one rounding (``llvm.fma``), like TA-Lib's fused steps."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen
 
 
 @njit(cache=True)
@@ -67,13 +79,10 @@ def first_valid4(a, b, c, d):
 
 
 @njit(cache=True)
-def nan_head(n, start):
-    """An uninitialised float64 array of ``n`` whose ``[0, start)`` is NaN."""
-    out = np.empty(n, dtype=np.float64)
-    m = min(start, n)
-    for i in range(m):
+def nan_fill(out, start):
+    """Write NaN over ``out[0:start]`` (the warm-up)."""
+    for i in range(min(start, out.shape[0])):
         out[i] = NAN
-    return out
 
 
 @njit(cache=True)

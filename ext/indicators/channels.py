@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._base import first_valid3, first_valid4, nan_head
+from ._base import first_valid3, first_valid4, nan_fill
 from .overlap import ema_into
 from .volatility import atr_into
 
@@ -17,13 +17,12 @@ NS_PER_DAY = 86_400_000_000_000
 
 
 @njit(cache=True)
-def vwap_nb(high, low, close, volume, ts_ns):
+def vwap_nb(high, low, close, volume, ts_ns, out):
     """Session VWAP of the typical price (h+l+c)/3, reset at each UTC midnight of ``ts_ns`` (int64 ns).
 
     NaN where the session's cumulative volume is zero; a NaN bar makes the rest of its session NaN.
     """
     n = high.shape[0]
-    out = np.empty(n, dtype=np.float64)
     day = np.int64(0)
     pv = 0.0
     vol = 0.0
@@ -37,11 +36,10 @@ def vwap_nb(high, low, close, volume, ts_ns):
         pv += (high[i] + low[i] + close[i]) / 3.0 * v
         vol += v
         out[i] = pv / vol if vol != 0.0 else np.nan
-    return out
 
 
 @njit(cache=True)
-def vwap_rolling_nb(high, low, close, volume, timeperiod):
+def vwap_rolling_nb(high, low, close, volume, timeperiod, out):
     """Rolling VWAP over the last ``timeperiod`` bars (running sums re-summed every 32 * period bars).
 
     Starts at the first bar where all inputs are non-NaN (like TA-Lib); NaN where the window volume is 0.
@@ -49,9 +47,9 @@ def vwap_rolling_nb(high, low, close, volume, timeperiod):
     n = high.shape[0]
     begin = first_valid4(high, low, close, volume)
     start = begin + timeperiod - 1
-    out = nan_head(n, start)
+    nan_fill(out, start)
     if start >= n:
-        return out
+        return
     pv = 0.0
     vol = 0.0
     for i in range(begin, start):
@@ -77,41 +75,33 @@ def vwap_rolling_nb(high, low, close, volume, timeperiod):
         v = volume[j]
         pv -= (high[j] + low[j] + close[j]) / 3.0 * v
         vol -= v
-    return out
 
 
 @njit(cache=True)
-def keltner_nb(high, low, close, timeperiod, atrperiod, multiplier):
+def keltner_nb(high, low, close, timeperiod, atrperiod, multiplier, upper, middle, lower):
     """Keltner channels: TA-Lib EMA(close, timeperiod) +/- multiplier * TA-Lib ATR(atrperiod)."""
     n = high.shape[0]
     begin = first_valid3(high, low, close)
-    middle = np.empty(n, dtype=np.float64)
     ema_into(close, begin, timeperiod, 2.0 / (timeperiod + 1), middle)
-    atr = np.empty(n, dtype=np.float64)
-    atr_into(high, low, close, begin, atrperiod, atr)
+    atr_into(high, low, close, begin, atrperiod, upper)  # the ATR goes through ``upper``
     start = begin + max(timeperiod - 1, atrperiod)
-    upper = nan_head(n, start)
-    lower = nan_head(n, start)
-    for i in range(min(start, n)):
-        middle[i] = np.nan
+    nan_fill(upper, start)
+    nan_fill(middle, start)
+    nan_fill(lower, start)
     for i in range(start, n):
-        w = multiplier * atr[i]
+        w = multiplier * upper[i]
         upper[i] = middle[i] + w
         lower[i] = middle[i] - w
-    return upper, middle, lower
 
 
 @njit(cache=True)
-def donchian_nb(high, low, timeperiod):
+def donchian_nb(high, low, timeperiod, upper, middle, lower):
     """Donchian channels: rolling max(high) and min(low) over ``timeperiod`` bars and their midpoint.
 
     pandas ``rolling(timeperiod).max()/min()`` semantics: NaN while the window holds fewer than
     ``timeperiod`` bars or a NaN (per column; the midpoint is NaN if either is). O(n), monotonic deques.
     """
     n = high.shape[0]
-    upper = np.empty(n, dtype=np.float64)
-    middle = np.empty(n, dtype=np.float64)
-    lower = np.empty(n, dtype=np.float64)
     p = timeperiod
     qh = np.empty(p, dtype=np.int64)
     ql = np.empty(p, dtype=np.int64)
@@ -175,11 +165,10 @@ def donchian_nb(high, low, timeperiod):
         upper[t] = hi
         lower[t] = lo
         middle[t] = (hi + lo) / 2.0
-    return upper, middle, lower
 
 
 @njit(cache=True)
-def supertrend_nb(high, low, close, timeperiod, multiplier):
+def supertrend_nb(high, low, close, timeperiod, multiplier, line, direction):
     """SuperTrend on hl2 with TA-Lib's ATR(timeperiod): returns (supertrend, direction).
 
     direction is +1.0 in an up-trend (the line is the final lower band) and -1.0 in a down-trend
@@ -187,15 +176,14 @@ def supertrend_nb(high, low, close, timeperiod, multiplier):
     """
     n = high.shape[0]
     begin = first_valid3(high, low, close)
-    atr = np.empty(n, dtype=np.float64)
-    atr_into(high, low, close, begin, timeperiod, atr)
+    atr_into(high, low, close, begin, timeperiod, line)  # the ATR goes through ``line``
     start = begin + timeperiod
-    line = nan_head(n, start)
-    direction = nan_head(n, start)
+    nan_fill(line, start)
+    nan_fill(direction, start)
     if start >= n:
-        return line, direction
+        return
     hl2 = (high[start] + low[start]) / 2.0
-    w = multiplier * atr[start]
+    w = multiplier * line[start]
     fu = hl2 + w
     fl = hl2 - w
     up = False
@@ -203,7 +191,7 @@ def supertrend_nb(high, low, close, timeperiod, multiplier):
     direction[start] = -1.0
     for i in range(start + 1, n):
         hl2 = (high[i] + low[i]) / 2.0
-        w = multiplier * atr[i]
+        w = multiplier * line[i]
         bu = hl2 + w
         bl = hl2 - w
         prev_close = close[i - 1]
@@ -217,4 +205,3 @@ def supertrend_nb(high, low, close, timeperiod, multiplier):
         else:
             line[i] = fu
             direction[i] = -1.0
-    return line, direction

@@ -1,10 +1,10 @@
 """Momentum oscillators: batch kernels bit-compatible with TA-Lib.
 
-Rolling highest-high / lowest-low (STOCH, STOCHRSI, WILLR) use monotonic deques, O(n) whatever the
-trend, where TA-Lib rescans the window each time its extreme expires (O(n * period) on a steady
-trend). On finite inputs both give the same extremes, so the same outputs bit for bit. TA-Lib's
-rescan gives NaN inputs an order-dependent meaning no deque reproduces, so when a NaN turns up after
-the first valid bar the kernel reruns TA-Lib's own rescan (``*_rescan``), keeping NaN behaviour exact.
+Rolling highest-high / lowest-low (STOCH, STOCHRSI, WILLR) use the van Herk / Gil-Werman block scan,
+O(n) whatever the trend (TA-Lib's WILLR uses it too), where TA-Lib's STOCH rescans the window each
+time its extreme expires (O(n * period) on a steady trend). On finite inputs both give the same
+extremes, so the same outputs bit for bit. TA-Lib's rescan gives NaN inputs an order-dependent
+meaning, so when a NaN turns up after the first valid bar STOCH reruns TA-Lib's own rescan loop.
 """
 
 # ruff: noqa: PLR1730 (explicit compares: min/max would change which operand wins on NaN, unlike TA-Lib)
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._base import TA_EPSILON, first_valid1, first_valid2, first_valid3, first_valid4, is_zero, nan_head
+from ._base import TA_EPSILON, first_valid1, first_valid2, first_valid3, first_valid4, nan_fill
 from .overlap import ma_into, ma_lookback
 
 
@@ -62,37 +62,36 @@ def rsi_into(real, begin, period, out):
 
 
 @njit(cache=True)
-def rsi_nb(real, timeperiod):
+def rsi_nb(real, timeperiod, out):
     """TA-Lib RSI."""
-    out = np.empty(real.shape[0], dtype=np.float64)
     rsi_into(real, first_valid1(real), timeperiod, out)
-    return out
 
 
 @njit(cache=True)
-def mom_nb(real, timeperiod):
+def mom_nb(real, timeperiod, out):
     """TA-Lib MOM."""
     n = real.shape[0]
     start = first_valid1(real) + timeperiod
-    out = nan_head(n, start)
-    for i in range(start, n):
-        out[i] = real[i] - real[i - timeperiod]
-    return out
+    nan_fill(out, start)
+    if start < n:
+        np.subtract(real[start:], real[start - timeperiod : n - timeperiod], out[start:])
 
 
 @njit(cache=True)
-def roc_nb(real, timeperiod):
+def _roc_loop(cur, prev, out):
+    for i in range(cur.shape[0]):
+        p = prev[i]
+        out[i] = ((cur[i] / p) - 1.0) * 100.0 if p != 0.0 else 0.0
+
+
+@njit(cache=True)
+def roc_nb(real, timeperiod, out):
     """TA-Lib ROC."""
     n = real.shape[0]
     start = first_valid1(real) + timeperiod
-    out = nan_head(n, start)
-    for i in range(start, n):
-        prev = real[i - timeperiod]
-        if prev != 0.0:
-            out[i] = ((real[i] / prev) - 1.0) * 100.0
-        else:
-            out[i] = 0.0
-    return out
+    nan_fill(out, start)
+    if start < n:
+        _roc_loop(real[start:], real[start - timeperiod : n - timeperiod], out[start:])
 
 
 @njit(cache=True)
@@ -105,7 +104,8 @@ def _has_nan(a, b, begin, stop):
 
 @njit(cache=True)
 def stoch_fastk_into(high, low, close, begin, period, out):
-    """Fast %K from ``begin`` with monotonic deques; TA-Lib's rescan when a NaN is present."""
+    """Fast %K from ``begin``: O(n) block scan; TA-Lib's own rescan loop when a NaN is present (TA-Lib's
+    rescan gives NaNs an order-dependent meaning that only the same loop reproduces)."""
     n = high.shape[0]
     start = begin + period - 1
     for i in range(min(start, n)):
@@ -114,63 +114,8 @@ def stoch_fastk_into(high, low, close, begin, period, out):
         return
     if _has_nan(high, low, begin, n):
         _stoch_fastk_rescan(high, low, close, begin, period, out)
-        return
-    qh = np.empty(period, dtype=np.int64)
-    ql = np.empty(period, dtype=np.int64)
-    hh = 0  # head index of the max deque
-    hs = 0  # size
-    lh = 0
-    ls = 0
-    for t in range(begin, n):
-        expired = t - period
-        # max deque over high
-        if hs > 0 and qh[hh] <= expired:
-            hh += 1
-            if hh == period:
-                hh = 0
-            hs -= 1
-        v = high[t]
-        while hs > 0:
-            j = hh + hs - 1
-            if j >= period:
-                j -= period
-            if high[qh[j]] <= v:
-                hs -= 1
-            else:
-                break
-        j = hh + hs
-        if j >= period:
-            j -= period
-        qh[j] = t
-        hs += 1
-        # min deque over low
-        if ls > 0 and ql[lh] <= expired:
-            lh += 1
-            if lh == period:
-                lh = 0
-            ls -= 1
-        v = low[t]
-        while ls > 0:
-            j = lh + ls - 1
-            if j >= period:
-                j -= period
-            if low[ql[j]] >= v:
-                ls -= 1
-            else:
-                break
-        j = lh + ls
-        if j >= period:
-            j -= period
-        ql[j] = t
-        ls += 1
-        if t >= start:
-            highest = high[qh[hh]]
-            lowest = low[ql[lh]]
-            diff = (highest - lowest) / 100.0
-            if abs(highest - lowest) <= TA_EPSILON * (abs(highest) + abs(lowest)):
-                out[t] = 0.0
-            else:
-                out[t] = (close[t] - lowest) / diff
+    else:
+        _block_scan_into(high, low, close, begin, period, False, out)
 
 
 @njit(cache=True)
@@ -221,22 +166,30 @@ def _stoch_fastk_rescan(high, low, close, begin, period, out):
 
 
 @njit(cache=True)
-def stoch_nb(high, low, close, fastk_period, slowk_period, slowk_matype, slowd_period, slowd_matype):
-    """TA-Lib STOCH."""
+def stoch_nb(
+    high,
+    low,
+    close,
+    fastk_period,
+    slowk_period,
+    slowk_matype,
+    slowd_period,
+    slowd_matype,
+    slowk,
+    slowd,
+    fastk,
+):
+    """TA-Lib STOCH (``fastk`` is scratch space of the inputs' length)."""
     n = high.shape[0]
     begin = first_valid3(high, low, close)
-    fastk = np.empty(n, dtype=np.float64)
     stoch_fastk_into(high, low, close, begin, fastk_period, fastk)
     b1 = begin + fastk_period - 1
-    slowk = np.empty(n, dtype=np.float64)
     ma_into(fastk, b1, slowk_period, slowk_matype, slowk)
     b2 = b1 + ma_lookback(slowk_period, slowk_matype)
-    slowd = np.empty(n, dtype=np.float64)
     ma_into(slowk, b2, slowd_period, slowd_matype, slowd)
     b3 = b2 + ma_lookback(slowd_period, slowd_matype)
     for i in range(min(b3, n)):
         slowk[i] = np.nan
-    return slowk, slowd
 
 
 @njit(cache=True)
@@ -252,16 +205,11 @@ def stochf_into(real, begin, fastk_period, fastd_period, fastd_matype, fastk, fa
 
 
 @njit(cache=True)
-def stochrsi_nb(real, timeperiod, fastk_period, fastd_period, fastd_matype):
-    """TA-Lib STOCHRSI."""
-    n = real.shape[0]
+def stochrsi_nb(real, timeperiod, fastk_period, fastd_period, fastd_matype, fastk, fastd, rsi):
+    """TA-Lib STOCHRSI (``rsi`` is scratch space of the input's length)."""
     begin = first_valid1(real)
-    rsi = np.empty(n, dtype=np.float64)
     rsi_into(real, begin, timeperiod, rsi)
-    fastk = np.empty(n, dtype=np.float64)
-    fastd = np.empty(n, dtype=np.float64)
     stochf_into(rsi, begin + timeperiod, fastk_period, fastd_period, fastd_matype, fastk, fastd)
-    return fastk, fastd
 
 
 @njit(cache=True)
@@ -273,26 +221,30 @@ def _willr_out(highest, lowest, close):
 
 
 @njit(cache=True)
-def willr_nb(high, low, close, timeperiod):
-    """TA-Lib WILLR: TA-Lib's own van Herk / Gil-Werman block scan, O(n) for any trend.
+def _fastk_out(highest, lowest, close):
+    diff = (highest - lowest) / 100.0
+    if abs(highest - lowest) <= TA_EPSILON * (abs(highest) + abs(lowest)):
+        return 0.0
+    return (close - lowest) / diff
 
-    Each block of ``timeperiod`` bars gets suffix extrema (backward) and the next block prefix extrema
-    (forward); a window's extremes combine one of each. The comparisons are TA-Lib's, in its order, so
-    NaN inputs behave exactly as in TA-Lib.
-    """
+
+@njit(cache=True)
+def _emit(willr, highest, lowest, close):
+    return _willr_out(highest, lowest, close) if willr else _fastk_out(highest, lowest, close)
+
+
+@njit(cache=True)
+def _block_scan_into(high, low, close, begin, p, willr, out):
+    """Rolling highest-high / lowest-low by TA-Lib's van Herk / Gil-Werman block scan, O(n) for any
+    trend: each block of ``p`` bars gets suffix extrema (backward) and the next block prefix extrema
+    (forward); a window combines one of each. Emits Williams' %R (``willr``) or fast %K."""
     n = high.shape[0]
-    begin = first_valid3(high, low, close)
-    p = timeperiod
-    start = begin + p - 1
-    out = nan_head(n, start)
-    if start >= n:
-        return out
     suf_h = np.empty(p, dtype=np.float64)
     suf_l = np.empty(p, dtype=np.float64)
     pre_h = np.empty(p, dtype=np.float64)
     pre_l = np.empty(p, dtype=np.float64)
     end = n - 1
-    today = start
+    today = begin + p - 1
     block = begin
     while today <= end:
         i = block + p - 1
@@ -310,13 +262,12 @@ def willr_nb(high, low, close, timeperiod):
                 lowest = tmp
             suf_h[i - block] = highest
             suf_l[i - block] = lowest
-        out[today] = _willr_out(suf_h[0], suf_l[0], close[today])
+        out[today] = _emit(willr, suf_h[0], suf_l[0], close[today])
         today += 1
         if today > end:
             break
         nxt = block + p
-        avail = end - nxt + 1
-        avail = min(avail, p - 1)
+        avail = min(end - nxt + 1, p - 1)
         highest = high[nxt]
         lowest = low[nxt]
         pre_h[0] = highest
@@ -337,21 +288,31 @@ def willr_nb(high, low, close, timeperiod):
             lowest = suf_l[m]
             if pre_l[m - 1] < lowest:
                 lowest = pre_l[m - 1]
-            out[today + m - 1] = _willr_out(highest, lowest, close[today + m - 1])
+            out[today + m - 1] = _emit(willr, highest, lowest, close[today + m - 1])
         today += avail
         block += p
-    return out
 
 
 @njit(cache=True)
-def cci_nb(high, low, close, timeperiod):
+def willr_nb(high, low, close, timeperiod, out):
+    """TA-Lib WILLR: TA-Lib's own block scan (O(n)), comparisons in TA-Lib's order so NaNs match."""
+    n = high.shape[0]
+    begin = first_valid3(high, low, close)
+    start = begin + timeperiod - 1
+    nan_fill(out, start)
+    if start < n:
+        _block_scan_into(high, low, close, begin, timeperiod, True, out)
+
+
+@njit(cache=True)
+def cci_nb(high, low, close, timeperiod, out):
     """TA-Lib CCI (mean deviation summed in TA-Lib's circular-buffer order: O(n * period), exact)."""
     n = high.shape[0]
     begin = first_valid3(high, low, close)
     start = begin + timeperiod - 1
-    out = nan_head(n, start)
+    nan_fill(out, start)
     if start >= n:
-        return out
+        return
     buf = np.zeros(timeperiod, dtype=np.float64)
     pos = 0
     for i in range(begin, start):
@@ -367,15 +328,17 @@ def cci_nb(high, low, close, timeperiod):
         dev = 0.0
         for j in range(timeperiod):
             dev += abs(buf[j] - avg)
+        dev /= timeperiod
         d = last - avg
-        if not is_zero(d) and not is_zero(dev):
-            out[i] = d / (0.015 * (dev / timeperiod))
-        else:
+        # TA-Lib's dead-zone scaled to the average: a flat window's rounding residue reads as 0
+        scale = TA_EPSILON * abs(avg)
+        if abs(d) <= scale or abs(dev) <= scale:
             out[i] = 0.0
+        else:
+            out[i] = d / (0.015 * dev)
         pos += 1
         if pos == timeperiod:
             pos = 0
-    return out
 
 
 @njit(cache=True)
@@ -388,15 +351,15 @@ def _mfi_out(pos_sum, neg_sum):
 
 
 @njit(cache=True)
-def mfi_nb(high, low, close, volume, timeperiod):
+def mfi_nb(high, low, close, volume, timeperiod, out):
     """TA-Lib MFI: running money-flow sums over a ring, a scaled dead-zone on the typical-price move,
     sums reset to exact zero after a full period without flow, ratio clamped into [0, 100]."""
     n = high.shape[0]
     begin = first_valid4(high, low, close, volume)
     start = begin + timeperiod
-    out = nan_head(n, start)
+    nan_fill(out, start)
     if start >= n:
-        return out
+        return
     pos_buf = np.zeros(timeperiod, dtype=np.float64)
     neg_buf = np.zeros(timeperiod, dtype=np.float64)
     idx = 0
@@ -430,25 +393,24 @@ def mfi_nb(high, low, close, volume, timeperiod):
         idx += 1
         if idx == timeperiod:
             idx = 0
-    return out
 
 
 @njit(cache=True)
-def obv_nb(real, volume):
+def obv_nb(real, volume, out):
     """TA-Lib OBV."""
     n = real.shape[0]
     begin = first_valid2(real, volume)
-    out = nan_head(n, begin)
+    nan_fill(out, begin)
     if n == 0:
-        return out
+        return
     prev_obv = volume[begin]
     prev_real = real[begin]
     for i in range(begin, n):
         v = real[i]
-        if v > prev_real:
-            prev_obv += volume[i]
-        elif v < prev_real:
-            prev_obv -= volume[i]
+        vol = volume[i]
+        # selects, not branches (a price move is a coin flip): adding or subtracting 0.0 is exact
+        up = vol if v > prev_real else 0.0
+        down = vol if v < prev_real else 0.0
+        prev_obv = prev_obv + up - down
         out[i] = prev_obv
         prev_real = v
-    return out

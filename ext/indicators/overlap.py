@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import njit
 
-from ._base import NAN, first_valid1, nan_head
+from ._base import NAN, first_valid1, fma
 
 MA_SMA = 0
 MA_EMA = 1
@@ -57,7 +56,8 @@ def sma_into(src, begin, period, out):
 
 @njit(cache=True)
 def ema_into(src, begin, period, k, out):
-    """TA_INT_EMA from ``begin``: seeded with the SMA of the first ``period`` bars (period 1 copies)."""
+    """TA_INT_EMA from ``begin``: SMA seed of the first ``period`` bars (period 1 copies), then
+    ``fma(x - prev, k, prev)``: TA-Lib's step with one rounding (exact on a flat series, short chain)."""
     n = src.shape[0]
     if period == 1:
         _fill_nan(out, begin)
@@ -74,7 +74,7 @@ def ema_into(src, begin, period, k, out):
     prev = total / period
     out[start] = prev
     for i in range(start + 1, n):
-        prev = (src[i] - prev) * k + prev
+        prev = fma(src[i] - prev, k, prev)
         out[i] = prev
 
 
@@ -146,13 +146,13 @@ def dema_into(src, begin, period, out):
     e1 = total / period
     total2 = e1
     for i in range(begin + period, start + 1):
-        e1 = (src[i] - e1) * k + e1
+        e1 = fma(src[i] - e1, k, e1)
         total2 += e1
     e2 = total2 / period
     out[start] = 2.0 * e1 - e2
     for i in range(start + 1, n):
-        e1 = (src[i] - e1) * k + e1
-        e2 = (e1 - e2) * k + e2
+        e1 = fma(src[i] - e1, k, e1)
+        e2 = fma(e1 - e2, k, e2)
         out[i] = 2.0 * e1 - e2
 
 
@@ -175,20 +175,20 @@ def tema_into(src, begin, period, out):
     e1 = total / period
     total2 = e1
     for i in range(begin + period, begin + 2 * lb + 1):
-        e1 = (src[i] - e1) * k + e1
+        e1 = fma(src[i] - e1, k, e1)
         total2 += e1
     e2 = total2 / period
     total3 = e2
     for i in range(begin + 2 * lb + 1, start + 1):
-        e1 = (src[i] - e1) * k + e1
-        e2 = (e1 - e2) * k + e2
+        e1 = fma(src[i] - e1, k, e1)
+        e2 = fma(e1 - e2, k, e2)
         total3 += e2
     e3 = total3 / period
     out[start] = e3 + (3.0 * e1 - 3.0 * e2)
     for i in range(start + 1, n):
-        e1 = (src[i] - e1) * k + e1
-        e2 = (e1 - e2) * k + e2
-        e3 = (e2 - e3) * k + e3
+        e1 = fma(src[i] - e1, k, e1)
+        e2 = fma(e1 - e2, k, e2)
+        e3 = fma(e2 - e3, k, e3)
         out[i] = e3 + (3.0 * e1 - 3.0 * e2)
 
 
@@ -224,63 +224,51 @@ def ma_into(src, begin, period, matype, out):
 
 
 @njit(cache=True)
-def sma_nb(real, timeperiod):
+def sma_nb(real, timeperiod, out):
     """TA-Lib SMA."""
-    out = np.empty(real.shape[0], dtype=np.float64)
     sma_into(real, first_valid1(real), timeperiod, out)
-    return out
 
 
 @njit(cache=True)
-def ema_nb(real, timeperiod):
+def ema_nb(real, timeperiod, out):
     """TA-Lib EMA."""
-    out = np.empty(real.shape[0], dtype=np.float64)
     ema_into(real, first_valid1(real), timeperiod, 2.0 / (timeperiod + 1), out)
-    return out
 
 
 @njit(cache=True)
-def wma_nb(real, timeperiod):
+def wma_nb(real, timeperiod, out):
     """TA-Lib WMA."""
-    out = np.empty(real.shape[0], dtype=np.float64)
     wma_into(real, first_valid1(real), timeperiod, out)
-    return out
 
 
 @njit(cache=True)
-def dema_nb(real, timeperiod):
+def dema_nb(real, timeperiod, out):
     """TA-Lib DEMA."""
-    out = np.empty(real.shape[0], dtype=np.float64)
     dema_into(real, first_valid1(real), timeperiod, out)
-    return out
 
 
 @njit(cache=True)
-def tema_nb(real, timeperiod):
+def tema_nb(real, timeperiod, out):
     """TA-Lib TEMA."""
-    out = np.empty(real.shape[0], dtype=np.float64)
     tema_into(real, first_valid1(real), timeperiod, out)
-    return out
 
 
 @njit(cache=True)
-def ma_nb(real, timeperiod, matype):
+def ma_nb(real, timeperiod, matype, out):
     """TA-Lib MA (matype 0..4: SMA, EMA, WMA, DEMA, TEMA)."""
-    out = np.empty(real.shape[0], dtype=np.float64)
     ma_into(real, first_valid1(real), timeperiod, matype, out)
-    return out
 
 
 @njit(cache=True)
-def trix_nb(real, timeperiod):
+def trix_nb(real, timeperiod, out):
     """TA-Lib TRIX: 1-bar rate of change (percent) of a triple EMA, in one pass."""
     n = real.shape[0]
     begin = first_valid1(real)
     lb = timeperiod - 1
     start = begin + 3 * lb + 1
-    out = nan_head(n, start)
+    _fill_nan(out, start)
     if start >= n:
-        return out
+        return
     k = 2.0 / (timeperiod + 1)
     total = 0.0
     for i in range(begin, begin + timeperiod):
@@ -288,29 +276,28 @@ def trix_nb(real, timeperiod):
     e1 = total / timeperiod
     total2 = e1
     for i in range(begin + timeperiod, begin + 2 * lb + 1):
-        e1 = (real[i] - e1) * k + e1
+        e1 = fma(real[i] - e1, k, e1)
         total2 += e1
     e2 = total2 / timeperiod
     total3 = e2
     for i in range(begin + 2 * lb + 1, start):
-        e1 = (real[i] - e1) * k + e1
-        e2 = (e1 - e2) * k + e2
+        e1 = fma(real[i] - e1, k, e1)
+        e2 = fma(e1 - e2, k, e2)
         total3 += e2
     e3 = total3 / timeperiod
     for i in range(start, n):
-        e1 = (real[i] - e1) * k + e1
-        e2 = (e1 - e2) * k + e2
+        e1 = fma(real[i] - e1, k, e1)
+        e2 = fma(e1 - e2, k, e2)
         prev = e3
-        e3 = (e2 - e3) * k + e3
+        e3 = fma(e2 - e3, k, e3)
         if prev != 0.0:
             out[i] = ((e3 / prev) - 1.0) * 100.0
         else:
             out[i] = 0.0
-    return out
 
 
 @njit(cache=True)
-def macd_nb(real, fastperiod, slowperiod, signalperiod):
+def macd_nb(real, fastperiod, slowperiod, signalperiod, macd, signal, hist):
     """TA-Lib MACD (both EMAs start together at the slow EMA's first bar, TA-Lib's seeding)."""
     n = real.shape[0]
     if slowperiod < fastperiod:
@@ -319,11 +306,11 @@ def macd_nb(real, fastperiod, slowperiod, signalperiod):
     lb_slow = slowperiod - 1
     lb_signal = signalperiod - 1
     start = begin + lb_slow + lb_signal
-    macd = nan_head(n, start)
-    signal = nan_head(n, start)
-    hist = nan_head(n, start)
+    _fill_nan(macd, start)
+    _fill_nan(signal, start)
+    _fill_nan(hist, start)
     if start >= n:
-        return macd, signal, hist
+        return
     k_slow = 2.0 / (slowperiod + 1)
     k_fast = 2.0 / (fastperiod + 1)
     k_sig = 2.0 / (signalperiod + 1)
@@ -339,8 +326,9 @@ def macd_nb(real, fastperiod, slowperiod, signalperiod):
     line = fast - slow
     total = line
     for i in range(first + 1, start + 1):
-        slow = (real[i] - slow) * k_slow + slow
-        fast = (real[i] - fast) * k_fast + fast
+        x = real[i]
+        slow = fma(x - slow, k_slow, slow)
+        fast = fma(x - fast, k_fast, fast)
         line = fast - slow
         total += line
     sig = total / signalperiod
@@ -348,14 +336,14 @@ def macd_nb(real, fastperiod, slowperiod, signalperiod):
     signal[start] = sig
     hist[start] = line - sig
     for i in range(start + 1, n):
-        slow = (real[i] - slow) * k_slow + slow
-        fast = (real[i] - fast) * k_fast + fast
+        x = real[i]
+        slow = fma(x - slow, k_slow, slow)
+        fast = fma(x - fast, k_fast, fast)
         line = fast - slow
-        sig = (line - sig) * k_sig + sig
+        sig = fma(line - sig, k_sig, sig)
         macd[i] = line
         signal[i] = sig
         hist[i] = line - sig
-    return macd, signal, hist
 
 
 @njit(cache=True)
@@ -414,15 +402,87 @@ def rolling_var_into(real, begin, period, out):
 
 
 @njit(cache=True)
-def bbands_nb(real, timeperiod, nbdevup, nbdevdn, matype):
+def _bbands_sma_fused(real, begin, period, nbdevup, nbdevdn, upper, middle, lower):
+    """TA-Lib's fused SMA path: the SMA running total and the re-anchored shifted variance in one pass."""
+    n = real.shape[0]
+    lb = period - 1
+    start = begin + lb
+    inv = 1.0 / period
+    trailing = begin
+    shift = real[trailing]
+    ma_total = 0.0
+    t1 = 0.0
+    t2 = 0.0
+    for j in range(trailing, start):
+        x = real[j]
+        ma_total += x
+        d = x - shift
+        t1 += d
+        t2 += d * d
+    bars = 32 * period
+    same = nbdevup == nbdevdn
+    for i in range(start, n):
+        x = real[i]
+        ma_total += x
+        d = x - shift
+        t1 += d
+        t2 += d * d
+        mean1 = t1 * inv
+        var = t2 * inv - mean1 * mean1
+        m = ma_total / period
+        old = real[trailing]
+        ma_total -= old
+        d = old - shift
+        t1 -= d
+        d *= d
+        t2 -= d
+        trailing += 1
+        bars -= 1
+        if var < 0.000001 * (t2 * inv) or d > 1000000.0 * t2 or bars <= 0:
+            bars = 32 * period
+            ws = i - lb
+            acc = 0.0
+            for j in range(ws, i + 1):
+                acc += real[j]
+            shift = acc * inv
+            t1 = 0.0
+            t2 = 0.0
+            for j in range(ws, i + 1):
+                d = real[j] - shift
+                t1 += d
+                t2 += d * d
+            mean1 = t1 * inv
+            var = t2 * inv - mean1 * mean1
+            if var < 0.000000000001 * (t2 * inv):
+                var = 0.0
+            d = real[ws] - shift
+            t1 -= d
+            t2 -= d * d
+        sd = math.sqrt(var) if var != 0.0 else 0.0
+        middle[i] = m
+        if same:
+            t = sd * nbdevup
+            upper[i] = m + t
+            lower[i] = m - t
+        else:
+            upper[i] = m + sd * nbdevup
+            lower[i] = m - sd * nbdevdn
+
+
+@njit(cache=True)
+def bbands_nb(real, timeperiod, nbdevup, nbdevdn, matype, upper, middle, lower):
     """TA-Lib BBANDS (population standard deviation from TA-Lib's re-anchored shifted sums)."""
     n = real.shape[0]
     begin = first_valid1(real)
-    middle = np.empty(n, dtype=np.float64)
-    ma_into(real, begin, timeperiod, matype, middle)
     start = begin + ma_lookback(timeperiod, matype)
-    upper = np.empty(n, dtype=np.float64)
-    lower = np.empty(n, dtype=np.float64)
+    if matype == MA_SMA:
+        _fill_nan(upper, start)
+        _fill_nan(middle, start)
+        _fill_nan(lower, start)
+        if start < n:
+            _bbands_sma_fused(real, begin, timeperiod, nbdevup, nbdevdn, upper, middle, lower)
+        return
+    ma_into(real, begin, timeperiod, matype, middle)
     rolling_var_into(real, begin, timeperiod, upper)
     for i in range(min(start, n)):
         upper[i] = NAN
@@ -439,4 +499,3 @@ def bbands_nb(real, timeperiod, nbdevup, nbdevdn, matype):
         else:
             upper[i] = m + sd * nbdevup
             lower[i] = m - sd * nbdevdn
-    return upper, middle, lower

@@ -17,7 +17,7 @@ deques (STOCH, STOCHRSI, WILLR, Donchian) are amortised O(1); the re-anchoring o
 rolling VWAP costs O(period) once every 8 or 32 periods.
 """
 
-from libc.math cimport fabs, sqrt, NAN
+from libc.math cimport fabs, fma, sqrt, NAN
 
 import numpy as np
 
@@ -105,9 +105,10 @@ def _restored(values, current, dtype):
 # --------------------------------------------------------------------------------------------
 
 cdef class _Ema:
-    """TA_INT_EMA: SMA seed of the first ``period`` values, then (x - prev) * k + prev."""
+    """TA_INT_EMA: SMA seed of the first ``period`` values, then fma(x - prev, k, prev)."""
     cdef int period
     cdef double k
+    cdef double a
     cdef long long count
     cdef double total
     cdef double value
@@ -115,13 +116,14 @@ cdef class _Ema:
     def __cinit__(self, int period, double k):
         self.period = period
         self.k = k
+        self.a = 1.0 - k
         self.count = 0
         self.total = 0.0
         self.value = NAN
 
     cdef inline double push(self, double x) noexcept:
         if self.count >= self.period:
-            self.value = (x - self.value) * self.k + self.value
+            self.value = fma(x - self.value, self.k, self.value)
             return self.value
         self.total += x
         self.count += 1
@@ -337,9 +339,13 @@ cdef class _Atr:
     cdef double prev_close
     cdef double total
     cdef double value
+    cdef double inv
+    cdef double a
 
     def __cinit__(self, int period):
         self.period = period
+        self.inv = 1.0 / period
+        self.a = (period - 1) * self.inv
         self.count = 0
         self.prev_close = NAN
         self.total = 0.0
@@ -360,9 +366,7 @@ cdef class _Atr:
             self.total += tr
             self.value = self.total / self.period
             return self.value
-        self.value *= <double>(self.period - 1)
-        self.value += tr
-        self.value /= self.period
+        self.value = fma(tr - self.value, self.inv, self.value)
         return self.value
 
     cdef dict state(self):
@@ -1095,10 +1099,11 @@ cdef class CCI(_HLC):
         avg /= p
         for j in range(p):
             dev += fabs(self.buf[j] - avg)
+        dev /= p
         d = last - avg
-        if not _is_zero(d) and not _is_zero(dev):
-            return d / (0.015 * (dev / p))
-        return 0.0
+        if fabs(d) <= TA_EPSILON * fabs(avg) or fabs(dev) <= TA_EPSILON * fabs(avg):
+            return 0.0
+        return d / (0.015 * dev)
 
     cdef dict _state(self):
         return {"buf": list(self.buf), "pos": self.pos}
@@ -1380,10 +1385,8 @@ cdef class OBV(StreamIndicator):
             self.prev_obv = volume
             self.prev_real = real
         self.nbars += 1
-        if real > self.prev_real:
-            self.prev_obv += volume
-        elif real < self.prev_real:
-            self.prev_obv -= volume
+        self.prev_obv = (self.prev_obv + (volume if real > self.prev_real else 0.0)
+                         - (volume if real < self.prev_real else 0.0))
         self.prev_real = real
         return self.prev_obv
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ._base import first_valid3, is_zero, nan_head, true_range
+from ._base import first_valid3, fma, is_zero, nan_fill, true_range
 
 
 @njit(cache=True)
 def atr_into(high, low, close, begin, period, out):
-    """TA_ATR from ``begin``: Wilder smoothing of the true range seeded with its ``period``-bar SMA."""
+    """TA_ATR from ``begin``: Wilder smoothing ``fma(tr - prev, 1/p, prev)`` of the true range, seeded with
+    its ``period``-bar SMA (TA-Lib fuses the same step; the short dependency chain is what makes it fast)."""
     n = high.shape[0]
     start = begin + period
     for i in range(min(start, n)):
@@ -22,45 +23,51 @@ def atr_into(high, low, close, begin, period, out):
         total += true_range(high[i], low[i], close[i - 1])
     prev = total / period
     out[start] = prev
-    pm1 = float(period - 1)
+    inv = 1.0 / period
     for i in range(start + 1, n):
-        prev *= pm1
-        prev += true_range(high[i], low[i], close[i - 1])
-        prev /= period
+        prev = fma(true_range(high[i], low[i], close[i - 1]) - prev, inv, prev)
         out[i] = prev
 
 
 @njit(cache=True)
-def atr_nb(high, low, close, timeperiod):
+def atr_nb(high, low, close, timeperiod, out):
     """TA-Lib ATR."""
-    out = np.empty(high.shape[0], dtype=np.float64)
     atr_into(high, low, close, first_valid3(high, low, close), timeperiod, out)
-    return out
 
 
 @njit(cache=True)
-def trange_nb(high, low, close):
+def trange_nb(high, low, close, out):
     """TA-Lib TRANGE."""
     n = high.shape[0]
     start = first_valid3(high, low, close) + 1
-    out = nan_head(n, start)
+    nan_fill(out, start)
     for i in range(start, n):
         out[i] = true_range(high[i], low[i], close[i - 1])
-    return out
 
 
 @njit(cache=True)
-def natr_nb(high, low, close, timeperiod):
-    """TA-Lib NATR (period 1 gives the un-normalised Wilder true range, as TA-Lib does)."""
+def natr_nb(high, low, close, timeperiod, out):
+    """TA-Lib NATR: ATR / close * 100 (period 1 gives the un-normalised Wilder true range, as TA-Lib)."""
     n = high.shape[0]
     begin = first_valid3(high, low, close)
-    out = np.empty(n, dtype=np.float64)
-    atr_into(high, low, close, begin, timeperiod, out)
-    if timeperiod > 1:
-        for i in range(begin + timeperiod, n):
-            c = close[i]
-            out[i] = 0.0 if is_zero(c) else (out[i] / c) * 100.0
-    return out
+    if timeperiod <= 1:
+        atr_into(high, low, close, begin, timeperiod, out)
+        return
+    start = begin + timeperiod
+    nan_fill(out, start)
+    if start >= n:
+        return
+    total = 0.0
+    for i in range(begin + 1, start + 1):
+        total += true_range(high[i], low[i], close[i - 1])
+    prev = total / timeperiod
+    c = close[start]
+    out[start] = 0.0 if is_zero(c) else (prev / c) * 100.0
+    inv = 1.0 / timeperiod
+    for i in range(start + 1, n):
+        prev = fma(true_range(high[i], low[i], close[i - 1]) - prev, inv, prev)
+        c = close[i]
+        out[i] = 0.0 if is_zero(c) else (prev / c) * 100.0
 
 
 @njit(cache=True)
@@ -74,15 +81,15 @@ def _dm1(diff_p, diff_m):
 
 
 @njit(cache=True)
-def adx_nb(high, low, close, timeperiod):
+def adx_nb(high, low, close, timeperiod, out):
     """TA-Lib ADX (Wilder steps by 1/period; exact test of the true-range sum, as TA-Lib)."""
     n = high.shape[0]
     begin = first_valid3(high, low, close)
     p = timeperiod
     start = begin + 2 * p - 1
-    out = nan_head(n, start)
+    nan_fill(out, start)
     if start >= n:
-        return out
+        return
     inv = 1.0 / p
     prev_minus = 0.0
     prev_plus = 0.0
@@ -136,19 +143,18 @@ def adx_nb(high, low, close, timeperiod):
             prev_adx = sum_dx / p
         if not seeding:
             out[today] = prev_adx
-    return out
 
 
 @njit(cache=True)
-def _di_nb(high, low, close, timeperiod, plus):
+def _di_nb(high, low, close, timeperiod, plus, out):
     """TA-Lib PLUS_DI (``plus``) or MINUS_DI (Wilder steps by 1/period, exact true-range test)."""
     n = high.shape[0]
     begin = first_valid3(high, low, close)
     p = timeperiod
     start = begin + (p if p > 1 else 1)
-    out = nan_head(n, start)
+    nan_fill(out, start)
     if start >= n:
-        return out
+        return
     today = begin
     prev_high = high[today]
     prev_low = low[today]
@@ -174,7 +180,7 @@ def _di_nb(high, low, close, timeperiod, plus):
             else:
                 out[today] = 0.0
             prev_close = close[today]
-        return out
+        return
     inv = 1.0 / p
     prev_dm = 0.0
     prev_tr = 0.0
@@ -208,16 +214,15 @@ def _di_nb(high, low, close, timeperiod, plus):
         prev_tr = prev_tr - (prev_tr * inv) + true_range(prev_high, prev_low, prev_close)
         prev_close = close[today]
         out[today] = 100.0 * (prev_dm / prev_tr) if prev_tr > 0.0 else 0.0
-    return out
 
 
 @njit(cache=True)
-def plus_di_nb(high, low, close, timeperiod):
+def plus_di_nb(high, low, close, timeperiod, out):
     """TA-Lib PLUS_DI."""
-    return _di_nb(high, low, close, timeperiod, True)
+    _di_nb(high, low, close, timeperiod, True, out)
 
 
 @njit(cache=True)
-def minus_di_nb(high, low, close, timeperiod):
+def minus_di_nb(high, low, close, timeperiod, out):
     """TA-Lib MINUS_DI."""
-    return _di_nb(high, low, close, timeperiod, False)
+    _di_nb(high, low, close, timeperiod, False, out)
