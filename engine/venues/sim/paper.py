@@ -64,7 +64,7 @@ from engine.venues.sim.delay import DelayLine
 from engine.venues.sim.ledger import Ledger
 from engine.venues.sim.reasons import REASON_DETAILS
 from engine.venues.sim.terms import DEFAULT_FEE_PRECISION, InstrumentTerms
-from engine.venues.sim.venue import SimFill, SimOrderState, SimPosition
+from engine.venues.sim.venue import SimFill, SimOrderState, SimPosition, unlisted_order_state
 
 __all__ = ["PaperVenue", "PaperVenueConfig"]
 
@@ -212,7 +212,7 @@ class PaperVenue:
     def _state(self, o: _Paper) -> SimOrderState:
         terms = self._terms.get(o.iid)
         if terms is None:  # rejected for an unknown instrument: nothing to convert
-            raise ValidationError("instrument_id", f"{o.iid} is not listed on this venue")
+            return unlisted_order_state(o, None)
         return SimOrderState(
             account_id=o.account,
             client_order_id=o.coid,

@@ -314,7 +314,10 @@ class SimVenue:
         ]
 
     def _state(self, o: _Order) -> SimOrderState:
-        terms = self._markets[o.iid].terms
+        market = self._markets.get(o.iid)
+        if market is None:  # rejected for an unknown instrument: there is nothing to convert
+            return unlisted_order_state(o, None)
+        terms = market.terms
         fills = tuple(
             SimFill(
                 trade_id=self._trade_id(o.iid, trade_no),
@@ -888,3 +891,30 @@ class SimVenue:
                     )
                 self._live[record.vid] = record
         self._line.rearm()
+
+
+def unlisted_order_state(o: Any, venue_order_id: VenueOrderId | None) -> SimOrderState:
+    """The state of an order rejected because its instrument is not listed (no terms to convert with)."""
+    zero = Quantity(0)
+    return SimOrderState(
+        account_id=o.account,
+        client_order_id=o.coid,
+        venue_order_id=venue_order_id,
+        instrument_id=o.iid,
+        side=Side(o.side),
+        order_type=OrderType(o.otype),
+        time_in_force=TimeInForce(o.tif),
+        quantity=zero,
+        price=None,
+        trigger_price=None,
+        expire_at_ns=o.expire or None,
+        post_only=bool(o.flags & mx.POST_ONLY),
+        reduce_only=bool(o.flags & mx.REDUCE_ONLY),
+        status=o.status,
+        filled_quantity=zero,
+        leaves_quantity=zero,
+        triggered=False,
+        reason=o.reason,
+        fills=(),
+        ts_last=o.ts_last,
+    )

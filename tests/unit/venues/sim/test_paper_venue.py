@@ -226,3 +226,9 @@ def test_paper_snapshot_when_restored_then_round_trips_and_continues_identically
     tick = trade(clock, "64999.00", "1.0")
     assert restored.apply_trade(tick) == paper.apply_trade(tick)
     assert restored.balances(MAIN) == paper.balances(MAIN)
+
+
+def test_paper_order_lookup_when_rejected_for_unknown_instrument_then_reports_rejected(paper, submit):
+    paper.apply(submit("u1", Side.BUY, "0.1", "10.00", instrument=InstrumentId("SIM:XYZ-USD")))
+    state = paper.order(MAIN, ClientOrderId("u1"))
+    assert (state.status, state.reason) == (OrderStatus.REJECTED, "UNKNOWN_INSTRUMENT")

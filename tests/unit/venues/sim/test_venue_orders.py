@@ -348,3 +348,13 @@ def test_sim_venue_amend_when_below_filled_or_price_on_stop_market_then_rejected
     book.apply(submit("s1", Side.SELL, "0.1", order_type=OrderType.STOP_MARKET, trigger="60000.00"))
     assert of(book.apply(amend("s1", price="60000.00")), OrderModifyRejected)[0].reason == "INVALID_PRICE"
     assert of(book.apply(amend("nope", qty="1")), OrderModifyRejected)[0].reason == "UNKNOWN_ORDER"
+
+
+def test_sim_venue_order_lookup_when_rejected_for_unknown_instrument_then_reports_rejected(venue, submit):
+    venue.apply(submit("u1", Side.BUY, "0.1", "10.00", instrument=InstrumentId("SIM:XYZ-USD")))
+    state = venue.order(MAIN, ClientOrderId("u1"))
+    assert (state.status, state.reason, state.quantity) == (
+        OrderStatus.REJECTED,
+        "UNKNOWN_INSTRUMENT",
+        Quantity(0),
+    )
