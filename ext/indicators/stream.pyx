@@ -366,7 +366,7 @@ cdef class _Atr:
             self.total += tr
             self.value = self.total / self.period
             return self.value
-        self.value = fma(tr - self.value, self.inv, self.value)
+        self.value = fma(self.value, self.a, tr * self.inv)
         return self.value
 
     cdef dict state(self):

@@ -10,7 +10,7 @@ from ._base import first_valid3, fma, is_zero, nan_fill, true_range
 
 @njit(cache=True)
 def atr_into(high, low, close, begin, period, out):
-    """TA_ATR from ``begin``: Wilder smoothing ``fma(tr - prev, 1/p, prev)`` of the true range, seeded with
+    """TA_ATR from ``begin``: Wilder smoothing ``fma(prev, (p-1)/p, tr/p)`` of the true range, seeded with
     its ``period``-bar SMA (TA-Lib fuses the same step; the short dependency chain is what makes it fast)."""
     n = high.shape[0]
     start = begin + period
@@ -24,8 +24,9 @@ def atr_into(high, low, close, begin, period, out):
     prev = total / period
     out[start] = prev
     inv = 1.0 / period
+    a = (period - 1) * inv
     for i in range(start + 1, n):
-        prev = fma(true_range(high[i], low[i], close[i - 1]) - prev, inv, prev)
+        prev = fma(prev, a, true_range(high[i], low[i], close[i - 1]) * inv)
         out[i] = prev
 
 
@@ -64,8 +65,9 @@ def natr_nb(high, low, close, timeperiod, out):
     c = close[start]
     out[start] = 0.0 if is_zero(c) else (prev / c) * 100.0
     inv = 1.0 / timeperiod
+    a = (timeperiod - 1) * inv
     for i in range(start + 1, n):
-        prev = fma(true_range(high[i], low[i], close[i - 1]) - prev, inv, prev)
+        prev = fma(prev, a, true_range(high[i], low[i], close[i - 1]) * inv)
         c = close[i]
         out[i] = 0.0 if is_zero(c) else (prev / c) * 100.0
 
