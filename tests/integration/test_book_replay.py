@@ -132,3 +132,13 @@ def test_book_replay_cli_when_bad_capture_then_exit_1_with_message(tmp_path: Pat
     result = CliRunner().invoke(app, ["replay", str(bad), "--json"])
     assert result.exit_code == 1
     assert "bad.txt" in result.output
+
+
+def test_replay_when_progress_callback_given_then_reaches_total_bytes(shared_data: Path) -> None:
+    files = session(shared_data, "spot", "ethusdt")
+    calls: list[tuple[int, int, int]] = []
+    replay_session(files, progress=lambda *args: calls.append(args))
+    total = sum(f.stat().st_size for f in files)
+    assert len(calls) > 2 and calls[-1] == (2, total, total)
+    assert all(done <= total for _, done, _ in calls)
+    assert [done for _, done, _ in calls] == sorted(done for _, done, _ in calls)

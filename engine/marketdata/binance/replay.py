@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -98,8 +98,14 @@ class ReplayReport:
         return asdict(self)
 
 
-def iter_capture(path: Path) -> Iterator[tuple[int, dict[str, Any], int]]:
-    """Yield ``(ts_ns, message, compressed bytes read so far)`` for each line of one capture file."""
+def iter_capture(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(ts_ns, message)`` for each line of one capture file (gzip if it ends in ``.gz``)."""
+    for ts_ns, message, _ in _read_capture(path):
+        yield ts_ns, message
+
+
+def _read_capture(path: Path) -> Iterator[tuple[int, dict[str, Any], BinaryIO]]:
+    """``iter_capture`` plus the underlying file, whose ``tell()`` measures progress."""
     with path.open("rb") as raw:
         stream = gzip.GzipFile(fileobj=raw) if path.suffix == ".gz" else raw
         for lineno, line in enumerate(stream, 1):
@@ -109,9 +115,10 @@ def iter_capture(path: Path) -> Iterator[tuple[int, dict[str, Any], int]]:
                     continue
                 raise ValidationError("capture", f"{path}:{lineno}: expected '<ts_ns> <json>'")
             try:
-                yield int(ts), orjson.loads(payload), raw.tell()
+                ts_ns, message = int(ts), orjson.loads(payload)
             except (ValueError, orjson.JSONDecodeError) as exc:
                 raise ValidationError("capture", f"{path}:{lineno}: {exc}") from None
+            yield ts_ns, message, raw
 
 
 class _Session:
@@ -239,14 +246,14 @@ def replay_session(
     for index, path in enumerate(paths):
         n = 0
         try:
-            for n, (ts_ns, message, pos) in enumerate(iter_capture(path), 1):
+            for n, (ts_ns, message, raw) in enumerate(_read_capture(path), 1):
                 report.messages += 1
                 if report.first_ts_ns is None:
                     report.first_ts_ns = ts_ns
                 report.last_ts_ns = ts_ns
                 session.feed(message)
                 if progress is not None and n % _PROGRESS_EVERY == 0:
-                    progress(index, done_bytes + pos, total_bytes)
+                    progress(index, done_bytes + raw.tell(), total_bytes)
         except ReplayError:
             raise
         except (AlgoTrendyError, OSError, EOFError, KeyError, TypeError) as exc:
