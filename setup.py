@@ -85,7 +85,26 @@ class BuildPyWithProto(build_py):
         super().run()
 
 
+def cython_include_root() -> Path:
+    """An include tree where ``engine/ext`` is ``ext/``.
+
+    Cython resolves a module's own ``.pxd`` (and every ``cimport``) by its qualified name, so for
+    ``engine.ext.core.fixedpoint`` it looks for ``engine/ext/core/fixedpoint.pxd`` on the include path.
+    ext/ lives outside engine/, so the build points Cython at this mirror (a symlink, rebuilt each time).
+    """
+    root = ROOT / "build" / "cython-include"
+    engine_dir = root / "engine"
+    engine_dir.mkdir(parents=True, exist_ok=True)
+    (engine_dir / "__init__.pxd").touch()
+    link = engine_dir / "ext"
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(EXT_ROOT, target_is_directory=True)
+    return root
+
+
 def ext_modules() -> list[Extension]:
+    include_root = cython_include_root()
     extensions = []
     for pyx in sorted(EXT_ROOT.rglob("*.pyx")):
         rel = pyx.relative_to(EXT_ROOT).with_suffix("")
@@ -94,7 +113,7 @@ def ext_modules() -> list[Extension]:
             Extension(
                 name,
                 [str(pyx.relative_to(ROOT))],
-                include_dirs=[np.get_include(), str(EXT_ROOT)],
+                include_dirs=[np.get_include(), str(include_root), str(EXT_ROOT)],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=["-O3", "-fno-strict-aliasing"],
             )
@@ -102,7 +121,7 @@ def ext_modules() -> list[Extension]:
     return cythonize(
         extensions,
         compiler_directives=CYTHON_DIRECTIVES,
-        include_path=[str(EXT_ROOT)],
+        include_path=[str(include_root), str(EXT_ROOT)],
         nthreads=os.cpu_count() or 1,
         annotate=bool(os.environ.get("ALGOTRENDY_CYTHON_ANNOTATE")),
         quiet=True,

@@ -11,6 +11,7 @@ and close LMDB -> release the lock -> exit 0.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import sys
@@ -31,11 +32,25 @@ from engine.core.clock import LiveClock
 from engine.core.component import Component, ComponentStatus, EngineStatus
 from engine.core.enums import ComponentState, EngineState, TradingState
 from engine.core.errors import AlgoTrendyError, ConfigError, InvariantViolation, StartupError
-from engine.core.events import ComponentStateChanged, TradingStateChanged
+from engine.core.events import (
+    ComponentStateChanged,
+    Event,
+    OrderEvent,
+    QuoteTick,
+    TradeTick,
+    TradingStateChanged,
+)
 from engine.core.kernels import verify_kernels
 from engine.marketdata.registry import MarketDataRegistry
 from engine.store import DataDirLock, LmdbStore
 from engine.telemetry import CallbackCollector, EngineMetrics, LoopLagMonitor, configure_logging
+from engine.venues.sim import (
+    MarketSimulator,
+    MarketSimulatorConfig,
+    SimVenue,
+    SimVenueConfig,
+    default_instruments,
+)
 
 log = structlog.get_logger("engine.app")
 
@@ -43,6 +58,11 @@ log = structlog.get_logger("engine.app")
 EXIT_CONFIG = 2
 TOPIC_COMPONENT_STATE = "engine.component_state"
 TOPIC_TRADING_STATE = "engine.trading_state"
+#: Market data and order events, suffixed by instrument id or account id.
+TOPIC_TRADES = "data.trades"
+TOPIC_QUOTES = "data.quotes"
+TOPIC_ORDER_EVENTS = "events.order"
+TOPIC_VENUE_EVENTS = "events.venue"
 
 
 class Engine:
@@ -70,15 +90,20 @@ class Engine:
             self.metrics.loop_lag,
         )
         self.marketdata = MarketDataRegistry()
+        self.sim_venue: SimVenue | None = None
+        self.simulator: MarketSimulator | None = None
+        if config.sim.enabled:
+            self._build_sim(config)
         self.grpc = GrpcServer(config.grpc, self.metrics, self.status)
         self.grpc.register(
             marketdata_pb2_grpc.add_MarketDataServiceServicer_to_server,
             MarketDataServicer(self.marketdata, self.clock),
             marketdata_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
         )
-        self.components = {
-            name: Component(name, self.clock) for name in ("store", "bus", "grpc", "metrics", "loop_lag")
-        }
+        names = ["store", "bus", "grpc", "metrics", "loop_lag"]
+        if self.sim_venue is not None:
+            names += ["sim_venue", "market_simulator"]
+        self.components = {name: Component(name, self.clock) for name in names}
         for component in self.components.values():
             component.on_state_change(self._on_component_state)
         self.metrics.register_collector(
@@ -148,6 +173,13 @@ class Engine:
             )
             if self.store.previous_run_crashed:
                 log.warning("store.previous_run_crashed", data_dir=str(self.config.data_dir))
+            if self.sim_venue is not None and self.simulator is not None:
+                self.sim_venue.start()
+                self._set(
+                    "sim_venue", ComponentState.RUNNING, f"{len(self.sim_venue.instruments())} instruments"
+                )
+                self.simulator.start()
+                self._set("market_simulator", ComponentState.RUNNING, f"seed {self.config.sim.seed}")
             await self.grpc.start()
             self._set("grpc", ComponentState.RUNNING, f"listening on {self.config.grpc.host}:{grpc_port}")
             self.loop_lag.start()
@@ -196,6 +228,12 @@ class Engine:
         if self.loop_lag.running:
             self.loop_lag.stop()
             self._set("loop_lag", ComponentState.STOPPED)
+        if self.simulator is not None and self.simulator.is_running:
+            self.simulator.stop()
+            self._set("market_simulator", ComponentState.STOPPED)
+        if self.sim_venue is not None and self.sim_venue.is_running:
+            self.sim_venue.stop()
+            self._set("sim_venue", ComponentState.STOPPED)
         if self.handoff is not None:
             delivered = self.handoff.close()
             if delivered:
@@ -209,6 +247,37 @@ class Engine:
         if self.components["metrics"].state is ComponentState.RUNNING:
             self._set("metrics", ComponentState.STOPPED)
         self.lock.release()
+
+    def _build_sim(self, config: EngineConfig) -> None:
+        """The simulated venue and its agent-based market; their books back MarketDataService."""
+        sim = config.sim
+        venue = SimVenue(
+            default_instruments(),
+            self.clock,
+            SimVenueConfig(
+                accounts={sim.account: dict(sim.starting_balances)},
+                order_latency_ns=sim.order_latency_us * 1_000,
+                report_latency_ns=sim.report_latency_us * 1_000,
+            ),
+            on_event=self._on_venue_event,
+        )
+        self.simulator = MarketSimulator(
+            venue, self.clock, MarketSimulatorConfig(seed=sim.seed, step_ns=sim.step_ms * 1_000_000)
+        )
+        for instrument in venue.instruments():
+            self.marketdata.add_source(instrument, functools.partial(venue.book, instrument.id))
+        self.sim_venue = venue
+
+    def _on_venue_event(self, event: Event) -> None:
+        """Venue callbacks run on the loop: publish market data and order events by topic."""
+        if isinstance(event, TradeTick):
+            self.bus.publish_c(f"{TOPIC_TRADES}.{event.instrument_id}", event)
+        elif isinstance(event, QuoteTick):
+            self.bus.publish_c(f"{TOPIC_QUOTES}.{event.instrument_id}", event)
+        elif isinstance(event, OrderEvent):
+            self.bus.publish_c(f"{TOPIC_ORDER_EVENTS}.{event.account_id}", event)
+        else:
+            self.bus.publish_c(TOPIC_VENUE_EVENTS, event)
 
     # -- state ---------------------------------------------------------------------------------
     def status(self) -> EngineStatus:

@@ -7,6 +7,7 @@ from engine.config.model import (
     GrpcConfig,
     LogConfig,
     MetricsConfig,
+    SimConfig,
     StoreConfig,
 )
 
@@ -17,6 +18,7 @@ __all__ = [
     "GrpcConfig",
     "LogConfig",
     "MetricsConfig",
+    "SimConfig",
     "StoreConfig",
     "load_config",
     "redacted",

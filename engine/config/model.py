@@ -6,6 +6,7 @@ loopback ports). Secrets are ``SecretStr`` and render as ``**********`` wherever
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
@@ -62,6 +63,36 @@ class StoreConfig(_Section):
     map_size_mb: int = Field(1024, ge=16, le=1_048_576)
 
 
+class SimConfig(_Section):
+    """The simulated venue (``SIM:*`` instruments) and its agent-based market, fully offline."""
+
+    enabled: bool = True
+    #: Same seed, same market: the simulator is deterministic.
+    seed: int = Field(7, ge=0)
+    #: How often the simulated traders act.
+    step_ms: int = Field(100, ge=1, le=60_000)
+    #: Simulated venue latency for our orders: command to matcher, and report back.
+    order_latency_us: int = Field(0, ge=0, le=10_000_000)
+    report_latency_us: int = Field(0, ge=0, le=10_000_000)
+    #: The account our orders trade from at the simulated venue, and its starting balances.
+    account: str = Field("main", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/\-]+$")
+    starting_balances: dict[str, str] = Field(default_factory=lambda: {"USD": "1000000"})
+
+    @field_validator("starting_balances")
+    @classmethod
+    def _balances_are_decimals(cls, value: dict[str, str]) -> dict[str, str]:
+        for asset, amount in value.items():
+            if not asset.isalnum() or not asset.isupper():
+                raise ValueError(f"asset {asset!r} must be an upper-case code like USD")
+            try:
+                parsed = Decimal(amount)
+            except (InvalidOperation, TypeError):
+                raise ValueError(f"{asset} = {amount!r} is not a decimal string") from None
+            if not parsed.is_finite() or parsed < 0:
+                raise ValueError(f"{asset} = {amount!r} must be a non-negative decimal")
+        return value
+
+
 class EngineConfig(_Section):
     #: Where LMDB, the lock file and (later) credentials live. Created if missing.
     data_dir: Path = Path(".algotrendy")
@@ -70,6 +101,7 @@ class EngineConfig(_Section):
     metrics: MetricsConfig = MetricsConfig()
     log: LogConfig = LogConfig()
     store: StoreConfig = StoreConfig()
+    sim: SimConfig = SimConfig()
 
     @field_validator("data_dir", mode="before")
     @classmethod

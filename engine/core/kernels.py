@@ -7,7 +7,12 @@ import importlib
 from engine.core.errors import StartupError
 
 #: Every compiled module the engine needs at run time. Add new kernels here.
-REQUIRED_KERNELS: tuple[str, ...] = ("engine.ext.core.fixedpoint",)
+REQUIRED_KERNELS: tuple[str, ...] = (
+    "engine.ext.core.fixedpoint",
+    "engine.ext.book.l2book",
+    "engine.ext.matching.engine",
+    "engine.ext.indicators.stream",
+)
 
 
 def verify_kernels(modules: tuple[str, ...] = REQUIRED_KERNELS) -> list[str]:

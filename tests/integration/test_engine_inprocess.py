@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import grpc
@@ -28,6 +29,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
             "grpc.port": 0,
             "metrics.port": 0,
             "metrics.loop_lag_interval_ms": 2,
+            "sim.step_ms": 20,
             "store.durability": "async",
         },
     )
@@ -110,3 +112,29 @@ async def test_engine_when_stopped_then_every_component_stopped_and_lock_release
     await second.start()
     assert second.store.start_count == 2
     await second.stop()
+
+
+async def test_engine_when_sim_enabled_then_live_books_over_grpc_and_trades_on_the_bus(
+    engine: Engine,
+) -> None:
+    from algotrendy.v1 import marketdata_pb2, marketdata_pb2_grpc
+
+    trades: list[object] = []
+    engine.bus.subscribe("data.trades.SIM:BTC-USD", trades.append)
+    deadline = asyncio.get_running_loop().time() + 20
+    while not trades:
+        assert asyncio.get_running_loop().time() < deadline, "the market simulator printed no trades"
+        await asyncio.sleep(0.05)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{engine.grpc.port}") as channel:
+        stub = marketdata_pb2_grpc.MarketDataServiceStub(channel)
+        listed = await stub.ListInstruments(marketdata_pb2.ListInstrumentsRequest(venue="SIM"))
+        assert "SIM:BTC-USD" in [i.instrument_id for i in listed.instruments]
+        book = await stub.GetOrderBook(
+            marketdata_pb2.GetOrderBookRequest(instrument_id="SIM:BTC-USD", depth=5)
+        )
+    assert book.bids and book.asks
+    assert Decimal(book.bids[0].price.value) < Decimal(book.asks[0].price.value)
+    assert not book.crossed
+    status = await _get_status(engine)
+    states = {c.name: c.state for c in status.components}
+    assert states["sim_venue"] == states["market_simulator"] == common_pb2.COMPONENT_STATE_RUNNING

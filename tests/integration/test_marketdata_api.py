@@ -38,9 +38,9 @@ def _instrument(symbol: str, venue: str = "SIM", tick: str = "0.5") -> Instrumen
 @pytest.fixture
 async def stub() -> AsyncIterator[marketdata_pb2_grpc.MarketDataServiceStub]:
     registry = MarketDataRegistry()
-    book = registry.add(_instrument("BTC-USD"))
-    registry.add(_instrument("ETH-USD", tick="0.01"))
-    registry.add(_instrument("BTC-USDT", venue="OTHER"))
+    book = registry.add_book(_instrument("BTC-USD"))
+    registry.add_book(_instrument("ETH-USD", tick="0.01"))
+    registry.add_book(_instrument("BTC-USDT", venue="OTHER"))
     for price, size in (("100.0", "1"), ("99.5", "2.5"), ("98.0", "0.001")):
         book.apply_delta(Side.BUY, price, size)
     for price, size in (("100.5", "0.75"), ("101.0", "3")):
@@ -118,6 +118,6 @@ async def test_list_instruments_when_venue_malformed_then_invalid_argument(stub)
 
 def test_registry_when_instrument_added_twice_then_duplicate_error() -> None:
     registry = MarketDataRegistry()
-    registry.add(_instrument("BTC-USD"))
+    registry.add_book(_instrument("BTC-USD"))
     with pytest.raises(DuplicateError):
-        registry.add(_instrument("BTC-USD"))
+        registry.add_book(_instrument("BTC-USD"))

@@ -6,8 +6,6 @@ import time
 import pytest
 
 from engine.core.clock import LiveClock, TestClock, TimeEvent
-from engine.core.errors import StartupError
-from engine.core.kernels import verify_kernels
 
 
 def test_test_clock_when_advanced_then_timers_fire_in_time_order_at_their_time() -> None:
@@ -57,9 +55,3 @@ async def test_live_clock_when_timer_set_then_fires_on_the_loop_with_scheduled_t
     clock.cancel_timer("tick")
     assert [e.ts_event - start for e in fired[:3]] == [5_000_000, 10_000_000, 15_000_000]
     assert abs(clock.timestamp_ns() - time.time_ns()) < 1_000_000_000
-
-
-def test_verify_kernels_when_module_missing_then_startup_refused_with_build_hint() -> None:
-    assert verify_kernels() == ["engine.ext.core.fixedpoint"]
-    with pytest.raises(StartupError, match="make build"):
-        verify_kernels(("engine.ext.core.does_not_exist",))
