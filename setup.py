@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from Cython.Build import cythonize
@@ -66,7 +67,7 @@ class BuildProto(Command):
     """``python setup.py build_proto``: regenerate the gRPC code in place."""
 
     description = "generate Python code for proto/algotrendy/**/*.proto"
-    user_options: list = []
+    user_options: ClassVar[list] = []
 
     def initialize_options(self) -> None:
         pass
