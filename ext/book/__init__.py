@@ -1,1 +1,1 @@
-"""Order books: the L2 price-level book (``l2book``)."""
+"""Order books: the L2 price-level book (``l2book``) and venue level parsing (``levels``)."""

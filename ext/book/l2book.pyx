@@ -28,7 +28,7 @@ from libc.stdlib cimport free, malloc, qsort, realloc
 from libc.math cimport NAN
 from libc.string cimport memcpy, memmove, memset
 
-from book.types cimport (
+from engine.ext.book.types cimport (
     BOOK_ASK,
     BOOK_BID,
     BOOK_CROSSED,
@@ -46,21 +46,14 @@ from book.types cimport (
     BookLevel,
     BookSide,
     BookSparse,
+    i128,
+    i128_hi,
+    i128_lo,
 )
 
 cdef extern from *:
-    """
-    typedef __int128 algotrendy_i128;
-    static inline int64_t algotrendy_i128_hi(algotrendy_i128 v) { return (int64_t)(v >> 64); }
-    static inline uint64_t algotrendy_i128_lo(algotrendy_i128 v) { return (uint64_t)v; }
-    """
     int __builtin_ctzll(unsigned long long) nogil
     int __builtin_clzll(unsigned long long) nogil
-    # A 128-bit accumulator for exact notionals (ticks * lots summed over a walk). Declared to Cython
-    # as long long so it can be named; it is only ever combined with int64 values and split below.
-    ctypedef long long i128 "algotrendy_i128"
-    int64_t i128_hi "algotrendy_i128_hi"(i128) nogil
-    uint64_t i128_lo "algotrendy_i128_lo"(i128) nogil
 
 # -- constants ------------------------------------------------------------------------------------
 cdef int64_t _NO_BID = INT64_MIN
@@ -460,31 +453,20 @@ cdef void _free_side(BookSide* s) noexcept:
     s.bits = NULL
 
 
+cdef int _check_side(int side) except -1:
+    if side != BOOK_BID and side != BOOK_ASK:
+        raise ValueError(f"side must be 1 (bid) or 2 (ask), got {side}")
+    return 0
+
+
 cdef int _raise_status(int status) except -1:
     if status == BOOK_ERR_MEMORY:
         raise MemoryError(_STATUS_TEXT[status])
     raise ValueError(_STATUS_TEXT[status])
 
 
-@cython.final
 cdef class L2Book:
-    """L2 book on int64 ticks/lots. See the module docstring and ``l2book.pyi``."""
-
-    cdef BookSide _bid
-    cdef BookSide _ask
-    cdef int64_t _base
-    cdef int64_t _window
-    cdef int64_t _words
-    cdef int64_t _half
-    cdef int64_t _quarter
-    cdef BookLevel* _scratch
-    cdef Py_ssize_t _scratch_cap
-    cdef int64_t _last_sequence
-    cdef int64_t _gap_count
-    cdef int64_t _crossed_count
-    cdef int64_t _recentre_count
-    cdef bint _crossed
-    cdef bint _needs_snapshot
+    """L2 book on int64 ticks/lots. See the module docstring and ``l2book.pyi``; layout in l2book.pxd."""
 
     def __cinit__(self, int64_t window_ticks=_DEFAULT_WINDOW):
         if window_ticks < 64 or window_ticks > (1 << 26) or (window_ticks & (window_ticks - 1)) != 0:
@@ -506,7 +488,7 @@ cdef class L2Book:
         free(self._scratch)
 
     # == fast paths (trust the caller) ============================================================
-    cdef inline BookSide* _side_c(self, int side) noexcept:
+    cdef BookSide* _side_c(self, int side) noexcept:
         return &self._bid if side == BOOK_BID else &self._ask
 
     cdef int64_t _level_lots_c(self, const BookSide* s, int64_t t) noexcept:
@@ -663,7 +645,7 @@ cdef class L2Book:
                 n_out += 1
         return _sp_build(&s.sp, self._scratch, n_out)
 
-    cdef inline int _note_crossed_c(self) noexcept:
+    cdef int _note_crossed_c(self) noexcept:
         """Track crossed episodes after an update; returns BOOK_CROSSED or BOOK_OK."""
         if self._bid.best >= self._ask.best:
             if not self._crossed:
@@ -862,10 +844,6 @@ cdef class L2Book:
         return (bid_sum - ask_sum) / (bid_sum + ask_sum)
 
     # == validating entry points ==================================================================
-    cdef inline int _check_side(self, int side) except -1:
-        if side != BOOK_BID and side != BOOK_ASK:
-            raise ValueError(f"side must be 1 (bid) or 2 (ask), got {side}")
-        return 0
 
     def apply_delta(self, int side, int64_t ticks, int64_t lots):
         """Set the size of one level (``lots == 0`` removes it). Returns STATUS_OK or STATUS_CROSSED."""
@@ -966,19 +944,19 @@ cdef class L2Book:
 
     def level_lots(self, int side, int64_t ticks):
         """Lots resting at ``ticks`` on ``side`` (0 if no level)."""
-        self._check_side(side)
+        _check_side(side)
         return self._level_lots_c(self._side_c(side), ticks)
 
     def level_count(self, int side):
         """Number of non-empty levels on ``side``."""
-        self._check_side(side)
+        _check_side(side)
         return self._side_c(side).n_levels
 
     # -- depth and walks ------------------------------------------------------------------------
     def depth(self, int side, int64_t[::1] out_ticks, int64_t[::1] out_lots, Py_ssize_t n=-1):
         """Copy up to ``n`` (default: buffer length) levels from the best outward into caller-owned
         int64 buffers; returns how many levels were written."""
-        self._check_side(side)
+        _check_side(side)
         cdef Py_ssize_t cap = min(out_ticks.shape[0], out_lots.shape[0])
         if n < 0 or n > cap:
             n = cap
@@ -994,7 +972,7 @@ cdef class L2Book:
         """
         cdef int64_t filled = 0
         cdef i128 notional = 0
-        self._check_side(side)
+        _check_side(side)
         if lots < 0:
             raise ValueError(f"lots must be >= 0, got {lots}")
         self.cost_to_fill_c(side, lots, &filled, &notional)

@@ -1,11 +1,25 @@
 # cython: language_level=3
 """C-level constants and structs of the L2 book (``l2book.pyx`` holds the code).
 
-Cimport as ``from book.types cimport ...`` (``ext/`` is the Cython include root). Declarations only:
-nothing here needs a runtime import.
+Cimport as ``from engine.ext.book.types cimport ...``. Declarations only: nothing here needs a runtime
+import.
 """
 
 from libc.stdint cimport int32_t, int64_t, uint64_t
+
+
+cdef extern from *:
+    """
+    typedef __int128 algotrendy_i128;
+    static inline int64_t algotrendy_i128_hi(algotrendy_i128 v) { return (int64_t)(v >> 64); }
+    static inline uint64_t algotrendy_i128_lo(algotrendy_i128 v) { return (uint64_t)v; }
+    """
+    # A 128-bit accumulator for exact notionals (ticks * lots summed over a book walk). Declared to
+    # Cython as long long so it can be named; only ever combined with int64 values and split with
+    # i128_hi / i128_lo (value = hi * 2**64 + lo).
+    ctypedef long long i128 "algotrendy_i128"
+    int64_t i128_hi "algotrendy_i128_hi"(i128) nogil
+    uint64_t i128_lo "algotrendy_i128_lo"(i128) nogil
 
 cdef enum:
     # sides (engine.core.enums.Side)

@@ -15,9 +15,10 @@ disagree), the book is invalidated (``L2Book.needs_snapshot``), the event is cou
 buffered again until the next snapshot re-synchronises it. A possibly-wrong book is never kept
 silently: ``synced`` is False until then.
 
-Prices and sizes are parsed from the venue's decimal strings straight into ticks and lots with
-``engine.ext.core.fixedpoint.parse_fixed`` (exact; no ``Decimal`` or ``float``); a value off the
-instrument's grid raises ``ValidationError`` rather than being rounded.
+Prices and sizes are parsed from the venue's decimal strings straight into ticks and lots by the
+compiled ``engine.ext.book.levels.parse_levels`` (``parse_fixed_c`` per string: exact, no
+``Decimal`` or ``float``); a value off the instrument's grid raises ``ValidationError`` rather than
+being rounded.
 
 Note on step 2 for USDⓈ-M: Binance's futures documentation drops ``u < L`` (not ``u <= L`` as for
 spot). With ``u <= L`` the ETHUSDT 2024-07-18 capture would show a spurious "gap" at the initial
@@ -39,6 +40,7 @@ import numpy as np
 from engine.core.errors import ValidationError
 from engine.core.instruments import Instrument
 from engine.ext.book.l2book import STATUS_CROSSED, STATUS_OK
+from engine.ext.book.levels import parse_levels
 from engine.ext.core.fixedpoint import parse_fixed
 from engine.marketdata.binance.instruments import BinanceMarket
 from engine.marketdata.book import OrderBook
@@ -101,48 +103,24 @@ class LevelParser:
             )
         return lots
 
-    def _convert(self, levels: Sequence[Sequence[str]], ticks: list[int], lots: list[int]) -> None:
-        """Append the levels' ticks and lots (the hot loop: two C parses per level)."""
-        pp, pstep, sp, sstep = self._pp, self._pstep, self._sp, self._sstep
-        try:
-            if pstep == 1 and sstep == 1:  # increments of 10**-precision: raw values are ticks/lots
-                for price, size in levels:
-                    ticks.append(parse_fixed(price, pp))
-                    lots.append(parse_fixed(size, sp))
-                if lots and min(lots) < 0:
-                    raise ValueError
-            else:
-                for price, size in levels:
-                    t, rem_t = divmod(parse_fixed(price, pp), pstep)
-                    q, rem_q = divmod(parse_fixed(size, sp), sstep)
-                    if rem_t or rem_q or q < 0:
-                        raise ValueError
-                    ticks.append(t)
-                    lots.append(q)
-        except ValueError:
-            for price, size in levels:  # slow path only to name the offending value
-                self.ticks(price)
-                self.lots(size)
-            raise
-
-    def side_arrays(self, levels: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """``[[price, size], ...]`` -> (ticks, lots) int64 arrays."""
-        ticks: list[int] = []
-        lots: list[int] = []
-        self._convert(levels, ticks, lots)
-        return np.array(ticks, dtype=np.int64), np.array(lots, dtype=np.int64)
-
     def delta_arrays(
         self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """A diff's bid and ask levels as one batch (sides uint8 1/2, ticks, lots)."""
-        ticks: list[int] = []
-        lots: list[int] = []
-        self._convert(bids, ticks, lots)
-        self._convert(asks, ticks, lots)
-        sides = np.full(len(ticks), 2, dtype=np.uint8)
-        sides[: len(bids)] = 1
-        return sides, np.array(ticks, dtype=np.int64), np.array(lots, dtype=np.int64)
+        """A diff's bid and ask levels as one batch (sides uint8 1/2, ticks, lots), parsed in C."""
+        bids = bids if type(bids) is list else list(bids)
+        asks = asks if type(asks) is list else list(asks)
+        try:
+            return parse_levels(bids, asks, self._pp, self._pstep, self._sp, self._sstep)
+        except ValueError as exc:
+            for price, size in (*bids, *asks):  # slow path, only to raise the precise error
+                self.ticks(price)
+                self.lots(size)
+            raise ValidationError("levels", str(exc)) from None
+
+    def side_arrays(self, levels: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
+        """``[[price, size], ...]`` -> (ticks, lots) int64 arrays."""
+        _, ticks, lots = self.delta_arrays(levels, [])
+        return ticks, lots
 
 
 class SyncState(StrEnum):
