@@ -36,12 +36,16 @@ EXACT = decimal.Context(
 )
 _POW10 = tuple(10**i for i in range(2 * MAX_PRECISION + 1))
 
-__all__ = ["EXACT", "MAX_PRECISION", "Money", "Price", "Quantity"]
+__all__ = ["EXACT", "MAX_MONEY_PRECISION", "MAX_PRECISION", "Money", "Price", "Quantity"]
 
 
-def _check_precision(precision: object) -> int:
-    if type(precision) is not int or not 0 <= precision <= MAX_PRECISION:
-        raise ValueError(f"precision must be an int between 0 and {MAX_PRECISION}, got {precision!r}")
+#: Money holds products (price x quantity x multiplier), which need the sum of their precisions.
+MAX_MONEY_PRECISION = 2 * MAX_PRECISION
+
+
+def _check_precision(precision: object, limit: int = MAX_PRECISION) -> int:
+    if type(precision) is not int or not 0 <= precision <= limit:
+        raise ValueError(f"precision must be an int between 0 and {limit}, got {precision!r}")
     return precision
 
 
@@ -77,6 +81,7 @@ class _FixedPoint:
     __slots__ = ("_precision", "_raw")
     _bounded: ClassVar[bool] = True
     _signed: ClassVar[bool] = True
+    _max_precision: ClassVar[int] = MAX_PRECISION
 
     _raw: int
     _precision: int
@@ -86,16 +91,16 @@ class _FixedPoint:
         if isinstance(value, str):
             if precision is None:
                 precision = _decimal_places(value.strip())
-            _check_precision(precision)
+            _check_precision(precision, self._max_precision)
             raw = self._parse(value, precision)
         elif isinstance(value, int):
-            precision = _check_precision(0 if precision is None else precision)
+            precision = _check_precision(0 if precision is None else precision, self._max_precision)
             raw = value * _POW10[precision]
         elif isinstance(value, Decimal):
             if precision is None:
                 exponent = value.as_tuple().exponent
                 precision = max(-exponent, 0) if isinstance(exponent, int) else 0
-            _check_precision(precision)
+            _check_precision(precision, self._max_precision)
             raw = _raw_from_decimal(type(self), value, precision)
         else:
             raise TypeError(
@@ -122,7 +127,7 @@ class _FixedPoint:
         if type(raw) is not int:
             raise TypeError(f"raw must be int, got {type(raw).__name__}")
         obj = cls.__new__(cls)
-        obj._init(raw, _check_precision(precision))
+        obj._init(raw, _check_precision(precision, cls._max_precision))
         return obj
 
     @classmethod
@@ -146,7 +151,7 @@ class _FixedPoint:
 
     def with_precision(self, precision: int) -> Self:
         """The same value at another precision; raises ``ValueError`` if digits would be lost."""
-        _check_precision(precision)
+        _check_precision(precision, self._max_precision)
         if precision >= self._precision:
             return self.from_raw(self._raw * _POW10[precision - self._precision], precision)
         quotient, remainder = divmod(self._raw, _POW10[self._precision - precision])
@@ -268,6 +273,7 @@ class Money(_FixedPoint):
 
     __slots__ = ("_currency",)
     _bounded = False
+    _max_precision = MAX_MONEY_PRECISION
 
     _currency: str
 
@@ -300,7 +306,7 @@ class Money(_FixedPoint):
         return Money.from_raw(raw, precision, self._currency)
 
     def with_precision(self, precision: int) -> Money:
-        _check_precision(precision)
+        _check_precision(precision, MAX_MONEY_PRECISION)
         if precision >= self._precision:
             return self._derive(self._raw * _POW10[precision - self._precision], precision)
         quotient, remainder = divmod(self._raw, _POW10[self._precision - precision])

@@ -10,6 +10,7 @@ from engine.core.errors import StartupError
 REQUIRED_KERNELS: tuple[str, ...] = (
     "engine.ext.core.fixedpoint",
     "engine.ext.book.l2book",
+    "engine.ext.book.levels",
     "engine.ext.matching.engine",
     "engine.ext.indicators.stream",
 )

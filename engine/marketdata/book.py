@@ -17,7 +17,7 @@ import numpy as np
 
 from engine.core.enums import Side
 from engine.core.errors import ValidationError
-from engine.core.fixed import Money, Price, Quantity
+from engine.core.fixed import EXACT, Money, Price, Quantity
 from engine.core.ids import InstrumentId
 from engine.core.instruments import Instrument
 from engine.ext.book.l2book import DEFAULT_WINDOW_TICKS, MAX_TICKS, MIN_TICKS, L2Book
@@ -227,7 +227,7 @@ class OrderBook:
         raw = notional_tick_lots * self._price_step * inst.size_increment.raw
         notional = Money.from_raw(raw, self._price_precision + inst.size_precision, inst.quote)
         if inst.multiplier != 1:
-            notional = Money(notional.as_decimal() * inst.multiplier, inst.quote)
+            notional = Money(EXACT.multiply(notional.as_decimal(), inst.multiplier), inst.quote)
         return FillEstimate(
             side=Side(side_i),
             requested=self.quantity(lots),
