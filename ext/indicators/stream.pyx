@@ -13,8 +13,13 @@ indicator survives a restart. Multi-output indicators return a tuple from ``upda
 
 Exceptions to O(1): CCI's mean deviation is summed over its window (O(period)), exactly as TA-Lib
 does, because the summation order decides TA-Lib's zero tests on flat windows; the rolling min/max
-deques (STOCH, STOCHRSI, WILLR, Donchian) are amortised O(1); the re-anchoring of WMA, BBANDS and
-rolling VWAP costs O(period) once every 8 or 32 periods.
+deques (STOCH, STOCHRSI, Donchian) are amortised O(1); WILLR's block scan costs O(period) once per
+period; the re-anchoring of WMA, BBANDS and rolling VWAP costs O(period) once every 8 or 32 periods.
+
+NaNs after the first valid bar go through the same arithmetic and compares as in the batch kernels,
+so they give the batch's (TA-Lib's) results: a NaN poisons running sums and smoothers, and the
+rolling extremes of STOCH / STOCHRSI (TA-Lib's rescan loop) and WILLR (the block scan) treat a NaN
+exactly as those loops do (see ``_RescanHL`` and ``_BlockHL``).
 """
 
 from libc.math cimport fabs, fma, sqrt, NAN
@@ -178,17 +183,23 @@ cdef class _Ring:
 
 
 cdef class _Deque:
-    """Monotonic deque over the last ``cap`` bars: max (``is_max``) or min of the pushed values."""
+    """Monotonic deque over the last ``cap`` bars: max (``is_max``) or min of the pushed values.
+
+    With ``keep_ties`` an equal value does not evict the older one, so the front is the *earliest*
+    bar holding the extreme (what a forward scan with a strict compare finds); otherwise the latest.
+    """
     cdef long long[::1] idx
     cdef double[::1] val
     cdef int cap
     cdef int head
     cdef int size
     cdef bint is_max
+    cdef bint keep_ties
 
-    def __cinit__(self, int cap, bint is_max):
+    def __cinit__(self, int cap, bint is_max, bint keep_ties=False):
         self.cap = cap
         self.is_max = is_max
+        self.keep_ties = keep_ties
         self.idx = np.zeros(cap, dtype=np.int64)
         self.val = np.zeros(cap, dtype=np.float64)
         self.head = 0
@@ -204,14 +215,18 @@ cdef class _Deque:
 
     cdef inline void push(self, long long t, double v) noexcept:
         cdef int j
+        cdef double b
         while self.size > 0:
             j = self.head + self.size - 1
             if j >= self.cap:
                 j -= self.cap
-            if (self.val[j] <= v) if self.is_max else (self.val[j] >= v):
-                self.size -= 1
-            else:
+            b = self.val[j]
+            if self.keep_ties:
+                if not ((b < v) if self.is_max else (b > v)):
+                    break
+            elif not ((b <= v) if self.is_max else (b >= v)):
                 break
+            self.size -= 1
         j = self.head + self.size
         if j >= self.cap:
             j -= self.cap
@@ -222,6 +237,9 @@ cdef class _Deque:
     cdef inline double front(self) noexcept:
         return self.val[self.head] if self.size > 0 else NAN
 
+    cdef inline long long front_idx(self) noexcept:
+        return self.idx[self.head] if self.size > 0 else -1
+
     cdef dict state(self):
         return {"idx": list(self.idx), "val": list(self.val), "head": self.head, "size": self.size}
 
@@ -230,6 +248,203 @@ cdef class _Deque:
         self.val = _restored(s["val"], self.val, np.float64)
         self.head = s["head"]
         self.size = s["size"]
+
+
+cdef class _RescanHL:
+    """Highest high / lowest low of the last ``p`` bars exactly as TA-Lib's STOCH fast %K loop finds
+    them (the batch ``_stoch_fastk_rescan``), NaNs included, in amortised O(1).
+
+    TA-Lib keeps each extreme with its bar. While that bar is in the window, today's value replaces
+    the extreme when ``<=`` (low) / ``>=`` (high) it; a NaN never compares, so a NaN bar is skipped
+    and a NaN extreme stays. When the bar leaves the window TA-Lib rescans it, seeded with the oldest
+    value and compared strictly: a NaN seed makes the extreme NaN (anchored at the oldest bar, so it is
+    rescanned at the next bar), a number gives the extreme of the window's non-NaN values at its
+    earliest bar, which is the front of a tie-keeping monotonic deque of the non-NaN values. On a
+    window without NaN this is the exact extreme, so it also equals the batch block scan.
+    """
+    cdef int p
+    cdef double[::1] hbuf
+    cdef double[::1] lbuf
+    cdef int pos        # ring slot of the next bar (= the oldest bar of the window once full)
+    cdef long long t    # bars pushed
+    cdef _Deque hi
+    cdef _Deque lo
+    cdef double highest
+    cdef double lowest
+    cdef long long hidx
+    cdef long long lidx
+
+    def __cinit__(self, int p):
+        self.p = p
+        self.hbuf = np.zeros(p, dtype=np.float64)
+        self.lbuf = np.zeros(p, dtype=np.float64)
+        self.pos = 0
+        self.t = 0
+        self.hi = _Deque(p, True, True)
+        self.lo = _Deque(p, False, True)
+        self.highest = 0.0
+        self.lowest = 0.0
+        self.hidx = -1
+        self.lidx = -1
+
+    cdef inline bint push(self, double high, double low) noexcept:
+        """Consume one bar; True once the window is full (``highest`` / ``lowest`` are then set)."""
+        cdef long long t = self.t
+        cdef long long trailing = t - self.p + 1
+        cdef double seed
+        self.hbuf[self.pos] = high
+        self.lbuf[self.pos] = low
+        self.pos += 1
+        if self.pos == self.p:
+            self.pos = 0
+        self.t = t + 1
+        self.hi.expire(t)
+        self.lo.expire(t)
+        if high == high:
+            self.hi.push(t, high)
+        if low == low:
+            self.lo.push(t, low)
+        if trailing < 0:
+            return False
+        if self.lidx < trailing:
+            seed = self.lbuf[self.pos]
+            if seed != seed:
+                self.lowest = NAN
+                self.lidx = trailing
+            else:
+                self.lowest = self.lo.front()
+                self.lidx = self.lo.front_idx()
+        elif low <= self.lowest:
+            self.lowest = low
+            self.lidx = t
+        if self.hidx < trailing:
+            seed = self.hbuf[self.pos]
+            if seed != seed:
+                self.highest = NAN
+                self.hidx = trailing
+            else:
+                self.highest = self.hi.front()
+                self.hidx = self.hi.front_idx()
+        elif high >= self.highest:
+            self.highest = high
+            self.hidx = t
+        return True
+
+    cdef dict state(self):
+        return {"hbuf": list(self.hbuf), "lbuf": list(self.lbuf), "pos": self.pos, "t": self.t,
+                "hi": self.hi.state(), "lo": self.lo.state(), "highest": self.highest,
+                "lowest": self.lowest, "hidx": self.hidx, "lidx": self.lidx}
+
+    cdef load(self, dict s):
+        self.hbuf = _restored(s["hbuf"], self.hbuf, np.float64)
+        self.lbuf = _restored(s["lbuf"], self.lbuf, np.float64)
+        self.pos = s["pos"]
+        self.t = s["t"]
+        self.hi.load(s["hi"])
+        self.lo.load(s["lo"])
+        self.highest = s["highest"]
+        self.lowest = s["lowest"]
+        self.hidx = s["hidx"]
+        self.lidx = s["lidx"]
+
+
+cdef class _BlockHL:
+    """Highest high / lowest low of the last ``p`` bars exactly as the van Herk / Gil-Werman block
+    scan of the batch WILLR finds them, NaNs included, in amortised O(1).
+
+    Bars form blocks of ``p`` from the first one. When a block completes, its suffix extremes are
+    scanned backward seeded with its last bar (O(p) once per ``p`` bars); the current block keeps a
+    prefix extreme seeded with its first bar. A window is a suffix of the previous block joined with a
+    prefix of the current one. Compares are the batch's, so a NaN seed poisons its suffix (or is
+    outranked by the suffix when it seeds the prefix) and any other NaN is skipped.
+    """
+    cdef int p
+    cdef double[::1] cur_h
+    cdef double[::1] cur_l
+    cdef double[::1] suf_h
+    cdef double[::1] suf_l
+    cdef double pre_h
+    cdef double pre_l
+    cdef int pos        # position of the next bar in its block
+    cdef bint full      # a whole block has been seen
+    cdef double highest
+    cdef double lowest
+
+    def __cinit__(self, int p):
+        self.p = p
+        self.cur_h = np.zeros(p, dtype=np.float64)
+        self.cur_l = np.zeros(p, dtype=np.float64)
+        self.suf_h = np.zeros(p, dtype=np.float64)
+        self.suf_l = np.zeros(p, dtype=np.float64)
+        self.pre_h = 0.0
+        self.pre_l = 0.0
+        self.pos = 0
+        self.full = False
+        self.highest = 0.0
+        self.lowest = 0.0
+
+    cdef inline bint push(self, double high, double low) noexcept:
+        """Consume one bar; True once the window is full (``highest`` / ``lowest`` are then set)."""
+        cdef int i, pos = self.pos, last = self.p - 1
+        cdef double h, l, v
+        self.cur_h[pos] = high
+        self.cur_l[pos] = low
+        if pos == 0:
+            self.pre_h = high
+            self.pre_l = low
+        else:
+            if high > self.pre_h:
+                self.pre_h = high
+            if low < self.pre_l:
+                self.pre_l = low
+        if pos == last:
+            h = high
+            l = low
+            self.suf_h[last] = h
+            self.suf_l[last] = l
+            for i in range(last - 1, -1, -1):
+                v = self.cur_h[i]
+                if v > h:
+                    h = v
+                v = self.cur_l[i]
+                if v < l:
+                    l = v
+                self.suf_h[i] = h
+                self.suf_l[i] = l
+            self.highest = h
+            self.lowest = l
+            self.pos = 0
+            self.full = True
+            return True
+        self.pos = pos + 1
+        if not self.full:
+            return False
+        h = self.suf_h[pos + 1]
+        if self.pre_h > h:
+            h = self.pre_h
+        l = self.suf_l[pos + 1]
+        if self.pre_l < l:
+            l = self.pre_l
+        self.highest = h
+        self.lowest = l
+        return True
+
+    cdef dict state(self):
+        return {"cur_h": list(self.cur_h), "cur_l": list(self.cur_l), "suf_h": list(self.suf_h),
+                "suf_l": list(self.suf_l), "pre_h": self.pre_h, "pre_l": self.pre_l, "pos": self.pos,
+                "full": bool(self.full), "highest": self.highest, "lowest": self.lowest}
+
+    cdef load(self, dict s):
+        self.cur_h = _restored(s["cur_h"], self.cur_h, np.float64)
+        self.cur_l = _restored(s["cur_l"], self.cur_l, np.float64)
+        self.suf_h = _restored(s["suf_h"], self.suf_h, np.float64)
+        self.suf_l = _restored(s["suf_l"], self.suf_l, np.float64)
+        self.pre_h = s["pre_h"]
+        self.pre_l = s["pre_l"]
+        self.pos = s["pos"]
+        self.full = s["full"]
+        self.highest = s["highest"]
+        self.lowest = s["lowest"]
 
 
 cdef class _MA:
@@ -1114,45 +1329,31 @@ cdef class CCI(_HLC):
 
 
 cdef class WILLR(_HLC):
-    cdef int period
-    cdef _Deque hi
-    cdef _Deque lo
+    cdef _BlockHL ext
 
     def __init__(self, timeperiod=14):
         p = check_period(timeperiod, "timeperiod", 2)
         self._init_base("willr", {"timeperiod": p})
-        self.period = p
-        self.hi = _Deque(p, True)
-        self.lo = _Deque(p, False)
+        self.ext = _BlockHL(p)
 
     cdef double step(self, double high, double low, double close) noexcept:
-        cdef long long t = self.nbars - 1
         cdef double highest, diff
-        self.hi.expire(t)
-        self.lo.expire(t)
-        if high == high:
-            self.hi.push(t, high)
-        if low == low:
-            self.lo.push(t, low)
-        if self.nbars < self.period:
+        if not self.ext.push(high, low):
             return NAN
-        highest = self.hi.front()
-        diff = (highest - self.lo.front()) / (-100.0)
+        highest = self.ext.highest
+        diff = (highest - self.ext.lowest) / (-100.0)
         if diff != 0.0:
             return (highest - close) / diff
         return 0.0
 
     cdef dict _state(self):
-        return {"hi": self.hi.state(), "lo": self.lo.state()}
+        return {"ext": self.ext.state()}
 
     cdef _load(self, dict s):
-        self.hi.load(s["hi"])
-        self.lo.load(s["lo"])
+        self.ext.load(s["ext"])
 
 
-cdef inline double _fastk(_Deque hi, _Deque lo, double close) noexcept:
-    cdef double highest = hi.front()
-    cdef double lowest = lo.front()
+cdef inline double _fastk(double highest, double lowest, double close) noexcept:
     cdef double diff = (highest - lowest) / 100.0
     if fabs(highest - lowest) <= TA_EPSILON * (fabs(highest) + fabs(lowest)):
         return 0.0
@@ -1160,11 +1361,9 @@ cdef inline double _fastk(_Deque hi, _Deque lo, double close) noexcept:
 
 
 cdef class STOCH(_HLC):
-    cdef int fastk_period
     cdef int lb_k
     cdef int lb_total
-    cdef _Deque hi
-    cdef _Deque lo
+    cdef _RescanHL ext
     cdef _MA slowk
     cdef _MA slowd
 
@@ -1176,11 +1375,9 @@ cdef class STOCH(_HLC):
         sdm = check_matype(slowd_matype, "slowd_matype")
         self._init_base("stoch", {"fastk_period": fk, "slowk_period": sk, "slowk_matype": skm,
                                   "slowd_period": sd, "slowd_matype": sdm})
-        self.fastk_period = fk
         self.lb_k = fk - 1 + ma_lookback(sk, skm)
         self.lb_total = self.lb_k + ma_lookback(sd, sdm)
-        self.hi = _Deque(fk, True)
-        self.lo = _Deque(fk, False)
+        self.ext = _RescanHL(fk)
         self.slowk = _MA(sk, skm)
         self.slowd = _MA(sd, sdm)
 
@@ -1194,15 +1391,9 @@ cdef class STOCH(_HLC):
             self.started = True
         self.nbars += 1
         t = self.nbars - 1
-        self.hi.expire(t)
-        self.lo.expire(t)
-        if high == high:
-            self.hi.push(t, high)
-        if low == low:
-            self.lo.push(t, low)
-        if self.nbars < self.fastk_period:
+        if not self.ext.push(high, low):
             return (NAN, NAN)
-        k = _fastk(self.hi, self.lo, close)
+        k = _fastk(self.ext.highest, self.ext.lowest, close)
         sk = self.slowk.push(k)
         if t < self.lb_k:
             return (NAN, NAN)
@@ -1212,12 +1403,10 @@ cdef class STOCH(_HLC):
         return (sk, sd)
 
     cdef dict _state(self):
-        return {"hi": self.hi.state(), "lo": self.lo.state(), "slowk": self.slowk.state(),
-                "slowd": self.slowd.state()}
+        return {"ext": self.ext.state(), "slowk": self.slowk.state(), "slowd": self.slowd.state()}
 
     cdef _load(self, dict s):
-        self.hi.load(s["hi"])
-        self.lo.load(s["lo"])
+        self.ext.load(s["ext"])
         self.slowk.load(s["slowk"])
         self.slowd.load(s["slowd"])
 
@@ -1225,10 +1414,8 @@ cdef class STOCH(_HLC):
 cdef class STOCHRSI(_Single):
     cdef RSI rsi
     cdef int timeperiod
-    cdef int fastk_period
     cdef int lb_total
-    cdef _Deque hi
-    cdef _Deque lo
+    cdef _RescanHL ext
     cdef _MA fastd
     cdef long long nrsi
 
@@ -1241,10 +1428,8 @@ cdef class STOCHRSI(_Single):
                                      "fastd_matype": fdm})
         self.rsi = RSI(tp)
         self.timeperiod = tp
-        self.fastk_period = fk
         self.lb_total = fk - 1 + ma_lookback(fd, fdm)
-        self.hi = _Deque(fk, True)
-        self.lo = _Deque(fk, False)
+        self.ext = _RescanHL(fk)
         self.fastd = _MA(fd, fdm)
         self.nrsi = 0
 
@@ -1263,27 +1448,21 @@ cdef class STOCHRSI(_Single):
             return (NAN, NAN)
         t = self.nrsi
         self.nrsi += 1
-        self.hi.expire(t)
-        self.lo.expire(t)
-        if r == r:
-            self.hi.push(t, r)
-            self.lo.push(t, r)
-        if self.nrsi < self.fastk_period:
+        if not self.ext.push(r, r):
             return (NAN, NAN)
-        k = _fastk(self.hi, self.lo, r)
+        k = _fastk(self.ext.highest, self.ext.lowest, r)
         d = self.fastd.push(k)
         if t < self.lb_total:
             return (NAN, NAN)
         return (k, d)
 
     cdef dict _state(self):
-        return {"rsi": self.rsi.snapshot(), "hi": self.hi.state(), "lo": self.lo.state(),
-                "fastd": self.fastd.state(), "nrsi": self.nrsi}
+        return {"rsi": self.rsi.snapshot(), "ext": self.ext.state(), "fastd": self.fastd.state(),
+                "nrsi": self.nrsi}
 
     cdef _load(self, dict s):
         self.rsi.restore(s["rsi"])
-        self.hi.load(s["hi"])
-        self.lo.load(s["lo"])
+        self.ext.load(s["ext"])
         self.fastd.load(s["fastd"])
         self.nrsi = s["nrsi"]
 

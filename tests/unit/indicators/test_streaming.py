@@ -118,3 +118,69 @@ def test_stream_when_warming_up_then_returns_nan_until_first_batch_value() -> No
     assert np.isnan(sma.update(2.0))
     assert sma.update(3.0) == 2.0
     assert sma.nbars == 3
+
+
+# ---- NaNs after the first valid bar: the stream follows the batch (TA-Lib's) semantics ----------
+
+NAN_CASES = {
+    "inner-high": {"high": [40]},
+    "inner-low": {"low": [41]},
+    "inner-close": {"close": [42]},
+    "repeated-high": {"high": [60, 61, 62, 63, 64, 65, 66, 67]},
+    "repeated-low-and-close": {"low": [80, 81, 82], "close": [81, 90, 91]},
+    "block-aligned-high": {"high": list(range(30, 200, 14))},  # WILLR's block starts / ends
+    "block-aligned-low": {"low": list(range(43, 200, 14)) + list(range(44, 200, 28))},
+    "scattered-all": {"high": [5, 17, 99], "low": [6, 17, 150], "close": [7, 120, 151]},
+}
+NAN_INDICATORS = [
+    ("stoch", {}),
+    ("stoch", {"fastk_period": 3, "slowk_matype": 1, "slowd_matype": 2}),
+    ("stochrsi", {}),
+    ("stochrsi", {"timeperiod": 5, "fastk_period": 3, "fastd_matype": 1}),
+    ("willr", {}),
+    ("willr", {"timeperiod": 3}),
+]
+
+
+@pytest.mark.parametrize("case", sorted(NAN_CASES))
+@pytest.mark.parametrize(("name", "params"), NAN_INDICATORS, ids=[f"{n}-{p}" for n, p in NAN_INDICATORS])
+def test_stream_when_nans_mid_stream_then_equals_batch_at_every_bar(walk, name, params, case) -> None:
+    bars = {k: v[:240].copy() for k, v in walk.items()}
+    bars["close"][:2] = np.nan  # leading NaNs: skipped by both
+    bars["close"][3:230:37] = np.round(bars["close"][3:230:37])  # some exact ties in the windows
+    for column, positions in NAN_CASES[case].items():
+        bars[column][positions] = np.nan
+    columns = _columns(bars, name)
+    batch = registry.spec(name).batch(*columns, **params)
+    rows = _stream(registry.create(name, **params), columns, 0, 240)
+    _assert_equal_after_warmup(rows, batch, f"{name}{params} {case}")
+
+
+def test_stoch_stream_when_nan_seeds_a_rescan_then_extreme_is_nan_for_that_bar_only() -> None:
+    # TA-Lib's loop: the lowest low (bar 0) leaves the window at bar 3, the rescan is seeded with
+    # the window's oldest low (bar 1, NaN), so that bar's %K is NaN; the next bar rescans again.
+    high = np.array([10.0, 11.0, 12.0, 13.0, 14.0, 15.0])
+    low = np.array([1.0, np.nan, 3.0, 4.0, 5.0, 6.0])
+    close = np.array([5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+    stoch = registry.create("stoch", fastk_period=3, slowk_period=1, slowd_period=1)
+    got = np.array([stoch.update(h, lo, c)[0] for h, lo, c in zip(high, low, close, strict=True)])
+    ref = registry.spec("stoch").batch(high, low, close, 3, 1, 0, 1, 0)[0]
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    assert np.isnan(got[3]) and not np.isnan(got[4])
+    np.testing.assert_allclose(got[~np.isnan(got)], ref[~np.isnan(ref)], rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["stoch", "stochrsi", "willr"])
+def test_stream_when_snapshot_taken_next_to_a_nan_then_resumes_identically(walk, name) -> None:
+    bars = {k: v[:300].copy() for k, v in walk.items()}
+    bars["high"][[100, 101, 140]] = np.nan
+    bars["low"][[120, 160]] = np.nan
+    bars["close"][[102, 170]] = np.nan
+    columns = _columns(bars, name)
+    expected = _stream(registry.create(name), columns, 0, 300)
+    for cut in (100, 101, 102, 121, 141):
+        first = registry.create(name)
+        head = _stream(first, columns, 0, cut)
+        resumed = registry.restore(json.loads(json.dumps(first.snapshot())))
+        tail = _stream(resumed, columns, cut, 300)
+        np.testing.assert_array_equal(np.array(head + tail), np.array(expected))
