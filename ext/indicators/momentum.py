@@ -216,7 +216,13 @@ def stochrsi_nb(real, timeperiod, fastk_period, fastd_period, fastd_matype, fast
 def _willr_out(highest, lowest, close):
     diff = (highest - lowest) / (-100.0)
     if diff != 0.0:
-        return (highest - close) / diff
+        value = (highest - close) / diff
+        # TA-Lib 0.8 clamps %R to [-100, 0] (a close outside the window's range); NaN passes through.
+        if value > 0.0:
+            return 0.0
+        if value < -100.0:
+            return -100.0
+        return value
     return 0.0
 
 

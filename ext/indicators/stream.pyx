@@ -1337,13 +1337,19 @@ cdef class WILLR(_HLC):
         self.ext = _BlockHL(p)
 
     cdef double step(self, double high, double low, double close) noexcept:
-        cdef double highest, diff
+        cdef double highest, diff, value
         if not self.ext.push(high, low):
             return NAN
         highest = self.ext.highest
         diff = (highest - self.ext.lowest) / (-100.0)
         if diff != 0.0:
-            return (highest - close) / diff
+            value = (highest - close) / diff
+            # Clamped to [-100, 0] like TA-Lib 0.8 and the batch kernel; NaN passes through.
+            if value > 0.0:
+                return 0.0
+            if value < -100.0:
+                return -100.0
+            return value
         return 0.0
 
     cdef dict _state(self):

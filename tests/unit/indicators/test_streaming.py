@@ -184,3 +184,37 @@ def test_stream_when_snapshot_taken_next_to_a_nan_then_resumes_identically(walk,
         resumed = registry.restore(json.loads(json.dumps(first.snapshot())))
         tail = _stream(resumed, columns, cut, 300)
         np.testing.assert_array_equal(np.array(head + tail), np.array(expected))
+
+
+@pytest.mark.parametrize("offset", [3.0, -4.0, 0.25])
+def test_willr_when_close_outside_the_window_range_then_clamped_like_talib(offset: float) -> None:
+    import talib
+
+    import engine.indicators as ind
+    from engine.indicators import registry
+
+    high = np.arange(1.0, 31.0)
+    low = high - 1.0
+    close = high + offset
+    expected = talib.WILLR(high, low, close, timeperiod=5)
+    batch = ind.willr(high, low, close, timeperiod=5)
+    np.testing.assert_array_equal(np.isnan(batch), np.isnan(expected))
+    np.testing.assert_allclose(batch[~np.isnan(batch)], expected[~np.isnan(expected)], rtol=0, atol=1e-12)
+    stream = registry.create("willr", timeperiod=5)
+    streamed = np.array([stream.update(h, lo, c) for h, lo, c in zip(high, low, close, strict=True)])
+    np.testing.assert_allclose(streamed[~np.isnan(batch)], batch[~np.isnan(batch)], rtol=0, atol=1e-12)
+
+
+def test_willr_when_nan_at_a_block_start_then_equals_talib() -> None:
+    import talib
+
+    import engine.indicators as ind
+
+    high = np.arange(1.0, 11.0)
+    low = high - 1.0
+    close = (high + low) / 2.0
+    high[4] = np.nan
+    expected = talib.WILLR(high, low, close, timeperiod=3)
+    got = ind.willr(high, low, close, timeperiod=3)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got[~np.isnan(got)], expected[~np.isnan(expected)], rtol=0, atol=1e-12)
