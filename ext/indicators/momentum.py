@@ -11,7 +11,7 @@ meaning, so when a NaN turns up after the first valid bar STOCH reruns TA-Lib's 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
 
 from ._base import TA_EPSILON, first_valid1, first_valid2, first_valid3, first_valid4, nan_fill
 from .overlap import ma_into, ma_lookback
@@ -212,11 +212,13 @@ def stochrsi_nb(real, timeperiod, fastk_period, fastd_period, fastd_matype, fast
     stochf_into(rsi, begin + timeperiod, fastk_period, fastd_period, fastd_matype, fastk, fastd)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # divisors are checked; no per-division zero branch
 def _willr_out(highest, lowest, close):
-    diff = (highest - lowest) / (-100.0)
+    # One division instead of TA-Lib's two ((h - c) / ((h - l) / -100)): the divider is the
+    # bottleneck of this loop; the result differs from TA-Lib's by at most an ulp or two.
+    diff = highest - lowest
     if diff != 0.0:
-        value = (highest - close) / diff
+        value = (highest - close) * -100.0 / diff
         # TA-Lib 0.8 clamps %R to [-100, 0] (a close outside the window's range); NaN passes through.
         if value > 0.0:
             return 0.0
@@ -226,7 +228,7 @@ def _willr_out(highest, lowest, close):
     return 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # divisors are checked; no per-division zero branch
 def _fastk_out(highest, lowest, close):
     diff = (highest - lowest) / 100.0
     if abs(highest - lowest) <= TA_EPSILON * (abs(highest) + abs(lowest)):
@@ -234,72 +236,81 @@ def _fastk_out(highest, lowest, close):
     return (close - lowest) / diff
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # divisors are checked; no per-division zero branch
 def _emit(willr, highest, lowest, close):
     return _willr_out(highest, lowest, close) if willr else _fastk_out(highest, lowest, close)
 
 
-@njit(cache=True)
-def _block_scan_into(high, low, close, begin, p, willr, out):
+@njit(cache=True, error_model="numpy")  # divisors are checked; no per-division zero branch
+def _block_scan_into(high, low, close, begin_, p_, willr, out):
     """Rolling highest-high / lowest-low by TA-Lib's van Herk / Gil-Werman block scan, O(n) for any
     trend: each block of ``p`` bars gets suffix extrema (backward) and the next block prefix extrema
-    (forward); a window combines one of each. Emits Williams' %R (``willr``) or fast %K."""
-    n = high.shape[0]
-    suf_h = np.empty(p, dtype=np.float64)
-    suf_l = np.empty(p, dtype=np.float64)
-    pre_h = np.empty(p, dtype=np.float64)
-    pre_l = np.empty(p, dtype=np.float64)
-    end = n - 1
-    today = begin + p - 1
-    block = begin
+    (forward); a window combines one of each. Emits Williams' %R (``willr``) or fast %K.
+
+    Indices are unsigned: Numba checks every signed index it cannot prove non-negative for Python's
+    negative-index wraparound, which cost a third of this loop. Invariant: whenever ``avail`` is
+    computed, ``nxt == today <= end``, so no unsigned difference can underflow. Comparisons keep
+    TA-Lib's order (``tmp > highest``), so NaNs propagate exactly as in TA-Lib.
+    """
+    one = uint64(1)
+    zero = uint64(0)
+    p = uint64(p_)
+    n = uint64(high.shape[0])
+    suf_h = np.empty(p_, dtype=np.float64)
+    suf_l = np.empty(p_, dtype=np.float64)
+    pre_h = np.empty(p_, dtype=np.float64)
+    pre_l = np.empty(p_, dtype=np.float64)
+    end = n - one
+    block = uint64(begin_)
+    today = block + p - one
     while today <= end:
-        i = block + p - 1
+        i = block + p - one
         highest = high[i]
         lowest = low[i]
-        suf_h[p - 1] = highest
-        suf_l[p - 1] = lowest
+        suf_h[p - one] = highest
+        suf_l[p - one] = lowest
         while i > block:
-            i -= 1
+            i -= one
             tmp = high[i]
-            if tmp > highest:
-                highest = tmp
+            highest = tmp if tmp > highest else highest
             tmp = low[i]
-            if tmp < lowest:
-                lowest = tmp
+            lowest = tmp if tmp < lowest else lowest
             suf_h[i - block] = highest
             suf_l[i - block] = lowest
-        out[today] = _emit(willr, suf_h[0], suf_l[0], close[today])
-        today += 1
+        out[today] = _emit(willr, suf_h[zero], suf_l[zero], close[today])
+        today += one
         if today > end:
             break
         nxt = block + p
-        avail = min(end - nxt + 1, p - 1)
+        avail = min(end - nxt + one, p - one)
         highest = high[nxt]
         lowest = low[nxt]
-        pre_h[0] = highest
-        pre_l[0] = lowest
-        for k in range(1, avail):
+        pre_h[zero] = highest
+        pre_l[zero] = lowest
+        k = one
+        while k < avail:
             tmp = high[nxt + k]
-            if tmp > highest:
-                highest = tmp
+            highest = tmp if tmp > highest else highest
             tmp = low[nxt + k]
-            if tmp < lowest:
-                lowest = tmp
+            lowest = tmp if tmp < lowest else lowest
             pre_h[k] = highest
             pre_l[k] = lowest
-        for m in range(1, avail + 1):
+            k += one
+        m = one
+        while m <= avail:
             highest = suf_h[m]
-            if pre_h[m - 1] > highest:
-                highest = pre_h[m - 1]
+            tmp = pre_h[m - one]
+            highest = tmp if tmp > highest else highest
             lowest = suf_l[m]
-            if pre_l[m - 1] < lowest:
-                lowest = pre_l[m - 1]
-            out[today + m - 1] = _emit(willr, highest, lowest, close[today + m - 1])
+            tmp = pre_l[m - one]
+            lowest = tmp if tmp < lowest else lowest
+            out[today + m - one] = _emit(willr, highest, lowest, close[today + m - one])
+            m += one
         today += avail
         block += p
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")  # divisors are checked; no per-division zero branch
 def willr_nb(high, low, close, timeperiod, out):
     """TA-Lib WILLR: TA-Lib's own block scan (O(n)), comparisons in TA-Lib's order so NaNs match."""
     n = high.shape[0]

@@ -1341,9 +1341,9 @@ cdef class WILLR(_HLC):
         if not self.ext.push(high, low):
             return NAN
         highest = self.ext.highest
-        diff = (highest - self.ext.lowest) / (-100.0)
+        diff = highest - self.ext.lowest
         if diff != 0.0:
-            value = (highest - close) / diff
+            value = (highest - close) * -100.0 / diff  # the batch kernel's formula, bit for bit
             # Clamped to [-100, 0] like TA-Lib 0.8 and the batch kernel; NaN passes through.
             if value > 0.0:
                 return 0.0
