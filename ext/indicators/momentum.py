@@ -7,7 +7,6 @@ extremes, so the same outputs bit for bit. TA-Lib's rescan gives NaN inputs an o
 meaning, so when a NaN turns up after the first valid bar STOCH reruns TA-Lib's own rescan loop.
 """
 
-# ruff: noqa: PLR1730 (explicit compares: min/max would change which operand wins on NaN, unlike TA-Lib)
 from __future__ import annotations
 
 import numpy as np
