@@ -154,7 +154,14 @@ class OrderCancelRejected(OrderEvent):
 
 @_frozen
 class OrderCanceled(OrderEvent):
-    pass
+    #: Why, when the venue or the engine (not the client) canceled it: ``IOC_REMAINDER``,
+    #: ``SELF_TRADE_PREVENTED``, ``FOK_CANNOT_FILL``, ``RISK_BREACH`` ...; empty for a client cancel.
+    reason: str = ""
+
+
+@_frozen
+class OrderTriggered(OrderEvent):
+    """A stop order's trigger price traded; it now works as a market or limit order."""
 
 
 @_frozen
@@ -200,5 +207,6 @@ STATUS_AFTER: dict[type[OrderEvent], OrderStatus] = {
     OrderPendingUpdate: OrderStatus.PENDING_UPDATE,
     OrderPendingCancel: OrderStatus.PENDING_CANCEL,
     OrderCanceled: OrderStatus.CANCELED,
+    OrderTriggered: OrderStatus.ACCEPTED,
     OrderExpired: OrderStatus.EXPIRED,
 }
