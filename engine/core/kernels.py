@@ -13,6 +13,7 @@ REQUIRED_KERNELS: tuple[str, ...] = (
     "engine.ext.book.levels",
     "engine.ext.matching.engine",
     "engine.ext.indicators.stream",
+    "engine.ext.risk.gate",
 )
 
 
