@@ -1,0 +1,255 @@
+"""``Order``: one order's state, changed only by applying its events through the state machine."""
+
+from __future__ import annotations
+
+from engine.core.commands import SubmitOrder
+from engine.core.enums import OrderStatus, OrderType, Side, TimeInForce
+from engine.core.errors import InvariantViolation
+from engine.core.events import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderDenied,
+    OrderEvent,
+    OrderExpired,
+    OrderFilled,
+    OrderInitialized,
+    OrderModifyRejected,
+    OrderRejected,
+    OrderTriggered,
+    OrderUpdated,
+)
+from engine.core.fixed import Price, Quantity
+from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId, TradeId, VenueOrderId
+from engine.oms.fsm import TRIGGER_OF, Trigger, next_status
+
+__all__ = ["Order", "OrderKey", "initialized_from"]
+
+#: Orders are identified by account and client order id (client order ids are unique per account).
+OrderKey = tuple[AccountId, ClientOrderId]
+
+
+def initialized_from(command: SubmitOrder, ts_ns: int) -> OrderInitialized:
+    return OrderInitialized(
+        ts_event=ts_ns,
+        ts_init=ts_ns,
+        account_id=command.account_id,
+        client_order_id=command.client_order_id,
+        instrument_id=command.instrument_id,
+        strategy_id=command.strategy_id,
+        side=command.side,
+        order_type=command.order_type,
+        quantity=command.quantity,
+        price=command.price,
+        trigger_price=command.trigger_price,
+        time_in_force=command.time_in_force,
+        expire_at_ns=command.expire_at_ns,
+        post_only=command.post_only,
+        reduce_only=command.reduce_only,
+    )
+
+
+class Order:
+    """Mutable on the loop thread only; readers elsewhere get copies (``engine.api`` converts)."""
+
+    __slots__ = (
+        "account_id",
+        "client_order_id",
+        "closed_by",
+        "detail",
+        "expire_at_ns",
+        "filled_quantity",
+        "index",
+        "instrument_id",
+        "last_sequence",
+        "list_id",
+        "order_type",
+        "post_only",
+        "price",
+        "quantity",
+        "reason",
+        "reduce_only",
+        "side",
+        "status",
+        "strategy_id",
+        "time_in_force",
+        "trade_ids",
+        "trigger_price",
+        "triggered",
+        "ts_created",
+        "ts_last",
+        "venue_order_id",
+    )
+
+    account_id: AccountId
+    client_order_id: ClientOrderId
+    instrument_id: InstrumentId
+    strategy_id: StrategyId
+    side: Side
+    order_type: OrderType
+    quantity: Quantity
+    price: Price | None
+    trigger_price: Price | None
+    time_in_force: TimeInForce
+    expire_at_ns: int | None
+    post_only: bool
+    reduce_only: bool
+    status: OrderStatus
+    filled_quantity: Quantity
+    venue_order_id: VenueOrderId | None
+    #: Why it was denied, rejected or canceled by the venue/engine (empty otherwise).
+    reason: str
+    detail: str
+    triggered: bool
+    trade_ids: set[TradeId]
+    #: Client order id of the primary order of the order list this order belongs to, if any.
+    list_id: ClientOrderId | None
+    #: Creation order within this engine (listing order, page tokens).
+    index: int
+    ts_created: int
+    ts_last: int
+    last_sequence: int
+    #: Name of the event type that ended the order ('' while it is not terminal).
+    closed_by: str
+
+    def __init__(self, event: OrderInitialized, index: int) -> None:
+        self.account_id = event.account_id
+        self.client_order_id = event.client_order_id
+        self.instrument_id = event.instrument_id
+        self.strategy_id = event.strategy_id
+        self.side = event.side
+        self.order_type = event.order_type
+        self.quantity = event.quantity
+        self.price = event.price
+        self.trigger_price = event.trigger_price
+        self.time_in_force = event.time_in_force
+        self.expire_at_ns = event.expire_at_ns
+        self.post_only = event.post_only
+        self.reduce_only = event.reduce_only
+        self.status = OrderStatus.INITIALIZED
+        self.filled_quantity = Quantity.from_raw(0, event.quantity.precision)
+        self.venue_order_id = None
+        self.reason = ""
+        self.detail = ""
+        self.triggered = False
+        self.trade_ids = set()
+        self.list_id = None
+        self.index = index
+        self.ts_created = event.ts_event
+        self.ts_last = event.ts_event
+        self.last_sequence = event.sequence
+        self.closed_by = ""
+
+    # -- views ----------------------------------------------------------------------------------
+    @property
+    def key(self) -> OrderKey:
+        return (self.account_id, self.client_order_id)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status.is_open
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status.is_terminal
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.venue_order_id is not None
+
+    @property
+    def leaves_quantity(self) -> Quantity:
+        if self.status.is_terminal or self.status is OrderStatus.INITIALIZED:
+            return Quantity.from_raw(0, self.quantity.precision)
+        return self.quantity - self.filled_quantity
+
+    def __repr__(self) -> str:
+        return (
+            f"Order({self.account_id}/{self.client_order_id} {self.side.name} {self.quantity} "
+            f"{self.instrument_id} {self.order_type.name} {self.status.name} filled={self.filled_quantity})"
+        )
+
+    # -- transitions ----------------------------------------------------------------------------
+    def is_duplicate(self, event: OrderEvent) -> bool:
+        """True for a report this order already reflects (a repeated fill, ack or final report)."""
+        if isinstance(event, OrderFilled):
+            return event.trade_id in self.trade_ids
+        if isinstance(event, OrderAccepted) and self.status is OrderStatus.ACCEPTED:
+            return event.venue_order_id == self.venue_order_id
+        return self.status.is_terminal and type(event).__name__ == self.closed_by
+
+    def apply(self, event: OrderEvent) -> OrderStatus:
+        """Apply ``event`` (not a duplicate: check ``is_duplicate`` first); returns the new status.
+
+        Raises ``InvariantViolation`` (and changes nothing) for an illegal transition, an event of
+        another order, an overfill or an inconsistent fill or acknowledgement.
+        """
+        if event.client_order_id != self.client_order_id or event.account_id != self.account_id:
+            raise InvariantViolation(f"event of {event.client_order_id} applied to {self.client_order_id}")
+        if isinstance(event, OrderFilled):
+            return self._apply_fill(event)
+        trigger = TRIGGER_OF.get(type(event))
+        if trigger is None:
+            raise InvariantViolation(f"{type(event).__name__} is not an order transition")
+        acknowledged = self.acknowledged
+        if isinstance(event, OrderAccepted):
+            if acknowledged and event.venue_order_id != self.venue_order_id:
+                raise InvariantViolation(
+                    f"{self.client_order_id}: acknowledged as {event.venue_order_id}, "
+                    f"already known as {self.venue_order_id}"
+                )
+            acknowledged = True
+        if isinstance(event, OrderUpdated) and event.quantity < self.filled_quantity:
+            raise InvariantViolation(
+                f"{self.client_order_id}: updated quantity {event.quantity} below filled {self.filled_quantity}"
+            )
+        status = next_status(
+            self.status, trigger, acknowledged=acknowledged, has_fills=not self.filled_quantity.is_zero()
+        )
+        if isinstance(event, OrderAccepted):
+            self.venue_order_id = event.venue_order_id
+        elif isinstance(event, OrderUpdated):
+            self.quantity = event.quantity
+            self.price = event.price
+            self.trigger_price = event.trigger_price
+        elif isinstance(event, OrderTriggered):
+            self.triggered = True
+        elif isinstance(event, OrderDenied | OrderRejected):
+            self.reason, self.detail = event.reason, event.detail
+        elif isinstance(event, OrderCanceled):
+            self.reason = event.reason
+        elif isinstance(event, OrderExpired):
+            self.reason = "EXPIRED"
+        elif isinstance(event, OrderModifyRejected | OrderCancelRejected) and not status.is_terminal:
+            self.reason, self.detail = event.reason, event.detail
+        self._moved(event, status)
+        return status
+
+    def _apply_fill(self, fill: OrderFilled) -> OrderStatus:
+        if fill.side is not self.side or fill.instrument_id != self.instrument_id:
+            raise InvariantViolation(
+                f"{self.client_order_id}: fill {fill.trade_id} is {fill.side.name} {fill.instrument_id}, "
+                f"the order {self.side.name} {self.instrument_id}"
+            )
+        if fill.last_quantity.is_zero():
+            raise InvariantViolation(f"{self.client_order_id}: fill {fill.trade_id} has zero quantity")
+        filled = self.filled_quantity + fill.last_quantity
+        if filled > self.quantity:
+            raise InvariantViolation(
+                f"{self.client_order_id}: overfill, {filled} filled of {self.quantity}", reason="OVERFILL"
+            )
+        trigger = Trigger.FILL_COMPLETE if filled == self.quantity else Trigger.FILL_PARTIAL
+        status = next_status(self.status, trigger, acknowledged=self.acknowledged, has_fills=True)
+        self.filled_quantity = filled
+        self.trade_ids.add(fill.trade_id)
+        if self.venue_order_id is None:
+            self.venue_order_id = fill.venue_order_id
+        self._moved(fill, status)
+        return status
+
+    def _moved(self, event: OrderEvent, status: OrderStatus) -> None:
+        if status.is_terminal and not self.status.is_terminal:
+            self.closed_by = type(event).__name__
+        self.status = status
+        self.ts_last = event.ts_event
+        self.last_sequence = event.sequence
