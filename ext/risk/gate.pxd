@@ -64,6 +64,8 @@ cdef struct Inst:
     int32_t has_limits
     int32_t tradable
     int32_t ref_kind
+    int32_t price_precision  # decimal places of a raw price
+    int32_t size_precision
     int64_t price_step    # raw units (at the instrument's price precision) per tick
     int64_t size_step     # raw units (at the size precision) per lot
     int64_t factor        # notional units per tick * lot
@@ -147,11 +149,14 @@ cdef class RiskGate:
     cdef int check_c(self, int acc, int inst, int strat, int side, int otype, int64_t price_raw,
                      int64_t trigger_raw, int64_t qty_raw, bint reduce_only, object coid,
                      int64_t ts) except -1
+    cdef int check_fixed_c(self, int acc, int inst, int strat, int side, int otype, int64_t price_raw,
+                           int price_precision, int64_t trigger_raw, int trigger_precision, int64_t qty_raw,
+                           int qty_precision, bint reduce_only, object coid, int64_t ts) except -1
     cdef int check_amend_c(self, int64_t key, int64_t price_raw, int64_t trigger_raw, int64_t qty_raw,
                            int64_t ts) except -1
     cdef int _evaluate(self, int acc, int inst, int strat, int side, int otype, int64_t price_raw,
                        int64_t trigger_raw, int64_t qty_raw, bint reduce_only, object coid,
-                       int64_t ts, Order* replacing) except -1
+                       int64_t ts, Order* replacing, int fault) except -1
     cdef void _refresh_pair(self, int acc, int inst) noexcept
     cdef void _revalue(self, int inst) noexcept
     cdef void _rescan_best(self, int acc, int inst, int side) noexcept

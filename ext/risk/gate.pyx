@@ -169,6 +169,28 @@ cdef object _py128(int128 v):
     return -out if neg else out
 
 
+cdef int64_t[19] _POW10
+_POW10[0] = 1
+for _k in range(1, 19):
+    _POW10[_k] = _POW10[_k - 1] * 10
+
+
+cdef inline int64_t _rescale(int64_t raw, int precision, int target) noexcept:
+    """``raw`` at ``precision`` as raw at ``target``: -1 off the grid (digits lost), -2 out of range."""
+    cdef int64_t scale
+    if precision == target:
+        return raw
+    if precision < 0 or precision > 18 or raw < 0:
+        return -2
+    if precision > target:
+        scale = _POW10[precision - target]
+        return -1 if raw % scale else raw // scale
+    scale = _POW10[target - precision]
+    if raw > <int64_t>0x7FFFFFFFFFFFFFFF // scale:
+        return -2
+    return raw * scale
+
+
 cdef void _set_bucket(Bucket* b, int64_t rate, int64_t burst) noexcept:
     cdef int64_t capacity = burst * TOKEN
     b.rate = rate
@@ -250,13 +272,17 @@ cdef class RiskGate:
         return &self.pairs[<int64_t>acc * self.max_instruments + inst]
 
     # -- registration and limits ---------------------------------------------------------------
-    def register_instrument(self, int inst, int64_t price_step, int64_t size_step, int64_t factor,
-                            int64_t min_lots, int64_t min_notional, bint tradable):
-        """Declare instrument ``inst`` (steps in raw units; ``factor`` notional units per tick*lot)."""
+    def register_instrument(self, int inst, int price_precision, int64_t price_step, int size_precision,
+                            int64_t size_step, int64_t factor, int64_t min_lots, int64_t min_notional,
+                            bint tradable):
+        """Declare instrument ``inst``: steps in raw units at ``price_precision`` / ``size_precision``
+        decimal places, ``factor`` notional units per tick * lot, minimum lots and notional."""
         if inst < 0 or inst >= self.max_instruments:
             raise ValueError(f"instrument index {inst} out of range [0, {self.max_instruments})")
         if self.insts[inst].registered:
             raise ValueError(f"instrument index {inst} is already registered")
+        if not 0 <= price_precision <= 18 or not 0 <= size_precision <= 18:
+            raise ValueError("precisions must be in [0, 18]")
         _check_positive("price_step", price_step)
         _check_positive("size_step", size_step)
         _check_positive("factor", factor, MAX_FACTOR)
@@ -264,6 +290,8 @@ cdef class RiskGate:
             raise ValueError("min_lots and min_notional must not be negative")
         cdef Inst* s = &self.insts[inst]
         s.registered = 1
+        s.price_precision = price_precision
+        s.size_precision = size_precision
         s.price_step = price_step
         s.size_step = size_step
         s.factor = factor
@@ -692,7 +720,7 @@ cdef class RiskGate:
     # -- the checks ----------------------------------------------------------------------------
     cdef int _evaluate(self, int acc, int inst, int strat, int side, int otype, int64_t price_raw,
                        int64_t trigger_raw, int64_t qty_raw, bint reduce_only, object coid,
-                       int64_t ts, Order* replacing) except -1:
+                       int64_t ts, Order* replacing, int fault) except -1:
         cdef Account* a
         cdef Inst* s
         cdef Strategy* st
@@ -720,16 +748,18 @@ cdef class RiskGate:
         if not s.tradable:
             return R_INSTRUMENT_NOT_TRADABLE
 
-        # order shape and grids
+        # order shape and grids (``fault``: what check_fixed_c found converting precisions)
+        if fault == R_INVALID_ORDER:
+            return R_INVALID_ORDER
         if (side != G_BUY and side != G_SELL) or otype < G_MARKET or otype > G_STOP_LIMIT or qty_raw <= 0:
             return R_INVALID_ORDER
         has_price = otype == G_LIMIT or otype == G_STOP_LIMIT
         has_trigger = otype == G_STOP_MARKET or otype == G_STOP_LIMIT
         if (price_raw > 0) != has_price or price_raw < 0 or (trigger_raw > 0) != has_trigger or trigger_raw < 0:
             return R_INVALID_ORDER
-        if price_raw % s.price_step or trigger_raw % s.price_step:
+        if fault == R_PRICE_OFF_TICK or price_raw % s.price_step or trigger_raw % s.price_step:
             return R_PRICE_OFF_TICK
-        if qty_raw % s.size_step:
+        if fault == R_SIZE_OFF_INCREMENT or qty_raw % s.size_step:
             return R_SIZE_OFF_INCREMENT
         price = price_raw // s.price_step
         trigger = trigger_raw // s.price_step
@@ -853,7 +883,32 @@ cdef class RiskGate:
                      int64_t trigger_raw, int64_t qty_raw, bint reduce_only, object coid,
                      int64_t ts) except -1:
         return self._evaluate(acc, inst, strat, side, otype, price_raw, trigger_raw, qty_raw,
-                              reduce_only, coid, ts, NULL)
+                              reduce_only, coid, ts, NULL, R_OK)
+
+    cdef int check_fixed_c(self, int acc, int inst, int strat, int side, int otype, int64_t price_raw,
+                           int price_precision, int64_t trigger_raw, int trigger_precision, int64_t qty_raw,
+                           int qty_precision, bint reduce_only, object coid, int64_t ts) except -1:
+        cdef Inst* s
+        cdef int fault = R_OK
+        if inst < 0 or inst >= self.max_instruments or not self.insts[inst].registered:
+            return self._evaluate(acc, inst, strat, side, otype, price_raw, trigger_raw, qty_raw, reduce_only,
+                                  coid, ts, NULL, R_OK)
+        s = &self.insts[inst]
+        price_raw = _rescale(price_raw, price_precision, s.price_precision)
+        trigger_raw = _rescale(trigger_raw, trigger_precision, s.price_precision)
+        qty_raw = _rescale(qty_raw, qty_precision, s.size_precision)
+        if price_raw == -2 or trigger_raw == -2 or qty_raw == -2:
+            fault = R_INVALID_ORDER
+        elif price_raw == -1 or trigger_raw == -1:
+            fault = R_PRICE_OFF_TICK
+        elif qty_raw == -1:
+            fault = R_SIZE_OFF_INCREMENT
+        if fault != R_OK:  # keep the shape (what is present) and let the checks before this one speak
+            price_raw = s.price_step if price_raw != 0 else 0
+            trigger_raw = s.price_step if trigger_raw != 0 else 0
+            qty_raw = s.size_step
+        return self._evaluate(acc, inst, strat, side, otype, price_raw, trigger_raw, qty_raw, reduce_only,
+                              coid, ts, NULL, fault)
 
     cdef int check_amend_c(self, int64_t key, int64_t price_raw, int64_t trigger_raw, int64_t qty_raw,
                            int64_t ts) except -1:
@@ -869,7 +924,7 @@ cdef class RiskGate:
         if qty_raw == 0:
             qty_raw = o.total * self.insts[o.inst].size_step
         return self._evaluate(o.acc, o.inst, o.strat, o.side, o.otype, price_raw, trigger_raw, qty_raw,
-                              False, None, ts, o)
+                              False, None, ts, o, R_OK)
 
     def check(self, int acc, int inst, int strat, int side, int otype, int64_t price_raw,
               int64_t trigger_raw, int64_t qty_raw, bint reduce_only, object coid, int64_t ts):
@@ -883,6 +938,16 @@ cdef class RiskGate:
             raise TypeError(f"coid must be a str or None, got {type(coid).__name__}")
         return self.check_c(acc, inst, strat, side, otype, price_raw, trigger_raw, qty_raw, reduce_only,
                             coid, ts)
+
+    def check_fixed(self, int acc, int inst, int strat, int side, int otype, int64_t price_raw,
+                    int price_precision, int64_t trigger_raw, int trigger_precision, int64_t qty_raw,
+                    int qty_precision, bint reduce_only, object coid, int64_t ts):
+        """``check`` with each value raw at its own precision (e.g. straight from ``Price.raw`` /
+        ``Price.precision``); converting to the instrument's precision is exact or it is a grid denial."""
+        if coid is not None and not isinstance(coid, str):
+            raise TypeError(f"coid must be a str or None, got {type(coid).__name__}")
+        return self.check_fixed_c(acc, inst, strat, side, otype, price_raw, price_precision, trigger_raw,
+                                  trigger_precision, qty_raw, qty_precision, reduce_only, coid, ts)
 
     def check_amend(self, int64_t key, int64_t price_raw, int64_t trigger_raw, int64_t qty_raw, int64_t ts):
         """Check an amend of open order ``key``: new price / trigger (raw, 0 = unchanged) and new
@@ -907,7 +972,8 @@ cdef class RiskGate:
             s = &self.insts[i]
             if s.registered:
                 instruments.append({
-                    "ix": i, "price_step": s.price_step, "size_step": s.size_step, "factor": s.factor,
+                    "ix": i, "price_precision": s.price_precision, "size_precision": s.size_precision,
+                    "price_step": s.price_step, "size_step": s.size_step, "factor": s.factor,
                     "min_lots": s.min_lots, "min_notional": s.min_notional, "tradable": bool(s.tradable),
                     "limits": None if not s.has_limits else [
                         s.max_order_lots, s.max_order_notional, s.max_position_lots, s.band_bps,
@@ -969,7 +1035,8 @@ cdef class RiskGate:
         gate.set_global_trading_state(data["global_state"])
         for item in data["instruments"]:
             ix = item["ix"]
-            gate.register_instrument(ix, item["price_step"], item["size_step"], item["factor"],
+            gate.register_instrument(ix, item["price_precision"], item["price_step"], item["size_precision"],
+                                     item["size_step"], item["factor"],
                                      item["min_lots"], item["min_notional"], item["tradable"])
             if item["limits"] is not None:
                 gate.set_instrument_limits(ix, *item["limits"])
