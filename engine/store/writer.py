@@ -1,0 +1,321 @@
+"""The one LMDB writer thread: a bounded FIFO from the loop, one write transaction per batch.
+
+The loop thread enqueues ``(channel, key, value)`` items (``Journal.append``, ``StateStore.put``,
+``AuditLog.append``); enqueueing never blocks: it is a ``deque.append`` plus, only when the writer is
+idle, one ``Event.set``. The writer thread takes *everything queued* as one batch, writes it in one
+write transaction (``putmulti`` per run of one channel, so a state write queued next to journal
+appends lands in the same transaction, in order) and commits; with ``store.durability = "sync"`` the
+environment was opened with ``sync=True``, so the commit returns only after the data is fsync'ed.
+Then it posts ONE callback per batch to the loop (``call_soon_threadsafe``), which resolves every
+waiter up to that batch's last ticket and tells each channel the last key it committed.
+
+While a commit is in flight (an fsync takes milliseconds) the loop keeps queueing, so batches grow
+with load: that is the group commit that makes sync durability fast.
+
+Every item gets a *ticket* (1, 2, 3 ... in enqueue order); ``committed_ticket`` is the highest ticket
+whose transaction committed. ``wait(ticket)`` / ``flush()`` resolve after it.
+
+**Correct or halt.** If a transaction fails (disk full, map full, I/O error) nothing of that batch
+is acknowledged: every pending waiter gets the ``StorageError``, the writer stops, and every later
+enqueue raises ``StorageError``: the engine must halt trading rather than continue without a journal.
+A full queue (``max_pending`` items: the disk cannot keep up) raises ``ResourceExhaustedError`` to the
+caller, which should refuse the request (gRPC RESOURCE_EXHAUSTED): the loop never waits for the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import collections
+import contextlib
+import threading
+from collections.abc import Callable
+from itertools import groupby, repeat, starmap
+from operator import itemgetter
+from typing import Any
+
+import lmdb
+
+from engine.core.errors import ResourceExhaustedError, StorageError
+from engine.store.lmdb_store import LmdbStore
+
+__all__ = ["Channel", "StoreWriter"]
+
+#: Channel index of a multi-put item: ``(MULTI, None, ((channel, key, value), ...))`` is applied
+#: as a unit (never split across transactions).
+MULTI = 0
+_channel_of = itemgetter(0)
+_key_value = itemgetter(1, 2)
+
+
+class Channel:
+    """One kind of write: a named database, append-only or keyed, with commit/failure callbacks."""
+
+    def __init__(
+        self,
+        index: int,
+        db: Any,
+        *,
+        append_only: bool,
+        on_committed: Callable[[bytes], None] | None,
+        on_failed: Callable[[BaseException], None] | None,
+    ) -> None:
+        self.index = index
+        self.db = db
+        self.append_only = append_only
+        self.on_committed = on_committed
+        self.on_failed = on_failed
+
+
+class StoreWriter:
+    """Owns the writer thread of one ``LmdbStore``; construct on the loop, then ``start()``."""
+
+    def __init__(
+        self,
+        store: LmdbStore,
+        *,
+        max_pending: int = 1_000_000,
+        max_batch: int = 262_144,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self._store = store
+        self._env = store.env
+        self._max_pending = max_pending
+        self._max_batch = max_batch
+        self._loop = loop
+        self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._channels: list[Channel | None] = [None]
+        self._wakeup = threading.Event()
+        self._idle = False
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._failure: StorageError | None = None
+        #: Tickets: ``enqueued_ticket`` is the last one handed out (loop thread only).
+        self.enqueued_ticket = 0
+        #: Highest ticket whose transaction committed (updated on the loop, once per batch).
+        self.committed_ticket = 0
+        self._waiter_tickets: list[int] = []
+        self._waiters: list[asyncio.Future[int]] = []
+        #: Counters for tests and metrics (read from any thread; written by the writer thread).
+        self.transactions = 0
+        self.items_written = 0
+        self.largest_batch = 0
+
+    # -- setup -----------------------------------------------------------------------------------
+    def channel(
+        self,
+        db: Any,
+        *,
+        append_only: bool,
+        on_committed: Callable[[bytes], None] | None = None,
+        on_failed: Callable[[BaseException], None] | None = None,
+    ) -> int:
+        """Register a write channel (before ``start``); returns its index for ``enqueue``."""
+        if self._thread is not None:
+            raise StorageError("channels must be registered before the writer starts")
+        index = len(self._channels)
+        self._channels.append(
+            Channel(index, db, append_only=append_only, on_committed=on_committed, on_failed=on_failed)
+        )
+        return index
+
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        if self._thread is not None:
+            return
+        self._loop = loop or self._loop or asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="lmdb-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def failure(self) -> StorageError | None:
+        """The error that stopped the writer, or ``None``."""
+        return self._failure
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    # -- loop side -------------------------------------------------------------------------------
+    def enqueue(self, channel: int, key: bytes, value: Any) -> int:
+        """Queue one write; returns its ticket. Never blocks; raises if failed, stopped or full."""
+        if self._failure is not None:
+            raise self._failure
+        queue = self._queue
+        if self._stopping or self._thread is None:
+            raise StorageError("the store writer is not running")
+        if len(queue) >= self._max_pending:
+            raise ResourceExhaustedError(
+                f"store write queue full ({self._max_pending} items): the disk is not keeping up",
+                retry_after_ms=10,
+                reason="STORE_BACKLOG",
+            )
+        queue.append((channel, key, value))
+        if self._idle:
+            self._idle = False
+            self._wakeup.set()
+        ticket = self.enqueued_ticket + 1
+        self.enqueued_ticket = ticket
+        return ticket
+
+    def enqueue_many(self, items: tuple[tuple[int, bytes, Any], ...]) -> int:
+        """Queue several writes that must commit in the same transaction; returns the ticket."""
+        return self.enqueue(MULTI, b"", items)
+
+    def wait(self, ticket: int) -> asyncio.Future[int]:
+        """A future resolved (with ``ticket``) once the transaction holding it committed."""
+        loop = self._loop
+        assert loop is not None
+        future: asyncio.Future[int] = loop.create_future()
+        if ticket <= self.committed_ticket:
+            future.set_result(ticket)
+        elif self._failure is not None:
+            future.set_exception(self._failure)
+        else:
+            tickets = self._waiter_tickets
+            if not tickets or ticket >= tickets[-1]:
+                tickets.append(ticket)
+                self._waiters.append(future)
+            else:
+                at = bisect.bisect_right(tickets, ticket)
+                tickets.insert(at, ticket)
+                self._waiters.insert(at, future)
+        return future
+
+    def flush(self) -> asyncio.Future[int]:
+        """Resolves once everything queued so far is committed (or fails with the store error)."""
+        return self.wait(self.enqueued_ticket)
+
+    async def close(self) -> None:
+        """Drain the queue, stop the thread (joined off the loop) and surface a failure if any."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._idle = False
+        self._wakeup.set()
+        await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
+        self._thread = None
+        # The thread posted its last callbacks before exiting; let them run.
+        await asyncio.sleep(0)
+        if self._failure is not None:
+            raise self._failure
+
+    def close_blocking(self, timeout_s: float | None = None) -> None:
+        """Like ``close`` for a thread without a running loop (tools, tests, signal paths)."""
+        if self._thread is None:
+            return
+        self._stopping = True
+        self._idle = False
+        self._wakeup.set()
+        self._thread.join(timeout_s)
+        self._thread = None
+
+    def _on_committed(self, ticket: int, last_keys: list[tuple[int, bytes]]) -> None:
+        """Loop thread: one call per committed batch."""
+        self.committed_ticket = ticket
+        for index, key in last_keys:
+            channel = self._channels[index]
+            if channel is not None and channel.on_committed is not None:
+                channel.on_committed(key)
+        tickets = self._waiter_tickets
+        if tickets and tickets[0] <= ticket:
+            n = bisect.bisect_right(tickets, ticket)
+            done = self._waiters[:n]
+            del tickets[:n]
+            del self._waiters[:n]
+            for future in done:
+                if not future.done():
+                    future.set_result(ticket)
+
+    def _on_failed(self, error: StorageError) -> None:
+        """Loop thread: fail every waiter and every channel."""
+        self._failure = error
+        waiters = self._waiters
+        self._waiters = []
+        self._waiter_tickets = []
+        for future in waiters:
+            if not future.done():
+                future.set_exception(error)
+        for channel in self._channels:
+            if channel is not None and channel.on_failed is not None:
+                channel.on_failed(error)
+
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        loop = self._loop
+        assert loop is not None
+        # A closed loop (process shutting down) has nobody left to notify.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(callback, *args)
+
+    # -- writer thread ---------------------------------------------------------------------------
+    def _run(self) -> None:
+        queue = self._queue
+        popleft = queue.popleft
+        wakeup = self._wakeup
+        committed = 0
+        while True:
+            if not queue:
+                if self._stopping:
+                    return
+                wakeup.clear()
+                self._idle = True
+                if queue or self._stopping:
+                    self._idle = False
+                    continue
+                wakeup.wait()
+                continue
+            n = min(len(queue), self._max_batch)
+            batch = list(starmap(popleft, repeat((), n)))
+            try:
+                last_keys = self._write(batch)
+            except Exception as exc:
+                error = exc if isinstance(exc, StorageError) else StorageError(f"LMDB commit failed: {exc}")
+                # Stop accepting at once (the loop's flag follows via _on_failed); nothing queued
+                # after a failed batch may commit, or the journal would have a hole.
+                self._failure = error
+                queue.clear()
+                self._post(self._on_failed, error)
+                return
+            committed += n
+            self.transactions += 1
+            self.items_written += n
+            self.largest_batch = max(self.largest_batch, n)
+            self._post(self._on_committed, committed, last_keys)
+
+    def _write(self, batch: list[tuple[Any, ...]]) -> list[tuple[int, bytes]]:
+        channels = self._channels
+        last: dict[int, bytes] = {}
+        with self._env.begin(write=True) as txn:
+            for index, group in groupby(batch, _channel_of):
+                if index == MULTI:
+                    for item in group:
+                        for sub_index, key, value in item[2]:
+                            self._put_one(txn, channels[sub_index], key, value)
+                            last[sub_index] = key
+                    continue
+                channel = channels[index]
+                assert channel is not None
+                pairs = list(map(_key_value, group))
+                if channel.append_only:
+                    added = txn.cursor(db=channel.db).putmulti(pairs, append=True)[1]
+                    if added != len(pairs):
+                        raise StorageError(
+                            f"append-only write rejected {len(pairs) - added} of {len(pairs)} records "
+                            "(keys not strictly increasing)"
+                        )
+                else:
+                    for key, value in pairs:
+                        self._put_one(txn, channel, key, value)
+                last[index] = pairs[-1][0]
+        return list(last.items())
+
+    @staticmethod
+    def _put_one(txn: lmdb.Transaction, channel: Channel | None, key: bytes, value: bytes | None) -> None:
+        assert channel is not None
+        if value is None:
+            txn.delete(key, db=channel.db)
+        elif not txn.put(key, value, db=channel.db, overwrite=True, append=channel.append_only):
+            raise StorageError("append-only write rejected a record (key not strictly increasing)")
