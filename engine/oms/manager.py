@@ -525,7 +525,7 @@ class OrderManager:
             try:
                 await durable
             except BaseException as exc:
-                self._not_sent(order, OrderRejected, "JOURNAL_FAILED", exc)
+                self._not_sent(order, OrderRejected, _unsent_reason(exc), exc)
                 raise
             try:
                 self._venue.send(command)
@@ -548,7 +548,7 @@ class OrderManager:
         try:
             await durable
         except BaseException as exc:
-            self._not_sent(order, reject, "JOURNAL_FAILED", exc)
+            self._not_sent(order, reject, _unsent_reason(exc), exc)
             raise
         try:
             self._venue.send(command)
@@ -881,6 +881,11 @@ class OrderManager:
                     )
                 )
         return out
+
+
+def _unsent_reason(exc: BaseException) -> str:
+    """A journal error halts trading; a cancellation (shutdown) only means the command never left."""
+    return "JOURNAL_FAILED" if isinstance(exc, Exception) else "NOT_SENT"
 
 
 def _ids(order: Order) -> dict[str, Any]:

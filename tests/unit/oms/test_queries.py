@@ -10,7 +10,9 @@ from engine.core.errors import ValidationError
 
 async def test_list_orders_when_filtered_and_paged_then_all_matches_once_in_creation_order(h, kit):
     for i in range(7):
-        await h.oms.submit(kit.order(f"b{i}", Side.BUY, "0.1", "60000.0", strategy="alpha" if i % 2 else "beta"))
+        await h.oms.submit(
+            kit.order(f"b{i}", Side.BUY, "0.1", "60000.0", strategy="alpha" if i % 2 else "beta")
+        )
     await h.oms.submit(kit.order("e1", Side.BUY, "0.1", "3000.00", instrument=kit.ETH))
     await h.oms.submit(kit.order("m1", Side.BUY, "0.1", "60000.0", account=kit.MM))
     await h.settle()
