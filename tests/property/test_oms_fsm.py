@@ -48,7 +48,7 @@ def _targets(status: OrderStatus, trigger: Trigger) -> set[OrderStatus]:
 
 def test_fsm_table_when_walked_from_initialized_then_every_reachable_status_reaches_a_terminal_one():
     graph: dict[OrderStatus, set[OrderStatus]] = {}
-    for (status, trigger) in TRANSITIONS:
+    for status, trigger in TRANSITIONS:
         graph.setdefault(status, set()).update(_targets(status, trigger))
     reachable, queue = {OrderStatus.INITIALIZED}, deque([OrderStatus.INITIALIZED])
     while queue:
