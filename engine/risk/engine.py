@@ -319,7 +319,6 @@ class RiskEngine:
         return ix
 
     def set_tradable(self, instrument_id: InstrumentId, tradable: bool) -> None:
-        self._grid(instrument_id)
         self._gate.set_tradable(self._grid(instrument_id).ix, tradable)
 
     # -- limits --------------------------------------------------------------------------------
