@@ -382,7 +382,7 @@ class _Kind:
 
 
 class _Plain(_Kind):
-    pass
+    """int, float, str, bool: JSON carries them as they are."""
 
 
 class _StrSubclass(_Kind):
