@@ -215,7 +215,13 @@ class Codec:
             rest = [a for a in args if a is not type(None)]
             if len(rest) == 1 and len(args) == 2:
                 return _Optional(self._kind(rest[0], where))
-            raise TypeError(f"{where}: unions other than X | None are not supported ({tp!r})")
+            if rest and all(isinstance(a, type) and dataclasses.is_dataclass(a) for a in rest):
+                # Registered records are tagged arrays, so a union of them decodes by its tag.
+                nested = _Nested(self)
+                return _Optional(nested) if len(rest) < len(args) else nested
+            raise TypeError(
+                f"{where}: unions other than X | None or of registered records are not supported ({tp!r})"
+            )
         if origin in (tuple, list, frozenset):
             if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
                 raise TypeError(f"{where}: only variable-length tuple[X, ...] is supported ({tp!r})")

@@ -95,6 +95,7 @@ class StoreWriter:
         #: Highest ticket whose transaction committed (updated on the loop, once per batch).
         self.committed_ticket = 0
         self._waiter_tickets: list[int] = []
+        self._failure_listeners: list[Callable[[StorageError], None]] = []
         self._waiters: list[asyncio.Future[int]] = []
         #: Counters for tests and metrics (read from any thread; written by the writer thread).
         self.transactions = 0
@@ -118,6 +119,10 @@ class StoreWriter:
             Channel(index, db, append_only=append_only, on_committed=on_committed, on_failed=on_failed)
         )
         return index
+
+    def add_failure_listener(self, listener: Callable[[StorageError], None]) -> None:
+        """Called on the loop once, with the error, when a commit fails (e.g. to halt trading)."""
+        self._failure_listeners.append(listener)
 
     def start(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         if self._thread is not None:
@@ -242,6 +247,8 @@ class StoreWriter:
         for channel in self._channels:
             if channel is not None and channel.on_failed is not None:
                 channel.on_failed(error)
+        for listener in self._failure_listeners:
+            listener(error)
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
         loop = self._loop

@@ -173,3 +173,29 @@ def test_codec_when_plain_value_then_round_trips_and_dataclass_inside_refused() 
     assert CODEC.decode(CODEC.encode_value({"a": [1, "x", None]})) == {"a": [1, "x", None]}
     with pytest.raises(StorageError):
         CODEC.encode_value({"price": Price("1.5")})
+
+
+def test_codec_when_field_is_a_union_of_records_then_round_trips_by_tag() -> None:
+    from dataclasses import dataclass
+
+    from engine.store.codec import Codec
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Cat:
+        lives: int
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Dog:
+        name: str
+
+    @dataclass(frozen=True, slots=True, kw_only=True)
+    class Owner:
+        pet: Cat | Dog
+        previous: Cat | Dog | None = None
+
+    codec = Codec()
+    codec.register(Cat, 330)
+    codec.register(Dog, 331)
+    codec.register(Owner, 332)
+    for owner in (Owner(pet=Cat(lives=9)), Owner(pet=Dog(name="rex"), previous=Cat(lives=3))):
+        assert codec.decode(codec.encode(owner)) == owner

@@ -107,6 +107,8 @@ async def test_journal_when_commit_fails_then_futures_fail_and_journal_halts(tmp
     store._map_size = 256 * 1024  # smaller than the config floor, to fill it quickly
     store.open(time.time_ns())
     p = Persistence(store)
+    halted: list[StorageError] = []
+    p.writer.add_failure_listener(halted.append)
     p.start()
     journal = p.journal
     seqs: list[int] = []
@@ -118,6 +120,7 @@ async def test_journal_when_commit_fails_then_futures_fail_and_journal_halts(tmp
     with pytest.raises(StorageError):
         await p.close()
     assert journal.failed
+    assert len(halted) == 1 and "MAP_FULL" in str(halted[0])
     assert journal.durable_sequence < journal.last_sequence
     with pytest.raises(StorageError, match="failed"):
         journal.append(sample_events(1)[0])
