@@ -175,27 +175,26 @@ def test_codec_when_plain_value_then_round_trips_and_dataclass_inside_refused() 
         CODEC.encode_value({"price": Price("1.5")})
 
 
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Cat:
+    lives: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Dog:
+    name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _Owner:
+    pet: _Cat | _Dog
+    previous: _Cat | _Dog | None = None
+
+
 def test_codec_when_field_is_a_union_of_records_then_round_trips_by_tag() -> None:
-    from dataclasses import dataclass
-
-    from engine.store.codec import Codec
-
-    @dataclass(frozen=True, slots=True, kw_only=True)
-    class Cat:
-        lives: int
-
-    @dataclass(frozen=True, slots=True, kw_only=True)
-    class Dog:
-        name: str
-
-    @dataclass(frozen=True, slots=True, kw_only=True)
-    class Owner:
-        pet: Cat | Dog
-        previous: Cat | Dog | None = None
-
     codec = Codec()
-    codec.register(Cat, 330)
-    codec.register(Dog, 331)
-    codec.register(Owner, 332)
-    for owner in (Owner(pet=Cat(lives=9)), Owner(pet=Dog(name="rex"), previous=Cat(lives=3))):
+    codec.register(_Cat, 330)
+    codec.register(_Dog, 331)
+    codec.register(_Owner, 332)
+    for owner in (_Owner(pet=_Cat(lives=9)), _Owner(pet=_Dog(name="rex"), previous=_Cat(lives=3))):
         assert codec.decode(codec.encode(owner)) == owner
