@@ -93,6 +93,66 @@ class SimConfig(_Section):
         return value
 
 
+def _positive_decimal(name: str, value: str) -> str:
+    try:
+        parsed = Decimal(value)
+    except (InvalidOperation, TypeError):
+        raise ValueError(f"{name} {value!r} is not a decimal string") from None
+    if not parsed.is_finite() or parsed <= 0:
+        raise ValueError(f"{name} {value!r} must be a positive decimal")
+    return value
+
+
+class InstrumentRiskConfig(_Section):
+    """Limits for one instrument (quantities in the instrument's base units)."""
+
+    max_order_quantity: str
+    max_position: str
+
+    @field_validator("max_order_quantity", "max_position")
+    @classmethod
+    def _decimal(cls, value: str) -> str:
+        return _positive_decimal("quantity", value)
+
+
+class RiskConfig(_Section):
+    """Default pre-trade and post-trade limits; all changeable at runtime (RiskService.SetLimits).
+
+    Amounts are decimal strings in ``quote_currency``. Every account, instrument and strategy the
+    engine trades gets these unless it has its own; the gate denies anything without limits.
+    """
+
+    quote_currency: str = Field("USD", pattern=r"^[A-Z0-9]{2,10}$")
+    max_gross_exposure: str = "5000000"
+    max_net_exposure: str = "5000000"
+    max_open_orders: int = Field(500, ge=1, le=1_000_000)
+    max_orders_per_second: int = Field(200, ge=1, le=1_000_000)
+    order_burst: int = Field(400, ge=1, le=1_000_000)
+    max_daily_loss: str = "250000"
+    max_drawdown: str = "500000"
+    #: What a daily-loss or drawdown breach switches the account to.
+    breach_state: Literal["reducing", "halted"] = "halted"
+    max_order_notional: str = "2500000"
+    price_band_bps: int = Field(500, ge=1, le=1_000_000)
+    max_data_age_ms: int = Field(10_000, ge=1, le=86_400_000)
+    strategy_max_orders_per_second: int = Field(100, ge=1, le=1_000_000)
+    strategy_order_burst: int = Field(200, ge=1, le=1_000_000)
+    instruments: dict[str, InstrumentRiskConfig] = Field(
+        default_factory=lambda: {
+            "SIM:BTC-USD": InstrumentRiskConfig(max_order_quantity="25", max_position="100"),
+            "SIM:ETH-USD": InstrumentRiskConfig(max_order_quantity="500", max_position="2000"),
+            "SIM:SOL-USD": InstrumentRiskConfig(max_order_quantity="10000", max_position="50000"),
+        }
+    )
+
+    @field_validator(
+        "max_gross_exposure", "max_net_exposure", "max_daily_loss", "max_drawdown", "max_order_notional"
+    )
+    @classmethod
+    def _amount(cls, value: str) -> str:
+        return _positive_decimal("amount", value)
+
+
 class EngineConfig(_Section):
     #: Where LMDB, the lock file and (later) credentials live. Created if missing.
     data_dir: Path = Path(".algotrendy")
@@ -102,6 +162,7 @@ class EngineConfig(_Section):
     log: LogConfig = LogConfig()
     store: StoreConfig = StoreConfig()
     sim: SimConfig = SimConfig()
+    risk: RiskConfig = RiskConfig()
 
     @field_validator("data_dir", mode="before")
     @classmethod

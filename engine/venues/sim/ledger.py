@@ -66,7 +66,7 @@ class Ledger:
     # -- persistence: decimal strings keep the precision, so the round trip is exact -----------
     def snapshot(self) -> dict[str, dict[str, str]]:
         return {
-            account: {asset: money.amount_str() for asset, money in book.items()}
+            str(account): {asset: money.amount_str() for asset, money in book.items()}
             for account, book in self._balances.items()
         }
 

@@ -26,31 +26,18 @@ from algotrendy.v1 import marketdata_pb2, marketdata_pb2_grpc
 from engine import __version__
 from engine.api.marketdata_service import MarketDataServicer
 from engine.api.server import GrpcServer
+from engine.app.trading import TradingCore
 from engine.bus import MessageBus, ThreadHandoff
 from engine.config import EngineConfig, load_config, redacted
 from engine.core.clock import LiveClock
 from engine.core.component import Component, ComponentStatus, EngineStatus
 from engine.core.enums import ComponentState, EngineState, TradingState
 from engine.core.errors import AlgoTrendyError, ConfigError, InvariantViolation, StartupError
-from engine.core.events import (
-    ComponentStateChanged,
-    Event,
-    OrderEvent,
-    QuoteTick,
-    TradeTick,
-    TradingStateChanged,
-)
+from engine.core.events import ComponentStateChanged, TradingStateChanged
 from engine.core.kernels import verify_kernels
 from engine.marketdata.registry import MarketDataRegistry
 from engine.store import DataDirLock, LmdbStore
 from engine.telemetry import CallbackCollector, EngineMetrics, LoopLagMonitor, configure_logging
-from engine.venues.sim import (
-    MarketSimulator,
-    MarketSimulatorConfig,
-    SimVenue,
-    SimVenueConfig,
-    default_instruments,
-)
 
 log = structlog.get_logger("engine.app")
 
@@ -58,11 +45,6 @@ log = structlog.get_logger("engine.app")
 EXIT_CONFIG = 2
 TOPIC_COMPONENT_STATE = "engine.component_state"
 TOPIC_TRADING_STATE = "engine.trading_state"
-#: Market data and order events, suffixed by instrument id or account id.
-TOPIC_TRADES = "data.trades"
-TOPIC_QUOTES = "data.quotes"
-TOPIC_ORDER_EVENTS = "events.order"
-TOPIC_VENUE_EVENTS = "events.venue"
 
 
 class Engine:
@@ -72,7 +54,7 @@ class Engine:
         self.config = config
         self.clock = LiveClock()
         self.state = EngineState.STARTING
-        self.trading_state = TradingState.HALTED
+        self._trading_state = TradingState.HALTED
         self.started_at_ns = self.clock.timestamp_ns()
         self.metrics = EngineMetrics(config.engine.instance)
         self.metrics.info.labels(__version__, config.engine.instance).set(1)
@@ -90,10 +72,12 @@ class Engine:
             self.metrics.loop_lag,
         )
         self.marketdata = MarketDataRegistry()
-        self.sim_venue: SimVenue | None = None
-        self.simulator: MarketSimulator | None = None
-        if config.sim.enabled:
-            self._build_sim(config)
+        #: Risk gate, order manager, portfolio and the simulated venue (the only venue so far).
+        self.trading: TradingCore | None = (
+            TradingCore(config, self.store, self.bus, self.clock, self._on_invariant_violation)
+            if config.sim.enabled
+            else None
+        )
         self.grpc = GrpcServer(config.grpc, self.metrics, self.status)
         self.grpc.register(
             marketdata_pb2_grpc.add_MarketDataServiceServicer_to_server,
@@ -101,8 +85,8 @@ class Engine:
             marketdata_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
         )
         names = ["store", "bus", "grpc", "metrics", "loop_lag"]
-        if self.sim_venue is not None:
-            names += ["sim_venue", "market_simulator"]
+        if self.trading is not None:
+            names += ["trading", "sim_venue", "market_simulator"]
         self.components = {name: Component(name, self.clock) for name in names}
         for component in self.components.values():
             component.on_state_change(self._on_component_state)
@@ -173,12 +157,21 @@ class Engine:
             )
             if self.store.previous_run_crashed:
                 log.warning("store.previous_run_crashed", data_dir=str(self.config.data_dir))
-            if self.sim_venue is not None and self.simulator is not None:
-                self.sim_venue.start()
+            if self.trading is not None:
+                self._set("trading", ComponentState.STARTING, "restoring the journal, reconciling the venue")
+                await self.trading.start()
+                trading = self.trading
+                assert trading.venue is not None
+                for instrument in trading.instruments.values():
+                    self.marketdata.add_source(
+                        instrument, functools.partial(trading.venue.venue.book, instrument.id)
+                    )
                 self._set(
-                    "sim_venue", ComponentState.RUNNING, f"{len(self.sim_venue.instruments())} instruments"
+                    "trading",
+                    ComponentState.RUNNING,
+                    f"{trading.recovered_events} events restored, {trading.reconciled_orders} orders reconciled",
                 )
-                self.simulator.start()
+                self._set("sim_venue", ComponentState.RUNNING, f"{len(trading.instruments)} instruments")
                 self._set("market_simulator", ComponentState.RUNNING, f"seed {self.config.sim.seed}")
             await self.grpc.start()
             self._set("grpc", ComponentState.RUNNING, f"listening on {self.config.grpc.host}:{grpc_port}")
@@ -189,7 +182,11 @@ class Engine:
             raise
         self.started_at_ns = self.clock.timestamp_ns()
         self.state = EngineState.RUNNING
-        self._set_trading_state(TradingState.ACTIVE, "engine started")
+        if self.trading is None:
+            self._set_trading_state(TradingState.ACTIVE, "engine started")
+        else:
+            # The risk gate's state came back from the journal: a HALT before a crash stays HALTED.
+            log.info("trading_state.restored", state=self.trading_state.name)
         await self.grpc.set_serving(True)
         log.info(
             "engine.started",
@@ -228,12 +225,14 @@ class Engine:
         if self.loop_lag.running:
             self.loop_lag.stop()
             self._set("loop_lag", ComponentState.STOPPED)
-        if self.simulator is not None and self.simulator.is_running:
-            self.simulator.stop()
-            self._set("market_simulator", ComponentState.STOPPED)
-        if self.sim_venue is not None and self.sim_venue.is_running:
-            self.sim_venue.stop()
-            self._set("sim_venue", ComponentState.STOPPED)
+        if self.trading is not None and self.components["trading"].state in (
+            ComponentState.RUNNING,
+            ComponentState.STARTING,
+        ):
+            self._set("trading", ComponentState.STOPPING)
+            await self.trading.stop()
+            for name in ("trading", "sim_venue", "market_simulator"):
+                self._set(name, ComponentState.STOPPED)
         if self.handoff is not None:
             delivered = self.handoff.close()
             if delivered:
@@ -247,37 +246,6 @@ class Engine:
         if self.components["metrics"].state is ComponentState.RUNNING:
             self._set("metrics", ComponentState.STOPPED)
         self.lock.release()
-
-    def _build_sim(self, config: EngineConfig) -> None:
-        """The simulated venue and its agent-based market; their books back MarketDataService."""
-        sim = config.sim
-        venue = SimVenue(
-            default_instruments(),
-            self.clock,
-            SimVenueConfig(
-                accounts={sim.account: dict(sim.starting_balances)},
-                order_latency_ns=sim.order_latency_us * 1_000,
-                report_latency_ns=sim.report_latency_us * 1_000,
-            ),
-            on_event=self._on_venue_event,
-        )
-        self.simulator = MarketSimulator(
-            venue, self.clock, MarketSimulatorConfig(seed=sim.seed, step_ns=sim.step_ms * 1_000_000)
-        )
-        for instrument in venue.instruments():
-            self.marketdata.add_source(instrument, functools.partial(venue.book, instrument.id))
-        self.sim_venue = venue
-
-    def _on_venue_event(self, event: Event) -> None:
-        """Venue callbacks run on the loop: publish market data and order events by topic."""
-        if isinstance(event, TradeTick):
-            self.bus.publish_c(f"{TOPIC_TRADES}.{event.instrument_id}", event)
-        elif isinstance(event, QuoteTick):
-            self.bus.publish_c(f"{TOPIC_QUOTES}.{event.instrument_id}", event)
-        elif isinstance(event, OrderEvent):
-            self.bus.publish_c(f"{TOPIC_ORDER_EVENTS}.{event.account_id}", event)
-        else:
-            self.bus.publish_c(TOPIC_VENUE_EVENTS, event)
 
     # -- state ---------------------------------------------------------------------------------
     def status(self) -> EngineStatus:
@@ -319,8 +287,22 @@ class Engine:
                 ),
             )
 
+    @property
+    def trading_state(self) -> TradingState:
+        """The account's effective state at the risk gate once trading runs, else the engine's own."""
+        trading = self.trading
+        if trading is not None and trading.risk is not None:
+            return trading.risk.trading_state(trading.account)
+        return self._trading_state
+
     def _set_trading_state(self, state: TradingState, reason: str) -> None:
-        previous, self.trading_state = self.trading_state, state
+        previous = self.trading_state
+        self._trading_state = state
+        trading = self.trading
+        if trading is not None and trading.risk is not None and trading.persistence is not None:
+            # Journalled, so the state survives a restart (a HALT stays halted).
+            change = trading.risk.set_trading_state(state, reason, self.clock.timestamp_ns())
+            trading.journal(change)
         if previous is not state:
             log.info("trading_state.changed", previous=previous.name, current=state.name, reason=reason)
             now = self.clock.timestamp_ns()

@@ -1,0 +1,88 @@
+"""Adapters from the order manager's ports (``engine.oms.ports``) to the real components.
+
+The OMS sits below the store and beside the risk engine in the layering, so it states what it needs
+as Protocols; the composition root plugs the LMDB journal and the Cython risk gate in here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from engine.core.commands import AmendOrder, CancelOrder, SubmitOrder
+from engine.core.events import OrderEvent, OrderFilled, OrderUpdated, QuoteTick, TradeTick
+from engine.oms.order import Order
+from engine.risk import RiskEngine
+from engine.risk.engine import RiskDecision
+from engine.store.journal import Journal
+
+
+class JournalAdapter:
+    """``JournalPort`` over the LMDB journal: enqueue now, a future that resolves once durable."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+
+    def append(self, record: OrderEvent) -> asyncio.Future[int]:
+        return self._journal.durable(self._journal.append(record))
+
+
+class RiskAdapter:
+    """``RiskPort`` over ``RiskEngine`` (the OMS hands over ``Order`` objects; the gate takes events)."""
+
+    def __init__(self, risk: RiskEngine) -> None:
+        self._risk = risk
+
+    def check_submit(self, command: SubmitOrder, ts_ns: int) -> RiskDecision:
+        return self._risk.check_submit(command, ts_ns)
+
+    def check_amend(self, command: AmendOrder, ts_ns: int) -> RiskDecision:
+        return self._risk.check_amend(command, ts_ns)
+
+    def check_cancel(self, command: CancelOrder, ts_ns: int) -> RiskDecision:
+        return self._risk.check_cancel(command)
+
+    def on_order_opened(self, order: Order) -> None:
+        self._risk.on_order_opened(
+            SubmitOrder(
+                ts_init=order.ts_created,
+                account_id=order.account_id,
+                strategy_id=order.strategy_id,
+                client_order_id=order.client_order_id,
+                instrument_id=order.instrument_id,
+                side=order.side,
+                order_type=order.order_type,
+                quantity=order.quantity,
+                price=order.price,
+                trigger_price=order.trigger_price,
+                time_in_force=order.time_in_force,
+                expire_at_ns=order.expire_at_ns,
+                post_only=order.post_only,
+                reduce_only=order.reduce_only,
+            )
+        )
+
+    def on_order_updated(self, order: Order) -> None:
+        self._risk.on_order_updated(
+            OrderUpdated(
+                ts_event=0,
+                ts_init=0,
+                account_id=order.account_id,
+                client_order_id=order.client_order_id,
+                instrument_id=order.instrument_id,
+                quantity=order.quantity,
+                price=order.price,
+                trigger_price=order.trigger_price,
+            )
+        )
+
+    def on_order_closed(self, order: Order) -> None:
+        self._risk.on_order_closed(order.account_id, order.client_order_id)
+
+    def on_fill(self, order: Order, fill: OrderFilled) -> None:
+        self._risk.on_order_filled(fill)
+
+    def on_trade(self, tick: TradeTick) -> None:
+        self._risk.on_trade_tick(tick)
+
+    def on_quote(self, tick: QuoteTick) -> None:
+        self._risk.on_quote_tick(tick)

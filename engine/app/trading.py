@@ -1,0 +1,290 @@
+"""The trading core: risk gate, order manager, portfolio and the simulated venue, with persistence.
+
+Start (``start``), on the loop, in the order DESIGN.md gives:
+
+1. persistence: the writer thread over the LMDB environment (journal, state tables, audit);
+2. restore: replay the journal — risk limits and trading states, order events (the OMS rebuilds
+   every order and the sequence, the risk gate its open orders and positions through the same
+   hooks as live), fills into the portfolio;
+3. the simulated venue restores its own durable state (it is a separate party);
+4. reconcile: every order the journal shows as open is looked up at the venue by client order id
+   and brought up to date — an order the venue never received is rejected, never resent;
+5. only then the market simulator and trading start.
+
+Stop (``stop``): the simulator stops, the venue's state is made durable, in-flight OMS work
+finishes, the writer drains and joins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from engine.app.adapters import JournalAdapter, RiskAdapter
+from engine.app.durable_venue import DurableSimVenue
+from engine.bus import MessageBus
+from engine.config import EngineConfig
+from engine.core.clock import LiveClock
+from engine.core.enums import TradingState
+from engine.core.errors import InvariantViolation, StorageError
+from engine.core.events import Event, OrderEvent, OrderFilled, QuoteTick, TradeTick, TradingStateChanged
+from engine.core.fixed import Money, Quantity
+from engine.core.ids import AccountId, InstrumentId, StrategyId
+from engine.oms.events import OrderListCreated
+from engine.oms.manager import OrderManager
+from engine.oms.portfolio import Portfolio
+from engine.risk import RiskEngine
+from engine.risk.events import RiskBreached, RiskLimitsChanged
+from engine.risk.limits import AccountLimits, InstrumentLimits, StrategyLimits
+from engine.store import LmdbStore
+from engine.store.codec import CODEC
+from engine.store.persistence import Persistence
+from engine.store.recovery import recover
+from engine.venues.sim import (
+    MarketSimulator,
+    MarketSimulatorConfig,
+    SimVenue,
+    SimVenueConfig,
+    default_instruments,
+)
+
+log = structlog.get_logger("engine.trading")
+
+TOPIC_TRADES = "data.trades"
+TOPIC_QUOTES = "data.quotes"
+TOPIC_ORDER_EVENTS = "events.order"
+TOPIC_RISK_EVENTS = "events.risk"
+#: Strategy id of orders entered by hand (CLI, UI) when the request names none.
+MANUAL_STRATEGY = StrategyId("manual")
+
+# Stable codec tags (engine/store/codec.py: 100-199 risk, 200-299 oms). Never reuse or renumber.
+_CODEC_TAGS: dict[type, int] = {
+    AccountLimits: 100,
+    InstrumentLimits: 101,
+    StrategyLimits: 102,
+    RiskLimitsChanged: 110,
+    RiskBreached: 111,
+    OrderListCreated: 200,
+}
+
+
+def register_codec() -> None:
+    """Register the risk and OMS records with the journal codec (idempotent)."""
+    for cls, tag in _CODEC_TAGS.items():
+        CODEC.register(cls, tag)
+
+
+class TradingCore:
+    def __init__(
+        self,
+        config: EngineConfig,
+        store: LmdbStore,
+        bus: MessageBus,
+        clock: LiveClock,
+        on_invariant_violation: Callable[[InvariantViolation], None],
+    ) -> None:
+        register_codec()
+        self.config = config
+        self.account = AccountId(config.sim.account)
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+        self._on_invariant_violation = on_invariant_violation
+        self.instruments = {i.id: i for i in default_instruments()}
+        self.persistence: Persistence | None = None
+        self.risk: RiskEngine | None = None
+        self.oms: OrderManager | None = None
+        self.portfolio: Portfolio | None = None
+        self.venue: DurableSimVenue | None = None
+        self.simulator: MarketSimulator | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.recovered_events = 0
+        self.reconciled_orders = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        persistence = self.persistence = Persistence(self._store, clock=self._clock.timestamp_ns)
+        persistence.start()
+        risk = self.risk = self._build_risk()
+        report = recover(self._store)
+        self.recovered_events = report.count
+        order_events: list[OrderEvent] = []
+        fills: list[OrderFilled] = []
+        for record in report.events:
+            if isinstance(record, OrderEvent):
+                order_events.append(record)
+                if isinstance(record, OrderFilled):
+                    fills.append(record)
+            elif isinstance(record, RiskLimitsChanged):
+                self._replay_limits(record)
+            elif isinstance(record, TradingStateChanged):
+                risk.set_trading_state(
+                    record.current, record.reason, record.ts_event, account_id=record.account_id
+                )
+        portfolio = self.portfolio = Portfolio(
+            self.instruments.values(),
+            balances={self.account: self._starting_balances()},
+            on_equity=self._on_equity,
+        )
+        for fill in fills:
+            portfolio.on_fill(fill)
+
+        venue = self._build_venue(persistence)
+        oms = self.oms = OrderManager(
+            clock=self._clock,
+            venue=venue,
+            risk=RiskAdapter(risk),
+            journal=JournalAdapter(persistence.journal),
+            instruments=self.instruments.values(),
+            on_invariant_violation=self._on_invariant_violation,
+        )
+        oms.restore(order_events, notify_risk=True)
+        oms.subscribe(self._on_order_event)
+        venue.venue.start()
+        changed = await oms.reconcile(venue)
+        self.reconciled_orders = len(changed)
+        await oms.idle()
+        self.simulator = MarketSimulator(
+            venue.venue,
+            self._clock,
+            MarketSimulatorConfig(seed=self.config.sim.seed, step_ns=self.config.sim.step_ms * 1_000_000),
+        )
+        self.simulator.start()
+        log.info(
+            "trading.started",
+            recovered_events=report.count,
+            recovery_s=round(report.total_s, 3),
+            restored_orders=len(oms.orders()),
+            reconciled_orders=len(changed),
+            trading_state=risk.trading_state(self.account).name,
+        )
+
+    async def stop(self) -> None:
+        if self.simulator is not None and self.simulator.is_running:
+            self.simulator.stop()
+        if self.venue is not None:
+            await self.venue.flush()
+            self.venue.venue.stop()
+        if self.oms is not None:
+            await self.oms.idle()
+        if self.persistence is not None:
+            await self.persistence.close()
+
+    # -- construction ----------------------------------------------------------------------------
+    def _build_risk(self) -> RiskEngine:
+        cfg = self.config.risk
+        currency = cfg.quote_currency
+        risk = RiskEngine(quote_currency=currency)
+        for instrument in self.instruments.values():
+            own = cfg.instruments.get(str(instrument.id))
+            risk.register_instrument(
+                instrument,
+                None
+                if own is None
+                else InstrumentLimits(
+                    max_order_quantity=Quantity(own.max_order_quantity),
+                    max_order_notional=Money(cfg.max_order_notional, currency),
+                    max_position=Quantity(own.max_position),
+                    price_band_bps=cfg.price_band_bps,
+                    max_data_age_ms=cfg.max_data_age_ms,
+                ),
+            )
+        risk.register_account(
+            self.account,
+            AccountLimits(
+                max_gross_exposure=Money(cfg.max_gross_exposure, currency),
+                max_net_exposure=Money(cfg.max_net_exposure, currency),
+                max_open_orders=cfg.max_open_orders,
+                max_orders_per_second=cfg.max_orders_per_second,
+                order_burst=cfg.order_burst,
+                max_daily_loss=Money(cfg.max_daily_loss, currency),
+                max_drawdown=Money(cfg.max_drawdown, currency),
+                breach_state=TradingState.HALTED if cfg.breach_state == "halted" else TradingState.REDUCING,
+            ),
+        )
+        risk.register_strategy(MANUAL_STRATEGY, self.default_strategy_limits())
+        return risk
+
+    def default_strategy_limits(self) -> StrategyLimits:
+        cfg = self.config.risk
+        return StrategyLimits(
+            max_orders_per_second=cfg.strategy_max_orders_per_second, order_burst=cfg.strategy_order_burst
+        )
+
+    def _build_venue(self, persistence: Persistence) -> DurableSimVenue:
+        sim = self.config.sim
+        fresh = persistence.state.get("sim_venue", "state") is None
+        venue = SimVenue(
+            list(self.instruments.values()),
+            self._clock,
+            SimVenueConfig(
+                accounts={sim.account: dict(sim.starting_balances)} if fresh else {},
+                order_latency_ns=sim.order_latency_us * 1_000,
+                report_latency_ns=sim.report_latency_us * 1_000,
+            ),
+        )
+        durable = self.venue = DurableSimVenue(
+            venue, persistence.state, persistence.writer, self._on_venue_event, self._clock.timestamp_ns
+        )
+        if not fresh:
+            durable.restore()
+        return durable
+
+    def _starting_balances(self) -> dict[str, Money]:
+        return {asset: Money(amount, asset) for asset, amount in self.config.sim.starting_balances.items()}
+
+    def _replay_limits(self, event: RiskLimitsChanged) -> None:
+        assert self.risk is not None
+        subject = {"ACCOUNT": AccountId, "INSTRUMENT": InstrumentId, "STRATEGY": StrategyId}[event.subject]
+        self.risk.set_limits(subject(event.subject_id), event.current, event.ts_event)
+
+    # -- event flow (all on the loop) ------------------------------------------------------------
+    def _on_venue_event(self, event: Event) -> None:
+        """Reports from the venue, already durable on the venue's side."""
+        assert self.oms is not None and self.portfolio is not None
+        if isinstance(event, TradeTick):
+            self.oms.on_trade(event)
+            self.portfolio.on_trade(event)
+            self._bus.publish_c(f"{TOPIC_TRADES}.{event.instrument_id}", event)
+        elif isinstance(event, QuoteTick):
+            self.oms.on_quote(event)
+            self.portfolio.on_quote(event)
+            self._bus.publish_c(f"{TOPIC_QUOTES}.{event.instrument_id}", event)
+        elif isinstance(event, OrderEvent):
+            self.oms.on_order_event(event)
+
+    def _on_order_event(self, event: OrderEvent) -> None:
+        """Every order event the OMS applied (sequenced, journalled): portfolio and subscribers."""
+        assert self.portfolio is not None
+        if isinstance(event, OrderFilled):
+            self.portfolio.on_fill(event)
+        self._bus.publish_c(f"{TOPIC_ORDER_EVENTS}.{event.account_id}", event)
+
+    def _on_equity(self, account_id: AccountId, equity: Money, ts_ns: int) -> None:
+        """Post-trade: the loss monitor may escalate the account and cancel its open orders."""
+        if self.risk is None or self.portfolio is None or self.persistence is None:
+            return
+        realised = self.portfolio.pnl(account_id, equity.currency).realised
+        breach = self.risk.on_equity(account_id, equity, realised, ts_ns)
+        if breach is None:
+            return
+        log.warning("risk.breached", account=str(account_id), reason=breach.reason, loss=str(breach.loss))
+        self.persistence.journal.append(breach.state_change)
+        self._bus.publish_c(TOPIC_RISK_EVENTS, breach)
+        if self.oms is not None:
+            task = asyncio.get_running_loop().create_task(self.oms.cancel_all(breach.cancel))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    # -- runtime changes that must survive a restart ------------------------------------------
+    def journal(self, record: Any) -> None:
+        """Journal a risk record (limits change, trading state change) so a replay repeats it."""
+        if self.persistence is None:
+            raise StorageError("the trading core is not started")
+        self.persistence.journal.append(record)
+
+    def pnl_currency(self) -> str:
+        return self.config.risk.quote_currency
