@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ops import book_cmd
+from ops import book_cmd, store_cmd
 
 EXIT_UNAVAILABLE = 3
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -29,6 +29,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(book_cmd.app, name="book")
+app.add_typer(store_cmd.app, name="audit")
+app.command("backup")(store_cmd.backup_command)
+app.command("restore")(store_cmd.restore_command)
 
 TargetOption = Annotated[
     str,

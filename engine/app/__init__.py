@@ -370,6 +370,11 @@ def serve(
     except ConfigError as exc:
         _print_error(f"config error: {exc}")
         return EXIT_CONFIG
+    # py-lmdb releases the GIL around every record it writes; with the default 5 ms switch interval
+    # the store's writer thread can wait that long per record whenever the loop is busy. 0.5 ms
+    # keeps group commit above 500k events/s (benchmarks/test_bench_store.py). The lasting fix is a
+    # writer process fed through a pipe.
+    sys.setswitchinterval(0.0005)
     fmt = configure_logging(config.log.level, config.log.format)
     log.info("config.effective", config=redacted(config), log_format=fmt)
     try:

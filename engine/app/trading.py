@@ -107,6 +107,10 @@ class TradingCore:
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         persistence = self.persistence = Persistence(self._store, clock=self._clock.timestamp_ns)
+        # Correct or halt: a commit that fails (disk full, I/O error) halts trading at once.
+        persistence.writer.add_failure_listener(
+            lambda exc: self._on_invariant_violation(InvariantViolation(f"store commit failed: {exc}"))
+        )
         persistence.start()
         risk = self.risk = self._build_risk()
         report = recover(self._store)
