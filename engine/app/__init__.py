@@ -32,7 +32,7 @@ from engine.config import EngineConfig, load_config, redacted
 from engine.core.clock import LiveClock
 from engine.core.component import Component, ComponentStatus, EngineStatus
 from engine.core.enums import ComponentState, EngineState, TradingState
-from engine.core.errors import AlgoTrendyError, ConfigError, InvariantViolation, StartupError
+from engine.core.errors import AlgoTrendyError, ConfigError, InvariantViolation, StartupError, StorageError
 from engine.core.events import ComponentStateChanged, TradingStateChanged
 from engine.core.kernels import verify_kernels
 from engine.marketdata.registry import MarketDataRegistry
@@ -302,7 +302,10 @@ class Engine:
         if trading is not None and trading.risk is not None and trading.persistence is not None:
             # Journalled, so the state survives a restart (a HALT stays halted).
             change = trading.risk.set_trading_state(state, reason, self.clock.timestamp_ns())
-            trading.journal(change)
+            try:
+                trading.journal(change)
+            except StorageError as exc:  # the store itself failed: halt anyway, say it is not durable
+                log.critical("trading_state.not_journalled", state=state.name, error=str(exc))
         if previous is not state:
             log.info("trading_state.changed", previous=previous.name, current=state.name, reason=reason)
             now = self.clock.timestamp_ns()
