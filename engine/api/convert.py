@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine, Mapping
 from decimal import Decimal
+from typing import Any, TypeVar
 
-from algotrendy.v1 import common_pb2, engine_pb2, marketdata_pb2
+import grpc
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from algotrendy.v1 import common_pb2, engine_pb2, marketdata_pb2, orders_pb2, portfolio_pb2, risk_pb2
+from engine.api.errors import REASON_KEY, status_for
 from engine.core.component import ComponentStatus, EngineStatus
 from engine.core.fixed import Money, Price, Quantity
 from engine.core.instruments import Instrument
 from engine.marketdata.book import BookSnapshot
+from engine.oms.order import Order
+from engine.oms.portfolio import PnlView, PositionView
+from engine.risk import AccountLimits, InstrumentLimits, RiskLimits, StrategyLimits
+
+_R = TypeVar("_R")
 
 
 def decimal_to_proto(value: Price | Quantity | Money | Decimal) -> common_pb2.Decimal:
@@ -81,3 +94,274 @@ def engine_status_to_proto(status: EngineStatus) -> engine_pb2.GetStatusResponse
         ),
         pid=status.pid,
     )
+
+
+# == orders ========================================================================================
+def order_to_proto(order: Order) -> orders_pb2.Order:
+    """An order as the API's ``Order`` (a copy: the domain object stays on the loop).
+
+    ``average_fill_price`` stays unset: the order manager does not track fill notional per order.
+    """
+    message = orders_pb2.Order(
+        account_id=order.account_id,
+        strategy_id=order.strategy_id,
+        client_order_id=order.client_order_id,
+        venue_order_id=order.venue_order_id or "",
+        instrument_id=order.instrument_id,
+        side=int(order.side),
+        order_type=int(order.order_type),
+        time_in_force=int(order.time_in_force),
+        quantity=decimal_to_proto(order.quantity),
+        expire_at_ns=order.expire_at_ns or 0,
+        post_only=order.post_only,
+        reduce_only=order.reduce_only,
+        status=int(order.status),
+        filled_quantity=decimal_to_proto(order.filled_quantity),
+        reason=order.reason,
+        created_at_ns=order.ts_created,
+        updated_at_ns=order.ts_last,
+        last_sequence=order.last_sequence,
+    )
+    if order.price is not None:
+        message.price.CopyFrom(decimal_to_proto(order.price))
+    if order.trigger_price is not None:
+        message.trigger_price.CopyFrom(decimal_to_proto(order.trigger_price))
+    return message
+
+
+# == portfolio =====================================================================================
+def position_to_proto(view: PositionView) -> portfolio_pb2.Position:
+    message = portfolio_pb2.Position(
+        account_id=view.account_id,
+        instrument_id=view.instrument_id,
+        quantity=decimal_to_proto(view.quantity),
+        realised_pnl=decimal_to_proto(view.realised_pnl),
+        unrealised_pnl=decimal_to_proto(view.unrealised_pnl),
+        currency=view.realised_pnl.currency,
+    )
+    if view.avg_entry_price is not None:
+        message.average_entry_price.CopyFrom(decimal_to_proto(view.avg_entry_price))
+    if view.mark is not None:
+        message.mark_price.CopyFrom(decimal_to_proto(view.mark))
+    return message
+
+
+def balances_to_proto(account_id: str, balances: Mapping[str, Money]) -> portfolio_pb2.GetBalancesResponse:
+    return portfolio_pb2.GetBalancesResponse(
+        account_id=account_id,
+        balances=[
+            portfolio_pb2.Balance(asset=asset, total=decimal_to_proto(balances[asset]))
+            for asset in sorted(balances)
+        ],
+    )
+
+
+def pnl_to_proto(
+    account_id: str,
+    currency: str,
+    pnl: PnlView,
+    equity_marks: tuple[Money, Money] | None,
+    ts_ns: int,
+) -> portfolio_pb2.GetPnlResponse:
+    message = portfolio_pb2.GetPnlResponse(
+        account_id=account_id,
+        currency=currency,
+        realised_pnl=decimal_to_proto(pnl.realised),
+        unrealised_pnl=decimal_to_proto(pnl.unrealised),
+        fees=decimal_to_proto(pnl.fees),
+        equity=decimal_to_proto(pnl.equity),
+        ts_ns=ts_ns,
+    )
+    if equity_marks is not None:
+        message.day_start_equity.CopyFrom(decimal_to_proto(equity_marks[0]))
+        message.peak_equity.CopyFrom(decimal_to_proto(equity_marks[1]))
+    return message
+
+
+# == risk ==========================================================================================
+def instrument_limits_to_proto(limits: InstrumentLimits) -> risk_pb2.InstrumentLimits:
+    return risk_pb2.InstrumentLimits(
+        max_order_quantity=decimal_to_proto(limits.max_order_quantity),
+        max_order_notional=decimal_to_proto(limits.max_order_notional),
+        max_position=decimal_to_proto(limits.max_position),
+        price_band_bps=limits.price_band_bps,
+        max_data_age_ms=limits.max_data_age_ms,
+        reference=int(limits.reference),
+    )
+
+
+def account_limits_to_proto(limits: AccountLimits) -> risk_pb2.AccountLimits:
+    return risk_pb2.AccountLimits(
+        max_gross_exposure=decimal_to_proto(limits.max_gross_exposure),
+        max_net_exposure=decimal_to_proto(limits.max_net_exposure),
+        max_open_orders=limits.max_open_orders,
+        max_orders_per_second=limits.max_orders_per_second,
+        order_burst=limits.order_burst,
+        max_daily_loss=decimal_to_proto(limits.max_daily_loss),
+        max_drawdown=decimal_to_proto(limits.max_drawdown),
+        breach_state=int(limits.breach_state),
+    )
+
+
+def strategy_limits_to_proto(limits: StrategyLimits) -> risk_pb2.StrategyLimits:
+    return risk_pb2.StrategyLimits(
+        max_orders_per_second=limits.max_orders_per_second, order_burst=limits.order_burst
+    )
+
+
+def subject_limits_to_proto(
+    subject_id: str, limits: AccountLimits | InstrumentLimits | StrategyLimits
+) -> risk_pb2.SubjectLimits:
+    if isinstance(limits, AccountLimits):
+        return risk_pb2.SubjectLimits(
+            account=risk_pb2.AccountLimitsEntry(account_id=subject_id, limits=account_limits_to_proto(limits))
+        )
+    if isinstance(limits, InstrumentLimits):
+        return risk_pb2.SubjectLimits(
+            instrument=risk_pb2.InstrumentLimitsEntry(
+                instrument_id=subject_id, limits=instrument_limits_to_proto(limits)
+            )
+        )
+    return risk_pb2.SubjectLimits(
+        strategy=risk_pb2.StrategyLimitsEntry(strategy_id=subject_id, limits=strategy_limits_to_proto(limits))
+    )
+
+
+def risk_limits_to_proto(limits: RiskLimits, currency: str) -> risk_pb2.GetLimitsResponse:
+    return risk_pb2.GetLimitsResponse(
+        currency=currency,
+        accounts=[
+            risk_pb2.AccountLimitsEntry(account_id=k, limits=account_limits_to_proto(v))
+            for k, v in sorted(limits.accounts.items())
+        ],
+        instruments=[
+            risk_pb2.InstrumentLimitsEntry(instrument_id=k, limits=instrument_limits_to_proto(v))
+            for k, v in sorted(limits.instruments.items())
+        ],
+        strategies=[
+            risk_pb2.StrategyLimitsEntry(strategy_id=k, limits=strategy_limits_to_proto(v))
+            for k, v in sorted(limits.strategies.items())
+        ],
+    )
+
+
+# == audit summaries ===============================================================================
+#: Longest string kept in an audit summary (the rest is elided; the request itself is not stored).
+SUMMARY_MAX_CHARS = 128
+SUMMARY_MAX_ITEMS = 32
+
+
+def request_summary(message: Message) -> dict[str, Any]:
+    """The fields a request set, as plain data for the audit log: decimals as their strings, enums
+    by name, long strings elided, long lists cut. (The order, portfolio and risk requests carry no
+    secrets; a request type that does must leave them out here.)"""
+    out: dict[str, Any] = {}
+    for descriptor, value in message.ListFields():
+        if descriptor.is_repeated:
+            items = list(value)
+            summary: Any = [_summary_value(descriptor, v) for v in items[:SUMMARY_MAX_ITEMS]]
+            if len(items) > SUMMARY_MAX_ITEMS:
+                summary.append(f"... {len(items) - SUMMARY_MAX_ITEMS} more")
+        else:
+            summary = _summary_value(descriptor, value)
+        out[descriptor.name] = summary
+    return out
+
+
+def _summary_value(descriptor: FieldDescriptor, value: Any) -> Any:
+    if descriptor.type == FieldDescriptor.TYPE_MESSAGE:
+        if descriptor.message_type.full_name == common_pb2.Decimal.DESCRIPTOR.full_name:
+            return _clip(value.value)
+        return request_summary(value)
+    if descriptor.type == FieldDescriptor.TYPE_ENUM:
+        known = descriptor.enum_type.values_by_number.get(value)
+        return known.name if known is not None else value
+    if isinstance(value, str):
+        return _clip(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return value
+
+
+def _clip(text: str) -> str:
+    if len(text) <= SUMMARY_MAX_CHARS:
+        return text
+    return f"{text[:SUMMARY_MAX_CHARS]}... ({len(text)} chars)"
+
+
+#: ``audit(method, summary, result)``: called once for every state-changing call, after it finished.
+AuditHook = Callable[[str, dict[str, Any], str], None]
+
+
+def audit_result(exc: BaseException | None) -> str:
+    """The outcome of a call as the audit log records it: ``OK``, ``CANCELLED`` (the caller went away
+    before the answer) or ``<gRPC code>:<reason>``, e.g. ``FAILED_PRECONDITION:TRADING_HALTED``."""
+    if exc is None:
+        return "OK"
+    if isinstance(exc, asyncio.CancelledError):
+        return "CANCELLED"
+    code, _, metadata = status_for(exc)
+    reason = dict(metadata).get(REASON_KEY, "INTERNAL")
+    return f"{code.name}:{reason}"
+
+
+class RpcHooks:
+    """Runs one servicer call with the hooks every servicer shares.
+
+    * ``audit(method, summary, result)`` for state-changing calls, once, after the call finished,
+      success or failure (``summary``: ``request_summary``; ``result``: ``audit_result``);
+    * ``on_internal(exc)`` for every call that ends in an internal error (the app halts trading);
+    * the call runs as its own task, shielded from the caller going away: a command the engine
+      started is finished (and audited with its real outcome) even if the client disconnects, and
+      no durability future of the journal is ever canceled by a client.
+
+    An exception raised by ``audit`` reaches ``on_internal`` and answers INTERNAL: an unrecorded
+    state change must not look like a success.
+    """
+
+    __slots__ = ("_audit", "_on_internal", "_tasks")
+
+    def __init__(
+        self, audit: AuditHook | None = None, on_internal: Callable[[BaseException], None] | None = None
+    ) -> None:
+        self._audit = audit
+        self._on_internal = on_internal
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def run(self, method: str, request: Message, call: Coroutine[Any, Any, _R], *, audited: bool) -> _R:
+        task = asyncio.get_running_loop().create_task(self._complete(method, request, call, audited))
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        return await asyncio.shield(task)
+
+    async def _complete(
+        self, method: str, request: Message, call: Coroutine[Any, Any, _R], audited: bool
+    ) -> _R:
+        try:
+            response = await call
+        except BaseException as exc:
+            self._finished(method, request, exc, audited)
+            raise
+        self._finished(method, request, None, audited)
+        return response
+
+    def _finished(self, method: str, request: Message, exc: BaseException | None, audited: bool) -> None:
+        if (
+            exc is not None
+            and self._on_internal is not None
+            and isinstance(exc, Exception)
+            and status_for(exc)[0] is grpc.StatusCode.INTERNAL
+        ):
+            self._on_internal(exc)
+        if audited and self._audit is not None:
+            try:
+                self._audit(method, request_summary(request), audit_result(exc))
+            except Exception as audit_exc:
+                if self._on_internal is not None:
+                    self._on_internal(audit_exc)
+                raise
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: the outcome was handled (or the caller had gone)

@@ -1,0 +1,260 @@
+"""The API harness shared by the order, portfolio and risk API tests and the API fuzz test (no tests
+here): a real grpc.aio server on port 0 serving OrderService, PortfolioService and RiskService over
+the real OrderManager, RiskEngine (through the app's RiskAdapter), Portfolio and SimVenue, on a
+TestClock, with an in-memory journal implementing the OMS JournalPort. A market-maker account
+rests a bid and an ask on the venue so the risk gate has a fresh reference price.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+
+from algotrendy.v1 import orders_pb2_grpc, portfolio_pb2_grpc, risk_pb2_grpc
+from engine.api.orders_service import OrderServicer
+from engine.api.portfolio_service import PortfolioServicer
+from engine.api.risk_service import RiskServicer
+from engine.api.server import GrpcServer
+from engine.app.adapters import RiskAdapter
+from engine.config import load_config
+from engine.core.clock import TestClock
+from engine.core.commands import CancelOrder, SubmitOrder
+from engine.core.enums import OrderType, Side, TimeInForce, TradingState
+from engine.core.events import Event, OrderEvent, OrderFilled, QuoteTick, TradeTick
+from engine.core.fixed import Money, Price, Quantity
+from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId
+from engine.marketdata.registry import MarketDataRegistry
+from engine.oms import OrderManager
+from engine.oms.portfolio import Portfolio
+from engine.risk import AccountLimits, InstrumentLimits, PriceReference, RiskEngine, StrategyLimits
+from engine.telemetry import EngineMetrics
+from engine.venues.sim import SimVenue, SimVenueConfig, default_instruments
+
+BTC = InstrumentId("SIM:BTC-USD")
+ETH = InstrumentId("SIM:ETH-USD")
+MAIN = AccountId("main")
+OTHER = AccountId("other")  # known to the engine, never trades here
+MM = AccountId("mm")  # the market maker: acts on the venue directly, not through the API
+MANUAL = StrategyId("manual")
+START_NS = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
+BID, ASK = "64999.0", "65001.0"
+
+
+class MemoryJournal:
+    """``JournalPort``: keeps records in a list; durable at once."""
+
+    def __init__(self) -> None:
+        self.records: list[OrderEvent] = []
+
+    def append(self, record: OrderEvent) -> asyncio.Future[None]:
+        self.records.append(record)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+
+def instrument_limits(**overrides: Any) -> InstrumentLimits:
+    values: dict[str, Any] = dict(
+        max_order_quantity=Quantity("5"),
+        max_order_notional=Money("1000000", "USD"),
+        max_position=Quantity("50"),
+        price_band_bps=1_000,
+        max_data_age_ms=3_600_000,
+        reference=PriceReference.MID,
+    )
+    values.update(overrides)
+    return InstrumentLimits(**values)
+
+
+def account_limits(**overrides: Any) -> AccountLimits:
+    values: dict[str, Any] = dict(
+        max_gross_exposure=Money("100000000", "USD"),
+        max_net_exposure=Money("100000000", "USD"),
+        max_open_orders=100_000,
+        max_orders_per_second=1_000_000,
+        order_burst=1_000_000,
+        max_daily_loss=Money("1000000", "USD"),
+        max_drawdown=Money("1000000", "USD"),
+        breach_state=TradingState.HALTED,
+    )
+    values.update(overrides)
+    return AccountLimits(**values)
+
+
+@dataclass
+class Api:
+    clock: TestClock
+    venue: SimVenue
+    journal: MemoryJournal
+    risk: RiskEngine
+    oms: OrderManager
+    portfolio: Portfolio
+    channel: grpc.aio.Channel
+    audit: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)
+    published: list[Event] = field(default_factory=list)
+
+    @property
+    def orders(self) -> orders_pb2_grpc.OrderServiceStub:
+        return orders_pb2_grpc.OrderServiceStub(self.channel)
+
+    @property
+    def positions(self) -> portfolio_pb2_grpc.PortfolioServiceStub:
+        return portfolio_pb2_grpc.PortfolioServiceStub(self.channel)
+
+    @property
+    def risk_api(self) -> risk_pb2_grpc.RiskServiceStub:
+        return risk_pb2_grpc.RiskServiceStub(self.channel)
+
+    def route(self, event: Event) -> None:
+        """Venue reports, as the app routes them."""
+        if isinstance(event, OrderEvent):
+            self.oms.on_order_event(event)
+        elif isinstance(event, TradeTick):
+            self.oms.on_trade(event)
+            self.portfolio.on_trade(event)
+        elif isinstance(event, QuoteTick):
+            self.oms.on_quote(event)
+            self.portfolio.on_quote(event)
+
+    def on_order_event(self, event: OrderEvent) -> None:
+        if isinstance(event, OrderFilled):
+            self.portfolio.on_fill(event)
+
+    def market(self, command: SubmitOrder | CancelOrder) -> None:
+        """The market maker acts on the venue now."""
+        for event in self.venue.apply(command):
+            self.route(event)
+
+    async def settle(self, rounds: int = 4) -> None:
+        """Let the venue answer what was sent and the manager finish its work (no sleeps)."""
+        for _ in range(rounds):
+            self.clock.advance(1_000)
+            await self.oms.idle()
+            await asyncio.sleep(0)
+
+    def state(self) -> dict[str, Any]:
+        """Everything a request could change, for "changed nothing" assertions."""
+        return {
+            "orders": [
+                (o.key, o.status, str(o.quantity), str(o.price), str(o.trigger_price), o.last_sequence)
+                for o in self.oms.orders()
+            ],
+            "sequence": self.oms.sequence,
+            "journal": len(self.journal.records),
+            "risk": self.risk.snapshot(),
+            "portfolio": self.portfolio.snapshot(),
+            "venue": self.venue.snapshot(),
+            "published": len(self.published),
+        }
+
+
+def mm_order(coid: str, side: Side, price: str, qty: str = "2.0") -> SubmitOrder:
+    return SubmitOrder(
+        ts_init=START_NS,
+        account_id=MM,
+        strategy_id=MANUAL,
+        client_order_id=ClientOrderId(coid),
+        instrument_id=BTC,
+        side=side,
+        order_type=OrderType.LIMIT,
+        quantity=Quantity(qty),
+        price=Price(price),
+        time_in_force=TimeInForce.GTC,
+    )
+
+
+@asynccontextmanager
+async def serve_api(*, with_audit: bool = True) -> AsyncIterator[Api]:
+    clock = TestClock(START_NS)
+    instruments = default_instruments()
+    venue = SimVenue(
+        instruments,
+        clock,
+        SimVenueConfig(
+            accounts={
+                "main": {"USD": "10000000", "BTC": "100", "ETH": "1000"},
+                "mm": {"USD": "100000000", "BTC": "1000", "ETH": "10000"},
+            }
+        ),
+    )
+    risk = RiskEngine(quote_currency="USD")
+    for instrument in instruments:
+        risk.register_instrument(instrument, instrument_limits() if instrument.id != ETH else None)
+    risk.register_account(MAIN, account_limits())
+    risk.register_account(OTHER, account_limits())
+    risk.register_strategy(MANUAL, StrategyLimits(max_orders_per_second=1_000_000, order_burst=1_000_000))
+    risk.register_strategy(StrategyId("spare"))
+    journal = MemoryJournal()
+    oms = OrderManager(
+        clock=clock, venue=venue, risk=RiskAdapter(risk), journal=journal, instruments=instruments
+    )
+    portfolio = Portfolio(
+        instruments,
+        balances={MAIN: {"USD": Money("10000000", "USD"), "BTC": Money("100", "BTC")}},
+        on_equity=lambda account, equity, ts: risk.on_equity(
+            account, equity, portfolio.pnl(account, "USD").realised, ts
+        ),
+    )
+    registry = MarketDataRegistry()
+    for instrument in instruments:
+        registry.add_source(instrument, functools.partial(venue.book, instrument.id))
+    accounts = {MAIN, OTHER}
+
+    server = GrpcServer(
+        load_config(env={}, overrides={"grpc.port": 0}).grpc,
+        EngineMetrics("api-test"),
+        lambda: None,  # type: ignore[arg-type,return-value]
+    )
+    audit: list[tuple[str, dict[str, Any], str]] = []
+    published: list[Event] = []
+
+    def record(method: str, summary: dict[str, Any], result: str) -> None:
+        audit.append((method, summary, result))
+
+    hook = record if with_audit else None
+    server.register(
+        orders_pb2_grpc.add_OrderServiceServicer_to_server,
+        OrderServicer(oms, registry.instrument, clock, account_exists=accounts.__contains__, audit=hook),
+        "algotrendy.v1.OrderService",
+    )
+    server.register(
+        portfolio_pb2_grpc.add_PortfolioServiceServicer_to_server,
+        PortfolioServicer(
+            portfolio,
+            registry.instrument,
+            clock,
+            currency="USD",
+            account_exists=accounts.__contains__,
+            equity_marks=risk.equity_marks,
+        ),
+        "algotrendy.v1.PortfolioService",
+    )
+    server.register(
+        risk_pb2_grpc.add_RiskServiceServicer_to_server,
+        RiskServicer(risk, registry.instrument, clock, publish=published.append, audit=hook),
+        "algotrendy.v1.RiskService",
+    )
+    port = server.bind()
+    await server.start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        api = Api(clock, venue, journal, risk, oms, portfolio, channel, audit, published)
+        venue.set_event_handler(api.route)
+        oms.subscribe(api.on_order_event)
+        venue.start()
+        api.market(mm_order("mm-bid", Side.BUY, BID))
+        api.market(mm_order("mm-ask", Side.SELL, ASK))
+        try:
+            yield api
+        finally:
+            venue.stop()
+    await server.stop(0)
+
+
+def trailers(error: grpc.aio.AioRpcError) -> dict[str, Any]:
+    return dict(error.trailing_metadata() or ())
