@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,7 +170,10 @@ def mm_order(coid: str, side: Side, price: str, qty: str = "2.0") -> SubmitOrder
 
 
 @asynccontextmanager
-async def serve_api(*, with_audit: bool = True) -> AsyncIterator[Api]:
+async def serve_api(
+    *, with_audit: bool = True, publish: Callable[[Event], Awaitable[None] | None] | None = None
+) -> AsyncIterator[Api]:
+    """``publish`` (default: collect into ``Api.published``) receives the risk servicer's events."""
     clock = TestClock(START_NS)
     instruments = default_instruments()
     venue = SimVenue(
@@ -237,7 +240,13 @@ async def serve_api(*, with_audit: bool = True) -> AsyncIterator[Api]:
     )
     server.register(
         risk_pb2_grpc.add_RiskServiceServicer_to_server,
-        RiskServicer(risk, registry.instrument, clock, publish=published.append, audit=hook),
+        RiskServicer(
+            risk,
+            registry.instrument,
+            clock,
+            publish=publish or published.append,  # type: ignore[arg-type]
+            audit=hook,
+        ),
         "algotrendy.v1.RiskService",
     )
     port = server.bind()
