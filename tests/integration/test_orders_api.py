@@ -587,3 +587,46 @@ async def test_submit_order_when_market_sell_then_filled_at_the_bid_without_a_pr
     assert not order.HasField("price")
     fills = [e for e in api.journal.records if type(e).__name__ == "OrderFilled"]
     assert [str(f.last_price) for f in fills] == [BID + "0"]
+
+
+# == hooks: audit failures, internal errors, callers that go away ================================
+async def test_submit_order_when_client_gives_up_before_durable_then_order_still_sent_and_audited(
+    api: Api,
+) -> None:
+    api.journal.hold = True
+    error = await rejected(
+        lambda request: api.orders.SubmitOrder(request, timeout=0.2), submit_request(client_order_id="slow")
+    )
+    assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert [m for m, _, _ in api.audit] == []  # still waiting for durability
+    api.journal.release()  # a canceled durability future would raise here
+    await api.settle()
+    order = api.oms.get(MAIN, "slow")  # type: ignore[arg-type]
+    assert order.status.name == "ACCEPTED"
+    assert api.audit == [("SubmitOrder", api.audit[0][1], "OK")]
+
+
+async def test_audit_when_hook_raises_then_internal_and_on_internal_called() -> None:
+    internal: list[BaseException] = []
+
+    def failing_audit(method: str, summary: dict[str, Any], result: str) -> None:
+        raise OSError("audit log unavailable")
+
+    async with serve_api(audit_hook=failing_audit, on_internal=internal.append) as api:
+        error = await rejected(api.orders.SubmitOrder, submit_request())
+        assert error.code() == grpc.StatusCode.INTERNAL
+        assert trailers(error)["algotrendy-reason"] == "INTERNAL"
+        assert "audit log" not in (error.details() or "")  # internals never leak
+        assert [type(e) for e in internal] == [OSError]
+        reads = await api.orders.ListOrders(orders_pb2.ListOrdersRequest())
+        assert len(reads.orders) == 1  # reads are not audited, so they still work
+
+
+async def test_internal_error_when_servicer_fails_unexpectedly_then_internal_and_on_internal_called() -> None:
+    internal: list[BaseException] = []
+    async with serve_api(on_internal=internal.append) as api:
+        api.oms._by_index.append(None)  # type: ignore[arg-type]  # corrupt the manager: listing now fails
+        error = await rejected(api.orders.ListOrders, orders_pb2.ListOrdersRequest())
+        assert error.code() == grpc.StatusCode.INTERNAL
+        assert len(internal) == 1 and isinstance(internal[0], AttributeError)
+        api.oms._by_index.pop()

@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 
 from algotrendy.v1 import orders_pb2_grpc, portfolio_pb2_grpc, risk_pb2_grpc
+from engine.api.convert import AuditHook
 from engine.api.orders_service import OrderServicer
 from engine.api.portfolio_service import PortfolioServicer
 from engine.api.risk_service import RiskServicer
@@ -47,16 +48,27 @@ BID, ASK = "64999.0", "65001.0"
 
 
 class MemoryJournal:
-    """``JournalPort``: keeps records in a list; durable at once."""
+    """``JournalPort``: keeps records in a list; durable at once, or on ``release()`` while ``hold``."""
 
     def __init__(self) -> None:
         self.records: list[OrderEvent] = []
+        self.hold = False
+        self._pending: list[asyncio.Future[None]] = []
 
     def append(self, record: OrderEvent) -> asyncio.Future[None]:
         self.records.append(record)
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
+        if self.hold:
+            self._pending.append(future)
+        else:
+            future.set_result(None)
         return future
+
+    def release(self) -> None:
+        self.hold = False
+        for future in self._pending:
+            future.set_result(None)  # InvalidStateError if a client had canceled it
+        self._pending.clear()
 
 
 def instrument_limits(**overrides: Any) -> InstrumentLimits:
@@ -171,9 +183,14 @@ def mm_order(coid: str, side: Side, price: str, qty: str = "2.0") -> SubmitOrder
 
 @asynccontextmanager
 async def serve_api(
-    *, with_audit: bool = True, publish: Callable[[Event], Awaitable[None] | None] | None = None
+    *,
+    with_audit: bool = True,
+    publish: Callable[[Event], Awaitable[None] | None] | None = None,
+    audit_hook: AuditHook | None = None,
+    on_internal: Callable[[BaseException], None] | None = None,
 ) -> AsyncIterator[Api]:
-    """``publish`` (default: collect into ``Api.published``) receives the risk servicer's events."""
+    """``publish`` (default: collect into ``Api.published``) receives the risk servicer's events;
+    ``audit_hook`` replaces the recording audit hook; ``on_internal`` goes to every servicer."""
     clock = TestClock(START_NS)
     instruments = default_instruments()
     venue = SimVenue(
@@ -220,10 +237,17 @@ async def serve_api(
     def record(method: str, summary: dict[str, Any], result: str) -> None:
         audit.append((method, summary, result))
 
-    hook = record if with_audit else None
+    hook = (audit_hook or record) if with_audit else None
     server.register(
         orders_pb2_grpc.add_OrderServiceServicer_to_server,
-        OrderServicer(oms, registry.instrument, clock, account_exists=accounts.__contains__, audit=hook),
+        OrderServicer(
+            oms,
+            registry.instrument,
+            clock,
+            account_exists=accounts.__contains__,
+            audit=hook,
+            on_internal=on_internal,
+        ),
         "algotrendy.v1.OrderService",
     )
     server.register(
@@ -235,6 +259,7 @@ async def serve_api(
             currency="USD",
             account_exists=accounts.__contains__,
             equity_marks=risk.equity_marks,
+            on_internal=on_internal,
         ),
         "algotrendy.v1.PortfolioService",
     )
@@ -246,6 +271,7 @@ async def serve_api(
             clock,
             publish=publish or published.append,  # type: ignore[arg-type]
             audit=hook,
+            on_internal=on_internal,
         ),
         "algotrendy.v1.RiskService",
     )
