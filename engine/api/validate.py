@@ -310,24 +310,18 @@ def set_limits(
         p = "limits.instrument.limits"
         _require(i, "limits", p)
         il = i.limits
-        quantities = {
-            name: _decimal(il, name, f"{p}.{name}") for name in ("max_order_quantity", "max_position")
-        }
+        max_order_quantity = _required_decimal(il, "max_order_quantity", p)
         notional = _money(il, "max_order_notional", p, currency)
+        max_position = _required_decimal(il, "max_position", p)
         band = _count(il.price_band_bps, f"{p}.price_band_bps", MAX_PRICE_BAND_BPS)
         age = _count(il.max_data_age_ms, f"{p}.max_data_age_ms", MAX_DATA_AGE_MS)
         reference = _enum(il.reference, PriceReference, risk_pb2.PriceReference, f"{p}.reference")
-        for name, text in quantities.items():
-            if text is None:
-                raise ValidationError(f"{p}.{name}", "is required")
         instrument = _instrument(instruments, instrument_id, "limits.instrument.instrument_id")
         with _fields(p):
             limits = InstrumentLimits(
-                max_order_quantity=_quantity(
-                    instrument, quantities["max_order_quantity"], f"{p}.max_order_quantity"
-                ),  # type: ignore[arg-type]
+                max_order_quantity=_quantity(instrument, max_order_quantity, f"{p}.max_order_quantity"),
                 max_order_notional=notional,
-                max_position=_quantity(instrument, quantities["max_position"], f"{p}.max_position"),  # type: ignore[arg-type]
+                max_position=_quantity(instrument, max_position, f"{p}.max_position"),
                 price_band_bps=band,
                 max_data_age_ms=age,
                 reference=reference,
@@ -461,11 +455,17 @@ def _quantity(instrument: Instrument, text: str, field: str) -> Quantity:
         raise ValidationError(field, exc.problem, reason=exc.reason) from None
 
 
-def _money(parent: Message, name: str, prefix: str, currency: str) -> Money:
+def _required_decimal(parent: Message, name: str, prefix: str) -> str:
     field = f"{prefix}.{name}"
     text = _decimal(parent, name, field)
     if text is None:
         raise ValidationError(field, "is required")
+    return text
+
+
+def _money(parent: Message, name: str, prefix: str, currency: str) -> Money:
+    field = f"{prefix}.{name}"
+    text = _required_decimal(parent, name, prefix)
     _positive(text, field)
     try:
         return Money(text, currency)
