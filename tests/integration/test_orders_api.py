@@ -630,3 +630,14 @@ async def test_internal_error_when_servicer_fails_unexpectedly_then_internal_and
         assert error.code() == grpc.StatusCode.INTERNAL
         assert len(internal) == 1 and isinstance(internal[0], AttributeError)
         api.oms._by_index.pop()
+
+
+async def test_submit_order_when_account_throttled_then_failed_precondition_risk_throttled(api: Api) -> None:
+    limits = (await api.risk_api.GetLimits(risk_pb2.GetLimitsRequest())).accounts[0]
+    limits.limits.max_orders_per_second = 1
+    limits.limits.order_burst = 1
+    await api.risk_api.SetLimits(risk_pb2.SetLimitsRequest(limits=risk_pb2.SubjectLimits(account=limits)))
+    await api.orders.SubmitOrder(submit_request(client_order_id="t-1"))
+    error = await rejected(api.orders.SubmitOrder, submit_request(client_order_id="t-2"))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert trailers(error)["algotrendy-reason"] == "RISK_THROTTLED_ACCOUNT"
