@@ -22,9 +22,21 @@ from typing import Any
 import structlog
 import uvloop
 
-from algotrendy.v1 import marketdata_pb2, marketdata_pb2_grpc
+from algotrendy.v1 import (
+    marketdata_pb2,
+    marketdata_pb2_grpc,
+    orders_pb2,
+    orders_pb2_grpc,
+    portfolio_pb2,
+    portfolio_pb2_grpc,
+    risk_pb2,
+    risk_pb2_grpc,
+)
 from engine import __version__
 from engine.api.marketdata_service import MarketDataServicer
+from engine.api.orders_service import OrderServicer
+from engine.api.portfolio_service import PortfolioServicer
+from engine.api.risk_service import RiskServicer
 from engine.api.server import GrpcServer
 from engine.app.trading import TradingCore
 from engine.bus import MessageBus, ThreadHandoff
@@ -34,6 +46,7 @@ from engine.core.component import Component, ComponentStatus, EngineStatus
 from engine.core.enums import ComponentState, EngineState, TradingState
 from engine.core.errors import AlgoTrendyError, ConfigError, InvariantViolation, StartupError, StorageError
 from engine.core.events import ComponentStateChanged, TradingStateChanged
+from engine.core.ids import AccountId
 from engine.core.kernels import verify_kernels
 from engine.marketdata.registry import MarketDataRegistry
 from engine.store import DataDirLock, LmdbStore
@@ -171,6 +184,7 @@ class Engine:
                     ComponentState.RUNNING,
                     f"{trading.recovered_events} events restored, {trading.reconciled_orders} orders reconciled",
                 )
+                self._register_trading_services(trading)
                 self._set("sim_venue", ComponentState.RUNNING, f"{len(trading.instruments)} instruments")
                 self._set("market_simulator", ComponentState.RUNNING, f"seed {self.config.sim.seed}")
             await self.grpc.start()
@@ -246,6 +260,57 @@ class Engine:
         if self.components["metrics"].state is ComponentState.RUNNING:
             self._set("metrics", ComponentState.STOPPED)
         self.lock.release()
+
+    def _register_trading_services(self, trading: TradingCore) -> None:
+        """OrderService, PortfolioService and RiskService over the started trading core."""
+        assert trading.oms is not None and trading.portfolio is not None and trading.risk is not None
+        halt = self._halt_on_internal
+        lookup = self.marketdata.instrument
+
+        def account_exists(account_id: AccountId) -> bool:
+            return account_id == trading.account
+
+        self.grpc.register(
+            orders_pb2_grpc.add_OrderServiceServicer_to_server,
+            OrderServicer(
+                trading.oms,
+                lookup,
+                self.clock,
+                account_exists=account_exists,
+                audit=trading.audit,
+                on_internal=halt,
+            ),
+            orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name,
+        )
+        self.grpc.register(
+            portfolio_pb2_grpc.add_PortfolioServiceServicer_to_server,
+            PortfolioServicer(
+                trading.portfolio,
+                lookup,
+                self.clock,
+                currency=trading.pnl_currency(),
+                account_exists=account_exists,
+                equity_marks=trading.risk.equity_marks,
+                on_internal=halt,
+            ),
+            portfolio_pb2.DESCRIPTOR.services_by_name["PortfolioService"].full_name,
+        )
+        self.grpc.register(
+            risk_pb2_grpc.add_RiskServiceServicer_to_server,
+            RiskServicer(
+                trading.risk,
+                lookup,
+                self.clock,
+                publish=trading.journal,
+                audit=trading.audit,
+                on_internal=halt,
+            ),
+            risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name,
+        )
+
+    def _halt_on_internal(self, exc: BaseException) -> None:
+        """An RPC ended in INTERNAL: something unexpected happened; correct or halt."""
+        self._on_invariant_violation(InvariantViolation(f"internal error in the API: {exc!r}"))
 
     # -- state ---------------------------------------------------------------------------------
     def status(self) -> EngineStatus:

@@ -284,11 +284,21 @@ class TradingCore:
             task.add_done_callback(self._tasks.discard)
 
     # -- runtime changes that must survive a restart ------------------------------------------
-    def journal(self, record: Any) -> None:
-        """Journal a risk record (limits change, trading state change) so a replay repeats it."""
+    def journal(self, record: Any) -> asyncio.Future[int]:
+        """Journal a risk record (limits change, trading state change) so a replay repeats it;
+        returns the future that resolves once it is durable (acknowledge only after that)."""
         if self.persistence is None:
             raise StorageError("the trading core is not started")
-        self.persistence.journal.append(record)
+        journal = self.persistence.journal
+        future = journal.durable(journal.append(record))
+        self._bus.publish_c(TOPIC_RISK_EVENTS, record)
+        return future
+
+    def audit(self, method: str, summary: dict[str, Any], result: str) -> None:
+        """Every state-changing RPC, into the hash-chained audit log (identity comes with auth)."""
+        if self.persistence is None:
+            raise StorageError("the trading core is not started")
+        self.persistence.audit.append(actor="api", action=method, summary=summary, result=result)
 
     def pnl_currency(self) -> str:
         return self.config.risk.quote_currency
