@@ -220,7 +220,8 @@ async def _verify_after_restart(engine: EngineProcess, data_dir: Path, acked: Ac
     twice = {coid: n for coid, n in received.items() if n != 1}
     assert not twice, f"client order ids that reached the venue more than once: {twice}"
 
-    audit = subprocess.run(
+    audit = await asyncio.to_thread(
+        subprocess.run,
         [ALGOTRENDY, "audit", "verify", "--data-dir", str(data_dir), "--json"],
         capture_output=True,
         text=True,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from engine.core.errors import ValidationError
 from engine.core.fixed import INT64_MAX, Money, Price, Quantity
-from engine.store.codec import CODEC
+from engine.store.codec import CODEC, CORE_COMMAND_TAGS, CORE_EVENT_TAGS
 
 _ID_ALPHABET = "ABCXYZabcxyz0189._-"
 
@@ -55,7 +55,11 @@ def _strategy(tp: Any, name: str) -> st.SearchStrategy[Any]:
 
 @st.composite
 def registered_objects(draw: st.DrawFn) -> Any:
-    cls = draw(st.sampled_from(sorted(CODEC.registered().values(), key=lambda c: c.__name__)))
+    # The core's records (generic strategies); the risk/OMS records the app registers have their own
+    # round-trip test with concrete values (tests/unit/app/test_codec_registrations.py), so this test
+    # does not depend on which other tests ran first.
+    core = CORE_EVENT_TAGS | CORE_COMMAND_TAGS
+    cls = draw(st.sampled_from(sorted(core, key=lambda c: c.__name__)))
     hints = typing.get_type_hints(cls)
     kwargs = {f.name: draw(_strategy(hints[f.name], f.name)) for f in dataclasses.fields(cls) if f.init}
     try:
