@@ -98,10 +98,7 @@ def engine_status_to_proto(status: EngineStatus) -> engine_pb2.GetStatusResponse
 
 # == orders ========================================================================================
 def order_to_proto(order: Order) -> orders_pb2.Order:
-    """An order as the API's ``Order`` (a copy: the domain object stays on the loop).
-
-    ``average_fill_price`` stays unset: the order manager does not track fill notional per order.
-    """
+    """An order as the API's ``Order`` (a copy: the domain object stays on the loop)."""
     message = orders_pb2.Order(
         account_id=order.account_id,
         strategy_id=order.strategy_id,
@@ -126,6 +123,9 @@ def order_to_proto(order: Order) -> orders_pb2.Order:
         message.price.CopyFrom(decimal_to_proto(order.price))
     if order.trigger_price is not None:
         message.trigger_price.CopyFrom(decimal_to_proto(order.trigger_price))
+    average = order.average_fill_price
+    if average is not None:
+        message.average_fill_price.CopyFrom(decimal_to_proto(average))
     return message
 
 

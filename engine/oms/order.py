@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import decimal
+from decimal import Decimal
+
 from engine.core.commands import SubmitOrder
 from engine.core.enums import OrderStatus, OrderType, Side, TimeInForce
 from engine.core.errors import InvariantViolation
@@ -19,9 +22,12 @@ from engine.core.events import (
     OrderTriggered,
     OrderUpdated,
 )
-from engine.core.fixed import Price, Quantity
+from engine.core.fixed import EXACT, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId, TradeId, VenueOrderId
 from engine.oms.fsm import TRIGGER_OF, Trigger, next_status
+
+#: Averages are quotients: 28 significant digits, half-even (analytics, not money).
+_AVERAGE = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
 
 __all__ = ["Order", "OrderKey", "initialized_from"]
 
@@ -58,6 +64,7 @@ class Order:
         "closed_by",
         "detail",
         "expire_at_ns",
+        "fill_notional",
         "filled_quantity",
         "index",
         "instrument_id",
@@ -128,6 +135,8 @@ class Order:
         self.reduce_only = event.reduce_only
         self.status = OrderStatus.INITIALIZED
         self.filled_quantity = Quantity.from_raw(0, event.quantity.precision)
+        #: Exact sum of price x quantity over the fills (for the average fill price).
+        self.fill_notional = Decimal(0)
         self.venue_order_id = None
         self.reason = ""
         self.detail = ""
@@ -225,6 +234,14 @@ class Order:
         self._moved(event, status)
         return status
 
+    @property
+    def average_fill_price(self) -> Decimal | None:
+        """Volume-weighted fill price, rounded to 28 significant digits (an average need not be on
+        the tick grid or terminate); ``None`` before the first fill."""
+        if self.filled_quantity.is_zero():
+            return None
+        return _AVERAGE.divide(self.fill_notional, self.filled_quantity.as_decimal()).normalize(_AVERAGE)
+
     def _apply_fill(self, fill: OrderFilled) -> OrderStatus:
         if fill.side is not self.side or fill.instrument_id != self.instrument_id:
             raise InvariantViolation(
@@ -241,6 +258,9 @@ class Order:
         trigger = Trigger.FILL_COMPLETE if filled == self.quantity else Trigger.FILL_PARTIAL
         status = next_status(self.status, trigger, acknowledged=self.acknowledged, has_fills=True)
         self.filled_quantity = filled
+        self.fill_notional = EXACT.add(
+            self.fill_notional, EXACT.multiply(fill.last_price.as_decimal(), fill.last_quantity.as_decimal())
+        )
         self.trade_ids.add(fill.trade_id)
         if self.venue_order_id is None:
             self.venue_order_id = fill.venue_order_id

@@ -1,0 +1,74 @@
+"""The volume-weighted average fill price of an order, exact inputs, documented rounding."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from engine.core import (
+    AccountId,
+    ClientOrderId,
+    InstrumentId,
+    LiquiditySide,
+    Money,
+    OrderType,
+    Price,
+    Quantity,
+    Side,
+    StrategyId,
+    TimeInForce,
+    TradeId,
+    VenueOrderId,
+)
+from engine.core.events import OrderFilled, OrderInitialized, OrderSubmitted
+from engine.oms.order import Order
+
+IDS = dict(
+    account_id=AccountId("main"),
+    client_order_id=ClientOrderId("c-1"),
+    instrument_id=InstrumentId("SIM:BTC-USD"),
+)
+
+
+def _fill(n: int, price: str, qty: str) -> OrderFilled:
+    return OrderFilled(
+        ts_event=n,
+        ts_init=n,
+        **IDS,
+        sequence=2 + n,
+        venue_order_id=VenueOrderId("v-1"),
+        trade_id=TradeId(f"t-{n}"),
+        side=Side.BUY,
+        last_price=Price(price),
+        last_quantity=Quantity(qty),
+        liquidity_side=LiquiditySide.TAKER,
+        commission=Money("0", "USD"),
+    )
+
+
+def test_average_fill_price_when_filled_at_several_prices_then_volume_weighted() -> None:
+    order = Order(
+        OrderInitialized(
+            ts_event=0,
+            ts_init=0,
+            **IDS,
+            sequence=1,
+            strategy_id=StrategyId("s"),
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=Quantity("0.030"),
+            price=Price("100.2"),
+            trigger_price=None,
+            time_in_force=TimeInForce.GTC,
+            expire_at_ns=None,
+            post_only=False,
+            reduce_only=False,
+        ),
+        index=0,
+    )
+    assert order.average_fill_price is None
+    order.apply(OrderSubmitted(ts_event=0, ts_init=0, **IDS, sequence=2))
+    order.apply(_fill(1, "100.0", "0.010"))
+    order.apply(_fill(2, "100.1", "0.010"))
+    order.apply(_fill(3, "100.2", "0.010"))
+    assert order.average_fill_price == Decimal("100.1")
+    assert order.fill_notional == Decimal("3.00300")
