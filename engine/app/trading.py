@@ -57,6 +57,9 @@ TOPIC_TRADES = "data.trades"
 TOPIC_QUOTES = "data.quotes"
 TOPIC_ORDER_EVENTS = "events.order"
 TOPIC_RISK_EVENTS = "events.risk"
+RISK_TABLE = "risk"
+KEY_EQUITY = "equity"
+EQUITY_SAVE_INTERVAL_NS = 1_000_000_000
 #: Strategy id of orders entered by hand (CLI, UI) when the request names none.
 MANUAL_STRATEGY = StrategyId("manual")
 
@@ -101,6 +104,8 @@ class TradingCore:
         self.venue: DurableSimVenue | None = None
         self.simulator: MarketSimulator | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._replaying = False
+        self._equity_saved_ns = 0
         self.recovered_events = 0
         self.reconciled_orders = 0
 
@@ -133,8 +138,13 @@ class TradingCore:
             balances={self.account: self._starting_balances()},
             on_equity=self._on_equity,
         )
-        for fill in fills:
-            portfolio.on_fill(fill)
+        self._replaying = True  # the replayed fills must not re-trigger post-trade breaches
+        try:
+            for fill in fills:
+                portfolio.on_fill(fill)
+        finally:
+            self._replaying = False
+        risk.restore_equity_tracks(persistence.state.get(RISK_TABLE, KEY_EQUITY, {}))
 
         venue = self._build_venue(persistence)
         oms = self.oms = OrderManager(
@@ -169,6 +179,8 @@ class TradingCore:
     async def stop(self) -> None:
         if self.simulator is not None and self.simulator.is_running:
             self.simulator.stop()
+        if self.risk is not None and self.persistence is not None:
+            self._save_equity_tracks(self._clock.timestamp_ns())
         if self.venue is not None:
             await self.venue.flush()
             self.venue.venue.stop()
@@ -269,10 +281,12 @@ class TradingCore:
 
     def _on_equity(self, account_id: AccountId, equity: Money, ts_ns: int) -> None:
         """Post-trade: the loss monitor may escalate the account and cancel its open orders."""
-        if self.risk is None or self.portfolio is None or self.persistence is None:
+        if self.risk is None or self.portfolio is None or self.persistence is None or self._replaying:
             return
         realised = self.portfolio.pnl(account_id, equity.currency).realised
         breach = self.risk.on_equity(account_id, equity, realised, ts_ns)
+        if ts_ns - self._equity_saved_ns >= EQUITY_SAVE_INTERVAL_NS:
+            self._save_equity_tracks(ts_ns)
         if breach is None:
             return
         log.warning("risk.breached", account=str(account_id), reason=breach.reason, loss=str(breach.loss))
@@ -282,6 +296,13 @@ class TradingCore:
             task = asyncio.get_running_loop().create_task(self.oms.cancel_all(breach.cancel))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _save_equity_tracks(self, ts_ns: int) -> None:
+        """Day-start and peak equity are not in the journal; a state write keeps them across
+        restarts (at most ``EQUITY_SAVE_INTERVAL_NS`` old after a crash)."""
+        assert self.risk is not None and self.persistence is not None
+        self.persistence.state.put(RISK_TABLE, KEY_EQUITY, self.risk.equity_tracks())
+        self._equity_saved_ns = ts_ns
 
     # -- runtime changes that must survive a restart ------------------------------------------
     def journal(self, record: Any) -> asyncio.Future[int]:

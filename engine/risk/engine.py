@@ -705,6 +705,17 @@ class RiskEngine:
         track.peak = equity
 
     # -- snapshot / restore --------------------------------------------------------------------
+    def equity_tracks(self) -> dict[str, Any]:
+        """The loss monitor's day-start and peak equity per account (plain data, for a restart)."""
+        return {str(k): v.to_data() for k, v in self._equity.items()}
+
+    def restore_equity_tracks(self, data: dict[str, Any]) -> None:
+        """Bring back ``equity_tracks()``; registered accounts only (others are ignored)."""
+        for account, track in data.items():
+            account_id = AccountId(account)
+            if account_id in self._accounts:
+                self._equity[account_id] = _EquityTrack.from_data(track)
+
     def snapshot(self) -> dict[str, Any]:
         """All risk state as plain data (str, int, bool, None, list, dict; JSON-ready)."""
         return {

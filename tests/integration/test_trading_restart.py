@@ -1,0 +1,138 @@
+"""A graceful restart brings the trading state back exactly: orders, fills, positions, balances,
+the order-event sequence, runtime risk limits, the trading state and the loss monitor's equity marks."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from engine.app import Engine
+from engine.config import load_config
+from engine.core import (
+    AccountId,
+    ClientOrderId,
+    InstrumentId,
+    OrderType,
+    Quantity,
+    Side,
+    StrategyId,
+    TradingState,
+)
+from engine.core.commands import SubmitOrder
+from engine.core.fixed import Money, Price
+from engine.risk.limits import AccountLimits
+
+ACCOUNT = AccountId("main")
+BTC = InstrumentId("SIM:BTC-USD")
+
+
+def _config(data_dir: Path):  # type: ignore[no-untyped-def]
+    return load_config(
+        env={},
+        overrides={
+            "data_dir": str(data_dir),
+            "grpc.port": 0,
+            "metrics.enabled": False,
+            "sim.step_ms": 10,
+            "store.durability": "async",
+        },
+    )
+
+
+def _state(engine: Engine) -> dict[str, Any]:
+    trading = engine.trading
+    assert trading is not None and trading.oms is not None and trading.portfolio is not None and trading.risk
+    return {
+        "orders": sorted(
+            (
+                str(o.client_order_id),
+                o.status.name,
+                str(o.filled_quantity),
+                o.last_sequence,
+                str(o.fill_notional),
+            )
+            for o in trading.oms.orders()
+        ),
+        "sequence": trading.oms.sequence,
+        "positions": sorted(
+            (str(p.instrument_id), str(p.quantity)) for p in trading.portfolio.positions(ACCOUNT)
+        ),
+        "balances": {k: str(v) for k, v in trading.portfolio.balances(ACCOUNT).items()},
+        "limits": trading.risk.limits(),
+        "trading_state": trading.risk.trading_state(ACCOUNT),
+        "equity_tracks": trading.risk.equity_tracks(),
+        "risk_position": trading.risk.position(ACCOUNT, BTC),
+    }
+
+
+async def _wait(predicate, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met before the deadline"
+        await asyncio.sleep(0.02)
+
+
+async def test_engine_when_restarted_then_trading_state_comes_back_exactly(tmp_path: Path) -> None:
+    first = Engine(_config(tmp_path / "data"))
+    await first.start()
+    trading = first.trading
+    assert trading is not None and trading.oms is not None and trading.risk is not None
+    venue = trading.venue
+    assert venue is not None
+    await _wait(lambda: venue.venue.quote(BTC) is not None)
+    # Marketable buys and sells so the account trades against the simulated market.
+    for n in range(12):
+        quote = venue.venue.quote(BTC)
+        assert quote is not None
+        side = Side.BUY if n % 2 == 0 else Side.SELL
+        price = quote.ask_price + Price("1.0") if side is Side.BUY else quote.bid_price - Price("1.0")
+        await trading.oms.submit(
+            SubmitOrder(
+                ts_init=first.clock.timestamp_ns(),
+                account_id=ACCOUNT,
+                strategy_id=StrategyId("manual"),
+                client_order_id=ClientOrderId(f"r-{n}"),
+                instrument_id=BTC,
+                side=side,
+                order_type=OrderType.LIMIT,
+                quantity=Quantity("0.010" if side is Side.BUY else "0.004"),
+                price=price,
+            )
+        )
+    await _wait(lambda: sum(Decimal(str(o.filled_quantity)) > 0 for o in trading.oms.orders()) >= 6)
+    # A runtime limits change and a HALT: both journalled, both must survive.
+    limits = trading.risk.limits().accounts[ACCOUNT]
+    changed = AccountLimits(
+        max_gross_exposure=limits.max_gross_exposure,
+        max_net_exposure=limits.max_net_exposure,
+        max_open_orders=123,
+        max_orders_per_second=limits.max_orders_per_second,
+        order_burst=limits.order_burst,
+        max_daily_loss=Money("12345", "USD"),
+        max_drawdown=limits.max_drawdown,
+        breach_state=TradingState.REDUCING,
+    )
+    await trading.journal(trading.risk.set_limits(ACCOUNT, changed, first.clock.timestamp_ns()))
+    first._set_trading_state(TradingState.HALTED, "operator halt before maintenance")
+    trading.simulator.stop()  # type: ignore[union-attr]  # freeze the market so the states compare
+    await trading.oms.idle()
+    before = _state(first)
+    await first.stop()
+
+    second = Engine(_config(tmp_path / "data"))
+    await second.start()
+    try:
+        assert second.trading is not None and second.trading.simulator is not None
+        second.trading.simulator.stop()
+        after = _state(second)
+        assert before["orders"] and any(o[2] != "0.00000" for o in before["orders"])
+        assert before["equity_tracks"], "the loss monitor saw no equity"
+        assert before["positions"] and before["risk_position"][1] != Quantity("0")
+        assert after == before
+        assert after["trading_state"] is TradingState.HALTED
+        assert after["limits"].accounts[ACCOUNT].max_open_orders == 123
+        assert second.trading.recovered_events > 0
+    finally:
+        await second.stop()
