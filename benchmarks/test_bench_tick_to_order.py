@@ -1,0 +1,190 @@
+"""Internal tick-to-order latency on the real engine components, on uvloop.
+
+One iteration: a quote arrives (market event) -> a strategy stub subscribed on the bus decides to
+buy -> risk gate -> order manager (OrderInitialized/OrderSubmitted journalled and *awaited durable*
+in LMDB through the writer thread) -> the simulated venue -> the venue's acknowledgement applied by
+the order manager. Timed from the quote to the OrderAccepted, perf_counter_ns, one order at a time.
+
+Variants (same run): store durability ``async`` and ``sync``; the venue alone (a real venue keeps
+its own books) and the durable simulated venue as wired in the app (which also commits its own
+state before it reports, so the crash test can reconcile against it).
+
+Run: make bench PYTEST_ARGS=benchmarks/test_bench_tick_to_order.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvloop
+
+from engine.app.adapters import JournalAdapter, RiskAdapter
+from engine.app.durable_venue import DurableSimVenue
+from engine.app.trading import MANUAL_STRATEGY, TradingCore
+from engine.bus import MessageBus
+from engine.config import load_config
+from engine.core import AccountId, ClientOrderId, InstrumentId, OrderType, Price, Quantity, Side, TimeInForce
+from engine.core.clock import LiveClock
+from engine.core.commands import SubmitOrder
+from engine.core.events import OrderAccepted, QuoteTick
+from engine.oms.manager import OrderManager
+from engine.store import LmdbStore
+from engine.store.persistence import Persistence
+from engine.venues.sim import SimVenue, SimVenueConfig
+
+RESULTS = Path(__file__).parent / "results" / "tick_to_order.json"
+BTC = InstrumentId("SIM:BTC-USD")
+ACCOUNT = AccountId("main")
+WARMUP = 300
+SAMPLES = 3000
+_results: dict[str, dict[str, float]] = {}
+
+
+async def _measure(durability: str, durable_venue: bool) -> list[int]:
+    config = load_config(
+        env={},
+        overrides={
+            "risk.max_orders_per_second": 1_000_000,
+            "risk.order_burst": 1_000_000,
+            "risk.strategy_max_orders_per_second": 1_000_000,
+            "risk.strategy_order_burst": 1_000_000,
+            "risk.max_open_orders": 1_000_000,
+        },
+    )
+    clock = LiveClock()
+    bus = MessageBus()
+    bus.bind_to_current_thread()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = LmdbStore(Path(tmp) / "lmdb", map_size_mb=4096, durability=durability)
+        store.open(clock.timestamp_ns())
+        core = TradingCore(config, store, bus, clock, on_invariant_violation=lambda exc: None)
+        persistence = Persistence(store, clock=clock.timestamp_ns)
+        persistence.start()
+        risk = core._build_risk()
+        instruments = list(core.instruments.values())
+        venue = SimVenue(instruments, clock, SimVenueConfig(accounts={"main": {"USD": "100000000"}}))
+        acked: dict[str, asyncio.Future[int]] = {}
+        oms: OrderManager
+
+        def on_report(event: Any) -> None:
+            oms.on_order_event(event)
+
+        port: Any = venue
+        if durable_venue:
+            port = DurableSimVenue(
+                venue, persistence.state, persistence.writer, on_report, clock.timestamp_ns
+            )
+        else:
+            venue.set_event_handler(on_report)
+        oms = OrderManager(
+            clock=clock,
+            venue=port,
+            risk=RiskAdapter(risk),
+            journal=JournalAdapter(persistence.journal),
+            instruments=instruments,
+        )
+
+        def on_order_event(event: Any) -> None:
+            if isinstance(event, OrderAccepted):
+                future = acked.pop(event.client_order_id, None)
+                if future is not None and not future.done():
+                    future.set_result(time.perf_counter_ns())
+
+        oms.subscribe(on_order_event)
+        venue.start()
+        tasks: set[asyncio.Task[Any]] = set()
+        counter = 0
+
+        def strategy_stub(quote: QuoteTick) -> None:
+            """Buy 1 lot 50 ticks below the bid on every quote (rests: the venue acknowledges)."""
+            nonlocal counter
+            counter += 1
+            coid = ClientOrderId(f"b-{counter}")
+            acked[coid] = asyncio.get_running_loop().create_future()
+            command = SubmitOrder(
+                ts_init=quote.ts_init,
+                account_id=ACCOUNT,
+                strategy_id=MANUAL_STRATEGY,
+                client_order_id=coid,
+                instrument_id=BTC,
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                quantity=Quantity("0.001"),
+                price=quote.bid_price - Price("5.0"),
+                time_in_force=TimeInForce.GTC,
+            )
+            task = asyncio.get_running_loop().create_task(oms.submit(command))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        bus.subscribe(f"data.quotes.{BTC}", strategy_stub)
+
+        def market_event() -> None:
+            now = clock.timestamp_ns()
+            quote = QuoteTick(
+                ts_event=now,
+                ts_init=now,
+                instrument_id=BTC,
+                bid_price=Price("65000.0"),
+                bid_size=Quantity("1.00000"),
+                ask_price=Price("65000.1"),
+                ask_size=Quantity("1.00000"),
+            )
+            oms.on_quote(quote)  # risk gate: reference price and freshness
+            bus.publish(f"data.quotes.{BTC}", quote)
+
+        latencies: list[int] = []
+        for i in range(WARMUP + SAMPLES):
+            t0 = time.perf_counter_ns()
+            market_event()
+            future = acked[ClientOrderId(f"b-{counter}")]
+            t1 = await asyncio.wait_for(future, 10)
+            if i >= WARMUP:
+                latencies.append(t1 - t0)
+        await oms.idle()
+        venue.stop()
+        await persistence.close()
+        store.close(clock.timestamp_ns())
+    return latencies
+
+
+def _summary(latencies: list[int]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {
+        "samples": len(ordered),
+        "p50_us": statistics.median(ordered) / 1e3,
+        "p90_us": ordered[int(0.90 * len(ordered)) - 1] / 1e3,
+        "p99_us": ordered[int(0.99 * len(ordered)) - 1] / 1e3,
+        "max_us": ordered[-1] / 1e3,
+    }
+
+
+@pytest.mark.parametrize("durable_venue", [False, True], ids=["venue", "durable-sim-venue"])
+@pytest.mark.parametrize("durability", ["async", "sync"])
+def test_bench_tick_to_order(benchmark, durability: str, durable_venue: bool) -> None:
+    collected: list[list[int]] = []
+
+    def run() -> None:
+        previous = sys.getswitchinterval()
+        sys.setswitchinterval(0.0005)  # as engine.app.serve sets it for the LMDB writer thread
+        try:
+            collected.append(uvloop.run(_measure(durability, durable_venue)))
+        finally:
+            sys.setswitchinterval(previous)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    summary = _summary(collected[-1])
+    benchmark.extra_info.update(summary)
+    name = f"{durability}/{'durable-sim-venue' if durable_venue else 'venue'}"
+    _results[name] = summary
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(_results, indent=2) + "\n")
+    assert summary["samples"] == SAMPLES
