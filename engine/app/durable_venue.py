@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from engine.core.commands import SubmitOrder
 from engine.core.events import Event, OrderEvent
 from engine.core.ids import AccountId, ClientOrderId
 from engine.oms.ports import VenueCommand
@@ -66,8 +67,6 @@ class DurableSimVenue:
 
     # -- VenuePort -------------------------------------------------------------------------------
     def send(self, command: VenueCommand) -> None:
-        from engine.core.commands import SubmitOrder
-
         if isinstance(command, SubmitOrder):
             key = f"{command.account_id}/{command.client_order_id}"
             self.received[key] = self.received.get(key, 0) + 1
