@@ -87,12 +87,11 @@ class DurableSimVenue:
         batch, self._buffer = self._buffer, []
         now = self._now_ns()
         waiting: asyncio.Future[Any] | None = None
-        if any(isinstance(e, OrderEvent) for e in batch) or now - self._last_snapshot_ns >= IDLE_SNAPSHOT_NS:
-            ticket = self._state.put_many(
-                TABLE, {KEY_STATE: self.venue.snapshot(), KEY_RECEIVED: dict(self.received)}
-            )
+        reports = any(isinstance(e, OrderEvent) for e in batch)
+        if reports or now - self._last_snapshot_ns >= IDLE_SNAPSHOT_NS:
+            ticket = self._save()
             self._last_snapshot_ns = now
-            if any(isinstance(e, OrderEvent) for e in batch):
+            if reports:
                 waiting = self._writer.wait(ticket)
         self._pending.append((waiting, batch))
         if waiting is not None:
@@ -118,8 +117,11 @@ class DurableSimVenue:
         """Make the current venue state durable and deliver everything pending (shutdown)."""
         if self._flush_scheduled:
             self._flush()
-        ticket = self._state.put_many(
+        await self._writer.wait(self._save())
+        self._release()
+
+    def _save(self) -> int:
+        """Queue the venue's complete state and receipt counts as one unit; returns the ticket."""
+        return self._state.put_many(
             TABLE, {KEY_STATE: self.venue.snapshot(), KEY_RECEIVED: dict(self.received)}
         )
-        await self._writer.wait(ticket)
-        self._release()
