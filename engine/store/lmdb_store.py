@@ -48,6 +48,11 @@ class LmdbStore:
         return self._env
 
     @property
+    def durability(self) -> str:
+        """``"sync"`` (every commit fsync'ed) or ``"async"`` (flushing left to the OS)."""
+        return self._durability
+
+    @property
     def is_open(self) -> bool:
         return self._env is not None
 

@@ -1,0 +1,204 @@
+"""Async durability: the writer group-commits on the loop (no thread); sync keeps the writer thread."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.core.errors import StorageError
+from engine.store import LmdbStore, Persistence, recover
+from engine.store.audit import verify
+from engine.store.journal import last_sequence
+from engine.store.writer import StoreWriter
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from store_samples import open_store, sample_events
+
+
+def _writer_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "lmdb-writer"]
+
+
+async def test_writer_when_async_durability_then_commits_on_the_loop_without_a_thread(
+    store: LmdbStore,
+) -> None:
+    p = Persistence(store)
+    assert p.writer.on_loop
+    p.start()
+    assert p.writer.running and not _writer_threads()
+    seq = p.journal.append(sample_events(1)[0])
+    assert p.journal.durable_sequence == 0  # committed at the loop's next turn, not inline
+    assert await asyncio.wait_for(p.journal.durable(seq), 5) == seq
+    assert last_sequence(store) == seq
+    await p.close()
+    assert not p.writer.running
+
+
+async def test_writer_when_sync_durability_then_a_writer_thread_commits(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "lmdb", durability="sync")
+    p = Persistence(store)
+    assert not p.writer.on_loop
+    p.start()
+    assert _writer_threads()
+    seq = p.journal.append(sample_events(1)[0])
+    assert await asyncio.wait_for(p.journal.durable(seq), 5) == seq
+    await p.close()
+    store.close(time.time_ns())
+
+
+def test_writer_when_sync_store_asked_to_commit_on_loop_then_refuses(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "lmdb", durability="sync")
+    with pytest.raises(StorageError, match="must not commit on the loop"):
+        StoreWriter(store, on_loop=True)
+    store.close(time.time_ns())
+
+
+async def test_writer_when_one_burst_then_one_transaction_and_waiters_resolve_after_it(
+    persistence: Persistence,
+) -> None:
+    writer, journal = persistence.writer, persistence.journal
+    before = writer.transactions
+    seqs = [journal.append(e) for e in sample_events(40)]
+    persistence.state.put("snapshot", "oms", {"as_of_seq": seqs[-1]})
+    futures = [journal.durable(s) for s in seqs]
+    flushed = writer.flush()
+    assert not any(f.done() for f in futures) and not flushed.done()
+    await asyncio.wait_for(flushed, 5)
+    assert writer.transactions - before == 1
+    assert all(f.done() and f.result() >= s for f, s in zip(futures, seqs, strict=True))
+    assert journal.durable_sequence == 40 and writer.committed_ticket == writer.enqueued_ticket
+
+
+async def test_writer_when_burst_larger_than_max_batch_then_split_in_order_over_iterations(
+    store: LmdbStore,
+) -> None:
+    p = Persistence(store)
+    p.writer._max_batch = 64
+    p.start()
+    events = sample_events(1000)
+    for e in events:
+        p.journal.append(e)
+    assert await p.journal.flush() == 1000
+    assert p.writer.transactions == 16 and p.writer.largest_batch == 64
+    assert recover(store).events == events
+    await p.close()
+
+
+async def test_writer_when_appends_interleave_with_loop_turns_then_gap_free_and_ordered(
+    persistence: Persistence,
+) -> None:
+    rng = random.Random(7)
+    events = sample_events(3000)
+    journal = persistence.journal
+    pending: list[asyncio.Future[int]] = []
+    i = 0
+    while i < len(events):
+        for e in events[i : i + rng.randint(1, 50)]:
+            pending.append(journal.durable(journal.append(e)))
+            i += 1
+        persistence.audit.append(actor="t", action="Burst", summary={"i": i})
+        await asyncio.sleep(0)
+        # Every future resolved so far belongs to a committed prefix.
+        done = [f.result() for f in pending if f.done()]
+        assert all(r <= journal.durable_sequence for r in done)
+    await persistence.flush()
+    assert recover(persistence.store).events == events
+    assert verify(persistence.store).ok
+
+
+async def test_writer_when_closed_then_queued_writes_drained_and_enqueue_refused(store: LmdbStore) -> None:
+    p = Persistence(store)
+    p.start()
+    for e in sample_events(500):
+        seq = p.journal.append(e)
+    waiting = p.journal.durable(seq)
+    p.state.put("seq", "last", seq)
+    await p.close()
+    assert waiting.done() and waiting.result() == 500
+    assert last_sequence(store) == 500 and p.state.get("seq", "last") == 500
+    with pytest.raises(StorageError):
+        p.journal.append(sample_events(1)[0])
+
+
+async def test_writer_when_loop_commit_fails_then_batch_unacknowledged_later_appends_refused(
+    tmp_path: Path,
+) -> None:
+    store = LmdbStore(tmp_path / "lmdb", map_size_mb=1, durability="async")
+    store._map_size = 256 * 1024
+    store.open(time.time_ns())
+    p = Persistence(store)
+    halted: list[StorageError] = []
+    p.writer.add_failure_listener(halted.append)
+    p.start()
+    journal = p.journal
+    events = sample_events(20)
+    # A first burst commits; the second is too large for the map and fails as a unit.
+    for e in events[:10]:
+        journal.append(e)
+    assert await journal.flush() == 10
+    big = sample_events(20_000)
+    for e in big:
+        journal.append(e)
+    state_ticket = p.state.put("seq", "last", journal.last_sequence)
+    waiting = journal.durable(journal.last_sequence)
+    ticket_future = p.writer.wait(state_ticket)
+    with pytest.raises(StorageError, match="MAP_FULL"):
+        await asyncio.wait_for(waiting, 5)
+    with pytest.raises(StorageError):
+        await ticket_future
+    assert len(halted) == 1 and journal.failed and not p.writer.running
+    assert journal.durable_sequence == 10 == last_sequence(store)
+    with pytest.raises(StorageError):
+        journal.append(events[10])
+    with pytest.raises(StorageError):
+        p.state.put("seq", "x", 1)
+    with pytest.raises(StorageError):
+        await p.close()
+    assert recover(store).events == events[:10]
+    store.close(time.time_ns())
+
+
+@pytest.mark.slow
+def test_writer_when_async_process_killed_with_sigkill_then_every_acknowledged_sequence_survives(
+    tmp_path: Path,
+) -> None:
+    # The loop-side commit (no fsync) is in the page cache when acknowledged: a SIGKILL loses none.
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "integration" / "test_store_crash.py"
+    spec = importlib.util.spec_from_file_location("store_crash_helpers", path)
+    assert spec is not None and spec.loader is not None
+    crash = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(crash)
+    data_dir = tmp_path / "data"
+    rng = random.Random(9)
+    highest_ack = 0
+    for cycle in range(4):
+        proc = crash.start_writer(data_dir, "async", rng.choice([1, 3, 50]))
+        try:
+            start, acks = crash.read_acks(proc, min_acks=3, seconds=rng.uniform(0.05, 0.3))
+        finally:
+            crash.kill(proc)
+        acks += crash.drain_acks(proc)
+        assert start >= highest_ack, f"cycle {cycle}: restarted at {start} below acknowledged {highest_ack}"
+        assert acks == sorted(acks)
+        highest_ack = max([highest_ack, *acks])
+        store = LmdbStore(data_dir / "lmdb", map_size_mb=256, durability="async")
+        store.open(time.time_ns())
+        try:
+            assert store.previous_run_crashed
+            report = recover(store)
+            assert report.last_seq >= highest_ack
+            assert report.first_seq == 1 and report.count == report.last_seq
+            assert report.events == [crash.event_for(seq) for seq in range(1, report.last_seq + 1)]
+            assert verify(store).ok
+        finally:
+            store.close(time.time_ns())
+    assert highest_ack > 0
