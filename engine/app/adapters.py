@@ -7,6 +7,7 @@ as Protocols; the composition root plugs the LMDB journal and the Cython risk ga
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 from engine.core.commands import AmendOrder, CancelOrder, SubmitOrder
 from engine.core.events import OrderEvent, OrderFilled, OrderUpdated, QuoteTick, TradeTick
@@ -42,24 +43,10 @@ class RiskAdapter:
         return self._risk.check_cancel(command)
 
     def on_order_opened(self, order: Order) -> None:
-        self._risk.on_order_opened(
-            SubmitOrder(
-                ts_init=order.ts_created,
-                account_id=order.account_id,
-                strategy_id=order.strategy_id,
-                client_order_id=order.client_order_id,
-                instrument_id=order.instrument_id,
-                side=order.side,
-                order_type=order.order_type,
-                quantity=order.quantity,
-                price=order.price,
-                trigger_price=order.trigger_price,
-                time_in_force=order.time_in_force,
-                expire_at_ns=order.expire_at_ns,
-                post_only=order.post_only,
-                reduce_only=order.reduce_only,
-            )
-        )
+        # The gate reads the order's terms (ids, side, type, prices, quantity) once, right here and
+        # does not keep the object; ``Order`` carries them under the ``SubmitOrder`` names, so it is
+        # handed over as is instead of re-building (and re-validating) a command per order (~3 us).
+        self._risk.on_order_opened(cast(SubmitOrder, order))
 
     def on_order_updated(self, order: Order) -> None:
         self._risk.on_order_updated(

@@ -27,7 +27,7 @@ import binascii
 import dataclasses
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -75,6 +75,7 @@ __all__ = ["OrderManager", "OrderPage"]
 _log = structlog.get_logger("engine.oms")
 
 EventHandler = Callable[[OrderEvent], None]
+_E = TypeVar("_E", bound=OrderEvent)
 #: The venue refuses a second order with an id it has seen; that says nothing about our order.
 DUPLICATE_AT_VENUE = "DUPLICATE_CLIENT_ORDER_ID"
 #: Reconciliation found no trace of the order at the venue: it never arrived.
@@ -499,7 +500,7 @@ class OrderManager:
         """Create and risk-check (sync). Returns the order, the durability of its last event and,
         when approved, the future that resolves once the command has left (or never will)."""
         ts = self._now()
-        order = self._add_order(initialized_from(command, ts))
+        order = self._add_order(initialized_from(command, ts), fresh=True)
         try:
             decision = self._risk.check_submit(command, ts)
             approved, reason, detail = decision.approved, decision.reason, decision.detail
@@ -511,11 +512,12 @@ class OrderManager:
             durable = self._commit(
                 order,
                 OrderDenied(ts_event=ts, ts_init=ts, **ids, reason=reason or "RISK_DENIED", detail=detail),
+                fresh=True,
             )
             return order, durable, None
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._in_flight[order.key] = sent
-        durable = self._commit(order, OrderSubmitted(ts_event=ts, ts_init=ts, **ids))
+        durable = self._commit(order, OrderSubmitted(ts_event=ts, ts_init=ts, **ids), fresh=True)
         return order, durable, sent
 
     async def _send_when_durable(
@@ -563,7 +565,7 @@ class OrderManager:
         event = kind(ts_event=ts, ts_init=ts, **_ids(order), reason=reason, detail=str(exc))  # type: ignore[call-arg]
         if order.status.is_terminal:
             return
-        self._commit(order, event)
+        self._commit(order, event, fresh=True)
 
     def _amend_now(self, order: Order, command: AmendOrder) -> Awaitable[None]:
         self._check_amend(order, command)
@@ -571,7 +573,7 @@ class OrderManager:
         decision = self._risk_decision(lambda: self._risk.check_amend(command, ts))
         if not decision[0]:
             raise RiskDeniedError(decision[2] or "amend denied by the risk gate", reason=decision[1])
-        return self._commit(order, OrderPendingUpdate(ts_event=ts, ts_init=ts, **_ids(order)))
+        return self._commit(order, OrderPendingUpdate(ts_event=ts, ts_init=ts, **_ids(order)), fresh=True)
 
     def _cancel_now(self, order: Order, command: CancelOrder) -> Awaitable[None] | None:
         """Journal the pending cancel (sync); None when a cancel is already pending."""
@@ -585,7 +587,7 @@ class OrderManager:
         decision = self._risk_decision(lambda: self._risk.check_cancel(command, ts))
         if not decision[0]:
             raise RiskDeniedError(decision[2] or "cancel denied by the risk gate", reason=decision[1])
-        return self._commit(order, OrderPendingCancel(ts_event=ts, ts_init=ts, **_ids(order)))
+        return self._commit(order, OrderPendingCancel(ts_event=ts, ts_init=ts, **_ids(order)), fresh=True)
 
     def _risk_decision(self, check: Callable[[], Any]) -> tuple[bool, str, str]:
         try:
@@ -601,9 +603,10 @@ class OrderManager:
             await asyncio.shield(sent)
 
     # == internals: applying events ================================================================
-    def _add_order(self, event: OrderInitialized) -> Order:
+    def _add_order(self, event: OrderInitialized, *, fresh: bool = False) -> Order:
+        """``fresh``: ``event`` was just built here and nobody else holds it (see ``_commit``)."""
         if not self._replaying:
-            event = dataclasses.replace(event, sequence=self._sequence + 1)
+            event = _sequenced(event, self._sequence + 1, fresh)
         order = Order(event, len(self._by_index))
         lst = self._list_of.get(order.key)
         if lst is not None:
@@ -615,9 +618,12 @@ class OrderManager:
             self._record(event)
         return order
 
-    def _commit(self, order: Order, event: OrderEvent) -> Awaitable[None]:
-        """Sequence, apply (state machine), journal and publish one live event of ``order``."""
-        event = dataclasses.replace(event, sequence=self._sequence + 1)
+    def _commit(self, order: Order, event: OrderEvent, *, fresh: bool = False) -> Awaitable[None]:
+        """Sequence, apply (state machine), journal and publish one live event of ``order``.
+
+        ``fresh``: the event was just constructed by this manager and has not been shared yet, so it
+        is sequenced in place instead of copied (a copy of a 16-field event costs ~3 us)."""
+        event = _sequenced(event, self._sequence + 1, fresh)
         try:
             self._apply(order, event, notify_risk=True)
         except InvariantViolation as exc:
@@ -881,6 +887,34 @@ class OrderManager:
                     )
                 )
         return out
+
+
+_set_field = object.__setattr__
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _sequenced(event: _E, sequence: int, fresh: bool) -> _E:
+    """``dataclasses.replace(event, sequence=sequence)``, without its per-call introspection.
+
+    A ``fresh`` event (constructed by the caller, not yet published to anyone) gets its sequence
+    set in place before it escapes -- the frozen dataclass is immutable from then on. Any other
+    event (e.g. the venue's) is copied field by field; order events have no ``__post_init__``, so
+    the copy equals what ``replace`` builds (falls back to ``replace`` for a class that has one).
+    """
+    if fresh:
+        _set_field(event, "sequence", sequence)
+        return event
+    cls = type(event)
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        if hasattr(cls, "__post_init__") or not hasattr(cls, "__slots__"):
+            return dataclasses.replace(event, sequence=sequence)
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(event))  # type: ignore[arg-type]
+    copy = object.__new__(cls)
+    for name in names:
+        _set_field(copy, name, getattr(event, name))
+    _set_field(copy, "sequence", sequence)
+    return copy
 
 
 def _unsent_reason(exc: BaseException) -> str:

@@ -5,21 +5,38 @@ sent, and its events reach the engine ``report_latency_ns`` after they happened.
 clock alert (``LiveClock``: ``loop.call_later``; ``TestClock``: when the test advances time), in due
 time order and, for equal times, in the order they were scheduled. A zero delay still defers to the
 next alert, so a caller never receives events from inside its own ``send``.
+
+On a ``LiveClock`` an item already due when pushed (zero latency) runs from ONE ``loop.call_soon``
+per burst instead of a clock timer: the next loop iteration, without a timer handle, its closure and
+a cancel/re-arm per push (a timer is also only millisecond-accurate in libuv). Same order, same
+never-inside-``send`` rule; a ``TestClock`` keeps delivering only when the test advances time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 from collections.abc import Callable
 
-from engine.core.clock import Clock, TimeEvent
+from engine.core.clock import Clock, LiveClock, TimeEvent
 
 __all__ = ["DelayLine"]
 
 
 class DelayLine:
-    __slots__ = ("_armed_ns", "_clock", "_heap", "_name", "_next_extra", "_on_tick", "_running", "_seq")
+    __slots__ = (
+        "_armed_ns",
+        "_clock",
+        "_heap",
+        "_live",
+        "_name",
+        "_next_extra",
+        "_on_tick",
+        "_running",
+        "_seq",
+        "_soon_scheduled",
+    )
 
     def __init__(
         self,
@@ -39,6 +56,9 @@ class DelayLine:
         self._next_extra = next_extra_ns
         self._armed_ns: int | None = None
         self._running = False
+        #: Wall-clock time on the running loop: due-now items go through ``call_soon``.
+        self._live = isinstance(clock, LiveClock)
+        self._soon_scheduled = False
 
     @property
     def pending(self) -> int:
@@ -56,7 +76,13 @@ class DelayLine:
     def push(self, due_ns: int, callback: Callable[[int], None]) -> None:
         """Run ``callback(now_ns)`` at ``due_ns`` (or the first alert after it)."""
         heapq.heappush(self._heap, (due_ns, next(self._seq), callback))
-        if self._running and (self._armed_ns is None or due_ns < self._armed_ns):
+        if not self._running:
+            return
+        if self._live and due_ns <= self._clock.timestamp_ns():
+            if not self._soon_scheduled:
+                self._soon_scheduled = True
+                asyncio.get_running_loop().call_soon(self._fire_soon)
+        elif self._armed_ns is None or due_ns < self._armed_ns:
             self._arm(due_ns)
 
     def rearm(self) -> None:
@@ -79,6 +105,13 @@ class DelayLine:
             return
         self._armed_ns = at_ns
         self._clock.set_alert(self._name, at_ns, self._fire)
+
+    def _fire_soon(self) -> None:
+        self._soon_scheduled = False
+        if not self._running:
+            return
+        self.run_due(self._clock.timestamp_ns())
+        self.rearm()
 
     def _fire(self, event: TimeEvent) -> None:
         self._armed_ns = None
