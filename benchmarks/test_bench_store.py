@@ -4,7 +4,9 @@ Journal: 200,000 realistic order events (initialized / submitted / accepted / fi
 records through the codec) are appended on a uvloop loop in bursts of ``BURST`` events per loop
 iteration (a busy engine: each iteration handles a burst, then the loop turns); the clock stops when
 ``await journal.durable(last)`` resolves, i.e. when the last transaction committed (fsync'ed with
-``sync``). The writer thread batches whatever queued while the previous commit ran (group commit).
+``sync``). With ``sync`` the writer thread batches whatever queued while the previous commit ran
+(group commit); with ``async`` the writer commits each burst on the loop (one transaction per loop
+iteration, so ``transactions_per_round`` = 200 and the GIL switch interval does not matter).
 Measured with the interpreter's default GIL switch interval (5 ms) and with 0.5 ms: py-lmdb releases
 the GIL around every ``mdb_cursor_put``, so with a busy loop thread the writer waits up to one switch
 interval per record it writes; a shorter interval is what keeps the writer fed.

@@ -2,7 +2,7 @@
 
 One iteration: a quote arrives (market event) -> a strategy stub subscribed on the bus decides to
 buy -> risk gate -> order manager (OrderInitialized/OrderSubmitted journalled and *awaited durable*
-in LMDB through the writer thread) -> the simulated venue -> the venue's acknowledgement applied by
+in LMDB: group-committed on the loop with ``async``, by the writer thread with ``sync``) -> the simulated venue -> the venue's acknowledgement applied by
 the order manager. Timed from the quote to the OrderAccepted, perf_counter_ns, one order at a time.
 
 Variants (same run): store durability ``async`` and ``sync``; the venue alone (a real venue keeps
