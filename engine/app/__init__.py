@@ -78,6 +78,7 @@ class Engine:
             config.data_dir / "lmdb",
             map_size_mb=config.store.map_size_mb,
             durability=config.store.durability,
+            writemap=config.store.writemap,
         )
         self.loop_lag = LoopLagMonitor(
             config.metrics.loop_lag_interval_ms,

@@ -61,6 +61,9 @@ class StoreConfig(_Section):
 
     durability: Literal["sync", "async"] = "sync"
     map_size_mb: int = Field(1024, ge=16, le=1_048_576)
+    #: ``async`` only: commit into a writable map (~4 us faster per commit). Off by default: a
+    #: memory bug in native code could then corrupt the map silently instead of crashing.
+    writemap: bool = False
 
 
 class SimConfig(_Section):

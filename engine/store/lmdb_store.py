@@ -8,15 +8,17 @@ Durability (``store.durability``): ``sync`` fsyncs every commit; ``async`` leave
 (``sync=False``): a process crash (even SIGKILL) loses nothing committed, a power loss may lose the
 last commits. On close the environment is always flushed.
 
-``async`` also opens the map writable (``writemap=True``): a commit then updates the pages in place
+``store.writemap`` (off by default; only with ``async``) opens the map writable: a commit then updates the pages in place
 in the shared mapping instead of ``malloc``-ing dirty copies and ``pwrite``-ing them, which cuts the
 loop-side commit (``engine.store.writer``) from ~7 us to ~3 us for a small batch. Safe on a process
 crash (the kernel owns the dirty pages, exactly like a ``pwrite`` to the page cache). The cost, per
 the LMDB docs: no protection against stray writes into the map by buggy native code in the process
 (a read-only map turns those into a segfault instead of silent corruption; the engine never takes
 ``buffers=True`` views into the map, so only a memory bug in native code could do it), and the data
-file is sized to ``map_size`` up front (sparse on Linux filesystems). ``sync`` keeps the read-only map: its commits run on the writer
-thread, where an fsync dominates anyway.
+file is sized to ``map_size`` up front (sparse on Linux filesystems). Our own Cython kernels run in
+this process, so by "correct or halt" the default is the read-only map; ``writemap`` is an opt-in for
+deployments that prefer the ~4 us per commit. ``sync`` always keeps the read-only map: its commits run
+on the writer thread, where an fsync dominates anyway.
 """
 
 from __future__ import annotations
@@ -40,8 +42,11 @@ _KEY_LAST_CLEAN_STOP = b"last_clean_stop_ns"
 
 
 class LmdbStore:
-    def __init__(self, path: Path, *, map_size_mb: int, durability: str, max_dbs: int = 32) -> None:
+    def __init__(
+        self, path: Path, *, map_size_mb: int, durability: str, max_dbs: int = 32, writemap: bool = False
+    ) -> None:
         self.path = Path(path)
+        self._writemap = writemap and durability == "async"
         self._map_size = map_size_mb * 1024 * 1024
         self._durability = durability
         self._max_dbs = max_dbs
@@ -76,7 +81,7 @@ class LmdbStore:
                 subdir=True,
                 sync=self._durability == "sync",
                 metasync=self._durability == "sync",
-                writemap=self._durability == "async",
+                writemap=self._writemap,
                 readahead=False,
                 lock=True,
             )
