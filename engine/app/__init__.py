@@ -38,7 +38,7 @@ from engine.api.orders_service import OrderServicer
 from engine.api.portfolio_service import PortfolioServicer
 from engine.api.risk_service import RiskServicer
 from engine.api.server import GrpcServer
-from engine.app.trading import TradingCore
+from engine.app.trading import TOPIC_RISK_EVENTS, TradingCore
 from engine.bus import MessageBus, ThreadHandoff
 from engine.config import EngineConfig, load_config, redacted
 from engine.core.clock import LiveClock
@@ -68,6 +68,8 @@ class Engine:
         self.clock = LiveClock()
         self.state = EngineState.STARTING
         self._trading_state = TradingState.HALTED
+        #: The trading state as last published by the loop, for readers on other threads.
+        self._published_trading_state = int(TradingState.HALTED)
         self.started_at_ns = self.clock.timestamp_ns()
         self.metrics = EngineMetrics(config.engine.instance)
         self.metrics.info.labels(__version__, config.engine.instance).set(1)
@@ -132,7 +134,8 @@ class Engine:
                     (
                         "algotrendy_trading_state",
                         "TradingState (1 active, 2 reducing, 3 halted).",
-                        lambda: int(self.trading_state),
+                        # Read by the metrics thread: the value the loop published, never the gate.
+                        lambda: self._published_trading_state,
                     ),
                 ],
             )
@@ -144,6 +147,8 @@ class Engine:
         """Bring every component up; on failure, tear down what started and re-raise."""
         loop = asyncio.get_running_loop()
         self.bus.bind_to_current_thread()
+        self.bus.subscribe(TOPIC_RISK_EVENTS, self._publish_trading_state)
+        self.bus.subscribe(TOPIC_TRADING_STATE, self._publish_trading_state)
         self.handoff = ThreadHandoff(self.bus, loop)
         self._set("bus", ComponentState.RUNNING)
         try:
@@ -202,6 +207,7 @@ class Engine:
         else:
             # The risk gate's state came back from the journal: a HALT before a crash stays HALTED.
             log.info("trading_state.restored", state=self.trading_state.name)
+        self._publish_trading_state()
         await self.grpc.set_serving(True)
         log.info(
             "engine.started",
@@ -386,6 +392,10 @@ class Engine:
                     reason=reason,
                 ),
             )
+
+    def _publish_trading_state(self, _event: object = None) -> None:
+        """On the loop: refresh the copy of the trading state that other threads may read."""
+        self._published_trading_state = int(self.trading_state)
 
     def _on_invariant_violation(self, exc: InvariantViolation) -> None:
         """Correct or halt: an invariant violation anywhere stops new trading immediately."""

@@ -72,6 +72,8 @@ async def test_invariant_violation_when_raised_in_a_handler_then_trading_halts(e
     engine.bus.publish("test.topic", object())
     assert engine.trading_state is TradingState.HALTED
     assert [c.current for c in changes] == [TradingState.HALTED]
+    # The metrics thread reads the state the loop published, and it followed the halt.
+    assert engine.metrics.registry.get_sample_value("algotrendy_trading_state") == int(TradingState.HALTED)
     assert "fill for an unknown order" in changes[0].reason
     status = await _get_status(engine)
     assert status.trading_state == common_pb2.TRADING_STATE_HALTED
