@@ -62,7 +62,7 @@ from engine.core.ids import AccountId, ClientOrderId, InstrumentId, TradeId, Ven
 from engine.marketdata.book import OrderBook
 from engine.venues.sim.delay import DelayLine
 from engine.venues.sim.ledger import Ledger
-from engine.venues.sim.reasons import REASON_DETAILS
+from engine.venues.sim.reasons import REASON_DETAILS, rejected
 from engine.venues.sim.terms import DEFAULT_FEE_PRECISION, InstrumentTerms
 from engine.venues.sim.venue import SimFill, SimOrderState, SimPosition, unlisted_order_state
 
@@ -344,14 +344,14 @@ class PaperVenue:
         key = (cmd.account_id, cmd.client_order_id)
         if key in self._orders:
             out.append(
-                OrderRejected(
+                rejected(
+                    OrderRejected,
                     ts_event=ts,
                     ts_init=self._ts_init(ts),
                     account_id=cmd.account_id,
                     client_order_id=cmd.client_order_id,
                     instrument_id=cmd.instrument_id,
                     reason="DUPLICATE_CLIENT_ORDER_ID",
-                    detail=REASON_DETAILS["DUPLICATE_CLIENT_ORDER_ID"],
                 )
             )
             return
@@ -384,13 +384,7 @@ class PaperVenue:
         if reason is not None:
             o.status, o.reason, o.leaves = OrderStatus.REJECTED, reason, 0
             out.append(
-                OrderRejected(
-                    ts_event=ts,
-                    ts_init=self._ts_init(ts),
-                    **self._ids(o),
-                    reason=reason,
-                    detail=REASON_DETAILS[reason],
-                )
+                rejected(OrderRejected, ts_event=ts, ts_init=self._ts_init(ts), **self._ids(o), reason=reason)
             )
             return
         o.vid = self._next_vid
@@ -611,14 +605,14 @@ class PaperVenue:
         if o is None:
             known = self._orders.get((cmd.account_id, cmd.client_order_id))
             out.append(
-                OrderCancelRejected(
+                rejected(
+                    OrderCancelRejected,
                     ts_event=ts,
                     ts_init=self._ts_init(ts),
                     account_id=cmd.account_id,
                     client_order_id=cmd.client_order_id,
-                    instrument_id=known.iid if known else InstrumentId("SIM:UNKNOWN"),
+                    instrument_id=known.iid if known else None,
                     reason="UNKNOWN_ORDER",
-                    detail=REASON_DETAILS["UNKNOWN_ORDER"],
                 )
             )
             return
@@ -630,14 +624,14 @@ class PaperVenue:
 
         def reject(reason: str) -> None:
             out.append(
-                OrderModifyRejected(
+                rejected(
+                    OrderModifyRejected,
                     ts_event=ts,
                     ts_init=self._ts_init(ts),
                     account_id=cmd.account_id,
                     client_order_id=cmd.client_order_id,
-                    instrument_id=known.iid if known else InstrumentId("SIM:UNKNOWN"),
+                    instrument_id=known.iid if known else None,
                     reason=reason,
-                    detail=REASON_DETAILS[reason],
                 )
             )
 

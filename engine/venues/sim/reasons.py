@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import TypeVar
 
+from engine.core.events import OrderCancelRejected, OrderModifyRejected, OrderRejected
+from engine.core.ids import AccountId, ClientOrderId, InstrumentId
 from engine.ext.matching.engine import REASON_NAMES
 
-__all__ = ["REASON_DETAILS", "VenueReason"]
+__all__ = ["REASON_DETAILS", "UNKNOWN_INSTRUMENT", "VenueReason", "rejected"]
+
+#: Instrument id on a reject for an order the venue has never seen (the command names none).
+UNKNOWN_INSTRUMENT = InstrumentId("SIM:UNKNOWN")
+
+R = TypeVar("R", OrderRejected, OrderCancelRejected, OrderModifyRejected)
 
 #: Every reason the simulated and paper venues report, by name (``VenueReason.POST_ONLY_WOULD_TAKE``).
 VenueReason = IntEnum("VenueReason", {name: code for code, name in sorted(REASON_NAMES.items())})
@@ -50,3 +58,25 @@ REASON_DETAILS: dict[str, str] = {
     "UNKNOWN_ACCOUNT": "the venue has no such account",
     "VALUE_OUT_OF_RANGE": "a price or quantity is out of the venue's range",
 }
+
+
+def rejected(
+    kind: type[R],
+    *,
+    ts_event: int,
+    ts_init: int,
+    account_id: AccountId,
+    client_order_id: ClientOrderId,
+    instrument_id: InstrumentId | None,
+    reason: str,
+) -> R:
+    """A submit, cancel or amend reject with its one-line ``detail`` (both venues build them here)."""
+    return kind(
+        ts_event=ts_event,
+        ts_init=ts_init,
+        account_id=account_id,
+        client_order_id=client_order_id,
+        instrument_id=instrument_id if instrument_id is not None else UNKNOWN_INSTRUMENT,
+        reason=reason,
+        detail=REASON_DETAILS[reason],
+    )

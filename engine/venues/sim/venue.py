@@ -51,7 +51,7 @@ from engine.ext.matching import engine as mx
 from engine.marketdata.book import BookSnapshot
 from engine.venues.sim.delay import DelayLine
 from engine.venues.sim.ledger import Ledger
-from engine.venues.sim.reasons import REASON_DETAILS
+from engine.venues.sim.reasons import REASON_DETAILS, rejected
 from engine.venues.sim.terms import DEFAULT_FEE_PRECISION, InstrumentTerms
 
 __all__ = ["SimFill", "SimOrderState", "SimPosition", "SimVenue", "SimVenueConfig"]
@@ -501,14 +501,14 @@ class SimVenue:
         self._publish_quote(market, ts, out)
 
     def _rejected(self, cmd: SubmitOrder, ts: int, reason: str) -> OrderRejected:
-        return OrderRejected(
+        return rejected(
+            OrderRejected,
             ts_event=ts,
             ts_init=self._ts_init(ts),
             account_id=cmd.account_id,
             client_order_id=cmd.client_order_id,
             instrument_id=cmd.instrument_id,
             reason=reason,
-            detail=REASON_DETAILS[reason],
         )
 
     def _working(self, account_id: AccountId, client_order_id: ClientOrderId) -> _Order | None:
@@ -520,14 +520,14 @@ class SimVenue:
         if record is None:
             known = self._orders.get((cmd.account_id, cmd.client_order_id))
             out.append(
-                OrderCancelRejected(
+                rejected(
+                    OrderCancelRejected,
                     ts_event=ts,
                     ts_init=self._ts_init(ts),
                     account_id=cmd.account_id,
                     client_order_id=cmd.client_order_id,
-                    instrument_id=known.iid if known else InstrumentId("SIM:UNKNOWN"),
+                    instrument_id=known.iid if known else None,
                     reason="UNKNOWN_ORDER",
-                    detail=REASON_DETAILS["UNKNOWN_ORDER"],
                 )
             )
             return
@@ -542,14 +542,14 @@ class SimVenue:
 
         def reject(reason: str) -> None:
             out.append(
-                OrderModifyRejected(
+                rejected(
+                    OrderModifyRejected,
                     ts_event=ts,
                     ts_init=self._ts_init(ts),
                     account_id=cmd.account_id,
                     client_order_id=cmd.client_order_id,
-                    instrument_id=known.iid if known else InstrumentId("SIM:UNKNOWN"),
+                    instrument_id=known.iid if known else None,
                     reason=reason,
-                    detail=REASON_DETAILS[reason],
                 )
             )
 
