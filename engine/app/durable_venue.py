@@ -56,14 +56,15 @@ class DurableSimVenue:
         venue.set_event_handler(self._on_event)
 
     # -- restore ---------------------------------------------------------------------------------
-    def restore(self) -> bool:
-        """Load the venue's last durable state; returns False for a fresh venue."""
-        state = self._state.get(TABLE, KEY_STATE)
-        if state is None:
-            return False
-        self.venue.restore(state)
+    @staticmethod
+    def saved_state(state: StateStore) -> dict[str, Any] | None:
+        """The venue's last durable state, or None for a venue that never ran."""
+        return state.get(TABLE, KEY_STATE)
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Load ``saved_state`` into the (new) venue, with the durable receipt counts."""
+        self.venue.restore(saved)
         self.received = dict(self._state.get(TABLE, KEY_RECEIVED, {}))
-        return True
 
     # -- VenuePort -------------------------------------------------------------------------------
     def send(self, command: VenueCommand) -> None:

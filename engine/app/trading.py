@@ -232,7 +232,8 @@ class TradingCore:
 
     def _build_venue(self, persistence: Persistence) -> DurableSimVenue:
         sim = self.config.sim
-        fresh = persistence.state.get("sim_venue", "state") is None
+        saved = DurableSimVenue.saved_state(persistence.state)  # read and decoded once
+        fresh = saved is None
         venue = SimVenue(
             list(self.instruments.values()),
             self._clock,
@@ -245,8 +246,8 @@ class TradingCore:
         durable = self.venue = DurableSimVenue(
             venue, persistence.state, persistence.writer, self._on_venue_event, self._clock.timestamp_ns
         )
-        if not fresh:
-            durable.restore()
+        if saved is not None:
+            durable.restore(saved)
         return durable
 
     def _starting_balances(self) -> dict[str, Money]:
