@@ -55,7 +55,8 @@ build: $(BUILD_STAMP)
 annotate: $(DEPS_STAMP)
 	ALGOTRENDY_CYTHON_ANNOTATE=1 $(BIN)/python setup.py -q build_ext --inplace --force
 
-deps: $(DEPS_STAMP)
+# uv pip sync removes what the lock does not list (our own editable install too): rebuild after it.
+deps: $(BUILD_STAMP)
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "AlgoTrendy needs CPython 3.11 (set PYTHON=python3.11)")'
@@ -64,6 +65,7 @@ $(BIN)/python:
 $(DEPS_STAMP): requirements/lock.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(UV) pip sync --quiet --python $(BIN)/python requirements/lock.txt
+	rm -f $(BUILD_STAMP)
 	touch $@
 
 $(BUILD_STAMP): $(DEPS_STAMP) setup.py pyproject.toml $(SOURCES_PYX) $(SOURCES_PROTO)
