@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -156,6 +156,56 @@ class RiskConfig(_Section):
         return _positive_decimal("amount", value)
 
 
+class AuthConfig(_Section):
+    """Users, tokens and login protection (engine/api/auth). Passwords are argon2id hashes; the
+    JWT signing key is generated on first start into ``<data_dir>/auth-signing.key`` (0600)."""
+
+    #: Lifetime of a JWT access token from Login/Refresh; short, so a leaked token expires soon.
+    access_token_ttl_s: int = Field(900, ge=10, le=86_400)
+    #: Lifetime of a refresh token (each works once; Refresh rotates it).
+    refresh_token_ttl_s: int = Field(604_800, ge=60, le=31_536_000)
+    #: argon2id cost (RFC 9106 "low memory" profile by default); hashing runs off the loop.
+    argon2_time_cost: int = Field(3, ge=1, le=20)
+    argon2_memory_kib: int = Field(65_536, ge=8, le=4_194_304)
+    argon2_parallelism: int = Field(4, ge=1, le=64)
+    #: Consecutive failed logins of one user before it is locked out for ``login_lockout_s``.
+    login_max_failures: int = Field(5, ge=1, le=1_000)
+    #: Failed logins from one peer address (any user) before that address is locked out.
+    login_max_failures_per_peer: int = Field(20, ge=1, le=100_000)
+    login_lockout_s: int = Field(300, ge=1, le=86_400)
+
+
+class RateLimitConfig(_Section):
+    """Token buckets per principal and method class (engine/api/auth/roles.py); an empty bucket
+    answers RESOURCE_EXHAUSTED with ``retry-after-ms``. Login and Refresh count per peer address."""
+
+    orders_per_second: float = Field(1_000.0, gt=0, le=1_000_000)
+    orders_burst: int = Field(2_000, ge=1, le=10_000_000)
+    queries_per_second: float = Field(1_000.0, gt=0, le=1_000_000)
+    queries_burst: int = Field(2_000, ge=1, le=10_000_000)
+    streams_per_second: float = Field(10.0, gt=0, le=1_000_000)
+    streams_burst: int = Field(100, ge=1, le=10_000_000)
+    login_per_second: float = Field(2.0, gt=0, le=1_000_000)
+    login_burst: int = Field(20, ge=1, le=10_000_000)
+
+
+class TlsConfig(_Section):
+    """TLS for the gRPC port. Empty ``cert_file``: plaintext (loopback only is the safe use).
+    ``client_ca_file`` set: mutual TLS, every client must present a certificate signed by it."""
+
+    cert_file: str = ""
+    key_file: str = ""
+    client_ca_file: str = ""
+
+    @model_validator(mode="after")
+    def _complete(self) -> TlsConfig:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file go together: set both or neither")
+        if self.client_ca_file and not self.cert_file:
+            raise ValueError("client_ca_file (mutual TLS) needs cert_file and key_file")
+        return self
+
+
 class EngineConfig(_Section):
     #: Where LMDB, the lock file and (later) credentials live. Created if missing.
     data_dir: Path = Path(".algotrendy")
@@ -166,6 +216,9 @@ class EngineConfig(_Section):
     store: StoreConfig = StoreConfig()
     sim: SimConfig = SimConfig()
     risk: RiskConfig = RiskConfig()
+    auth: AuthConfig = AuthConfig()
+    rate_limits: RateLimitConfig = RateLimitConfig()
+    tls: TlsConfig = TlsConfig()
 
     @field_validator("data_dir", mode="before")
     @classmethod
