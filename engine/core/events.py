@@ -61,7 +61,13 @@ class QuoteTick(Event):
 
 @_frozen
 class Bar(Event):
-    """OHLCV over ``[ts_open, ts_event)``; ``ts_event`` is the close time."""
+    """OHLCV over ``[ts_open, ts_event)``; ``ts_event`` is the close time.
+
+    ``vwap`` (bars built from trades, ``engine.marketdata.bars``) is the volume-weighted average price
+    rounded half-even to 4 more decimals than the price (None when unknown, e.g. a bar file).
+    ``revision`` is 0 when a bar is first closed and counts up each time a late trade amends it
+    (consumers replace the bar with the same ``ts_open``/``interval_ns``).
+    """
 
     instrument_id: InstrumentId
     interval_ns: int
@@ -72,6 +78,8 @@ class Bar(Event):
     close: Price
     volume: Quantity
     trade_count: int
+    vwap: Price | None = None
+    revision: int = 0
 
 
 # -- orders ----------------------------------------------------------------------------------
