@@ -82,6 +82,35 @@ class Bar(Event):
     revision: int = 0
 
 
+@_frozen
+class OrderBookUpdated(Event):
+    """An L2 book changed (bus topic ``data.books.<instrument_id>``); the levels live in the book.
+
+    ``sequence`` is the venue's update id of the last update applied (-1 when the venue's book is
+    not sequenced); ``is_snapshot`` marks a full snapshot (first sync, resync, REST poll).
+    """
+
+    instrument_id: InstrumentId
+    sequence: int
+    is_snapshot: bool
+
+
+@_frozen
+class DataQualityAlert(Event):
+    """A market-data quality problem (bus topic ``data.alerts``).
+
+    ``kind``: ``MID_DIVERGENCE``, ``FEED_STALE``, ``BOOK_RESYNC``, ``CHECKSUM_MISMATCH``,
+    ``CIRCUIT_OPEN``, ``CIRCUIT_CLOSED``, ``REFERENCE_FAILOVER``. ``value`` is a decimal string when
+    the alert measures something (the divergence in basis points), else empty.
+    """
+
+    venue: str
+    instrument_id: InstrumentId | None
+    kind: str
+    detail: str
+    value: str = ""
+
+
 # -- orders ----------------------------------------------------------------------------------
 @_frozen
 class OrderEvent(Event):

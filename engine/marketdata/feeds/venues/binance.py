@@ -1,0 +1,221 @@
+"""Binance spot (``BINANCE``) and USDⓈ-M (``BINANCE_USDM``) market data.
+
+Streams (``SUBSCRIBE`` on ccxt's ``urls['api']['ws']``): ``<sym>@depth@100ms`` diffs, ``<sym>@trade``
+(``aggTrade`` is understood too), ``<sym>@bookTicker`` (cross-check of our top of book) and
+``<sym>@kline_<interval>`` (closed candles -> ``Bar``). The book follows Binance's documented sync
+rules through ``BinanceDepthSync`` (buffer diffs, REST ``/depth`` snapshot through ccxt's rate-limited
+client, straddle check, continuity ``U == prev u + 1`` spot / ``pu == prev u`` USDⓈ-M); a gap, a
+crossed book or a bookTicker that disagrees with a book at the same update id fetches a new snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any, ClassVar
+
+import ccxt
+
+from engine.core.events import Bar
+from engine.core.ids import InstrumentId
+from engine.marketdata.binance.depth import BinanceDepthSync, DepthOutcome
+from engine.marketdata.binance.instruments import BinanceMarket
+from engine.marketdata.feeds.venues.common import VenueProtocol, ms_to_ns, register
+
+__all__ = ["BinanceSpotProtocol", "BinanceUsdmProtocol"]
+
+_INTERVAL_NS = {"1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
+
+
+class _BinanceProtocol(VenueProtocol):
+    market_kind: ClassVar[BinanceMarket]
+    ws_key: ClassVar[str]
+    default_depth = 1000
+
+    def __init__(self, feed: Any) -> None:
+        super().__init__(feed)
+        self.syncs: dict[InstrumentId, BinanceDepthSync] = {}
+        self._fetching: set[InstrumentId] = set()
+        self._ids = itertools.count(1)
+
+    def on_markets_loaded(self) -> None:
+        super().on_markets_loaded()
+        for iid, sync in self.books.items():
+            self.syncs[iid] = BinanceDepthSync(sync.book, self.market_kind)
+
+    def ws_url(self) -> str:
+        return str(self.exchange.urls["api"]["ws"][self.ws_key])
+
+    def subscribe_messages(self) -> list[Any]:
+        from engine.marketdata.feeds.base import Channel
+
+        channels = self.feed.settings.channels
+        params: list[str] = []
+        for market in self.markets():
+            s = str(market["id"]).lower()
+            if Channel.BOOK in channels:
+                params += [f"{s}@depth@100ms", f"{s}@bookTicker"]
+            if Channel.TRADES in channels:
+                params.append(f"{s}@trade")
+            if Channel.OHLCV in channels:
+                params.append(f"{s}@kline_{self.feed.settings.ohlcv_interval}")
+        return [{"method": "SUBSCRIBE", "params": params, "id": next(self._ids)}]
+
+    def after_subscribe(self) -> None:
+        from engine.marketdata.feeds.base import Channel
+
+        if Channel.BOOK in self.feed.settings.channels:
+            for iid in self.syncs:
+                self.spawn(self.resync(iid))
+
+    def on_disconnected(self) -> None:
+        super().on_disconnected()
+        for iid, sync in self.syncs.items():
+            self.syncs[iid] = BinanceDepthSync(sync.book, self.market_kind)
+
+    # -- snapshots -------------------------------------------------------------------------------------
+    async def fetch_book(self, market: dict[str, Any]) -> tuple[int, list[Any], list[Any], int]:
+        request = {"symbol": market["id"], "limit": self.depth}
+        if self.market_kind is BinanceMarket.SPOT:
+            raw = await self.exchange.public_get_depth(request)
+        else:
+            raw = await self.exchange.fapipublic_get_depth(request)
+        ts = raw.get("E") or raw.get("T")
+        return int(raw["lastUpdateId"]), raw["bids"], raw["asks"], ms_to_ns(ts) if ts else 0
+
+    async def resync(self, iid: InstrumentId) -> None:
+        """Fetch a REST snapshot for ``iid`` (one at a time) with backoff on errors and rate limits."""
+        if iid in self._fetching:
+            return
+        self._fetching.add(iid)
+        feed = self.feed
+        try:
+            attempt = 0
+            market = self._market_of(iid)
+            while True:
+                try:
+                    seq, bids, asks, ts_event = await self.fetch_book(market)
+                    break
+                except ccxt.BaseError as exc:
+                    feed._count_rate_limit(exc)
+                    feed.breaker.record_failure()
+                    await asyncio.sleep(feed._backoff(attempt))
+                    attempt += 1
+            sync = self.syncs[iid]
+            ts_init = feed.clock.timestamp_ns()
+            outcome = sync.on_snapshot(seq, bids, asks)
+            if outcome is DepthOutcome.SNAPSHOT_APPLIED and not sync.book.l2.needs_snapshot:
+                feed.record_success()
+                feed.emit_book(sync.book, ts_event or ts_init, ts_init, snapshot=True)
+            elif outcome is DepthOutcome.CROSSED:
+                feed.book_lost_sync(sync.book, "CROSSED", "snapshot is crossed")
+        finally:
+            self._fetching.discard(iid)
+        if self.syncs[iid].book.l2.needs_snapshot and not feed._stopping:
+            await asyncio.sleep(feed._backoff(0))
+            self.spawn(self.resync(iid))
+
+    async def poll_book(self, instrument_id: InstrumentId) -> None:
+        seq, bids, asks, ts_event = await self.fetch_book(self._market_of(instrument_id))
+        sync = self.syncs[instrument_id]
+        ts_init = self.feed.clock.timestamp_ns()
+        # A fresh depth sync per poll: a polled book is a snapshot, never continued by stale diffs.
+        sync = self.syncs[instrument_id] = BinanceDepthSync(sync.book, self.market_kind)
+        if sync.on_snapshot(seq, bids, asks) is DepthOutcome.SNAPSHOT_APPLIED:
+            self.feed.record_success()
+            self.feed.emit_book(sync.book, ts_event or ts_init, ts_init, snapshot=True)
+
+    # -- messages --------------------------------------------------------------------------------------
+    def handle(self, message: Any, ts_init: int) -> bool:
+        if type(message) is not dict:
+            return False
+        data = message.get("data", message) if "stream" in message else message
+        event = data.get("e")
+        if event == "depthUpdate":
+            self._on_depth(data, ts_init)
+        elif event == "trade" or event == "aggTrade":
+            iid = self.instrument_by_wire.get(data["s"])
+            if iid is not None:
+                trade_id = data["t"] if event == "trade" else data["a"]
+                self.trade(iid, data["p"], data["q"], not data["m"], trade_id, ms_to_ns(data["T"]), ts_init)
+        elif event == "kline":
+            self._on_kline(data, ts_init)
+        elif "u" in data and "b" in data and "B" in data:  # bookTicker (spot has no "e")
+            self._on_book_ticker(data)
+        else:
+            return False
+        return True
+
+    def _on_depth(self, data: dict[str, Any], ts_init: int) -> None:
+        iid = self.instrument_by_wire.get(data["s"])
+        if iid is None:
+            return
+        sync = self.syncs[iid]
+        outcome = sync.on_depth_update(data)
+        if outcome is DepthOutcome.APPLIED:
+            self.feed.emit_book(sync.book, ms_to_ns(data["E"]), ts_init, snapshot=False)
+        elif outcome is DepthOutcome.GAP or outcome is DepthOutcome.CROSSED:
+            kind = "GAP" if outcome is DepthOutcome.GAP else "CROSSED"
+            self.feed.book_lost_sync(sync.book, kind, f"update U={data['U']} u={data['u']}")
+            self.spawn(self.resync(iid))
+
+    def _on_book_ticker(self, data: dict[str, Any]) -> None:
+        iid = self.instrument_by_wire.get(data["s"])
+        if iid is None:
+            return
+        sync = self.syncs[iid]
+        if sync.on_book_ticker(data) is False:
+            sync._lose_sync()
+            self.feed.book_lost_sync(sync.book, "GAP", f"bookTicker u={data['u']} disagrees with the book")
+            self.spawn(self.resync(iid))
+
+    def _on_kline(self, data: dict[str, Any], ts_init: int) -> None:
+        k = data["k"]
+        if not k.get("x"):
+            return
+        iid = self.instrument_by_wire.get(data["s"])
+        if iid is None:
+            return
+        parser = self.trade_parsers[iid]
+        inst = parser.instrument
+        price = lambda text: inst.ticks_to_price(parser.ticks(text))  # noqa: E731
+        self.feed.emit_bar(
+            Bar(
+                ts_event=ms_to_ns(k["T"]) + 1_000_000,
+                ts_init=ts_init,
+                instrument_id=iid,
+                interval_ns=ms_to_ns(k["T"]) + 1_000_000 - ms_to_ns(k["t"]),
+                ts_open=ms_to_ns(k["t"]),
+                open=price(k["o"]),
+                high=price(k["h"]),
+                low=price(k["l"]),
+                close=price(k["c"]),
+                volume=inst.lots_to_quantity(parser.lots(k["v"])),
+                trade_count=int(k["n"]),
+            )
+        )
+
+
+@register("binance", "binance_spot")
+class BinanceSpotProtocol(_BinanceProtocol):
+    venue = "BINANCE"
+    ccxt_id = "binance"
+    market_kind = BinanceMarket.SPOT
+    ws_key = "spot"
+
+    def ccxt_options(self) -> dict[str, Any]:
+        return {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}
+
+
+@register("binanceusdm", "binance_usdm")
+class BinanceUsdmProtocol(_BinanceProtocol):
+    venue = "BINANCE_USDM"
+    ccxt_id = "binanceusdm"
+    market_kind = BinanceMarket.USDM
+    ws_key = "linear"
+
+    def ccxt_options(self) -> dict[str, Any]:
+        return {"fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False}
+
+
+_ = _INTERVAL_NS

@@ -1,0 +1,389 @@
+"""What every venue protocol shares: the ccxt.pro exchange subclass that routes raw messages to us,
+connect-and-subscribe on ccxt's client, instrument construction from ccxt markets, exact parsing
+helpers and the generic sequenced/checksummed book synchroniser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import ccxt
+import ccxt.pro
+import structlog
+
+from engine.core.enums import InstrumentKind, Side
+from engine.core.errors import ValidationError
+from engine.core.events import TradeTick
+from engine.core.fixed import Money, Price, Quantity
+from engine.core.ids import InstrumentId, TradeId
+from engine.core.instruments import Instrument
+from engine.ext.book.l2book import STATUS_CROSSED, STATUS_OK
+from engine.marketdata.binance.depth import LevelParser
+from engine.marketdata.book import OrderBook
+
+if TYPE_CHECKING:
+    from engine.marketdata.feeds.base import FeedHandler
+
+__all__ = [
+    "BOOK_WIRE_SIZE_INCREMENT",
+    "SequencedBook",
+    "VenueProtocol",
+    "decimal_str",
+    "instrument_from_market",
+    "ms_to_ns",
+]
+
+log = structlog.get_logger("engine.feeds")
+
+#: Resolution of sizes in venue books. Resting sizes are often finer than a market's order step
+#: (quote-quantity market orders leave remainders; see engine/marketdata/binance/instruments.py), so
+#: a book's lot is the wire's 8 decimals (or the market's step, when that is finer). A size off this
+#: grid raises (never rounded).
+BOOK_WIRE_SIZE_INCREMENT = Decimal("0.00000001")
+_MS = 1_000_000
+
+
+def ms_to_ns(value: Any) -> int:
+    """A venue's millisecond timestamp (int or digit string) as ns."""
+    return int(value) * _MS
+
+
+def decimal_str(value: Any) -> str:
+    """A ccxt market-precision number (float in ccxt's unified markets) as the shortest decimal string.
+
+    ccxt keeps tick sizes as floats; ``repr`` of such a float is the shortest decimal that round-trips,
+    which is the venue's published tick ("0.01", "1e-05" -> "0.00001"). Only used for instrument
+    metadata at startup, never for prices in the data path.
+    """
+    if isinstance(value, str):
+        return value
+    d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    return format(d.normalize(), "f")
+
+
+def instrument_from_market(venue: str, market: dict[str, Any], *, symbol: str | None = None) -> Instrument:
+    """An engine ``Instrument`` on the book's grid from a ccxt unified market (TICK_SIZE precision)."""
+    precision = market.get("precision") or {}
+    if precision.get("price") is None or precision.get("amount") is None:
+        raise ValidationError("market", f"{market.get('symbol')}: the venue gave no price/amount precision")
+    price_increment = Price.parse(decimal_str(precision["price"]))
+    step = Decimal(decimal_str(precision["amount"]))
+    size_increment = Quantity.parse(format(min(step, BOOK_WIRE_SIZE_INCREMENT).normalize(), "f"))
+    kind = InstrumentKind.SPOT
+    if market.get("swap"):
+        kind = InstrumentKind.PERPETUAL
+    elif market.get("future"):
+        kind = getattr(InstrumentKind, "FUTURE", InstrumentKind.PERPETUAL)
+    quote = market["quote"]
+    min_amount = ((market.get("limits") or {}).get("amount") or {}).get("min")
+    min_quantity = size_increment
+    if min_amount:
+        candidate = Quantity.parse(decimal_str(min_amount))
+        if candidate.precision <= size_increment.precision:
+            min_quantity = candidate
+    multiplier = Decimal(decimal_str(market["contractSize"])) if market.get("contractSize") else Decimal(1)
+    return Instrument(
+        id=InstrumentId.of(venue, symbol or market["id"]),
+        kind=kind,
+        base=market["base"],
+        quote=quote,
+        settlement=market.get("settle") or quote,
+        price_increment=price_increment,
+        size_increment=size_increment,
+        min_quantity=min_quantity,
+        min_notional=None,
+        multiplier=multiplier,
+    )
+
+
+class SequencedBook:
+    """One instrument's book under a venue that sends a WS snapshot then diffs.
+
+    The protocol decides continuity (``expected``: does this diff continue the last one?) and, where
+    the venue sends one, a checksum over our book's top levels. Any gap, checksum mismatch or crossed
+    book invalidates the book (``L2Book.needs_snapshot``: no quotes are published from it) until the
+    protocol's resync brings a snapshot.
+    """
+
+    __slots__ = ("book", "feed", "last_seq", "parser", "synced")
+
+    def __init__(self, feed: FeedHandler, book: OrderBook) -> None:
+        self.feed = feed
+        self.book = book
+        self.parser = LevelParser(book.instrument)
+        self.last_seq = -1
+        self.synced = False
+
+    def snapshot(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]], seq: int) -> bool:
+        bid_t, bid_l = self.parser.side_arrays(bids)
+        ask_t, ask_l = self.parser.side_arrays(asks)
+        status = self.book.l2.apply_snapshot(bid_t, bid_l, ask_t, ask_l, -1)
+        self.last_seq = seq
+        if status == STATUS_CROSSED:
+            self.lose("CROSSED", "snapshot is crossed")
+            return False
+        self.synced = True
+        self.feed.record_success()
+        return True
+
+    def diff(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]], seq: int) -> bool:
+        """Apply one diff (continuity already checked by the caller). False if the book lost sync."""
+        sides, ticks, lots = self.parser.delta_arrays(bids, asks)
+        status = self.book.l2.apply_deltas(sides, ticks, lots)
+        self.last_seq = seq
+        if status == STATUS_CROSSED:
+            self.lose("CROSSED", f"book crossed after update {seq}")
+            return False
+        if status != STATUS_OK:
+            self.lose("GAP", f"book refused update {seq} (status {status})")
+            return False
+        return True
+
+    def lose(self, kind: str, detail: str) -> None:
+        self.synced = False
+        self.feed.book_lost_sync(self.book, kind, detail)
+
+    def top_levels(self, side: int, n: int) -> list[tuple[int, int]]:
+        """Top ``n`` (ticks, lots) of one side, best first (for checksums)."""
+        import numpy as np
+
+        ticks = np.zeros(n, dtype=np.int64)
+        lots = np.zeros(n, dtype=np.int64)
+        count = self.book.l2.depth(side, ticks, lots, n)
+        return list(zip(ticks[:count].tolist(), lots[:count].tolist(), strict=True))
+
+
+def crc32_signed(text: str) -> int:
+    """CRC-32 of ``text`` as a signed 32-bit int (OKX's convention)."""
+    value = zlib.crc32(text.encode())
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+def format_units(units: int, step_raw: int, precision: int) -> str:
+    """ticks/lots back to the decimal string at ``precision`` places (for checksums)."""
+    raw = units * step_raw
+    sign = "-" if raw < 0 else ""
+    raw = abs(raw)
+    if precision == 0:
+        return f"{sign}{raw}"
+    s = str(raw).rjust(precision + 1, "0")
+    return f"{sign}{s[:-precision]}.{s[-precision:]}"
+
+
+class VenueProtocol(ABC):
+    """One venue's wire protocol over ccxt.pro's client. Subclasses set the class variables."""
+
+    #: Engine venue name (the ``VENUE`` of ``VENUE:SYMBOL``).
+    venue: str = ""
+    ccxt_id: ClassVar[str] = ""
+    default_depth: ClassVar[int] = 0
+
+    def __init__(self, feed: FeedHandler) -> None:
+        self.feed = feed
+        self.instrument_by_wire: dict[str, InstrumentId] = {}
+        self.books: dict[InstrumentId, SequencedBook] = {}
+        self.trade_parsers: dict[InstrumentId, LevelParser] = {}
+        self._exchange_class: type | None = None
+
+    # -- ccxt ----------------------------------------------------------------------------------------
+    def exchange_class(self) -> type:
+        """The ccxt.pro class with ``handle_message`` routed to this protocol (ccxt keeps everything else:
+        connection, keep-alive ping, throttle, REST, error mapping)."""
+        if self._exchange_class is None:
+            base = getattr(ccxt.pro, self.ccxt_id)
+            protocol = self
+
+            class FeedExchange(base):  # type: ignore[misc, valid-type]
+                def handle_message(self, client: Any, message: Any) -> None:
+                    protocol.on_ws_message(client, message)
+
+                def ccxt_handle_message(self, client: Any, message: Any) -> None:
+                    base.handle_message(self, client, message)
+
+            FeedExchange.__name__ = f"Feed{base.__name__}"
+            self._exchange_class = FeedExchange
+        return self._exchange_class
+
+    def ccxt_options(self) -> dict[str, Any]:
+        return {}
+
+    @property
+    def exchange(self) -> Any:
+        return self.feed.exchange
+
+    # -- markets ---------------------------------------------------------------------------------------
+    def wire_symbol(self, market: dict[str, Any]) -> str:
+        """The market's name on the wire (the instrument id's symbol)."""
+        return str(market["id"])
+
+    def instrument(self, market: dict[str, Any]) -> Instrument:
+        return instrument_from_market(self.venue_of(market), market, symbol=self.wire_symbol(market))
+
+    def venue_of(self, market: dict[str, Any]) -> str:
+        return self.venue
+
+    def instrument_id(self, symbol: str) -> InstrumentId:
+        market = self.exchange.market(symbol)
+        return InstrumentId.of(self.venue_of(market), self.wire_symbol(market))
+
+    def on_markets_loaded(self) -> None:
+        for symbol in self.feed.settings.symbols:
+            market = self.exchange.market(symbol)
+            iid = self.instrument_id(symbol)
+            self.instrument_by_wire[self.wire_symbol(market)] = iid
+            self.books[iid] = SequencedBook(self.feed, self.feed.books[iid])
+            self.trade_parsers[iid] = self.books[iid].parser
+
+    def markets(self) -> list[dict[str, Any]]:
+        return [self.exchange.market(s) for s in self.feed.settings.symbols]
+
+    @property
+    def depth(self) -> int:
+        return self.feed.settings.book_depth or self.default_depth
+
+    # -- connection ------------------------------------------------------------------------------------
+    @abstractmethod
+    def ws_url(self) -> str: ...
+
+    @abstractmethod
+    def subscribe_messages(self) -> list[Any]: ...
+
+    async def connect_and_subscribe(self) -> asyncio.Future[Any]:
+        """Open ccxt's client for ``ws_url`` and send our subscriptions; returns a future that ccxt
+        rejects when the connection closes or errors (the feed awaits it)."""
+        url = self.ws_url()
+        exchange = self.exchange
+        alive = exchange.watch(url, "algotrendy:alive")
+        client = exchange.client(url)
+        await asyncio.wait({client.connected, alive}, return_when=asyncio.FIRST_COMPLETED)
+        if alive.done():
+            alive.result()  # raises the connect error
+        for message in self.subscribe_messages():
+            if exchange.enableRateLimit:
+                await client.throttle(1)
+            await client.send(message)
+        self.after_subscribe()
+        return alive
+
+    def after_subscribe(self) -> None:
+        """Hook: start snapshot fetches etc. once subscriptions are sent."""
+
+    def on_disconnected(self) -> None:
+        for sync in self.books.values():
+            sync.synced = False
+            sync.last_seq = -1
+
+    def drop_connection(self) -> None:
+        client = (self.exchange.clients or {}).get(self.ws_url()) if self.exchange is not None else None
+        if client is not None and not client.closed():
+            client.on_error(ccxt.NetworkError("connection dropped by the feed handler"))
+
+    async def send(self, message: Any) -> None:
+        client = self.exchange.client(self.ws_url())
+        if self.exchange.enableRateLimit:
+            await client.throttle(1)
+        await client.send(message)
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        task.add_done_callback(_log_task_error)
+
+    # -- messages --------------------------------------------------------------------------------------
+    def on_ws_message(self, client: Any, message: Any) -> None:
+        feed = self.feed
+        ts_init = feed.clock.timestamp_ns()
+        feed.last_message_ns = ts_init
+        feed.stats.messages += 1
+        client.lastPong = ts_init // _MS  # any inbound frame proves the connection is alive
+        try:
+            handled = self.handle(message, ts_init)
+        except (ValidationError, KeyError, ValueError, TypeError, IndexError) as exc:
+            feed.stats.parse_errors += 1
+            log.warning("feed.parse_error", venue=self.venue, error=str(exc)[:200], message=str(message)[:200])
+            return
+        if not handled:
+            try:  # subscription acks, pongs, venue errors: ccxt's own handling
+                self.exchange.ccxt_handle_message(client, message)
+            except Exception as exc:
+                log.debug("feed.unhandled_message", venue=self.venue, error=str(exc)[:200])
+
+    @abstractmethod
+    def handle(self, message: Any, ts_init: int) -> bool:
+        """Normalise one decoded message; False if it is not market data (acks, pongs, errors)."""
+
+    # -- REST fallback -----------------------------------------------------------------------------------
+    @abstractmethod
+    async def fetch_book(self, market: dict[str, Any]) -> tuple[int, list[Any], list[Any], int]:
+        """A REST book snapshot: (sequence or -1, bids, asks, ts_event ns) with decimal-string levels."""
+
+    async def poll_book(self, instrument_id: InstrumentId) -> None:
+        market = self._market_of(instrument_id)
+        seq, bids, asks, ts_event = await self.fetch_book(market)
+        sync = self.books[instrument_id]
+        ts_init = self.feed.clock.timestamp_ns()
+        if sync.snapshot(bids, asks, seq):
+            sync.synced = False  # a polled book is not a websocket sync: the next WS snapshot decides
+            self.feed.emit_book(sync.book, ts_event or ts_init, ts_init, snapshot=True)
+
+    def _market_of(self, instrument_id: InstrumentId) -> dict[str, Any]:
+        for symbol in self.feed.settings.symbols:
+            if self.instrument_id(symbol) == instrument_id:
+                return self.exchange.market(symbol)
+        raise KeyError(instrument_id)
+
+    # -- helpers -------------------------------------------------------------------------------------------
+    def trade(
+        self,
+        instrument_id: InstrumentId,
+        price: str,
+        size: str,
+        buyer_is_taker: bool | None,
+        trade_id: Any,
+        ts_event: int,
+        ts_init: int,
+    ) -> None:
+        parser = self.trade_parsers[instrument_id]
+        inst = parser.instrument
+        side = Side.BUY if buyer_is_taker else Side.SELL
+        if buyer_is_taker is None:
+            side = getattr(Side, "NO_AGGRESSOR", Side.BUY)
+        self.feed.emit_trade(
+            TradeTick(
+                ts_event=ts_event,
+                ts_init=ts_init,
+                instrument_id=instrument_id,
+                price=inst.ticks_to_price(parser.ticks(price)),
+                size=inst.lots_to_quantity(parser.lots(size)),
+                aggressor_side=side,
+                trade_id=TradeId(str(trade_id)),
+            )
+        )
+
+
+def _log_task_error(task: asyncio.Task[Any]) -> None:
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        log.warning("feed.task_failed", error=str(exc)[:200], type=type(exc).__name__)
+
+
+#: Venues registered by name (ccxt id and aliases).
+PROTOCOLS: dict[str, Callable[[FeedHandler], VenueProtocol]] = {}
+
+
+def register(*names: str) -> Callable[[type[VenueProtocol]], type[VenueProtocol]]:
+    def deco(cls: type[VenueProtocol]) -> type[VenueProtocol]:
+        for name in names:
+            PROTOCOLS[name] = cls
+        return cls
+
+    return deco
+
+
+_ = Money  # re-exported type for venue modules' annotations
