@@ -7,7 +7,8 @@ sending work before in-flight calls are given ``grace_period_s`` to finish.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,7 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from algotrendy.v1 import engine_pb2, engine_pb2_grpc
 from engine.api.engine_service import EngineServicer
 from engine.api.interceptors import MetricsInterceptor
-from engine.config import GrpcConfig
+from engine.config import GrpcConfig, TlsConfig
 from engine.core.component import EngineStatus
 from engine.core.errors import StartupError
 from engine.telemetry.metrics import EngineMetrics
@@ -27,12 +28,22 @@ ENGINE_SERVICE = engine_pb2.DESCRIPTOR.services_by_name["EngineService"].full_na
 
 class GrpcServer:
     def __init__(
-        self, config: GrpcConfig, metrics: EngineMetrics, status: Callable[[], EngineStatus]
+        self,
+        config: GrpcConfig,
+        metrics: EngineMetrics,
+        status: Callable[[], EngineStatus],
+        *,
+        interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        tls: TlsConfig | None = None,
     ) -> None:
+        """``interceptors`` run inside the metrics interceptor (so refused calls are measured too),
+        in order: the auth interceptor goes here. ``tls`` with a certificate serves TLS (mutual
+        TLS with ``client_ca_file``)."""
         self._config = config
+        self._tls = tls
         max_bytes = config.max_message_mb * 1024 * 1024
         self._server = grpc.aio.server(
-            interceptors=[MetricsInterceptor(metrics)],
+            interceptors=[MetricsInterceptor(metrics), *interceptors],
             options=[
                 # Without this two engines could bind the same port and split the traffic.
                 ("grpc.so_reuseport", 0),
@@ -64,8 +75,12 @@ class GrpcServer:
     def bind(self) -> int:
         """Bind the listening port without serving yet (so a port conflict fails before any state opens)."""
         address = f"{self._config.host}:{self._config.port}"
+        credentials = server_credentials(self._tls) if self._tls is not None else None
         try:
-            port = self._server.add_insecure_port(address)
+            if credentials is None:
+                port = self._server.add_insecure_port(address)
+            else:
+                port = self._server.add_secure_port(address, credentials)
         except RuntimeError:
             port = 0
         if port == 0 and self._config.port != 0:
@@ -98,3 +113,23 @@ class GrpcServer:
     async def stop(self, grace_s: float) -> None:
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace_s)
+
+
+def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials | None:
+    """TLS credentials from PEM files (None: no certificate configured, plaintext). With a client
+    CA every client must present a certificate it signed (mutual TLS)."""
+    if not tls.cert_file:
+        return None
+
+    def read(name: str, path: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise StartupError(f"tls.{name} {path!r} cannot be read: {exc.strerror or exc}") from None
+
+    chain = read("cert_file", tls.cert_file)
+    key = read("key_file", tls.key_file)
+    client_ca = read("client_ca_file", tls.client_ca_file) if tls.client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(key, chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
