@@ -206,6 +206,30 @@ class TlsConfig(_Section):
         return self
 
 
+class StreamsConfig(_Section):
+    """Server-streaming subscriptions (StreamMarketData, StreamOrderEvents, StreamPositions).
+
+    Every subscriber has a bounded queue. Market data conflates when it is full (latest BBO, book
+    and indicator value per key; trades beyond the bound are skipped and reported); order events
+    and position updates never drop: a subscriber whose queue reaches ``order_queue_max`` is closed
+    with RESOURCE_EXHAUSTED and resumes from its last sequence.
+    """
+
+    #: Concurrent streaming subscribers over all three RPCs; more answer RESOURCE_EXHAUSTED.
+    max_subscribers: int = Field(4096, ge=1, le=1_000_000)
+    #: Queued trades/bars per market-data subscriber before trades are skipped (and reported).
+    marketdata_queue_max: int = Field(10_000, ge=1, le=10_000_000)
+    #: Queued events per order-event or position subscriber before it is closed RESOURCE_EXHAUSTED.
+    order_queue_max: int = Field(10_000, ge=1, le=10_000_000)
+    #: Market data gathered this long goes out in one message (and a slow reader's BBO, book and
+    #: indicator values are replaced by the latest meanwhile). 0 = send at the next loop iteration.
+    conflation_window_ms: int = Field(5, ge=0, le=10_000)
+    #: Most events in one stream message (the rest follow in the next one).
+    batch_max_events: int = Field(1_000, ge=1, le=100_000)
+    #: A message with ``heartbeat = true`` after this long without one.
+    heartbeat_interval_ms: int = Field(5_000, ge=10, le=3_600_000)
+
+
 class EngineConfig(_Section):
     #: Where LMDB, the lock file and (later) credentials live. Created if missing.
     data_dir: Path = Path(".algotrendy")
@@ -219,6 +243,7 @@ class EngineConfig(_Section):
     auth: AuthConfig = AuthConfig()
     rate_limits: RateLimitConfig = RateLimitConfig()
     tls: TlsConfig = TlsConfig()
+    streams: StreamsConfig = StreamsConfig()
 
     @field_validator("data_dir", mode="before")
     @classmethod
