@@ -1,0 +1,453 @@
+"""``StrategyHost``: runs several strategies on several instruments, guarded, on the loop thread.
+
+It routes market data and order events to the strategies that asked for them and wraps every
+callback in the safe wrapper of DESIGN.md: an exception is logged (with the strategy id) and counted;
+at ``max_errors`` the strategy is quarantined — no more callbacks, its timers canceled, a cancel sent
+for each of its open orders, a ``StrategyQuarantined`` event published — and everything else keeps
+running. A strategy whose ``on_start`` raises is quarantined at once (its state is unknown).
+
+Dispatch is table driven: per instrument a tuple of ``(slot, bound method)`` for exactly the
+strategies that subscribed to it *and* override the callback, rebuilt on add/quarantine — no
+``isinstance`` chain and no per-event allocation. Bars go through one ``BarView`` per instrument
+that is overwritten in place:
+
+* live: ``attach(bus)`` subscribes ``data.bars.<id>`` (``Bar`` events with exact prices),
+  ``data.trades.<id>``, ``data.quotes.<id>``, ``data.books.<id>`` and ``events.order.<account>``;
+* backtest: ``bar_pusher(instrument_id)`` returns ``push(ts_open, ts_event, o, h, l, c, v, n)``
+  that fills the view from plain numbers (the cheapest path: no ``Bar`` object per bar); order
+  events go to ``on_order_event`` exactly as live.
+
+Both paths end in the same strategy code with the same floats (an exact ``Price`` ``raw / 10**p`` is
+the float a decimal parser gives for the same text), so a strategy decides the same live and in a
+backtest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from engine.core.clock import Clock, TimeEvent
+from engine.core.enums import Side
+from engine.core.errors import ValidationError
+from engine.core.events import Bar, OrderEvent, OrderFilled, QuoteTick, TradeTick
+from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId
+from engine.core.instruments import Instrument
+from engine.strategy.api import BarView, OrderRouter, Strategy
+from engine.strategy.context import BalanceSource, Context
+from engine.strategy.events import StrategyQuarantined
+from engine.strategy.loader import load_strategy
+
+__all__ = [
+    "TOPIC_BARS",
+    "TOPIC_BOOKS",
+    "TOPIC_ORDER_EVENTS",
+    "TOPIC_QUOTES",
+    "TOPIC_STRATEGY_EVENTS",
+    "TOPIC_TRADES",
+    "StrategyHost",
+    "StrategySlot",
+]
+
+_log = structlog.get_logger("engine.strategy")
+
+# Bus topics (contract: engine/app/trading.py and the cross-helper contracts).
+TOPIC_BARS = "data.bars"
+TOPIC_TRADES = "data.trades"
+TOPIC_QUOTES = "data.quotes"
+TOPIC_BOOKS = "data.books"
+TOPIC_ORDER_EVENTS = "events.order"
+TOPIC_STRATEGY_EVENTS = "events.strategy"
+
+_POW10 = tuple(10.0**i for i in range(40))
+Publish = Callable[[str, Any], Any]
+
+
+class StrategySlot:
+    """One hosted strategy: the instance, its context and its error accounting."""
+
+    __slots__ = ("active", "ctx", "errors", "instruments", "last_error", "strategy", "strategy_id")
+
+    def __init__(self, strategy: Strategy, ctx: Context) -> None:
+        self.strategy = strategy
+        self.ctx = ctx
+        self.strategy_id = ctx.strategy_id
+        self.instruments = ctx.instruments
+        self.active = True
+        self.errors = 0
+        self.last_error = ""
+
+    @property
+    def quarantined(self) -> bool:
+        return not self.active
+
+    def __repr__(self) -> str:
+        state = "active" if self.active else "quarantined"
+        return f"StrategySlot({self.strategy_id} {type(self.strategy).__name__} {state} errors={self.errors})"
+
+
+def _overrides(strategy: Strategy, name: str) -> bool:
+    return getattr(type(strategy), name) is not getattr(Strategy, name)
+
+
+class StrategyHost:
+    """Hosts strategies of one account; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        router: OrderRouter,
+        portfolio: BalanceSource,
+        instruments: Iterable[Instrument] | Mapping[InstrumentId, Instrument],
+        account_id: AccountId,
+        max_errors: int = 10,
+        publish: Publish | None = None,
+    ) -> None:
+        if type(max_errors) is not int or max_errors < 1:
+            raise ValidationError("max_errors", f"must be a positive int, got {max_errors!r}")
+        known = instruments.values() if isinstance(instruments, Mapping) else instruments
+        self._instruments: dict[InstrumentId, Instrument] = {i.id: i for i in known}
+        self._clock = clock
+        self._router = router
+        self._portfolio = portfolio
+        self.account_id = account_id
+        self.max_errors = max_errors
+        self._publish = publish
+        self._slots: list[StrategySlot] = []
+        self._by_id: dict[StrategyId, StrategySlot] = {}
+        self._owners: dict[ClientOrderId, StrategySlot] = {}
+        self._views: dict[InstrumentId, BarView] = {}
+        self._bar_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[BarView], None]], ...]] = {}
+        self._trade_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
+        self._quote_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
+        self._book_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
+        self._subscriptions: list[Any] = []
+        self._bus: Any = None
+        self.started = False
+        #: Callback exceptions caught, all strategies together.
+        self.error_count = 0
+        #: Strategies quarantined so far.
+        self.quarantine_count = 0
+        #: Order events that belonged to no hosted strategy (other strategies, manual orders).
+        self.foreign_events = 0
+        if hasattr(router, "on_intent_failed"):
+            router.on_intent_failed = self._intent_failed  # type: ignore[attr-defined]
+
+    # == configuration =============================================================================
+    def add(
+        self,
+        strategy: str | type[Strategy],
+        *,
+        instruments: Sequence[str | InstrumentId],
+        params: Mapping[str, Any] | None = None,
+        strategy_id: str | None = None,
+    ) -> StrategySlot:
+        """Load, validate and host one strategy (before ``start``). Its id defaults to its name and
+        must be unique in the host. Bad input raises ``ValidationError`` and adds nothing."""
+        if self.started:
+            raise ValidationError("strategy", "add strategies before the host starts")
+        cls = load_strategy(strategy)
+        sid = StrategyId(strategy_id or cls.name or cls.__name__)
+        if sid in self._by_id:
+            raise ValidationError("strategy_id", f"{sid} is already hosted", reason="DUPLICATE_STRATEGY")
+        iids = tuple(InstrumentId(str(i)) for i in instruments)
+        if not iids:
+            raise ValidationError("instruments", f"strategy {sid} needs at least one instrument")
+        ctx = Context(
+            strategy_id=sid,
+            account_id=self.account_id,
+            instruments=iids,
+            known_instruments=self._instruments,
+            clock=self._clock,
+            router=self._router,
+            portfolio=self._portfolio,
+            on_new_order=self._register_order,
+            on_timer=self._on_timer,
+        )
+        instance = cls(ctx, params)
+        slot = StrategySlot(instance, ctx)
+        self._slots.append(slot)
+        self._by_id[sid] = slot
+        self._rebuild()
+        return slot
+
+    def resume(self, orders: Iterable[Any]) -> None:
+        """Live restart: continue each strategy's client order numbers after its journalled orders,
+        rebuild its position from their fills and track the ones still open. ``orders`` are the
+        OMS ``Order`` objects (any object with the same attributes). Call before ``start``."""
+        for order in orders:
+            slot = self._by_id.get(order.strategy_id)
+            if slot is None or order.account_id != self.account_id:
+                continue
+            ctx = slot.ctx
+            prefix, _, number = str(order.client_order_id).rpartition("-")
+            if prefix == str(slot.strategy_id) and number.isdigit():
+                ctx._next_number = max(ctx._next_number, int(number) + 1)
+            position = ctx.position(order.instrument_id)
+            filled = position.instrument.quantity_to_lots(order.filled_quantity)
+            position.lots += filled if order.side is Side.BUY else -filled
+            self._owners[order.client_order_id] = slot
+            if order.is_open:
+                ctx.track_restored(order)
+
+    @property
+    def slots(self) -> list[StrategySlot]:
+        return list(self._slots)
+
+    def slot(self, strategy_id: str) -> StrategySlot:
+        try:
+            return self._by_id[StrategyId(strategy_id)]
+        except KeyError:
+            raise ValidationError(
+                "strategy_id",
+                f"no strategy {strategy_id!r}; hosted: {', '.join(self._by_id) or 'none'}",
+                reason="UNKNOWN_STRATEGY",
+            ) from None
+
+    def instrument_ids(self) -> list[InstrumentId]:
+        """Every instrument some hosted strategy subscribed to, in first-subscription order."""
+        out: dict[InstrumentId, None] = {}
+        for slot in self._slots:
+            for iid in slot.instruments:
+                out[iid] = None
+        return list(out)
+
+    # == lifecycle =================================================================================
+    def start(self) -> None:
+        """``on_start`` of every strategy (a raising one is quarantined at once)."""
+        self.started = True
+        for slot in self._slots:
+            if not slot.active:
+                continue
+            try:
+                slot.strategy.on_start()
+            except Exception as exc:
+                self._record_error(slot, "on_start", exc)
+                self.quarantine(slot, "on_start")
+
+    def stop(self) -> None:
+        """``on_stop`` of every active strategy, then detach from the bus."""
+        for slot in self._slots:
+            if slot.active:
+                self._guarded(slot, "on_stop", slot.strategy.on_stop)
+                slot.ctx.cancel_timers()
+        self.detach()
+        self.started = False
+
+    def attach(self, bus: Any) -> None:
+        """Subscribe to the bus topics of every hosted instrument and the account's order events
+        (and publish ``StrategyQuarantined`` on ``events.strategy``)."""
+        self.detach()
+        self._bus = bus
+        if self._publish is None:
+            self._publish = bus.publish_c
+        subscribe = bus.subscribe
+        for iid in self.instrument_ids():
+            subs = self._subscriptions
+            subs.append(subscribe(f"{TOPIC_BARS}.{iid}", self.on_bar))
+            subs.append(subscribe(f"{TOPIC_TRADES}.{iid}", self.on_trade))
+            subs.append(subscribe(f"{TOPIC_QUOTES}.{iid}", self.on_quote))
+            subs.append(subscribe(f"{TOPIC_BOOKS}.{iid}", self.on_book))
+        self._subscriptions.append(subscribe(f"{TOPIC_ORDER_EVENTS}.{self.account_id}", self.on_order_event))
+
+    def detach(self) -> None:
+        if self._bus is not None:
+            for sub in self._subscriptions:
+                self._bus.unsubscribe(sub)
+        self._subscriptions.clear()
+        self._bus = None
+
+    # == dispatch ==================================================================================
+    def bar_view(self, instrument_id: InstrumentId) -> BarView:
+        view = self._views.get(instrument_id)
+        if view is None:
+            view = self._views[instrument_id] = BarView(instrument_id)
+        return view
+
+    def on_bar(self, bar: Bar) -> None:
+        """A closed ``Bar`` (exact prices) for the strategies subscribed to its instrument."""
+        iid = bar.instrument_id
+        handlers = self._bar_table.get(iid)
+        if not handlers:
+            return
+        view = self.bar_view(iid)
+        p = bar.close.precision
+        scale = _POW10[p]
+        view.interval_ns = bar.interval_ns
+        view.ts_open = bar.ts_open
+        view.ts_event = bar.ts_event
+        view.open = bar.open.raw / (scale if bar.open.precision == p else _POW10[bar.open.precision])
+        view.high = bar.high.raw / (scale if bar.high.precision == p else _POW10[bar.high.precision])
+        view.low = bar.low.raw / (scale if bar.low.precision == p else _POW10[bar.low.precision])
+        view.close = bar.close.raw / scale
+        view.volume = bar.volume.raw / _POW10[bar.volume.precision]
+        view.trade_count = bar.trade_count
+        for slot, fn in handlers:
+            try:
+                fn(view)
+            except Exception as exc:
+                self._failed(slot, "on_bar", exc)
+
+    def bar_pusher(
+        self, instrument_id: InstrumentId, interval_ns: int = 0
+    ) -> Callable[[int, int, float, float, float, float, float, int], None]:
+        """The backtest fast path for one instrument: ``push(ts_open, ts_event, open, high, low,
+        close, volume, trade_count)`` fills the instrument's ``BarView`` and calls the subscribed
+        strategies' ``on_bar`` (guarded), with no object allocated per bar."""
+        view = self.bar_view(instrument_id)
+        view.interval_ns = interval_ns
+        tables = self._bar_table
+        failed = self._failed
+
+        def push(
+            ts_open: int,
+            ts_event: int,
+            open_: float,
+            high: float,
+            low: float,
+            close: float,
+            volume: float,
+            trade_count: int = 0,
+        ) -> None:
+            view.ts_open = ts_open
+            view.ts_event = ts_event
+            view.open = open_
+            view.high = high
+            view.low = low
+            view.close = close
+            view.volume = volume
+            view.trade_count = trade_count
+            for slot, fn in tables.get(instrument_id, ()):
+                try:
+                    fn(view)
+                except Exception as exc:
+                    failed(slot, "on_bar", exc)
+
+        return push
+
+    def on_trade(self, tick: TradeTick) -> None:
+        for slot, fn in self._trade_table.get(tick.instrument_id, ()):
+            try:
+                fn(tick)
+            except Exception as exc:
+                self._failed(slot, "on_trade", exc)
+
+    def on_quote(self, tick: QuoteTick) -> None:
+        for slot, fn in self._quote_table.get(tick.instrument_id, ()):
+            try:
+                fn(tick)
+            except Exception as exc:
+                self._failed(slot, "on_quote", exc)
+
+    def on_book(self, book: Any) -> None:
+        """``book`` is whatever ``data.books.<id>`` carries; it must have ``instrument_id``."""
+        for slot, fn in self._book_table.get(book.instrument_id, ()):
+            try:
+                fn(book)
+            except Exception as exc:
+                self._failed(slot, "on_book", exc)
+
+    def on_order_event(self, event: OrderEvent) -> None:
+        """An applied order event: the owning strategy's book first, then its callbacks."""
+        slot = self._owners.get(event.client_order_id)
+        if slot is None or event.account_id != self.account_id:
+            self.foreign_events += 1
+            return
+        slot.ctx.apply(event)
+        if not slot.active:
+            return
+        strategy = slot.strategy
+        try:
+            strategy.on_order_event(event)
+        except Exception as exc:
+            self._failed(slot, "on_order_event", exc)
+        if type(event) is OrderFilled and slot.active:
+            try:
+                strategy.on_fill(event)
+            except Exception as exc:
+                self._failed(slot, "on_fill", exc)
+
+    def _on_timer(self, ctx: Context, event: TimeEvent) -> None:
+        slot = self._by_id.get(ctx.strategy_id)
+        if slot is not None and slot.active:
+            self._guarded(slot, "on_timer", slot.strategy.on_timer, event)
+
+    # == the safe wrapper ==========================================================================
+    def _guarded(self, slot: StrategySlot, name: str, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:
+            self._failed(slot, name, exc)
+
+    def _record_error(self, slot: StrategySlot, callback: str, exc: Exception) -> None:
+        slot.errors += 1
+        slot.last_error = f"{callback}: {type(exc).__name__}: {exc}"
+        self.error_count += 1
+        slot.ctx.log.error("strategy_callback_failed", callback=callback, errors=slot.errors, exc_info=exc)
+
+    def _failed(self, slot: StrategySlot, callback: str, exc: Exception) -> None:
+        self._record_error(slot, callback, exc)
+        if slot.active and slot.errors >= self.max_errors:
+            self.quarantine(slot, callback)
+
+    def quarantine(self, slot: StrategySlot, callback: str = "") -> StrategyQuarantined:
+        """Stop calling ``slot``'s strategy, cancel its timers and open orders, publish the event."""
+        slot.active = False
+        self.quarantine_count += 1
+        self._rebuild()
+        slot.ctx.cancel_timers()
+        try:
+            canceled = slot.ctx.cancel_all()
+        except Exception:  # a cancel that cannot be sent must not take the host down
+            _log.exception("strategy_quarantine_cancel_failed", strategy_id=str(slot.strategy_id))
+            canceled = 0
+        ts = self._clock.timestamp_ns()
+        event = StrategyQuarantined(
+            ts_event=ts,
+            ts_init=ts,
+            strategy_id=slot.strategy_id,
+            errors=slot.errors,
+            callback=callback,
+            last_error=slot.last_error,
+            canceled_orders=canceled,
+        )
+        slot.ctx.log.error(
+            "strategy_quarantined", errors=slot.errors, callback=callback, canceled_orders=canceled
+        )
+        if self._publish is not None:
+            self._publish(TOPIC_STRATEGY_EVENTS, event)
+        return event
+
+    # == internals =================================================================================
+    def _register_order(self, client_order_id: ClientOrderId, ctx: Context) -> None:
+        self._owners[client_order_id] = self._by_id[ctx.strategy_id]
+
+    def _intent_failed(self, client_order_id: ClientOrderId, error: BaseException) -> None:
+        slot = self._owners.pop(client_order_id, None)
+        if slot is not None:
+            slot.ctx.intent_failed(client_order_id, error)
+
+    def _rebuild(self) -> None:
+        tables: dict[str, dict[InstrumentId, list[tuple[StrategySlot, Callable[[Any], None]]]]] = {
+            "on_bar": {},
+            "on_trade": {},
+            "on_quote": {},
+            "on_book": {},
+        }
+        for slot in self._slots:
+            if not slot.active:
+                continue
+            for name, table in tables.items():
+                if not _overrides(slot.strategy, name):
+                    continue
+                fn = getattr(slot.strategy, name)
+                for iid in slot.instruments:
+                    table.setdefault(iid, []).append((slot, fn))
+        self._bar_table.clear()
+        self._bar_table.update({k: tuple(v) for k, v in tables["on_bar"].items()})
+        self._trade_table = {k: tuple(v) for k, v in tables["on_trade"].items()}
+        self._quote_table = {k: tuple(v) for k, v in tables["on_quote"].items()}
+        self._book_table = {k: tuple(v) for k, v in tables["on_book"].items()}
