@@ -68,9 +68,11 @@ $(DEPS_STAMP): requirements/lock.txt | $(BIN)/python
 	rm -f $(BUILD_STAMP)
 	touch $@
 
-$(BUILD_STAMP): $(DEPS_STAMP) setup.py pyproject.toml $(SOURCES_PYX) $(SOURCES_PROTO)
+# The SDK (clients/python) is installed beside the engine; both map algotrendy.v1 to proto/algotrendy.
+$(BUILD_STAMP): $(DEPS_STAMP) setup.py pyproject.toml clients/python/setup.py clients/python/pyproject.toml $(SOURCES_PYX) $(SOURCES_PROTO)
 	$(BIN)/python setup.py -q build_proto
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation --reinstall -e .
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation --reinstall -e clients/python
 	touch $@
 
 ## lock: re-resolve requirements/*.in into requirements/lock.txt (needs PyPI)
