@@ -1,0 +1,667 @@
+"""``Backtest``: replay bars through the engine's own components in simulated time.
+
+The pieces are the live ones: the message bus, the strategy host and its contexts, the compiled risk
+gate (``RiskEngine``), the order manager (``OrderManager``: state machine, sequencing, journal port),
+the paper venue (``PaperVenue``: matching, maker/taker fees, latency) and the exact portfolio. Only the
+clock (``TestClock``), the journal (in memory) and the market (bars, see ``engine.backtest.fills``)
+differ. Same inputs, same outputs: nothing reads the wall clock, iteration orders are fixed, and
+client order ids are ``<strategy>-<n>``.
+
+The replay loop is built for speed (about 1 us per bar on top of the strategy's own work):
+
+* bars come from NumPy arrays in chunks; the strategy's ``BarView`` is overwritten in place and
+  published on ``data.bars.<instrument_id>`` (no per-bar objects);
+* the clock is moved by a plain assignment unless a timer (strategy timers, venue latency) is due;
+* the venue, risk gate and order manager are touched only when the strategy sends something or when
+  we have orders working (then the bar's intrabar path is walked, see ``fills``);
+* the equity curve is not marked bar by bar in exact money: fills are recorded with the bar they
+  happened in, and the per-bar curve (float, analytics) is computed once at the end with NumPy. The
+  final equity is exact: the portfolio is marked at the last close.
+
+Risk in a backtest: the real gate with wide default limits (``BacktestRisk``); the post-trade loss
+monitor (daily loss / drawdown breach) is not fed per bar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from engine.backtest.data import BarSeries, BarStream, load_bar_stream
+from engine.backtest.fills import BarBooks, FillAt
+from engine.backtest.metrics import equity_stats, trade_stats
+from engine.backtest.result import BacktestResult, FillRecord, TradeRecord, decimal_str
+from engine.backtest.runtime import BacktestRisk, MemoryJournal, SimOrderRouter
+from engine.bus import MessageBus
+from engine.core.clock import TestClock
+from engine.core.enums import TradingState
+from engine.core.errors import ValidationError
+from engine.core.events import OrderEvent, OrderFilled, OrderSubmitted
+from engine.core.fixed import Money, Quantity
+from engine.core.ids import AccountId, StrategyId
+from engine.oms.manager import OrderManager
+from engine.oms.portfolio import Portfolio
+from engine.risk import RiskEngine
+from engine.risk.limits import AccountLimits, InstrumentLimits, StrategyLimits
+from engine.strategy.api import Strategy
+from engine.strategy.host import StrategyHost
+from engine.strategy.loader import load_strategy
+from engine.venues.sim import PaperVenue, PaperVenueConfig
+
+__all__ = ["Backtest", "BacktestConfig", "ProgressCallback", "run_backtest"]
+
+#: progress(bars_done, bars_total)
+ProgressCallback = Callable[[int, int], None]
+TOPIC_ORDER_EVENTS = "events.order"
+_CHUNK = 65_536
+_WIDE_MONEY = "1000000000000000"
+_WIDE_QTY = "1000000000"
+_WIDE_RATE = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestConfig:
+    """How to simulate. Money and rates are exact decimals (strings accepted)."""
+
+    cash: Decimal = Decimal("100000")
+    currency: str = "USD"
+    fill: FillAt = FillAt.NEXT_OPEN
+    slippage_bps: Decimal = Decimal(0)
+    #: Taker fee, and the maker fee (defaults to the taker fee when None), in basis points.
+    fees_bps: Decimal = Decimal(0)
+    maker_fees_bps: Decimal | None = None
+    order_latency_ns: int = 0
+    report_latency_ns: int = 0
+    #: Price grid of the data (None: inferred per symbol) and the lot size of orders.
+    tick_size: str | None = None
+    size_increment: str = "0.00000001"
+    account: str = "backtest"
+
+    def __post_init__(self) -> None:
+        for name in ("cash", "slippage_bps", "fees_bps", "maker_fees_bps"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            try:
+                d = value if isinstance(value, Decimal) else Decimal(str(value))
+            except Exception:
+                raise ValidationError(name, f"not a decimal number: {value!r}") from None
+            if not d.is_finite():
+                raise ValidationError(name, f"must be finite, got {value!r}")
+            object.__setattr__(self, name, d)
+        if self.cash <= 0:
+            raise ValidationError("cash", f"must be positive, got {self.cash}")
+        if self.slippage_bps < 0 or self.slippage_bps >= 10_000:
+            raise ValidationError("slippage_bps", f"must be in [0, 10000), got {self.slippage_bps}")
+        if abs(self.fees_bps) >= 10_000 or (
+            self.maker_fees_bps is not None and abs(self.maker_fees_bps) >= 10_000
+        ):
+            raise ValidationError("fees_bps", "must be within (-10000, 10000)")
+        if self.order_latency_ns < 0 or self.report_latency_ns < 0:
+            raise ValidationError("latency", "must be >= 0 ns")
+        try:
+            object.__setattr__(self, "fill", FillAt(self.fill))
+        except ValueError:
+            raise ValidationError("fill", f"must be one of {', '.join(f.value for f in FillAt)}") from None
+
+    @property
+    def taker_fee(self) -> Decimal:
+        return self.fees_bps / 10_000
+
+    @property
+    def maker_fee(self) -> Decimal:
+        return (self.fees_bps if self.maker_fees_bps is None else self.maker_fees_bps) / 10_000
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "cash": str(self.cash),
+            "currency": self.currency,
+            "fill": self.fill.value,
+            "slippage_bps": str(self.slippage_bps),
+            "fees_bps": str(self.fees_bps),
+            "maker_fees_bps": str(self.maker_fees_bps if self.maker_fees_bps is not None else self.fees_bps),
+            "order_latency_ns": self.order_latency_ns,
+            "report_latency_ns": self.report_latency_ns,
+            "size_increment": self.size_increment,
+        }
+
+
+class Backtest:
+    """One run: ``Backtest(strategy, data, config).run()`` -> ``BacktestResult``."""
+
+    def __init__(
+        self,
+        strategy: str | type[Strategy],
+        data: BarStream | Sequence[str],
+        config: BacktestConfig | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        strategy_id: str = "bt",
+    ) -> None:
+        self.config = cfg = config or BacktestConfig()
+        self.strategy_cls = load_strategy(strategy)
+        # Parameters are checked before any data is read: an unknown one lists the valid ones.
+        self.params = self.strategy_cls.resolve(dict(params or {}))
+        if isinstance(data, BarStream):
+            self.stream = data
+        else:
+            self.stream = load_bar_stream(
+                list(data),
+                tick_size=cfg.tick_size,
+                size_increment=cfg.size_increment,
+                quote=cfg.currency,
+                maker_fee=cfg.maker_fee,
+                taker_fee=cfg.taker_fee,
+            )
+        self.strategy_id = StrategyId(strategy_id)
+        self.account = AccountId(cfg.account)
+        self.instruments = [s.instrument for s in self.stream.series]
+        for inst in self.instruments:
+            if (
+                inst.maker_fee != cfg.maker_fee
+                or inst.taker_fee != cfg.taker_fee
+                or inst.quote != cfg.currency
+            ):
+                raise ValidationError("data", "the bar stream was loaded with other fees or currency")
+
+    # == the run ===================================================================================
+    def run(self, progress: ProgressCallback | None = None) -> BacktestResult:
+        """Run to the end (its own event loop) and return the result."""
+        return asyncio.run(self.run_async(progress))
+
+    async def run_async(self, progress: ProgressCallback | None = None) -> BacktestResult:
+        started = time.perf_counter()
+        self._build()
+        try:
+            await self._replay(progress)
+        finally:
+            self._host_stop()
+        result = self._result()
+        result.elapsed_s = time.perf_counter() - started
+        return result
+
+    def _build(self) -> None:
+        cfg = self.config
+        stream = self.stream
+        first = min(int(s.ts_open[0]) for s in stream.series)
+        self.clock = clock = TestClock(first)
+        self.bus = MessageBus()
+        # Notional units fine enough that one tick x one lot is a whole unit for every instrument.
+        precision = max(i.price_precision + i.size_precision for i in self.instruments)
+        risk = RiskEngine(quote_currency=cfg.currency, notional_precision=min(precision, 18))
+        self.risk = BacktestRisk(risk)
+        wide_money = Money(_WIDE_MONEY, cfg.currency)
+        for inst in self.instruments:
+            ix = risk.register_instrument(
+                inst,
+                InstrumentLimits(
+                    max_order_quantity=Quantity(_WIDE_QTY),
+                    max_order_notional=wide_money,
+                    max_position=Quantity(_WIDE_QTY),
+                    price_band_bps=1_000_000,
+                    max_data_age_ms=86_400_000,
+                ),
+            )
+            self.risk.register(inst.id, ix)
+        risk.register_account(
+            self.account,
+            AccountLimits(
+                max_gross_exposure=wide_money,
+                max_net_exposure=wide_money,
+                max_open_orders=100_000,
+                max_orders_per_second=_WIDE_RATE,
+                order_burst=_WIDE_RATE,
+                max_daily_loss=wide_money,
+                max_drawdown=wide_money,
+                breach_state=TradingState.HALTED,
+            ),
+        )
+        risk.register_strategy(
+            self.strategy_id, StrategyLimits(max_orders_per_second=_WIDE_RATE, order_burst=_WIDE_RATE)
+        )
+        self.books = books = BarBooks(self.instruments, cfg.slippage_bps)
+        self.venue = venue = PaperVenue(
+            books.books,
+            clock,
+            PaperVenueConfig(
+                order_latency_ns=cfg.order_latency_ns,
+                report_latency_ns=cfg.report_latency_ns,
+                accounts={str(self.account): {cfg.currency: str(cfg.cash)}},
+            ),
+            on_event=self._on_venue_event,
+        )
+        books.bind(venue)
+        self.journal = MemoryJournal()
+        self.oms = oms = OrderManager(
+            clock=clock,
+            venue=venue,
+            risk=self.risk,
+            journal=self.journal,
+            instruments=self.instruments,
+        )
+        self.portfolio = Portfolio(
+            self.instruments, balances={self.account: {cfg.currency: Money(str(cfg.cash), cfg.currency)}}
+        )
+        oms.subscribe(self._on_order_event)
+        self.router = SimOrderRouter(oms, self._before_send)
+        self._fill_log: list[tuple[int, OrderFilled]] = []
+        self._order_topic = f"{TOPIC_ORDER_EVENTS}.{self.account}"
+        #: Client order ids of our orders that are working (submitted and not finished).
+        self._working: set[Any] = set()
+        #: Per series, the row of its last bar seen (-1 before the first).
+        self._last_row = [-1] * len(stream.series)
+        self._k = 0  # index in the merged stream of the bar being processed
+        self._fill_bar = 0
+        self._dirty = True
+        venue.start()
+        self._host_start()
+
+    # -- strategy host ------------------------------------------------------------------------------
+    def _host_start(self) -> None:
+        self.host = host = StrategyHost(
+            clock=self.clock,
+            router=self.router,
+            portfolio=self.portfolio,
+            instruments=self.instruments,
+            account_id=self.account,
+        )
+        host.add(
+            self.strategy_cls,
+            instruments=[i.id for i in self.instruments],
+            params=self.params,
+            strategy_id=str(self.strategy_id),
+        )
+        # Order events reach the strategies through the bus, as live (bars take the host's fast path).
+        host.attach(self.bus)
+        host.start()
+        self._settle_now()
+
+    def _host_stop(self) -> None:
+        host = getattr(self, "host", None)
+        if host is not None and host.started:
+            host.stop()
+
+    # -- the loop ----------------------------------------------------------------------------------
+    async def _replay(self, progress: ProgressCallback | None) -> None:
+        stream = self.stream
+        n = len(stream)
+        series = stream.series
+        clock = self.clock
+        heap = clock._heap  # TestClock's timer heap: a due timer means advance_to, else a plain move
+        router = self.router
+        host = self.host
+        pushers = [host.bar_pusher(s.instrument.id, s.interval_ns) for s in series]
+        next_open = self.config.fill is FillAt.NEXT_OPEN
+        last_row = self._last_row
+        single = len(series) == 1
+        done = 0
+        for start in range(0, n, _CHUNK):
+            end = min(n, start + _CHUNK)
+            which = stream.series_of[start:end].tolist()
+            rows = stream.row_of[start:end].tolist()
+            cols = [_chunk_columns(s, rows, single) for s in series]
+            for j in range(end - start):
+                s = which[j]
+                tso, tsc, o, h, lo, c, v = cols[s]
+                jj = j if single else rows[j]
+                t = tsc[jj]
+                k = start + j
+                if self._working:
+                    self._walk(s, rows[j], k)
+                if heap and heap[0].next_ns <= t:
+                    clock.advance_to(t)
+                else:
+                    clock._now = t
+                last_row[s] = rows[j]
+                self._dirty = True
+                self._k = k
+                self._fill_bar = k
+                sent = router.commands
+                pushers[s](tso[jj], t, o[jj], h[jj], lo[jj], c[jj], v[jj], 0)
+                if router.commands != sent or (heap and heap[0].next_ns <= t):
+                    if next_open:
+                        self._fill_bar = k + 1
+                    await self._settle(t)
+            done = end
+            if progress is not None:
+                progress(done, n)
+
+    def _walk(self, s: int, row: int, k: int) -> None:
+        """Work our resting orders through bar ``row`` of series ``s``: open, the nearer extreme,
+        the other extreme, close (see ``engine.backtest.fills``)."""
+        series = self.stream.series[s]
+        iid = series.instrument.id
+        t0 = int(series.ts_open[row])
+        t1 = int(series.ts_close[row])
+        step = (t1 - t0) // 3
+        o, h, lo, c = (
+            int(series.open[row]),
+            int(series.high[row]),
+            int(series.low[row]),
+            int(series.close[row]),
+        )
+        path = (o, lo, h, c) if c >= o else (o, h, lo, c)
+        self._fill_bar = k
+        self._dirty = True
+        for n, ticks in enumerate(path):
+            if not self._working:
+                break
+            ts = t1 if n == 3 else t0 + n * step
+            ts = max(ts, self.clock.timestamp_ns())
+            self._advance(ts)
+            self.risk.set_price(iid, ticks, ts)
+            self.books.print_at(iid, ticks, ts)
+
+    def _advance(self, ts: int) -> None:
+        clock = self.clock
+        heap = clock._heap
+        if heap and heap[0].next_ns <= ts:
+            clock.advance_to(ts)
+        elif ts > clock._now:
+            clock._now = ts
+
+    async def _settle(self, t: int) -> None:
+        """Deliver everything due at ``t`` (zero-latency venue commands and reports, timers) and
+        resume suspended OMS work, until nothing is left for this instant."""
+        clock = self.clock
+        heap = clock._heap
+        router = self.router
+        while True:
+            if heap and heap[0].next_ns <= t:
+                clock.advance_to(t)
+                continue
+            if router.pending:
+                await asyncio.sleep(0)
+                continue
+            break
+
+    def _settle_now(self) -> None:
+        clock = self.clock
+        heap = clock._heap
+        now = clock.timestamp_ns()
+        while heap and heap[0].next_ns <= now:
+            clock.advance_to(now)
+
+    # -- events ------------------------------------------------------------------------------------
+    def _on_venue_event(self, event: Any) -> None:
+        if isinstance(event, OrderEvent):
+            self.oms.on_order_event(event)
+
+    def _on_order_event(self, event: OrderEvent) -> None:
+        """Every order event the OMS applied: portfolio, our bookkeeping, then the bus (strategies)."""
+        if type(event) is OrderFilled:
+            self.portfolio.on_fill(event)
+            self._fill_log.append((self._fill_bar, event))
+        if type(event) is OrderSubmitted:
+            self._working.add(event.client_order_id)
+        elif event.client_order_id in self._working:
+            order = self.oms.find(event.account_id, event.client_order_id)
+            if order is None or order.is_terminal:
+                self._working.discard(event.client_order_id)
+        self.bus.publish_c(self._order_topic, event)
+
+    def _before_send(self) -> None:
+        """Right before a command goes to the OMS: show the venue and the risk gate the current
+        prices (lazily: bars without orders never pay for this)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        ts = self.clock.timestamp_ns()
+        next_open = self.config.fill is FillAt.NEXT_OPEN
+        for s, row in enumerate(self._last_row):
+            if row < 0:
+                continue
+            series = self.stream.series[s]
+            iid = series.instrument.id
+            close = int(series.close[row])
+            self.risk.set_price(iid, close, ts)
+            if not next_open:
+                self.books.set_reference(iid, close, ts)
+            elif row + 1 < len(series):
+                self.books.set_reference(iid, int(series.open[row + 1]), ts)
+            else:  # the last bar has no next open: nothing to fill against
+                self.books.clear(iid, ts)
+
+    # == results ===================================================================================
+    def _result(self) -> BacktestResult:
+        cfg = self.config
+        stream = self.stream
+        n = len(stream)
+        currency = cfg.currency
+        ts_last = self.clock.timestamp_ns()
+        for series in stream.series:
+            if len(series):
+                self.portfolio.mark(
+                    series.instrument.id, series.instrument.ticks_to_price(int(series.close[-1])), ts_last
+                )
+        final_equity = self.portfolio.equity(self.account, currency).as_decimal()
+        fees_total = self.portfolio.fees(self.account).get(currency)
+        fees = fees_total.as_decimal() if fees_total is not None else Decimal(0)
+
+        fills = [_fill_record(bar, ev) for bar, ev in self._fill_log]
+        trades = _round_trips(fills, self.stream)
+        ts_close, equity, position_value, notional = _equity_curve(stream, fills, float(cfg.cash))
+        in_position = position_value != 0
+        first_open = min(int(s.ts_open[0]) for s in stream.series)
+        last_close = max(int(s.ts_close[-1]) for s in stream.series)
+        stats = equity_stats(equity, ts_close, float(cfg.cash), last_close - first_open, in_position)
+        pnl = np.array([float(t.pnl) for t in trades], dtype=np.float64)
+        tstats = trade_stats(pnl)
+        mean_equity = float(equity.mean()) if n else float(cfg.cash)
+        gross_profit = sum((t.pnl for t in trades if t.pnl > 0), Decimal(0))
+        gross_loss = -sum((t.pnl for t in trades if t.pnl < 0), Decimal(0))
+        orders = [_order_record(o) for o in self.oms.orders()]
+        metrics: dict[str, Any] = {
+            "total_return": stats.total_return,
+            "cagr": stats.cagr,
+            "volatility": stats.volatility,
+            "sharpe": stats.sharpe,
+            "sortino": stats.sortino,
+            "max_drawdown": stats.max_drawdown,
+            "max_drawdown_duration": stats.max_drawdown_duration,
+            "max_drawdown_duration_bars": stats.max_drawdown_duration_bars,
+            "calmar": stats.calmar,
+            "win_rate": tstats["win_rate"],
+            "profit_factor": tstats["profit_factor"],
+            "expectancy": tstats["expectancy"],
+            "exposure": stats.exposure,
+            "turnover": notional / mean_equity if mean_equity else None,
+            "trades": len(trades),
+            "fills": len(fills),
+            "orders": len(orders),
+            "bars": n,
+            "starting_cash": decimal_str(cfg.cash),
+            "final_equity": decimal_str(final_equity),
+            "net_pnl": decimal_str(final_equity - cfg.cash),
+            "fees": decimal_str(fees),
+            "gross_profit": decimal_str(gross_profit),
+            "gross_loss": decimal_str(gross_loss),
+            "currency": currency,
+            "periods_per_year": stats.periods_per_year,
+            "strategy_errors": self.host.error_count,
+        }
+        return BacktestResult(
+            strategy=self.strategy_cls.name or self.strategy_cls.__name__,
+            params=dict(self.params),
+            instruments=[str(i.id) for i in self.instruments],
+            data=[p for s in stream.series for p in s.paths],
+            settings=cfg.describe(),
+            currency=currency,
+            starting_cash=cfg.cash,
+            final_equity=final_equity,
+            fees=fees,
+            metrics=metrics,
+            bars=n,
+            ts_close_ns=ts_close,
+            equity=equity,
+            position_value=position_value,
+            fills=fills,
+            trades=trades,
+            orders=orders,
+        )
+
+
+def _chunk_columns(series: BarSeries, rows: list[int], single: bool) -> tuple[list[Any], ...]:
+    """Python lists (ints and floats) of one chunk of a series: the loop reads them by index."""
+    if single:
+        lo, hi = rows[0], rows[-1] + 1
+    else:
+        lo, hi = 0, len(series)
+    f = series.as_float
+    return (
+        series.ts_open[lo:hi].tolist(),
+        series.ts_close[lo:hi].tolist(),
+        f(series.open[lo:hi]).tolist(),
+        f(series.high[lo:hi]).tolist(),
+        f(series.low[lo:hi]).tolist(),
+        f(series.close[lo:hi]).tolist(),
+        series.volume[lo:hi].tolist(),
+    )
+
+
+def _fill_record(bar: int, ev: OrderFilled) -> FillRecord:
+    return FillRecord(
+        ts_ns=ev.ts_event,
+        bar_index=bar,
+        instrument_id=str(ev.instrument_id),
+        client_order_id=str(ev.client_order_id),
+        side=ev.side.name,
+        price=ev.last_price.as_decimal(),
+        quantity=ev.last_quantity.as_decimal(),
+        commission=ev.commission.as_decimal(),
+        liquidity=ev.liquidity_side.name,
+    )
+
+
+def _order_record(o: Any) -> dict[str, Any]:
+    avg = o.average_fill_price
+    return {
+        "client_order_id": str(o.client_order_id),
+        "instrument_id": str(o.instrument_id),
+        "strategy_id": str(o.strategy_id),
+        "side": o.side.name,
+        "type": o.order_type.name,
+        "quantity": str(o.quantity),
+        "price": None if o.price is None else str(o.price),
+        "trigger_price": None if o.trigger_price is None else str(o.trigger_price),
+        "time_in_force": o.time_in_force.name,
+        "status": o.status.name,
+        "filled_quantity": str(o.filled_quantity),
+        "average_fill_price": None if avg is None else str(avg),
+        "reason": o.reason,
+        "ts_created": o.ts_created,
+        "ts_last": o.ts_last,
+    }
+
+
+def _round_trips(fills: list[FillRecord], stream: BarStream) -> list[TradeRecord]:
+    """Flat -> position -> flat (or a flip, split pro rata) per instrument, exact, net of fees."""
+    open_: dict[str, dict[str, Any]] = {}
+    trades: list[TradeRecord] = []
+    for f in fills:
+        signed = f.quantity if f.side == "BUY" else -f.quantity
+        st = open_.get(f.instrument_id)
+        remaining = signed
+        commission = f.commission
+        while remaining:
+            if st is None or st["qty"] == 0:
+                st = open_[f.instrument_id] = {
+                    "qty": Decimal(0),
+                    "entry_qty": Decimal(0),
+                    "entry_notional": Decimal(0),
+                    "exit_qty": Decimal(0),
+                    "exit_notional": Decimal(0),
+                    "fees": Decimal(0),
+                    "entry_ts": f.ts_ns,
+                    "entry_bar": f.bar_index,
+                    "direction": 1 if remaining > 0 else -1,
+                }
+            qty = st["qty"]
+            if qty == 0 or (qty > 0) == (remaining > 0):
+                take = remaining
+                st["entry_qty"] += abs(take)
+                st["entry_notional"] += abs(take) * f.price
+            else:
+                take = remaining if abs(remaining) <= abs(qty) else -qty
+                st["exit_qty"] += abs(take)
+                st["exit_notional"] += abs(take) * f.price
+            share = commission if take == remaining else (commission * abs(take) / abs(signed))
+            st["fees"] += share
+            commission -= share
+            st["qty"] += take
+            remaining -= take
+            if st["qty"] == 0:
+                d = st["direction"]
+                gross = (st["exit_notional"] - st["entry_notional"]) * d
+                trades.append(
+                    TradeRecord(
+                        instrument_id=f.instrument_id,
+                        direction="LONG" if d > 0 else "SHORT",
+                        entry_ts_ns=st["entry_ts"],
+                        exit_ts_ns=f.ts_ns,
+                        entry_bar=st["entry_bar"],
+                        exit_bar=f.bar_index,
+                        quantity=st["entry_qty"],
+                        entry_price=st["entry_notional"] / st["entry_qty"],
+                        exit_price=st["exit_notional"] / st["exit_qty"],
+                        pnl=gross - st["fees"],
+                        fees=st["fees"],
+                    )
+                )
+                st = None
+                open_.pop(f.instrument_id, None)
+    return trades
+
+
+def _equity_curve(
+    stream: BarStream, fills: list[FillRecord], cash: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per merged bar: close time, equity and position value (float64, marked at each close), and the
+    total traded notional. Fills count from the bar they are attributed to."""
+    n = len(stream)
+    cash_flow = np.zeros(n + 1)
+    index = {str(s.instrument.id): i for i, s in enumerate(stream.series)}
+    pos_delta = np.zeros((len(stream.series), n + 1))
+    notional = 0.0
+    for f in fills:
+        k = min(f.bar_index, n)
+        q = float(f.quantity)
+        value = float(f.price) * q
+        notional += value
+        sign = 1.0 if f.side == "BUY" else -1.0
+        cash_flow[k] -= sign * value + float(f.commission)
+        pos_delta[index[f.instrument_id], k] += sign * q
+    cash_curve = cash + np.cumsum(cash_flow)[:n]
+    ts_close = np.empty(n, dtype=np.int64)
+    position_value = np.zeros(n)
+    for s, series in enumerate(stream.series):
+        mask = stream.series_of == s
+        rows = stream.row_of[mask]
+        ts_close[mask] = series.ts_close[rows]
+        # The series' last close so far at every merged step (forward filled across other series).
+        last = np.full(n, np.nan)
+        last[mask] = series.close_float()[rows]
+        idx = np.where(~np.isnan(last), np.arange(n), 0)
+        np.maximum.accumulate(idx, out=idx)
+        marks = np.where(np.arange(n) >= np.argmax(mask) if mask.any() else False, last[idx], 0.0)
+        pos = np.cumsum(pos_delta[s])[:n]
+        position_value += np.nan_to_num(pos * marks)
+    return ts_close, cash_curve + position_value, position_value, notional
+
+
+def run_backtest(
+    strategy: str | type[Strategy],
+    data: Sequence[str] | BarStream,
+    config: BacktestConfig | None = None,
+    *,
+    params: Mapping[str, Any] | None = None,
+    progress: ProgressCallback | None = None,
+) -> BacktestResult:
+    """Convenience: build and run one backtest."""
+    return Backtest(strategy, data, config, params=params).run(progress)

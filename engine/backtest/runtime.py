@@ -1,0 +1,190 @@
+"""The ports the order manager needs, in simulated time: journal, risk adapter, order router.
+
+* ``MemoryJournal`` keeps every order event in a list (the run's order log) and answers "durable"
+  at once: a backtest has nothing to recover, and a resolved future lets ``OrderManager.submit``
+  run to completion without a loop iteration.
+* ``BacktestRisk`` is the OMS's ``RiskPort`` over the real ``RiskEngine`` (the compiled gate), with
+  one addition: the gate's reference price is fed lazily. Live, every trade and quote reaches the gate;
+  in a backtest that would be a tick object per bar, so instead the driver names the current price
+  and the adapter hands it to the gate right before a check, when it changed.
+* ``SimOrderRouter`` is the strategy context's ``OrderRouter``: it drives the OMS coroutines itself
+  (a minimal trampoline; ``submit`` normally completes without suspending because the journal is
+  already durable), so orders reach the venue in the same simulated instant, deterministically.
+  Anything that does suspend (``cancel_all`` gathers) resumes from the loop; the driver drains the
+  loop before it moves the clock on (``pending``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, cast
+
+import structlog
+
+from engine.core.commands import AmendOrder, CancelOrder, SubmitOrder
+from engine.core.errors import AlgoTrendyError, DuplicateError
+from engine.core.events import OrderEvent, OrderFilled, OrderUpdated, QuoteTick, TradeTick
+from engine.core.ids import ClientOrderId, InstrumentId
+from engine.oms.manager import OrderManager
+from engine.oms.order import Order
+from engine.risk import RiskEngine
+from engine.risk.engine import RiskDecision
+
+__all__ = ["BacktestRisk", "MemoryJournal", "SimOrderRouter"]
+
+_log = structlog.get_logger("engine.backtest")
+
+
+class MemoryJournal:
+    """``JournalPort``: the run's order events in order; every append is durable at once."""
+
+    def __init__(self) -> None:
+        self.records: list[OrderEvent] = []
+
+    def append(self, record: OrderEvent) -> asyncio.Future[None]:
+        self.records.append(record)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    def commit_pending(self) -> bool:
+        """Everything appended is durable already (the OMS sends in the same call)."""
+        return True
+
+
+class BacktestRisk:
+    """``RiskPort`` over ``RiskEngine`` with the reference price fed just before each check."""
+
+    def __init__(self, risk: RiskEngine) -> None:
+        self._risk = risk
+        self._gate = risk.gate
+        self._ix: dict[InstrumentId, int] = {}
+        #: instrument -> (ticks, ts) the driver says is the current price; fed when it changed.
+        self._current: dict[InstrumentId, tuple[int, int]] = {}
+        self._fed: dict[InstrumentId, tuple[int, int]] = {}
+
+    @property
+    def engine(self) -> RiskEngine:
+        return self._risk
+
+    def register(self, instrument_id: InstrumentId, index: int) -> None:
+        self._ix[instrument_id] = index
+
+    def set_price(self, instrument_id: InstrumentId, ticks: int, ts_ns: int) -> None:
+        self._current[instrument_id] = (ticks, ts_ns)
+
+    def _feed(self) -> None:
+        """Hand the gate every price that changed since the last check (one per instrument)."""
+        fed = self._fed
+        for iid, current in self._current.items():
+            if fed.get(iid) != current:
+                ticks, ts = current
+                ix = self._ix[iid]
+                self._gate.on_quote(ix, ticks, ticks, ts)
+                self._gate.on_trade(ix, ticks, ts)
+                fed[iid] = current
+
+    def check_submit(self, command: SubmitOrder, ts_ns: int) -> RiskDecision:
+        self._feed()
+        return self._risk.check_submit(command, ts_ns)
+
+    def check_amend(self, command: AmendOrder, ts_ns: int) -> RiskDecision:
+        self._feed()
+        return self._risk.check_amend(command, ts_ns)
+
+    def check_cancel(self, command: CancelOrder, ts_ns: int) -> RiskDecision:
+        return self._risk.check_cancel(command)
+
+    def on_order_opened(self, order: Order) -> None:
+        self._risk.on_order_opened(cast(SubmitOrder, order))
+
+    def on_order_updated(self, order: Order) -> None:
+        self._risk.on_order_updated(
+            OrderUpdated(
+                ts_event=0,
+                ts_init=0,
+                account_id=order.account_id,
+                client_order_id=order.client_order_id,
+                instrument_id=order.instrument_id,
+                quantity=order.quantity,
+                price=order.price,
+                trigger_price=order.trigger_price,
+            )
+        )
+
+    def on_order_closed(self, order: Order) -> None:
+        self._risk.on_order_closed(order.account_id, order.client_order_id)
+
+    def on_fill(self, order: Order, fill: OrderFilled) -> None:
+        self._risk.on_order_filled(fill)
+
+    def on_trade(self, tick: TradeTick) -> None:
+        self._risk.on_trade_tick(tick)
+
+    def on_quote(self, tick: QuoteTick) -> None:
+        self._risk.on_quote_tick(tick)
+
+
+class SimOrderRouter:
+    """The strategy context's ``OrderRouter`` in simulated time (see the module docstring); the same
+    outcome rules as the live ``engine.strategy.router.OmsOrderRouter``."""
+
+    def __init__(self, oms: OrderManager, before_send: Callable[[], None]) -> None:
+        self._oms = oms
+        self._before_send = before_send
+        #: Set by the strategy host: (client order id, error) when an order could not be created.
+        self.on_intent_failed: Callable[[ClientOrderId, BaseException], None] | None = None
+        #: Coroutines suspended on a future (resumed from the loop; the driver drains them).
+        self.pending = 0
+        #: Commands routed (orders, amends, cancels) and amend/cancel commands the OMS refused.
+        self.commands = 0
+        self.refused = 0
+
+    def submit(self, command: SubmitOrder) -> None:
+        self._run(self._oms.submit(command), command, creates=True)
+
+    def submit_bracket(self, entry: SubmitOrder, take_profit: SubmitOrder, stop_loss: SubmitOrder) -> None:
+        self._run(self._oms.submit_bracket(entry, take_profit, stop_loss), entry, creates=True)
+
+    def amend(self, command: AmendOrder) -> None:
+        self._run(self._oms.amend(command), command, creates=False)
+
+    def cancel(self, command: CancelOrder) -> None:
+        self._run(self._oms.cancel(command), command, creates=False)
+
+    def _run(self, coro: Coroutine[Any, Any, Any], command: Any, *, creates: bool) -> None:
+        self.commands += 1
+        self._before_send()
+        self._step(coro, command, creates, resumed=False)
+
+    def _step(self, coro: Coroutine[Any, Any, Any], command: Any, creates: bool, *, resumed: bool) -> None:
+        if resumed:
+            self.pending -= 1
+        try:
+            awaited = coro.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:
+            self._failed(command, exc, creates)
+            return
+        # Suspended on a future (``asyncio.gather``, ``shield``): resume when it resolves, as a Task
+        # would (a Task clears ``_asyncio_future_blocking`` before it waits on the future).
+        self.pending += 1
+        future = cast("asyncio.Future[Any]", awaited)
+        future._asyncio_future_blocking = False
+        future.add_done_callback(lambda _f: self._step(coro, command, creates, resumed=True))
+
+    def _failed(self, command: Any, exc: BaseException, creates: bool) -> None:
+        coid = command.client_order_id
+        if (
+            creates
+            and not isinstance(exc, DuplicateError)
+            and self._oms.find(command.account_id, coid) is None
+        ):
+            if self.on_intent_failed is not None:
+                self.on_intent_failed(coid, exc)
+            return
+        self.refused += 1
+        level = "info" if isinstance(exc, AlgoTrendyError) else "error"
+        getattr(_log, level)("strategy_command_refused", client_order_id=str(coid), error=repr(exc))
