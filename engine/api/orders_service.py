@@ -9,7 +9,7 @@ original order in ``algotrendy-original-order-bin`` (both: the serialized ``Orde
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -17,9 +17,10 @@ from algotrendy.v1 import orders_pb2, orders_pb2_grpc
 from engine.api import validate
 from engine.api.convert import AuditHook, RpcHooks, order_to_proto
 from engine.api.errors import grpc_errors, status_for
+from engine.api.streams import SequencedHub, run_stream
 from engine.api.validate import AccountCheck, InstrumentLookup
 from engine.core.enums import OrderStatus
-from engine.core.errors import AlgoTrendyError, DuplicateError, PreconditionError
+from engine.core.errors import AlgoTrendyError, DuplicateError, PreconditionError, UnavailableError
 from engine.core.ids import AccountId, ClientOrderId
 from engine.core.instruments import Instrument
 from engine.oms.manager import OrderManager
@@ -60,12 +61,15 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         account_exists: AccountCheck | None = None,
         audit: AuditHook | None = None,
         on_internal: Callable[[BaseException], None] | None = None,
+        events: SequencedHub | None = None,
     ) -> None:
         self._oms = oms
         self._instruments = instruments
         self._clock = clock
         self._account_exists = account_exists
         self._hooks = RpcHooks(audit, on_internal)
+        self._on_internal = on_internal
+        self._events = events
 
     # == commands ==================================================================================
     @grpc_errors()
@@ -165,6 +169,30 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         return orders_pb2.ListOrdersResponse(
             orders=[order_to_proto(o) for o in page.orders], next_page_token=page.next_page_token
         )
+
+    # == streams ===================================================================================
+    async def StreamOrderEvents(
+        self, request: orders_pb2.StreamOrderEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        async for message in run_stream(context, lambda: self._stream(request, context), self._on_internal):
+            yield message
+
+    async def _stream(
+        self, request: orders_pb2.StreamOrderEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        if self._events is None:
+            raise UnavailableError("order-event streams are not enabled in this engine")
+        filters = validate.stream_filters(
+            request, instruments=self._instruments, account_exists=self._account_exists
+        )
+        subscriber = self._events.subscribe(
+            context,
+            account_id=filters.account_id or "",
+            instrument_id=filters.instrument_id or "",
+            from_sequence=request.from_sequence,
+        )
+        async for message in self._events.stream(subscriber):
+            yield message
 
 
 async def _abort(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 
@@ -10,7 +10,9 @@ from algotrendy.v1 import portfolio_pb2, portfolio_pb2_grpc
 from engine.api import validate
 from engine.api.convert import RpcHooks, balances_to_proto, pnl_to_proto, position_to_proto
 from engine.api.errors import grpc_errors
+from engine.api.streams import SequencedHub, run_stream
 from engine.api.validate import AccountCheck, InstrumentLookup
+from engine.core.errors import UnavailableError
 from engine.core.fixed import Money
 from engine.core.ids import AccountId
 from engine.oms.portfolio import Portfolio
@@ -36,7 +38,10 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         account_exists: AccountCheck | None = None,
         equity_marks: EquityMarks | None = None,
         on_internal: Callable[[BaseException], None] | None = None,
+        positions: SequencedHub | None = None,
     ) -> None:
+        self._positions_stream = positions
+        self._on_internal = on_internal
         self._portfolio = portfolio
         self._instruments = instruments
         self._clock = clock
@@ -84,3 +89,27 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         pnl = self._portfolio.pnl(account_id, self._currency)
         marks = self._equity_marks(account_id) if self._equity_marks is not None else None
         return pnl_to_proto(account_id, self._currency, pnl, marks, self._clock.timestamp_ns())
+
+    async def StreamPositions(
+        self, request: portfolio_pb2.StreamPositionsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        async for message in run_stream(context, lambda: self._stream(request, context), self._on_internal):
+            yield message
+
+    async def _stream(
+        self, request: portfolio_pb2.StreamPositionsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        hub = self._positions_stream
+        if hub is None:
+            raise UnavailableError("position streams are not enabled in this engine")
+        filters = validate.stream_filters(
+            request, instruments=self._instruments, account_exists=self._account_exists
+        )
+        subscriber = hub.subscribe(
+            context,
+            account_id=filters.account_id or "",
+            instrument_id=filters.instrument_id or "",
+            from_sequence=request.from_sequence,
+        )
+        async for message in hub.stream(subscriber):
+            yield message

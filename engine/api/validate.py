@@ -275,6 +275,23 @@ def account_of(
     return account_id
 
 
+def stream_filters(
+    request: orders_pb2.StreamOrderEventsRequest | portfolio_pb2.StreamPositionsRequest,
+    *,
+    instruments: InstrumentLookup,
+    account_exists: AccountCheck | None = None,
+) -> PositionQuery:
+    """The optional account and instrument filters of StreamOrderEvents and StreamPositions (known
+    ones only; ``from_sequence`` is checked by the stream against its head)."""
+    account_id = _optional_id(AccountId, request.account_id, "account_id")
+    instrument_id = _optional_id(InstrumentId, request.instrument_id, "instrument_id")
+    if account_id is not None:
+        _check_account(account_id, account_exists, "account_id")
+    if instrument_id is not None:
+        instrument_id = _instrument(instruments, instrument_id, "instrument_id").id
+    return PositionQuery(account_id, instrument_id)
+
+
 # == risk ==========================================================================================
 def set_limits(
     request: risk_pb2.SetLimitsRequest, *, instruments: InstrumentLookup, currency: str

@@ -1,0 +1,526 @@
+"""Market-data fan-out: trades, best bid/offer, L2 top-N books, bars and indicator values.
+
+One hub per engine listens on the bus (``data.trades.*``, ``data.quotes.*``, ``data.books.*``,
+``data.bars.*``), encodes each event once (``encode``) and appends the bytes to the queue of every
+subscriber of that key. Subscribers are woken once per ``streams.conflation_window_ms`` (one timer
+for all of them), so a message carries every event of the window; a subscriber still busy writing
+its previous message simply sends everything that piled up when the write completes.
+
+Bounded per subscriber, never slowing the engine or the other subscribers:
+
+* BBO, book and indicator values keep the **latest value per key** (instrument, channel,
+  parameters): a slow reader gets fewer, current values (``conflated`` counts the replaced ones);
+* trades and bars are kept in order up to ``streams.marketdata_queue_max``; trades arriving while
+  the queue is full (and until the report went out) are **not queued but summarised** per
+  instrument in one ``TradesSkipped`` event (count, volume, low/high, last price, time range) that
+  takes their place in the stream; bars are never dropped (one per interval);
+* book snapshots are taken when the window closes, only for books that changed, once per
+  (instrument, depth) for all their subscribers.
+
+Indicators: one streaming indicator (``engine.indicators.registry``) per (instrument, bar interval,
+name, parameters), shared by its subscribers, fed with every newly closed bar (revision 0; a bar
+amended later by a late trade does not re-run it). It is created by the first subscription, so its
+values are NaN until it has seen enough bars, and dropped with the last one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import grpc
+
+from algotrendy.v1 import marketdata_pb2
+from engine.api.streams.encode import (
+    bar_entry,
+    bbo_entry,
+    book_entry,
+    indicator_entry,
+    trade_entry,
+    trades_skipped_entry,
+)
+from engine.api.streams.subscriber import Streams, Subscriber
+from engine.core.errors import NotFoundError, ValidationError
+from engine.core.events import Bar, QuoteTick, TradeTick
+from engine.core.fixed import EXACT
+from engine.indicators import registry as indicators
+from engine.marketdata.registry import MarketDataRegistry
+
+__all__ = ["MarketDataHub", "MarketDataSubscriber"]
+
+Channel = marketdata_pb2.MarketDataChannel
+MAX_INSTRUMENTS = 64
+MAX_CHANNELS = 16
+MAX_BOOK_DEPTH = 100
+DEFAULT_BOOK_DEPTH = 10
+MAX_INDICATOR_PARAMS = 16
+
+TOPICS = ("data.trades.*", "data.quotes.*", "data.books.*", "data.bars.*")
+
+#: Subscription keys: ("trades", iid) ("bbo", iid) ("book", iid, depth) ("bars", iid, interval)
+#: ("indicator", iid, interval, name, params).
+Key = tuple[Any, ...]
+
+
+class _Skipped:
+    """Trades a slow subscriber did not get, summarised (exact decimals)."""
+
+    __slots__ = ("count", "first_ts", "high", "last", "last_ts", "low", "volume")
+
+    def __init__(self, tick: TradeTick) -> None:
+        price = tick.price.as_decimal()
+        self.count = 1
+        self.volume = tick.size.as_decimal()
+        self.low = self.high = self.last = price
+        self.first_ts = self.last_ts = tick.ts_event
+
+    def add(self, tick: TradeTick) -> None:
+        price = tick.price.as_decimal()
+        self.count += 1
+        self.volume = EXACT.add(self.volume, tick.size.as_decimal())
+        self.low = min(self.low, price)
+        self.high = max(self.high, price)
+        self.last = price
+        self.last_ts = tick.ts_event
+
+    def entry(self, instrument_id: str) -> bytes:
+        return trades_skipped_entry(
+            instrument_id,
+            self.count,
+            self.volume,
+            self.low,
+            self.high,
+            self.last,
+            self.first_ts,
+            self.last_ts,
+        )
+
+
+class MarketDataSubscriber(Subscriber):
+    __slots__ = ("conflated", "dirty", "items", "keys", "latest", "skipped", "skipped_trades")
+
+    def __init__(self, context: grpc.aio.ServicerContext | None, keys: list[Key]) -> None:
+        super().__init__(context)
+        self.keys = keys
+        #: Trades and bars in arrival order (pre-encoded).
+        self.items: list[bytes] = []
+        #: Latest BBO / book / indicator value per key (dict order = first arrival).
+        self.latest: dict[Key, bytes] = {}
+        self.skipped: dict[str, _Skipped] = {}
+        self.dirty = False
+        #: Values replaced before they were sent, and trades skipped (cumulative, for the client).
+        self.conflated = 0
+        self.skipped_trades = 0
+
+    @property
+    def has_data(self) -> bool:
+        return bool(self.items or self.latest or self.skipped)
+
+    def add_trade(self, entry: bytes, tick: TradeTick, limit: int) -> None:
+        if self.skipped or len(self.items) >= limit:
+            key = str(tick.instrument_id)
+            skipped = self.skipped.get(key)
+            if skipped is None:
+                self.skipped[key] = _Skipped(tick)
+            else:
+                skipped.add(tick)
+            self.skipped_trades += 1
+        else:
+            self.items.append(entry)
+
+    def put_latest(self, key: Key, entry: bytes) -> None:
+        latest = self.latest
+        if key in latest:
+            self.conflated += 1
+        latest[key] = entry
+
+    def take(self, limit: int, ts_ns: int) -> bytes | None:
+        """The next message, or None when there is nothing to send (and no heartbeat is due)."""
+        items = self.items
+        if len(items) > limit:
+            parts = items[:limit]
+            del items[:limit]
+        else:
+            parts = items
+            self.items = []
+            if self.skipped:
+                parts.extend(s.entry(iid) for iid, s in self.skipped.items())
+                self.skipped.clear()
+            if self.latest:
+                parts.extend(self.latest.values())
+                self.latest = {}
+        if not parts and not self.heartbeat_due:
+            return None
+        self.sent()
+        trailer = marketdata_pb2.StreamMarketDataResponse(
+            heartbeat=not parts, ts_ns=ts_ns, conflated=self.conflated
+        ).SerializeToString()
+        parts.append(trailer)
+        return b"".join(parts)
+
+
+class _Indicator:
+    __slots__ = ("inputs", "instance", "name", "outputs", "params", "subscribers")
+
+    def __init__(self, name: str, params: dict[str, Any]) -> None:
+        spec = indicators.spec(name)
+        self.name = name
+        self.instance = indicators.create(name, **params)
+        self.inputs = spec.inputs
+        self.outputs = spec.outputs
+        self.params = {k: float(v) for k, v in {**spec.params, **params}.items()}
+        self.subscribers: list[MarketDataSubscriber] = []
+
+    def update(self, bar: Bar) -> tuple[float, ...]:
+        values = {
+            "real": _float(bar.close),
+            "high": _float(bar.high),
+            "low": _float(bar.low),
+            "close": _float(bar.close),
+            "volume": _float(bar.volume),
+            "ts_ns": bar.ts_open,
+        }
+        out = self.instance.update(*(values[name] for name in self.inputs))
+        return tuple(out) if isinstance(out, tuple) else (out,)
+
+
+def _float(value: Any) -> float:
+    return float(value.raw / 10**value.precision)
+
+
+class MarketDataHub:
+    """See the module docstring. ``bar_intervals_ns``: the intervals bars are built for (BARS and
+    INDICATOR subscriptions must name one of them)."""
+
+    def __init__(
+        self,
+        registry: MarketDataRegistry,
+        streams: Streams,
+        *,
+        bar_intervals_ns: Iterable[int] = (),
+        timestamp_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._registry = registry
+        self._streams = streams
+        self._now = timestamp_ns
+        self.bar_intervals_ns = tuple(sorted(set(bar_intervals_ns)))
+        self._trades: dict[str, list[MarketDataSubscriber]] = {}
+        self._bbo: dict[str, list[MarketDataSubscriber]] = {}
+        self._books: dict[str, dict[int, list[MarketDataSubscriber]]] = {}
+        self._bars: dict[str, dict[int, list[MarketDataSubscriber]]] = {}
+        self._indicators: dict[str, dict[int, dict[tuple[Any, ...], _Indicator]]] = {}
+        self._dirty: list[MarketDataSubscriber] = []
+        self._dirty_books: set[str] = set()
+        self._flush_handle: asyncio.Handle | None = None
+
+    def attach(self, bus: Any) -> None:
+        """Listen on the bus (call on the loop, once)."""
+        bus.subscribe(TOPICS[0], self.on_trade)
+        bus.subscribe(TOPICS[1], self.on_quote)
+        bus.subscribe(TOPICS[2], self.on_book)
+        bus.subscribe(TOPICS[3], self.on_bar)
+
+    # -- bus handlers (loop) -----------------------------------------------------------------------
+    def on_trade(self, tick: TradeTick) -> None:
+        iid = str(tick.instrument_id)
+        subscribers = self._trades.get(iid)
+        if subscribers:
+            entry = trade_entry(tick)
+            limit = self._streams.config.marketdata_queue_max
+            dirty = self._dirty
+            for subscriber in subscribers:
+                subscriber.add_trade(entry, tick, limit)
+                if not subscriber.dirty:
+                    subscriber.dirty = True
+                    dirty.append(subscriber)
+            self._schedule()
+        if iid in self._books:
+            self._dirty_books.add(iid)
+            self._schedule()
+
+    def on_quote(self, tick: QuoteTick) -> None:
+        iid = str(tick.instrument_id)
+        subscribers = self._bbo.get(iid)
+        if subscribers:
+            entry = bbo_entry(tick)
+            key = ("bbo", iid)
+            dirty = self._dirty
+            for subscriber in subscribers:
+                subscriber.put_latest(key, entry)
+                if not subscriber.dirty:
+                    subscriber.dirty = True
+                    dirty.append(subscriber)
+            self._schedule()
+        if iid in self._books:
+            self._dirty_books.add(iid)
+            self._schedule()
+
+    def on_book(self, event: Any) -> None:
+        iid = str(event.instrument_id)
+        if iid in self._books:
+            self._dirty_books.add(iid)
+            self._schedule()
+
+    def on_bar(self, bar: Bar) -> None:
+        iid = str(bar.instrument_id)
+        by_interval = self._bars.get(iid)
+        subscribers = by_interval.get(bar.interval_ns) if by_interval else None
+        if subscribers:
+            entry = bar_entry(bar)
+            for subscriber in subscribers:
+                subscriber.items.append(entry)  # never dropped: one per interval
+                self._mark(subscriber)
+            self._schedule()
+        computed = self._indicators.get(iid)
+        group = computed.get(bar.interval_ns) if computed else None
+        if group and bar.revision == 0:
+            for (name, params_key), indicator in group.items():
+                values = indicator.update(bar)
+                entry = indicator_entry(iid, name, indicator.params, bar, indicator.outputs, values)
+                key = ("indicator", iid, bar.interval_ns, name, params_key)
+                for subscriber in indicator.subscribers:
+                    subscriber.put_latest(key, entry)
+                    self._mark(subscriber)
+            self._schedule()
+
+    def _mark(self, subscriber: MarketDataSubscriber) -> None:
+        if not subscriber.dirty:
+            subscriber.dirty = True
+            self._dirty.append(subscriber)
+
+    def _schedule(self) -> None:
+        if self._flush_handle is None:
+            loop = asyncio.get_running_loop()
+            window_ms = self._streams.config.conflation_window_ms
+            self._flush_handle = (
+                loop.call_later(window_ms / 1000, self._flush) if window_ms else loop.call_soon(self._flush)
+            )
+
+    def _flush(self) -> None:
+        """End of a conflation window: snapshot changed books, wake every subscriber with news."""
+        self._flush_handle = None
+        if self._dirty_books:
+            now = self._now()
+            for iid in self._dirty_books:
+                for depth, subscribers in self._books.get(iid, {}).items():
+                    entry = book_entry(self._registry.snapshot(iid, depth), now)
+                    key = ("book", iid, depth)
+                    for subscriber in subscribers:
+                        subscriber.put_latest(key, entry)
+                        self._mark(subscriber)
+            self._dirty_books.clear()
+        dirty = self._dirty
+        self._dirty = []
+        for subscriber in dirty:
+            subscriber.dirty = False
+            subscriber.wake()
+
+    # -- subscriptions -----------------------------------------------------------------------------
+    def subscribe(
+        self, request: marketdata_pb2.StreamMarketDataRequest, context: grpc.aio.ServicerContext | None
+    ) -> MarketDataSubscriber:
+        """Validate the request (every field) and register the subscriber; nothing changes on error."""
+        keys, indicator_specs = self._parse(request)
+        subscriber = MarketDataSubscriber(context, keys)
+        self._streams.admit(subscriber)
+        for key in keys:
+            kind, iid = key[0], key[1]
+            if kind == "trades":
+                self._trades.setdefault(iid, []).append(subscriber)
+            elif kind == "bbo":
+                self._bbo.setdefault(iid, []).append(subscriber)
+            elif kind == "book":
+                self._books.setdefault(iid, {}).setdefault(key[2], []).append(subscriber)
+                self._dirty_books.add(iid)  # the first message carries the current book
+                self._schedule()
+            elif kind == "bars":
+                self._bars.setdefault(iid, {}).setdefault(key[2], []).append(subscriber)
+            else:
+                group = self._indicators.setdefault(iid, {}).setdefault(key[2], {})
+                indicator = group.get((key[3], key[4]))
+                if indicator is None:
+                    name, params = indicator_specs[key]
+                    indicator = group[(key[3], key[4])] = _Indicator(name, params)
+                indicator.subscribers.append(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: MarketDataSubscriber) -> None:
+        for key in subscriber.keys:
+            kind, iid = key[0], key[1]
+            if kind == "trades":
+                _remove(self._trades, iid, subscriber)
+            elif kind == "bbo":
+                _remove(self._bbo, iid, subscriber)
+            elif kind == "book":
+                _remove(self._books.get(iid, {}), key[2], subscriber)
+                if not self._books.get(iid, True):
+                    del self._books[iid]
+            elif kind == "bars":
+                _remove(self._bars.get(iid, {}), key[2], subscriber)
+                if not self._bars.get(iid, True):
+                    del self._bars[iid]
+            else:
+                group = self._indicators.get(iid, {}).get(key[2], {})
+                indicator = group.get((key[3], key[4]))
+                if indicator is not None and subscriber in indicator.subscribers:
+                    indicator.subscribers.remove(subscriber)
+                    if not indicator.subscribers:
+                        del group[(key[3], key[4])]
+                        if not group:
+                            del self._indicators[iid][key[2]]
+                            if not self._indicators[iid]:
+                                del self._indicators[iid]
+        self._streams.release(subscriber)
+
+    async def stream(self, subscriber: MarketDataSubscriber) -> AsyncIterator[bytes]:
+        limit = self._streams.config.batch_max_events
+        try:
+            while True:
+                await subscriber.wait()
+                if subscriber.failure is not None:
+                    raise subscriber.failure
+                message = subscriber.take(limit, self._now())
+                if message is not None:
+                    subscriber.in_write = True
+                    yield message
+                    subscriber.in_write = False
+        finally:
+            self.unsubscribe(subscriber)
+
+    # -- request validation ------------------------------------------------------------------------
+    def _parse(
+        self, request: marketdata_pb2.StreamMarketDataRequest
+    ) -> tuple[list[Key], dict[Key, tuple[str, dict[str, Any]]]]:
+        if not request.instrument_ids:
+            raise ValidationError("instrument_ids", "name at least one instrument")
+        if len(request.instrument_ids) > MAX_INSTRUMENTS:
+            raise ValidationError("instrument_ids", f"at most {MAX_INSTRUMENTS} instruments per stream")
+        if not request.channels:
+            raise ValidationError("channels", "name at least one channel")
+        if len(request.channels) > MAX_CHANNELS:
+            raise ValidationError("channels", f"at most {MAX_CHANNELS} channels per stream")
+        instrument_ids: list[str] = []
+        for i, text in enumerate(request.instrument_ids):
+            field = f"instrument_ids[{i}]"
+            try:
+                instrument = self._registry.instrument(text)
+            except ValidationError as exc:
+                raise ValidationError(field, exc.problem, reason=exc.reason) from None
+            except NotFoundError:
+                raise NotFoundError(
+                    f"{field}: unknown instrument {text}", reason="UNKNOWN_INSTRUMENT"
+                ) from None
+            iid = str(instrument.id)
+            if iid in instrument_ids:
+                raise ValidationError(field, f"{iid} is named twice")
+            instrument_ids.append(iid)
+        specs: list[tuple[Any, ...]] = []
+        indicator_params: dict[tuple[Any, ...], tuple[str, dict[str, Any]]] = {}
+        for i, channel in enumerate(request.channels):
+            spec = self._parse_channel(channel, f"channels[{i}]", indicator_params)
+            if spec in specs:
+                raise ValidationError(f"channels[{i}]", "the same channel is subscribed twice")
+            specs.append(spec)
+        keys: list[Key] = []
+        params_by_key: dict[Key, tuple[str, dict[str, Any]]] = {}
+        for iid in instrument_ids:
+            for spec in specs:
+                key = (spec[0], iid, *spec[1:])
+                keys.append(key)
+                if spec[0] == "indicator":
+                    params_by_key[key] = indicator_params[spec]
+        return keys, params_by_key
+
+    def _parse_channel(
+        self,
+        channel: marketdata_pb2.ChannelSubscription,
+        field: str,
+        indicator_params: dict[tuple[Any, ...], tuple[str, dict[str, Any]]],
+    ) -> tuple[Any, ...]:
+        kind = channel.channel
+        if kind == Channel.MARKET_DATA_CHANNEL_UNSPECIFIED:
+            raise ValidationError(
+                f"{field}.channel", "must be set (MARKET_DATA_CHANNEL_UNSPECIFIED is not allowed)"
+            )
+        if kind not in Channel.values():
+            raise ValidationError(f"{field}.channel", f"{kind} is not a valid MarketDataChannel")
+        uses_interval = kind in (Channel.MARKET_DATA_CHANNEL_BARS, Channel.MARKET_DATA_CHANNEL_INDICATOR)
+        if channel.book_depth and kind != Channel.MARKET_DATA_CHANNEL_BOOK:
+            raise ValidationError(f"{field}.book_depth", "only for MARKET_DATA_CHANNEL_BOOK")
+        if channel.bar_interval_ns and not uses_interval:
+            raise ValidationError(f"{field}.bar_interval_ns", "only for the BARS and INDICATOR channels")
+        if (channel.indicator or channel.indicator_params) and kind != Channel.MARKET_DATA_CHANNEL_INDICATOR:
+            name = "indicator" if channel.indicator else "indicator_params"
+            raise ValidationError(f"{field}.{name}", "only for MARKET_DATA_CHANNEL_INDICATOR")
+        if kind == Channel.MARKET_DATA_CHANNEL_TRADES:
+            return ("trades",)
+        if kind == Channel.MARKET_DATA_CHANNEL_BBO:
+            return ("bbo",)
+        if kind == Channel.MARKET_DATA_CHANNEL_BOOK:
+            depth = channel.book_depth or DEFAULT_BOOK_DEPTH
+            if depth > MAX_BOOK_DEPTH:
+                raise ValidationError(
+                    f"{field}.book_depth",
+                    f"must be between 1 and {MAX_BOOK_DEPTH} (0 = {DEFAULT_BOOK_DEPTH})",
+                )
+            return ("book", depth)
+        interval = channel.bar_interval_ns
+        if interval not in self.bar_intervals_ns:
+            supported = ", ".join(str(i) for i in self.bar_intervals_ns) or "none are configured"
+            raise ValidationError(
+                f"{field}.bar_interval_ns", f"{interval} is not a bar interval of this engine ({supported})"
+            )
+        if kind == Channel.MARKET_DATA_CHANNEL_BARS:
+            return ("bars", interval)
+        name = channel.indicator
+        if not name:
+            raise ValidationError(f"{field}.indicator", "is required (a name from the indicator registry)")
+        try:
+            spec = indicators.spec(name)
+        except ValueError as exc:
+            raise ValidationError(f"{field}.indicator", str(exc)) from None
+        if len(channel.indicator_params) > MAX_INDICATOR_PARAMS:
+            raise ValidationError(f"{field}.indicator_params", f"at most {MAX_INDICATOR_PARAMS} parameters")
+        params: dict[str, Any] = {}
+        for param in sorted(channel.indicator_params):
+            value = channel.indicator_params[param]
+            where = f"{field}.indicator_params.{param}"
+            if param not in spec.params:
+                raise ValidationError(
+                    where,
+                    f"{name} has no parameter {param!r}; parameters: {', '.join(spec.params) or 'none'}",
+                )
+            if not math.isfinite(value):
+                raise ValidationError(where, "must be a finite number")
+            default = spec.params[param]
+            if isinstance(default, int) and not isinstance(default, bool):
+                if value != int(value):
+                    raise ValidationError(where, f"must be a whole number, got {value}")
+                params[param] = int(value)
+            else:
+                params[param] = float(value)
+        try:
+            indicators.create(name, **params)
+        except (ValueError, TypeError, OverflowError) as exc:
+            message = str(exc)
+            blamed = next((p for p in params if p in message), None)
+            raise ValidationError(
+                f"{field}.indicator_params" + (f".{blamed}" if blamed else ""), message
+            ) from None
+        params_key = tuple(sorted(params.items()))
+        spec_key = ("indicator", interval, name, params_key)
+        indicator_params[spec_key] = (name, params)
+        return spec_key
+
+
+def _remove(index: dict[Any, list[MarketDataSubscriber]], key: Any, subscriber: MarketDataSubscriber) -> None:
+    subscribers = index.get(key)
+    if subscribers is None:
+        return
+    if subscriber in subscribers:
+        subscribers.remove(subscriber)
+    if not subscribers:
+        del index[key]
