@@ -133,6 +133,8 @@ class StrategyHost:
         self.quarantine_count = 0
         #: Order events that belonged to no hosted strategy (other strategies, manual orders).
         self.foreign_events = 0
+        #: Bar revisions (late-trade amendments) not delivered; see ``on_bar``.
+        self.bar_revisions_skipped = 0
         if hasattr(router, "on_intent_failed"):
             router.on_intent_failed = self._intent_failed  # type: ignore[attr-defined]
 
@@ -268,7 +270,14 @@ class StrategyHost:
         return view
 
     def on_bar(self, bar: Bar) -> None:
-        """A closed ``Bar`` (exact prices) for the strategies subscribed to its instrument."""
+        """A closed ``Bar`` (exact prices) for the strategies subscribed to its instrument.
+
+        A revision of a bar already delivered (``revision > 0``: a late trade amended it) is not
+        delivered again: the strategies acted on the bar and fed their indicators with it, and
+        feeding it twice would corrupt them; ``bar_revisions_skipped`` counts them."""
+        if bar.revision:
+            self.bar_revisions_skipped += 1
+            return
         iid = bar.instrument_id
         handlers = self._bar_table.get(iid)
         if not handlers:
