@@ -206,6 +206,43 @@ class TlsConfig(_Section):
         return self
 
 
+class BarsConfig(_Section):
+    """Bars built from trades (``engine.marketdata.bars.BarService``), published on
+    ``data.bars.<instrument_id>`` for strategies and the BARS/INDICATOR channels of StreamMarketData."""
+
+    #: Bar intervals, e.g. ``1s``, ``1m``, ``5m``, ``1h`` (units ns us ms s m h d).
+    intervals: list[str] = Field(default_factory=lambda: ["1s", "1m", "5m", "1h"], max_length=32)
+    #: A late trade within this long of the last closed bar's end amends it (a revision).
+    grace_ms: int = Field(0, ge=0, le=3_600_000)
+    #: How often quiet markets' open bars are checked for closing (no trade needed to close a bar).
+    close_check_ms: int = Field(100, ge=1, le=60_000)
+
+    @field_validator("intervals")
+    @classmethod
+    def _intervals(cls, value: list[str]) -> list[str]:
+        units = {
+            "ns": 1,
+            "us": 10**3,
+            "ms": 10**6,
+            "s": 10**9,
+            "m": 60 * 10**9,
+            "h": 3600 * 10**9,
+            "d": 86400 * 10**9,
+        }
+        seen: set[int] = set()
+        for text in value:
+            number, unit = text.rstrip("nsumhd"), text[len(text.rstrip("nsumhd")) :]
+            if not number.isdigit() or int(number) <= 0 or unit not in units:
+                raise ValueError(
+                    f"interval {text!r}: a positive number and a unit (ns us ms s m h d), e.g. 1m"
+                )
+            ns = int(number) * units[unit]
+            if ns in seen:
+                raise ValueError(f"interval {text!r} is listed twice")
+            seen.add(ns)
+        return value
+
+
 class StreamsConfig(_Section):
     """Server-streaming subscriptions (StreamMarketData, StreamOrderEvents, StreamPositions).
 
@@ -243,6 +280,7 @@ class EngineConfig(_Section):
     auth: AuthConfig = AuthConfig()
     rate_limits: RateLimitConfig = RateLimitConfig()
     tls: TlsConfig = TlsConfig()
+    bars: BarsConfig = BarsConfig()
     streams: StreamsConfig = StreamsConfig()
 
     @field_validator("data_dir", mode="before")
