@@ -60,6 +60,9 @@ class _Journal:
             self._done.set_result(None)
         return self._done
 
+    def commit_pending(self) -> bool:
+        return True
+
 
 def _manager() -> tuple[OrderManager, TestClock, SimVenue, _Journal]:
     clock = TestClock(1_700_000_000_000_000_000)

@@ -1,9 +1,11 @@
 """Internal tick-to-order latency on the real engine components, on uvloop.
 
 One iteration: a quote arrives (market event) -> a strategy stub subscribed on the bus decides to
-buy -> risk gate -> order manager (OrderInitialized/OrderSubmitted journalled and *awaited durable*
-in LMDB: group-committed on the loop with ``async``, by the writer thread with ``sync``) -> the simulated venue -> the venue's acknowledgement applied by
-the order manager. Timed from the quote to the OrderAccepted, perf_counter_ns, one order at a time.
+buy (``OrderManager.submit_nowait``, as a strategy callback does) -> risk gate -> order manager
+(OrderInitialized/OrderSubmitted journalled and durable in LMDB before the order leaves: committed
+on the loop in the same call with ``async``, by the writer thread with ``sync``, the order then
+leaving from a task) -> the simulated venue -> the venue's acknowledgement applied by the order
+manager. Timed from the quote to the OrderAccepted, perf_counter_ns, one order at a time.
 
 Variants (same run): store durability ``async`` and ``sync``; the venue alone (a real venue keeps
 its own books) and the durable simulated venue as wired in the app (which also commits its own
@@ -60,6 +62,7 @@ async def _measure(durability: str, durable_venue: bool) -> list[int]:
         },
     )
     clock = LiveClock()
+    loop = asyncio.get_running_loop()
     bus = MessageBus()
     bus.bind_to_current_thread()
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,30 +103,30 @@ async def _measure(durability: str, durable_venue: bool) -> list[int]:
 
         oms.subscribe(on_order_event)
         venue.start()
-        tasks: set[asyncio.Task[Any]] = set()
         counter = 0
+        quantity = Quantity("0.001")  # a strategy's constants are built once, not per event
+        offset = Price("5.0")
 
         def strategy_stub(quote: QuoteTick) -> None:
             """Buy 1 lot 50 ticks below the bid on every quote (rests: the venue acknowledges)."""
             nonlocal counter
             counter += 1
             coid = ClientOrderId(f"b-{counter}")
-            acked[coid] = asyncio.get_running_loop().create_future()
-            command = SubmitOrder(
-                ts_init=quote.ts_init,
-                account_id=ACCOUNT,
-                strategy_id=MANUAL_STRATEGY,
-                client_order_id=coid,
-                instrument_id=BTC,
-                side=Side.BUY,
-                order_type=OrderType.LIMIT,
-                quantity=Quantity("0.001"),
-                price=quote.bid_price - Price("5.0"),
-                time_in_force=TimeInForce.GTC,
+            acked[coid] = loop.create_future()
+            oms.submit_nowait(
+                SubmitOrder(
+                    ts_init=quote.ts_init,
+                    account_id=ACCOUNT,
+                    strategy_id=MANUAL_STRATEGY,
+                    client_order_id=coid,
+                    instrument_id=BTC,
+                    side=Side.BUY,
+                    order_type=OrderType.LIMIT,
+                    quantity=quantity,
+                    price=quote.bid_price - offset,
+                    time_in_force=TimeInForce.GTC,
+                )
             )
-            task = asyncio.get_running_loop().create_task(oms.submit(command))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
 
         bus.subscribe(f"data.quotes.{BTC}", strategy_stub)
 

@@ -26,6 +26,9 @@ class JournalAdapter:
     def append(self, record: OrderEvent) -> asyncio.Future[int]:
         return self._journal.durable(self._journal.append(record))
 
+    def commit_pending(self) -> bool:
+        return self._journal.commit_pending()
+
 
 class RiskAdapter:
     """``RiskPort`` over ``RiskEngine`` (the OMS hands over ``Order`` objects; the gate takes events)."""

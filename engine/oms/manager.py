@@ -229,11 +229,31 @@ class OrderManager:
         DENIED with the reason. Invalid input raises ``ValidationError`` and changes nothing.
         """
         self._check_submit(command)
-        order, durable, sent = self._submit_now(command)
-        if sent is None:
+        order, durable, approved = self._submit_now(command)
+        if self._journal.commit_pending():  # durable already: the order leaves in this call
+            if approved:
+                self._send_now(order, command)
+            return order
+        if not approved:
             await durable
         else:
-            await self._send_when_durable(order, command, durable, sent)
+            await self._send_when_durable(order, command, durable, self._mark_in_flight(order))
+        return order
+
+    def submit_nowait(self, command: SubmitOrder) -> Order:
+        """``submit`` for code on the loop that reacts to an event and does not await (a strategy's
+        callback): the same checks (raised here), risk gate, journal and send; returns the order.
+
+        With a journal that commits on the loop (``async`` durability) the intent is durable and
+        sent when this returns, with no loop round trip in between; otherwise it is sent from a
+        background task once durable (a journal failure then rejects it, as with ``submit``)."""
+        self._check_submit(command)
+        order, durable, approved = self._submit_now(command)
+        if self._journal.commit_pending():
+            if approved:
+                self._send_now(order, command)
+        elif approved:
+            self._spawn(self._send_when_durable(order, command, durable, self._mark_in_flight(order)))
         return order
 
     async def amend(self, command: AmendOrder) -> Order:
@@ -496,9 +516,9 @@ class OrderManager:
     def _now(self) -> int:
         return self._clock.timestamp_ns()
 
-    def _submit_now(self, command: SubmitOrder) -> tuple[Order, Awaitable[None], asyncio.Future[None] | None]:
-        """Create and risk-check (sync). Returns the order, the durability of its last event and,
-        when approved, the future that resolves once the command has left (or never will)."""
+    def _submit_now(self, command: SubmitOrder) -> tuple[Order, Awaitable[None], bool]:
+        """Create, risk-check and journal (sync). Returns the order, the durability of its last event
+        and whether the gate approved it (then it still has to be sent, once durable)."""
         ts = self._now()
         order = self._add_order(initialized_from(command, ts), fresh=True)
         try:
@@ -514,11 +534,25 @@ class OrderManager:
                 OrderDenied(ts_event=ts, ts_init=ts, **ids, reason=reason or "RISK_DENIED", detail=detail),
                 fresh=True,
             )
-            return order, durable, None
+            return order, durable, False
+        durable = self._commit(order, OrderSubmitted(ts_event=ts, ts_init=ts, **ids), fresh=True)
+        return order, durable, True
+
+    def _mark_in_flight(self, order: Order) -> asyncio.Future[None]:
+        """The future amends and cancels of ``order`` wait on until its submit has left."""
         sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._in_flight[order.key] = sent
-        durable = self._commit(order, OrderSubmitted(ts_event=ts, ts_init=ts, **ids), fresh=True)
-        return order, durable, sent
+        return sent
+
+    def _send_now(self, order: Order, command: SubmitOrder) -> None:
+        """Send a submit whose intent is durable; a venue that refuses it rejects the order."""
+        try:
+            self._venue.send(command)
+        except AlgoTrendyError as exc:
+            self._not_sent(order, OrderRejected, exc.reason, exc)
+        lst = self._list_of.get(order.key)
+        if lst is not None:
+            self._mark_dirty(lst)
 
     async def _send_when_durable(
         self, order: Order, command: SubmitOrder, durable: Awaitable[None], sent: asyncio.Future[None]
@@ -547,11 +581,21 @@ class OrderManager:
         durable: Awaitable[None],
         reject: type[OrderModifyRejected] | type[OrderCancelRejected],
     ) -> None:
-        try:
-            await durable
-        except BaseException as exc:
-            self._not_sent(order, reject, _unsent_reason(exc), exc)
-            raise
+        if not self._journal.commit_pending():
+            try:
+                await durable
+            except BaseException as exc:
+                self._not_sent(order, reject, _unsent_reason(exc), exc)
+                raise
+        self._send_or(order, command, reject)
+
+    def _send_or(
+        self,
+        order: Order,
+        command: VenueCommand,
+        reject: type[OrderModifyRejected] | type[OrderCancelRejected],
+    ) -> None:
+        """Send a durable amend or cancel; a venue that refuses it undoes the pending state."""
         try:
             self._venue.send(command)
         except AlgoTrendyError as exc:
@@ -730,9 +774,12 @@ class OrderManager:
                 if (command.account_id, command.client_order_id) in self._orders:
                     return
                 self._check_submit(command)
-                order, durable, sent = self._submit_now(command)
-                if sent is not None:
-                    self._spawn(self._send_when_durable(order, command, durable, sent))
+                order, durable, approved = self._submit_now(command)
+                if self._journal.commit_pending():
+                    if approved:
+                        self._send_now(order, command)
+                elif approved:
+                    self._spawn(self._send_when_durable(order, command, durable, self._mark_in_flight(order)))
             elif isinstance(action, Cancel):
                 order = self._orders[action.key]
                 cancel = CancelOrder(
@@ -743,7 +790,7 @@ class OrderManager:
                     _log.info(
                         "contingency_cancel", client_order_id=order.client_order_id, reason=action.reason
                     )
-                    self._spawn(self._send_when_durable_or(order, cancel, durable, OrderCancelRejected))
+                    self._send_durable_or(order, cancel, durable, OrderCancelRejected)
             else:
                 order = self._orders[action.key]
                 amend = AmendOrder(
@@ -754,7 +801,7 @@ class OrderManager:
                     trigger_price=action.trigger_price,
                 )
                 durable = self._amend_now(order, amend)
-                self._spawn(self._send_when_durable_or(order, amend, durable, OrderModifyRejected))
+                self._send_durable_or(order, amend, durable, OrderModifyRejected)
         except _EXPECTED_RACES as exc:
             _log.info("contingency_action_skipped", action=repr(action), reason=exc.reason)
         except InvariantViolation as exc:
@@ -762,6 +809,19 @@ class OrderManager:
         except AlgoTrendyError as exc:
             _log.warning("contingency_action_failed", action=repr(action), error=str(exc))
             self.background_errors.append(exc)
+
+    def _send_durable_or(
+        self,
+        order: Order,
+        command: VenueCommand,
+        durable: Awaitable[None],
+        reject: type[OrderModifyRejected] | type[OrderCancelRejected],
+    ) -> None:
+        """Send now when the journal is durable already, else from a task once it is."""
+        if self._journal.commit_pending():
+            self._send_or(order, command, reject)
+        else:
+            self._spawn(self._send_when_durable_or(order, command, durable, reject))
 
     def _trail(self, instrument_id: InstrumentId, bid: Price, ask: Price) -> None:
         lists = self._trailing.get(instrument_id)

@@ -90,6 +90,12 @@ class JournalPort(Protocol):
 
     def append(self, record: OrderEvent) -> Awaitable[None]: ...
 
+    def commit_pending(self) -> bool:
+        """Make everything appended so far durable now if that needs no waiting (a commit on the
+        calling thread, e.g. ``async`` durability); True when all of it is durable. False means
+        "await the awaitables": the manager then sends an intent only once its awaitable completes."""
+        ...
+
 
 class VenueFill(Protocol):
     @property

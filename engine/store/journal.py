@@ -107,6 +107,12 @@ class Journal:
                 self._waiters.insert(at, future)
         return future
 
+    def commit_pending(self) -> bool:
+        """Commit what is queued now when the writer can do it on this thread without waiting
+        (``async`` durability); True when every appended record is durable. See
+        ``StoreWriter.commit_pending``."""
+        return self._writer.commit_pending() and self.durable_sequence == self.last_sequence
+
     async def flush(self) -> int:
         """Wait until everything appended so far is committed; returns the durable sequence."""
         if self.last_sequence > self.durable_sequence:

@@ -254,6 +254,22 @@ class StoreWriter:
         """Resolves once everything queued so far is committed (or fails with the store error)."""
         return self.wait(self.enqueued_ticket)
 
+    def commit_pending(self) -> bool:
+        """Commit everything queued, right now, if this writer commits on the loop; True when every
+        queued item is committed.
+
+        The order manager calls this before an order leaves the process: with ``async`` durability
+        the intent becomes durable in this call (the same bounded page-cache commit the scheduled
+        callback would run one loop iteration later), so the order is sent without a round trip
+        through the event loop. With ``sync`` durability (an fsync on the writer thread) it never
+        waits: it answers False unless everything is already committed, and the caller awaits
+        ``wait``/``flush`` instead. A failed commit answers False; the waiters get the error.
+        """
+        if self.on_loop and self._started:
+            while self._batch and self._failure is None:
+                self._commit_batch()
+        return self._failure is None and self.committed_ticket == self.enqueued_ticket
+
     async def close(self) -> None:
         """Drain the queue, stop the thread (joined off the loop) and surface a failure if any."""
         if self.on_loop:

@@ -45,6 +45,10 @@ class MemoryJournal:
             future.set_result(None)
         return future
 
+    def commit_pending(self) -> bool:
+        """Durable at once unless held or failing (then the manager awaits the futures)."""
+        return not self.hold and self.fail is None
+
     def release(self) -> None:
         self.hold = False
         for future in self._pending:
