@@ -4,8 +4,13 @@ Commands that talk to a running engine use gRPC only; ``serve`` is the one comma
 engine in this process. Heavy imports (grpc, the engine) happen inside the commands so that
 ``algotrendy --help`` stays instant.
 
-Exit status: 0 success; 1 the command failed; 2 bad usage or configuration (including a port in use
-or a locked data directory); 3 the engine is unreachable or not serving.
+Commands that talk to an engine are built on the Python SDK (``clients/python``,
+``algotrendy_sdk``); their connection and credential options are documented in ``ops/connect.py``.
+
+Exit status: 0 success; 1 the command failed (or the engine refused: not found, risk denial ...);
+2 bad usage or configuration (including a port in use, a locked data directory, or a request the
+engine answered INVALID_ARGUMENT); 3 the engine is unreachable or not serving; 4 not authenticated
+or not permitted; 5 rate limited.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ops import book_cmd, store_cmd
+from ops import admin_cmd, book_cmd, risk_cmd, store_cmd, stream_cmd, trading_cmd
+from ops.connect import Connection, remote
 
 EXIT_UNAVAILABLE = 3
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -32,6 +38,19 @@ app.add_typer(book_cmd.app, name="book")
 app.add_typer(store_cmd.app, name="audit")
 app.command("backup")(store_cmd.backup_command)
 app.command("restore")(store_cmd.restore_command)
+book_cmd.app.command("show")(trading_cmd.book_show)
+app.command("login")(admin_cmd.login)
+app.command("logout")(admin_cmd.logout)
+app.command("whoami")(admin_cmd.whoami)
+app.add_typer(admin_cmd.users_app, name="users")
+app.add_typer(admin_cmd.keys_app, name="api-keys")
+app.command("instruments")(trading_cmd.instruments)
+app.add_typer(trading_cmd.orders_app, name="orders")
+app.command("positions")(trading_cmd.positions)
+app.command("balances")(trading_cmd.balances)
+app.command("pnl")(trading_cmd.pnl)
+app.add_typer(risk_cmd.app, name="risk")
+app.add_typer(stream_cmd.app, name="stream")
 
 TargetOption = Annotated[
     str,
@@ -105,20 +124,17 @@ def serve(
 
 
 @app.command()
-def status(
-    target: TargetOption = DEFAULT_TARGET, json_: JsonOption = False, timeout: TimeoutOption = 5.0
-) -> None:
+@remote
+def status(conn: Connection, json_: JsonOption = False) -> None:
     """Show a running engine's state, components and event-loop lag."""
     from ops import render
-    from ops.rpc import call_engine
 
-    response = call_engine(
-        target, timeout, lambda stub, t: stub.GetStatus(_engine_pb2().GetStatusRequest(), timeout=t)
-    )
+    with conn.client() as client:
+        result = client.status()
     if json_:
-        render.print_json(render.status_dict(response))
+        render.print_json(render.status_dict(result))
     else:
-        render.print_status(response, target)
+        render.print_status(result, conn.target)
 
 
 @app.command()
@@ -141,12 +157,6 @@ def version() -> None:
     from importlib.metadata import version as dist_version
 
     typer.echo(dist_version("algotrendy"))
-
-
-def _engine_pb2() -> Any:
-    from algotrendy.v1 import engine_pb2
-
-    return engine_pb2
 
 
 def main() -> None:

@@ -14,37 +14,27 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def _enum_name(enum_type: Any, value: int, prefix: str) -> str:
-    return enum_type.Name(value).removeprefix(prefix)
-
-
-def status_dict(response: Any) -> dict[str, Any]:
-    from algotrendy.v1 import common_pb2, engine_pb2
-
+def status_dict(status: Any) -> dict[str, Any]:
+    """``algotrendy_sdk.types.EngineStatus`` -> the JSON of ``algotrendy status --json``."""
     return {
-        "version": response.version,
-        "instance": response.instance,
-        "pid": response.pid,
-        "engine_state": _enum_name(engine_pb2.EngineState, response.engine_state, "ENGINE_STATE_"),
-        "trading_state": _enum_name(common_pb2.TradingState, response.trading_state, "TRADING_STATE_"),
-        "started_at_ns": response.started_at_ns,
-        "uptime_ns": response.uptime_ns,
-        "server_time_ns": response.server_time_ns,
+        "version": status.version,
+        "instance": status.instance,
+        "pid": status.pid,
+        "engine_state": status.engine_state,
+        "trading_state": str(getattr(status.trading_state, "value", status.trading_state)),
+        "started_at_ns": status.started_at_ns,
+        "uptime_ns": status.uptime_ns,
+        "server_time_ns": status.server_time_ns,
         "components": [
-            {
-                "name": c.name,
-                "state": _enum_name(common_pb2.ComponentState, c.state, "COMPONENT_STATE_"),
-                "detail": c.detail,
-                "since_ns": c.since_ns,
-            }
-            for c in response.components
+            {"name": c.name, "state": c.state, "detail": c.detail, "since_ns": c.since_ns}
+            for c in status.components
         ],
         "loop_lag": {
-            "p50_ns": response.loop_lag.p50_ns,
-            "p99_ns": response.loop_lag.p99_ns,
-            "max_ns": response.loop_lag.max_ns,
-            "samples": response.loop_lag.samples,
-            "window_ns": response.loop_lag.window_ns,
+            "p50_ns": status.loop_lag.p50_ns,
+            "p99_ns": status.loop_lag.p99_ns,
+            "max_ns": status.loop_lag.max_ns,
+            "samples": status.loop_lag.samples,
+            "window_ns": status.loop_lag.window_ns,
         },
     }
 

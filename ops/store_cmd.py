@@ -22,7 +22,7 @@ DEFAULT_DATA_DIR = Path(".algotrendy")
 
 app = typer.Typer(
     name="audit",
-    help="Check and read the hash-chained audit log (offline, read-only).",
+    help="Check and read the hash-chained audit log (offline and read-only, or --remote over gRPC).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -37,6 +37,18 @@ DataDirOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object (for scripts).")]
+RemoteOption = Annotated[
+    bool,
+    typer.Option(
+        "--remote",
+        help="Ask the running engine over gRPC (AdminService, admin role) instead of reading the data "
+        "directory; --data-dir then only locates the local admin credentials.",
+    ),
+]
+RemoteTargetOption = Annotated[
+    str | None,
+    typer.Option("--target", help="Engine HOST:PORT for --remote (implies it; default $ALGOTRENDY_TARGET)."),
+]
 
 
 def _data_dir(value: Path | None) -> Path:
@@ -63,8 +75,21 @@ def _audit() -> None:
 
 
 @app.command()
-def verify(data_dir: DataDirOption = None, json_: JsonOption = False) -> None:
+def verify(
+    data_dir: DataDirOption = None,
+    json_: JsonOption = False,
+    remote: RemoteOption = False,
+    target: RemoteTargetOption = None,
+) -> None:
     """Walk the whole audit chain: exit 0 if intact, 1 with the first problem if tampered."""
+    if remote or target:
+        from ops.admin_cmd import audit_verify_remote
+        from ops.connect import env_connection, sdk_errors
+
+        conn = env_connection(target, data_dir)
+        with sdk_errors(conn.target):
+            audit_verify_remote(conn, json_)
+        return
     from engine.core.errors import StorageError
     from engine.store.audit import verify as verify_chain
     from engine.store.offline import open_readonly
@@ -89,8 +114,18 @@ def tail(
     n: Annotated[int, typer.Option("-n", "--lines", min=1, help="How many records.")] = 20,
     data_dir: DataDirOption = None,
     json_: JsonOption = False,
+    remote: RemoteOption = False,
+    target: RemoteTargetOption = None,
 ) -> None:
     """The last N audit records, oldest first."""
+    if remote or target:
+        from ops.admin_cmd import audit_tail_remote
+        from ops.connect import env_connection, sdk_errors
+
+        conn = env_connection(target, data_dir)
+        with sdk_errors(conn.target):
+            audit_tail_remote(conn, n, json_)
+        return
     from engine.core.errors import StorageError
     from engine.store.audit import tail as read_tail
     from engine.store.offline import open_readonly
