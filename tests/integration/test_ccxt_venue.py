@@ -1,0 +1,370 @@
+"""Live execution through real ccxt (async REST + ccxt.pro websockets) against a local stateful Binance
+spot trading mock (tests/mockex/trading_binance.py), through the real order manager.
+
+The OMS gets a small real journal (in memory) and an approve-all risk gate: the subject here is the
+venue adapter and the OMS's venue paths, not risk or storage (those have their own tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mockex.trading_binance import BinanceTradingMock, load_exchange_info
+
+from engine.core.clock import LiveClock
+from engine.core.commands import AmendOrder, CancelOrder, SubmitOrder
+from engine.core.enums import LiquiditySide, OrderStatus, OrderType, Side
+from engine.core.events import OrderEvent, OrderFilled
+from engine.core.fixed import Price, Quantity
+from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId
+from engine.oms import OrderManager
+from engine.oms.order import Order
+from engine.venues.ccxt import CcxtVenue, CcxtVenueConfig, build_exchange, load_instruments
+from engine.venues.ccxt.exchange import Credentials
+
+API_KEY = "mockKEY-4f1c9a7e2b6d8035"
+SECRET = "mockSECRET-9d2e7b4a1c6f3058"
+MAIN = AccountId("main")
+BTC = InstrumentId("BINANCE:BTC/USDT")
+STRATEGY = StrategyId("test")
+
+
+class MemoryJournal:
+    def __init__(self) -> None:
+        self.records: list[OrderEvent] = []
+
+    def append(self, record: OrderEvent) -> asyncio.Future[None]:
+        self.records.append(record)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    def commit_pending(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class Approved:
+    approved: bool = True
+    reason: str = ""
+    detail: str = ""
+
+
+@dataclass
+class ApproveAll:
+    fills: list[OrderFilled] = field(default_factory=list)
+
+    def check_submit(self, command: Any, ts_ns: int) -> Approved:
+        return Approved()
+
+    def check_amend(self, command: Any, ts_ns: int) -> Approved:
+        return Approved()
+
+    def check_cancel(self, command: Any, ts_ns: int) -> Approved:
+        return Approved()
+
+    def on_order_opened(self, order: Order) -> None: ...
+
+    def on_order_updated(self, order: Order) -> None: ...
+
+    def on_order_closed(self, order: Order) -> None: ...
+
+    def on_fill(self, order: Order, fill: OrderFilled) -> None:
+        self.fills.append(fill)
+
+    def on_trade(self, tick: Any) -> None: ...
+
+    def on_quote(self, tick: Any) -> None: ...
+
+
+@dataclass
+class Stack:
+    mock: BinanceTradingMock
+    venue: CcxtVenue
+    oms: OrderManager
+    journal: MemoryJournal
+    reconciles: list[int]
+
+
+@pytest.fixture
+async def mock(shared_data: Path) -> AsyncIterator[BinanceTradingMock]:
+    server = BinanceTradingMock(
+        load_exchange_info(shared_data, {"BTCUSDT", "ETHUSDT"}), api_key=API_KEY, secret=SECRET
+    )
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def start_stack(
+    mock: BinanceTradingMock, *, timeout_ms: int = 3_000, secret: str = SECRET, **config: Any
+) -> Stack:
+    credentials = Credentials(api_key=API_KEY, secret=secret)
+    exchange = build_exchange(
+        "binance", credentials=credentials, endpoint=mock.endpoint, timeout_ms=timeout_ms
+    )
+    instruments = await load_instruments(exchange, "binance", ["BTC/USDT"])
+    clock = LiveClock()
+    venue = CcxtVenue(
+        exchange,
+        instruments,
+        clock,
+        CcxtVenueConfig(account_id=MAIN, **config),
+        secrets=credentials.secrets(),
+    )
+    journal = MemoryJournal()
+    oms = OrderManager(
+        clock=clock, venue=venue, risk=ApproveAll(), journal=journal, instruments=instruments.values()
+    )
+    reconciles: list[int] = []
+
+    async def reconcile() -> None:
+        changed = await oms.reconcile()
+        reconciles.append(len(changed))
+
+    venue.set_event_handler(oms.on_order_event)
+    venue.set_resync_handler(reconcile)
+    await venue.start([o for o in oms.orders() if o.is_open])
+    return Stack(mock, venue, oms, journal, reconciles)
+
+
+async def eventually(predicate: Callable[[], bool], timeout_s: float = 10.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await asyncio.sleep(0.01)
+
+
+def limit(coid: str, quantity: str, price: str, side: Side = Side.BUY) -> SubmitOrder:
+    return SubmitOrder(
+        ts_init=0,
+        account_id=MAIN,
+        strategy_id=STRATEGY,
+        client_order_id=ClientOrderId(coid),
+        instrument_id=BTC,
+        side=side,
+        order_type=OrderType.LIMIT,
+        quantity=Quantity(quantity),
+        price=Price(price),
+    )
+
+
+def kinds(stack: Stack, coid: str) -> list[str]:
+    return [type(r).__name__ for r in stack.journal.records if r.client_order_id == coid]
+
+
+async def test_ccxt_venue_when_order_lives_then_every_step_reaches_the_oms_exactly(
+    mock: BinanceTradingMock,
+) -> None:
+    stack = await start_stack(mock)
+    try:
+        assert stack.venue.uses_websockets and mock.user_streams == 1
+        order = await stack.oms.submit(limit("life-1", "0.0100", "30000.00"))
+        await eventually(lambda: order.status is OrderStatus.ACCEPTED, what="accepted")
+        (at_venue,) = mock.by_client_id("life-1")
+        assert order.venue_order_id == str(at_venue.order_id)
+
+        await mock.fill("life-1", "0.004")  # over the user websocket
+        await eventually(lambda: order.filled_quantity == Quantity("0.004"), what="partial fill")
+        assert order.status is OrderStatus.PARTIALLY_FILLED
+
+        # Binance spot amends by cancel-replace: the new leg carries what remains (0.02 - 0.004).
+        await stack.oms.amend(
+            AmendOrder(
+                ts_init=0,
+                account_id=MAIN,
+                client_order_id=ClientOrderId("life-1"),
+                quantity=Quantity("0.02"),
+                price=Price("30100.00"),
+            )
+        )
+        await eventually(
+            lambda: order.status is OrderStatus.PARTIALLY_FILLED and order.price == Price("30100"),
+            what="amended",
+        )
+        assert order.quantity == Quantity("0.02")
+        legs = mock.by_client_id("life-1")
+        assert [leg.status for leg in legs] == ["CANCELED", "NEW"]
+        assert str(legs[1].quantity.normalize()) == "0.016"
+
+        await mock.fill("life-1", "0.006")
+        await eventually(lambda: order.filled_quantity == Quantity("0.010"), what="second fill")
+        await stack.oms.cancel(
+            CancelOrder(ts_init=0, account_id=MAIN, client_order_id=ClientOrderId("life-1"))
+        )
+        await eventually(lambda: order.status is OrderStatus.CANCELED, what="canceled")
+
+        fills = [r for r in stack.journal.records if isinstance(r, OrderFilled)]
+        assert [(str(f.last_quantity), str(f.last_price)) for f in fills] == [
+            ("0.00400000", "30000.00000000"),
+            ("0.00600000", "30100.00000000"),
+        ] or [(f.last_quantity, f.last_price) for f in fills] == [
+            (Quantity("0.004"), Price("30000")),
+            (Quantity("0.006"), Price("30100")),
+        ]
+        assert all(f.liquidity_side is LiquiditySide.MAKER for f in fills)
+        assert all(f.venue_order_id == order.venue_order_id for f in fills)
+        assert [f.commission.currency for f in fills] == ["USDT", "USDT"]
+        assert kinds(stack, "life-1") == [
+            "OrderInitialized",
+            "OrderSubmitted",
+            "OrderAccepted",
+            "OrderFilled",
+            "OrderPendingUpdate",
+            "OrderUpdated",
+            "OrderFilled",
+            "OrderPendingCancel",
+            "OrderCanceled",
+        ]
+        assert len(mock.creates()) == 1
+        assert stack.oms.unknown_events == 0 and stack.oms.duplicate_events == 0
+    finally:
+        await stack.venue.stop()
+
+
+async def test_ccxt_venue_when_create_times_out_after_the_venue_accepted_then_found_by_client_id_not_resent(
+    mock: BinanceTradingMock,
+) -> None:
+    stack = await start_stack(mock, timeout_ms=500, order_lookup_timeout_ms=5_000)
+    try:
+        mock.delay_next("POST", "/api/v3/order", 1.5)  # carried out now, answered after ccxt gave up
+        order = await stack.oms.submit(limit("slow-1", "0.01", "30000"))
+        await eventually(lambda: stack.venue.lookups >= 1, what="lookup by client order id after the timeout")
+        await eventually(lambda: order.status is OrderStatus.ACCEPTED, what="reconciled accept")
+        (at_venue,) = mock.by_client_id("slow-1")
+        assert order.venue_order_id == str(at_venue.order_id)
+        await asyncio.sleep(1.6)  # past the delayed answer: still one order, never resubmitted
+        assert len(mock.creates()) == 1
+        assert len(mock.orders) == 1
+        assert kinds(stack, "slow-1") == ["OrderInitialized", "OrderSubmitted", "OrderAccepted"]
+    finally:
+        await stack.venue.stop()
+
+
+async def test_ccxt_venue_when_create_timed_out_and_the_venue_never_got_it_then_rejected_not_received(
+    mock: BinanceTradingMock,
+) -> None:
+    stack = await start_stack(mock, timeout_ms=400, order_lookup_timeout_ms=1_000, lookup_interval_ms=100)
+    try:
+        mock.stall_next("POST", "/api/v3/order", 0.8)  # never carried out
+        order = await stack.oms.submit(limit("ghost-1", "0.01", "30000"))
+        await eventually(lambda: order.status is OrderStatus.REJECTED, what="rejected after lookups")
+        assert order.reason == "NOT_RECEIVED_BY_VENUE"
+        assert stack.venue.lookups >= 2
+        assert len(mock.creates()) == 1 and len(mock.orders) == 0
+    finally:
+        await stack.venue.stop()
+
+
+async def test_ccxt_venue_when_rate_limited_then_backs_off_and_sends_once_more(
+    mock: BinanceTradingMock,
+) -> None:
+    stack = await start_stack(mock, backoff_ms=200)
+    try:
+        mock.rate_limit_next("POST", "/api/v3/order", retry_after_s=1)
+        order = await stack.oms.submit(limit("busy-1", "0.01", "30000"))
+        await eventually(lambda: order.status is OrderStatus.ACCEPTED, what="accepted after backoff")
+        assert len(mock.create_times) == 2  # one refused with 429, one accepted
+        assert mock.create_times[1] - mock.create_times[0] >= 1.0  # Retry-After honoured
+        assert stack.venue.backoff_history_s[0] >= 1.0
+        assert len(mock.orders) == 1
+    finally:
+        await stack.venue.stop()
+
+
+async def test_ccxt_venue_when_reconnected_then_finds_the_fill_made_while_disconnected(
+    mock: BinanceTradingMock,
+) -> None:
+    stack = await start_stack(mock, backoff_ms=300)
+    try:
+        order = await stack.oms.submit(limit("gap-1", "0.01", "30000"))
+        await eventually(lambda: order.status is OrderStatus.ACCEPTED, what="accepted")
+        await mock.drop_user_streams()
+        await mock.fill("gap-1", "0.01")  # nobody is connected: only REST knows
+        assert mock.user_streams == 0
+        await eventually(lambda: stack.venue.reconnects >= 1, what="reconnect")
+        await eventually(lambda: order.status is OrderStatus.FILLED, what="fill found by reconciliation")
+        await eventually(lambda: len(stack.reconciles) >= 1, what="OMS reconcile after reconnect")
+        (fill,) = [r for r in stack.journal.records if isinstance(r, OrderFilled)]
+        assert fill.last_quantity == Quantity("0.01")
+        assert mock.user_streams == 1
+        assert mock.user_ws_connects == 2
+    finally:
+        await stack.venue.stop()
+
+
+async def test_ccxt_venue_when_funds_are_short_then_rejected_with_the_reason(
+    mock: BinanceTradingMock,
+) -> None:
+    stack = await start_stack(mock)
+    try:
+        order = await stack.oms.submit(limit("big-1", "1000", "30000"))
+        await eventually(lambda: order.status is OrderStatus.REJECTED, what="rejected")
+        assert order.reason == "INSUFFICIENT_FUNDS"
+        assert len(mock.orders) == 0
+    finally:
+        await stack.venue.stop()
+
+
+async def test_ccxt_venue_reads_balances_open_orders_and_own_trades_exactly(mock: BinanceTradingMock) -> None:
+    stack = await start_stack(mock)
+    try:
+        order = await stack.oms.submit(limit("read-1", "0.5", "30000.01"))
+        await eventually(lambda: order.status is OrderStatus.ACCEPTED, what="accepted")
+        await mock.fill("read-1", "0.1")
+        await eventually(lambda: len(order.trade_ids) == 1, what="fill")
+        (snapshot,) = await stack.venue.fetch_open_orders()
+        assert snapshot.client_order_id == "read-1" and snapshot.price == Price("30000.01")
+        assert snapshot.filled_quantity == Quantity("0.1")
+        balances = await stack.venue.fetch_balances()
+        assert balances["BTC"].as_decimal() == mock.balances["BTC"]
+        assert balances["USDT"].as_decimal() == mock.balances["USDT"]
+        (trade,) = await stack.venue.fetch_my_trades(BTC)
+        assert trade.quantity == Quantity("0.1") and trade.price == Price("30000.01")
+        assert await stack.venue.fetch_positions() == []
+    finally:
+        await stack.venue.stop()
+
+
+async def test_ccxt_venue_when_keys_are_wrong_then_rejected_and_no_credential_is_ever_logged(
+    mock: BinanceTradingMock,
+) -> None:
+    buffer = io.StringIO()
+    structlog.configure(
+        processors=[structlog.processors.add_log_level, structlog.processors.JSONRenderer()],
+        logger_factory=structlog.PrintLoggerFactory(buffer),
+        cache_logger_on_first_use=False,
+    )
+    logging.getLogger("ccxt").setLevel(logging.DEBUG)
+    try:
+        good = await start_stack(mock, backoff_ms=100)
+        mock.rate_limit_next("POST", "/api/v3/order", retry_after_s=0)
+        await good.oms.submit(limit("log-1", "0.01", "30000"))
+        await eventually(lambda: good.oms.get(MAIN, ClientOrderId("log-1")).status is OrderStatus.ACCEPTED)
+        await good.venue.stop()
+        bad = await start_stack(mock, secret="wrong-" + SECRET[6:], connect_timeout_ms=500, backoff_ms=100)
+        order = await bad.oms.submit(limit("log-2", "0.01", "30000"))
+        await eventually(lambda: order.status is OrderStatus.REJECTED, what="auth reject")
+        assert order.reason == "VENUE_AUTH_FAILED"
+        await bad.venue.stop()
+    finally:
+        structlog.reset_defaults()
+    output = buffer.getvalue()
+    events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
+    assert "venue.rate_limited" in events and "venue.create_failed" in events
+    assert API_KEY not in output and SECRET not in output and SECRET[6:] not in output
