@@ -46,6 +46,7 @@ __all__ = ["MAX_STRATEGY_ID_LENGTH", "BalanceSource", "Context", "StrategyPositi
 #: ``<strategy_id>-<n>`` must fit a ClientOrderId (36 characters) up to n = 10**11.
 MAX_STRATEGY_ID_LENGTH = 24
 _TERMINAL = (OrderDenied, OrderRejected, OrderCanceled, OrderExpired)
+_new_id = str.__new__
 _ROUNDING = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
 
 
@@ -146,6 +147,7 @@ class Context:
         self._open: dict[ClientOrderId, _Tracked] = {}
         self._timers: set[str] = set()
         self._default_currency = known_instruments[instruments[0]].quote if instruments else None
+        self._sizing_cache: dict[InstrumentId, tuple[int, int, int]] = {}
         #: Orders this context sent (submits, bracket entries), for reports.
         self.orders_sent = 0
 
@@ -281,19 +283,29 @@ class Context:
             cash = self.cash(instrument.quote)
         if price.raw <= 0 or cash.raw <= 0:
             return instrument.lots_to_quantity(0)
-        step = instrument.size_increment
-        fee = max(Fraction(instrument.taker_fee), Fraction(0))
-        lot_cost = (
-            Fraction(price.raw, 10**price.precision)
-            * Fraction(step.raw, 10**step.precision)
-            * Fraction(instrument.multiplier)
-            * (1 + fee)
-        )
-        lots = math.floor(Fraction(cash.raw, 10**cash.precision) / lot_cost)
-        quantity = instrument.lots_to_quantity(lots)
-        if quantity < instrument.min_quantity:
-            return instrument.lots_to_quantity(0)
-        return quantity
+        num, den, min_lots = self._sizing(instrument)
+        # lots * step * price * multiplier * (1 + fee) <= cash, all as integers:
+        # lots <= cash.raw * 10**price.precision * den / (10**cash.precision * price.raw * num)
+        lots = (cash.raw * 10**price.precision * den) // (10**cash.precision * price.raw * num)
+        if lots < min_lots:
+            lots = 0
+        return instrument.lots_to_quantity(lots)
+
+    def _sizing(self, instrument: Instrument) -> tuple[int, int, int]:
+        """Per instrument, once: the cost of one lot per unit of price as an integer fraction
+        ``num / den`` (lot size * multiplier * (1 + taker fee), fee floored at zero) and the
+        minimum quantity in lots."""
+        sizing = self._sizing_cache.get(instrument.id)
+        if sizing is None:
+            step = instrument.size_increment
+            per_lot = (
+                Fraction(step.raw, 10**step.precision)
+                * Fraction(instrument.multiplier)
+                * (1 + max(Fraction(instrument.taker_fee), Fraction(0)))
+            )
+            min_lots = -(-instrument.min_quantity.with_precision(step.precision).raw // step.raw)
+            sizing = self._sizing_cache[instrument.id] = (per_lot.numerator, per_lot.denominator, min_lots)
+        return sizing
 
     # == order intents =============================================================================
     def submit_market(self, instrument_id: InstrumentId, side: Side, quantity: Quantity) -> ClientOrderId:
@@ -467,7 +479,9 @@ class Context:
             ts_init=self._clock.timestamp_ns(),
             account_id=self.account_id,
             strategy_id=self.strategy_id,
-            client_order_id=ClientOrderId(f"{self.strategy_id}-{self._next_number}"),
+            # <validated strategy id>-<digits> is a valid id by construction (length checked at
+            # start): skip the regex of ClientOrderId's constructor on the hot path.
+            client_order_id=_new_id(ClientOrderId, f"{self.strategy_id}-{self._next_number}"),
             instrument_id=instrument_id,
             side=side,
             order_type=order_type,
