@@ -267,6 +267,71 @@ class StreamsConfig(_Section):
     heartbeat_interval_ms: int = Field(5_000, ge=10, le=3_600_000)
 
 
+class VenueConfig(_Section):
+    """Where the engine's orders go.
+
+    - ``name = "sim"`` (default): the simulated venue and its agent-based market ([sim]), offline.
+    - a crypto venue with ``paper = true``: the paper venue fills our orders against that venue's
+      live order book and trade prints (public market data only, no API keys needed), starting
+      from ``paper_balances``.
+    - a crypto venue with ``paper = false``: live orders through ccxt. API keys come from the
+      environment (``ALGOTRENDY_VENUE_API_KEY``, ``ALGOTRENDY_VENUE_SECRET``,
+      ``ALGOTRENDY_VENUE_PASSWORD``) or from the secret files named here (files win); they are
+      never logged. ``sandbox = true`` uses the venue's testnet.
+
+    Risk limits apply as everywhere: ``risk.quote_currency`` must be the symbols' quote currency and
+    each instrument (``VENUE:WIRESYMBOL``, e.g. ``BINANCE:BTCUSDT``) needs its ``risk.instruments``
+    entry, or the gate denies its orders.
+    """
+
+    name: Literal["sim", "binance", "binanceusdm", "bybit", "okx", "coinbase", "kraken", "cryptocom"] = "sim"
+    paper: bool = False
+    sandbox: bool = False
+    #: ccxt unified symbols to trade, e.g. ``BTC/USDT`` or ``BTC/USDT:USDT`` (linear perpetual).
+    symbols: list[str] = Field(default_factory=lambda: ["BTC/USDT"], min_length=1, max_length=256)
+    #: Secret files (one value each); empty = take the value from the environment.
+    api_key_file: str = ""
+    secret_file: str = ""
+    password_file: str = ""
+    #: ``host:port`` every REST/WebSocket URL of the venue is routed to over plain http/ws (local
+    #: mock exchanges, a recording proxy); empty = the venue's own endpoints.
+    endpoint: str = Field("", pattern=r"^$|^[A-Za-z0-9.\-]+:[0-9]{1,5}$")
+    request_timeout_ms: int = Field(10_000, ge=100, le=120_000)
+    #: An order write with an unknown outcome (timeout) is looked up by client order id this long
+    #: before the order is declared never received; it is never sent again.
+    order_lookup_timeout_ms: int = Field(10_000, ge=100, le=600_000)
+    #: Backoff after a rate-limit answer or a dropped connection: base, doubled per repeat, capped.
+    backoff_ms: int = Field(500, ge=1, le=60_000)
+    max_backoff_ms: int = Field(30_000, ge=1, le=600_000)
+    #: Order and fill updates over websockets where ccxt.pro has them (else REST polling).
+    websockets: bool = True
+    poll_interval_ms: int = Field(1_000, ge=10, le=600_000)
+    #: Paper mode: the account's starting balances at the paper venue.
+    paper_balances: dict[str, str] = Field(default_factory=lambda: {"USDT": "100000"})
+
+    @field_validator("paper_balances")
+    @classmethod
+    def _paper_balances(cls, value: dict[str, str]) -> dict[str, str]:
+        for asset, amount in value.items():
+            if not asset.isalnum() or not asset.isupper():
+                raise ValueError(f"asset {asset!r} must be an upper-case code like USDT")
+            try:
+                parsed = Decimal(amount)
+            except (InvalidOperation, TypeError):
+                raise ValueError(f"{asset} = {amount!r} is not a decimal string") from None
+            if not parsed.is_finite() or parsed < 0:
+                raise ValueError(f"{asset} = {amount!r} must be a non-negative decimal")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VenueConfig:
+        if self.name == "sim" and self.paper:
+            raise ValueError("paper = true needs a crypto venue (name = binance, okx...): sim is simulated already")
+        if self.max_backoff_ms < self.backoff_ms:
+            raise ValueError("max_backoff_ms must be >= backoff_ms")
+        return self
+
+
 class EngineConfig(_Section):
     #: Where LMDB, the lock file and (later) credentials live. Created if missing.
     data_dir: Path = Path(".algotrendy")
@@ -282,6 +347,7 @@ class EngineConfig(_Section):
     tls: TlsConfig = TlsConfig()
     bars: BarsConfig = BarsConfig()
     streams: StreamsConfig = StreamsConfig()
+    venue: VenueConfig = VenueConfig()
 
     @field_validator("data_dir", mode="before")
     @classmethod
