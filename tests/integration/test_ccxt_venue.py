@@ -38,7 +38,7 @@ from engine.venues.ccxt.exchange import Credentials
 API_KEY = "mockKEY-4f1c9a7e2b6d8035"
 SECRET = "mockSECRET-9d2e7b4a1c6f3058"
 MAIN = AccountId("main")
-BTC = InstrumentId("BINANCE:BTC/USDT")
+BTC = InstrumentId("BINANCE:BTCUSDT")
 STRATEGY = StrategyId("test")
 
 
@@ -116,7 +116,7 @@ async def start_stack(
     exchange = build_exchange(
         "binance", credentials=credentials, endpoint=mock.endpoint, timeout_ms=timeout_ms
     )
-    instruments = await load_instruments(exchange, "binance", ["BTC/USDT"])
+    instruments = await load_instruments(exchange, "BINANCE", ["BTC/USDT"])
     clock = LiveClock()
     venue = CcxtVenue(
         exchange,

@@ -56,9 +56,10 @@ def money_of(value: Any, currency: str) -> Money:
     return Money(_text(decimal_of(value, "amount")), currency)
 
 
-def instrument_id(venue: str, symbol: str) -> InstrumentId:
-    """``BINANCE:BTC/USDT``: the venue name upper-cased and ccxt's unified symbol."""
-    return InstrumentId.of(venue.upper(), symbol)
+def instrument_id(venue: str, market: dict[str, Any]) -> InstrumentId:
+    """``BINANCE:BTCUSDT``: the engine's venue name and the market's name on the wire — the same ids
+    the market-data feeds (``engine.marketdata.feeds``) give the instrument, so orders and prices meet."""
+    return InstrumentId.of(venue, str(market["id"]))
 
 
 def _increment(precision: Any, mode: int, name: str) -> Decimal:
@@ -73,7 +74,8 @@ def _increment(precision: Any, mode: int, name: str) -> Decimal:
 
 
 def instrument_from_market(venue: str, market: dict[str, Any], precision_mode: int) -> Instrument:
-    """Our ``Instrument`` for a ccxt market (``exchange.markets[symbol]``).
+    """Our ``Instrument`` for a ccxt market (``exchange.markets[symbol]``) on venue ``venue``
+    (the engine's name: ``BINANCE``, ``BINANCE_USDM``, ``OKX``...).
 
     Tick and lot sizes are the market's ``precision`` (tick sizes or decimal places, per the
     exchange's ``precisionMode``); the minimum quantity is ``limits.amount.min`` rounded up onto the
@@ -102,7 +104,7 @@ def instrument_from_market(venue: str, market: dict[str, Any], precision_mode: i
         raise ValidationError("market", f"{symbol}: market type {market.get('type')!r} is not supported")
     contract = market.get("contractSize")
     return Instrument(
-        id=instrument_id(venue, symbol),
+        id=instrument_id(venue, market),
         kind=kind,
         base=market["base"],
         quote=quote,

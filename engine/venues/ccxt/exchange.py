@@ -23,7 +23,7 @@ import ccxt.pro
 
 from engine.core.errors import ConfigError
 
-__all__ = ["CCXT_IDS", "Credentials", "build_exchange", "load_credentials"]
+__all__ = ["CCXT_IDS", "VENUE_NAMES", "Credentials", "build_exchange", "load_credentials"]
 
 #: Our venue names -> ccxt exchange ids.
 CCXT_IDS: dict[str, str] = {
@@ -35,6 +35,8 @@ CCXT_IDS: dict[str, str] = {
     "kraken": "kraken",
     "cryptocom": "cryptocom",
 }
+#: Our venue names -> the engine's venue name in instrument ids (as the market-data feeds name them).
+VENUE_NAMES: dict[str, str] = {name: name.upper() for name in CCXT_IDS} | {"binanceusdm": "BINANCE_USDM"}
 ENV_API_KEY = "ALGOTRENDY_VENUE_API_KEY"
 ENV_SECRET = "ALGOTRENDY_VENUE_SECRET"
 ENV_PASSWORD = "ALGOTRENDY_VENUE_PASSWORD"

@@ -335,7 +335,8 @@ class _OrderView:
 async def load_instruments(
     exchange: Any, venue: str, symbols: Iterable[str], *, attempts: int = 5
 ) -> dict[str, Instrument]:
-    """``load_markets`` (retrying transient failures) and our ``Instrument`` for each symbol."""
+    """``load_markets`` (retrying transient failures) and our ``Instrument`` for each ccxt symbol;
+    ``venue`` is the engine's venue name for the ids (``exchange.VENUE_NAMES``)."""
     for attempt in range(1, attempts + 1):
         try:
             await exchange.load_markets()
