@@ -68,13 +68,24 @@ Publish = Callable[[str, Any], Any]
 class StrategySlot:
     """One hosted strategy: the instance, its context and its error accounting."""
 
-    __slots__ = ("active", "ctx", "errors", "instruments", "last_error", "strategy", "strategy_id")
+    __slots__ = (
+        "active",
+        "bar_interval_ns",
+        "ctx",
+        "errors",
+        "instruments",
+        "last_error",
+        "strategy",
+        "strategy_id",
+    )
 
-    def __init__(self, strategy: Strategy, ctx: Context) -> None:
+    def __init__(self, strategy: Strategy, ctx: Context, bar_interval_ns: int = 0) -> None:
         self.strategy = strategy
         self.ctx = ctx
         self.strategy_id = ctx.strategy_id
         self.instruments = ctx.instruments
+        #: The bar interval the strategy trades on (0: every interval published for its instruments).
+        self.bar_interval_ns = bar_interval_ns
         self.active = True
         self.errors = 0
         self.last_error = ""
@@ -119,8 +130,11 @@ class StrategyHost:
         self._slots: list[StrategySlot] = []
         self._by_id: dict[StrategyId, StrategySlot] = {}
         self._owners: dict[ClientOrderId, StrategySlot] = {}
-        self._views: dict[InstrumentId, BarView] = {}
-        self._bar_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[BarView], None]], ...]] = {}
+        self._views: dict[tuple[InstrumentId, int], BarView] = {}
+        #: (instrument, interval_ns) -> the on_bar handlers for it; filled lazily, cleared on changes.
+        self._bar_table: dict[
+            tuple[InstrumentId, int], tuple[tuple[StrategySlot, Callable[[BarView], None]], ...]
+        ] = {}
         self._trade_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
         self._quote_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
         self._book_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
@@ -146,9 +160,13 @@ class StrategyHost:
         instruments: Sequence[str | InstrumentId],
         params: Mapping[str, Any] | None = None,
         strategy_id: str | None = None,
+        bar_interval_ns: int = 0,
     ) -> StrategySlot:
         """Load, validate and host one strategy (before ``start``). Its id defaults to its name and
-        must be unique in the host. Bad input raises ``ValidationError`` and adds nothing."""
+        must be unique in the host; ``bar_interval_ns`` picks the bars it gets when several
+        intervals are published (0: all). Bad input raises ``ValidationError`` and adds nothing."""
+        if type(bar_interval_ns) is not int or bar_interval_ns < 0:
+            raise ValidationError("bar_interval_ns", f"must be a non-negative int, got {bar_interval_ns!r}")
         if self.started:
             raise ValidationError("strategy", "add strategies before the host starts")
         cls = load_strategy(strategy)
@@ -170,7 +188,7 @@ class StrategyHost:
             on_timer=self._on_timer,
         )
         instance = cls(ctx, params)
-        slot = StrategySlot(instance, ctx)
+        slot = StrategySlot(instance, ctx, bar_interval_ns)
         self._slots.append(slot)
         self._by_id[sid] = slot
         self._rebuild()
@@ -263,11 +281,29 @@ class StrategyHost:
         self._bus = None
 
     # == dispatch ==================================================================================
-    def bar_view(self, instrument_id: InstrumentId) -> BarView:
-        view = self._views.get(instrument_id)
+    def bar_view(self, instrument_id: InstrumentId, interval_ns: int = 0) -> BarView:
+        """The in-place view of ``instrument_id``'s bars of ``interval_ns``."""
+        key = (instrument_id, interval_ns)
+        view = self._views.get(key)
         if view is None:
-            view = self._views[instrument_id] = BarView(instrument_id)
+            view = self._views[key] = BarView(instrument_id, interval_ns)
         return view
+
+    def _bar_handlers(
+        self, key: tuple[InstrumentId, int]
+    ) -> tuple[tuple[StrategySlot, Callable[[BarView], None]], ...]:
+        handlers = self._bar_table.get(key)
+        if handlers is None:
+            iid, interval = key
+            handlers = self._bar_table[key] = tuple(
+                (slot, slot.strategy.on_bar)
+                for slot in self._slots
+                if slot.active
+                and iid in slot.instruments
+                and slot.bar_interval_ns in (0, interval)
+                and _overrides(slot.strategy, "on_bar")
+            )
+        return handlers
 
     def on_bar(self, bar: Bar) -> None:
         """A closed ``Bar`` (exact prices) for the strategies subscribed to its instrument.
@@ -278,14 +314,15 @@ class StrategyHost:
         if bar.revision:
             self.bar_revisions_skipped += 1
             return
-        iid = bar.instrument_id
-        handlers = self._bar_table.get(iid)
+        key = (bar.instrument_id, bar.interval_ns)
+        handlers = self._bar_table.get(key)
+        if handlers is None:
+            handlers = self._bar_handlers(key)
         if not handlers:
             return
-        view = self.bar_view(iid)
+        view = self._views.get(key) or self.bar_view(*key)
         p = bar.close.precision
         scale = _POW10[p]
-        view.interval_ns = bar.interval_ns
         view.ts_open = bar.ts_open
         view.ts_event = bar.ts_event
         view.open = bar.open.raw / (scale if bar.open.precision == p else _POW10[bar.open.precision])
@@ -306,9 +343,10 @@ class StrategyHost:
         """The backtest fast path for one instrument: ``push(ts_open, ts_event, open, high, low,
         close, volume, trade_count)`` fills the instrument's ``BarView`` and calls the subscribed
         strategies' ``on_bar`` (guarded), with no object allocated per bar."""
-        view = self.bar_view(instrument_id)
-        view.interval_ns = interval_ns
+        key = (instrument_id, interval_ns)
+        view = self.bar_view(instrument_id, interval_ns)
         tables = self._bar_table
+        handlers_for = self._bar_handlers
         failed = self._failed
 
         def push(
@@ -329,7 +367,10 @@ class StrategyHost:
             view.close = close
             view.volume = volume
             view.trade_count = trade_count
-            for slot, fn in tables.get(instrument_id, ()):
+            handlers = tables.get(key)
+            if handlers is None:
+                handlers = handlers_for(key)
+            for slot, fn in handlers:
                 try:
                     fn(view)
                 except Exception as exc:
@@ -441,7 +482,6 @@ class StrategyHost:
 
     def _rebuild(self) -> None:
         tables: dict[str, dict[InstrumentId, list[tuple[StrategySlot, Callable[[Any], None]]]]] = {
-            "on_bar": {},
             "on_trade": {},
             "on_quote": {},
             "on_book": {},
@@ -455,8 +495,7 @@ class StrategyHost:
                 fn = getattr(slot.strategy, name)
                 for iid in slot.instruments:
                     table.setdefault(iid, []).append((slot, fn))
-        self._bar_table.clear()
-        self._bar_table.update({k: tuple(v) for k, v in tables["on_bar"].items()})
+        self._bar_table.clear()  # rebuilt lazily per (instrument, interval)
         self._trade_table = {k: tuple(v) for k, v in tables["on_trade"].items()}
         self._quote_table = {k: tuple(v) for k, v in tables["on_quote"].items()}
         self._book_table = {k: tuple(v) for k, v in tables["on_book"].items()}

@@ -193,7 +193,7 @@ def test_bar_event_when_exact_prices_then_same_floats_and_revisions_skipped() ->
         trade_count=7,
     )
     h.host.on_bar(bar)
-    view = h.host.bar_view(BTC)
+    view = h.host.bar_view(BTC, MINUTE_NS)
     assert (view.open, view.high, view.low, view.close, view.volume) == (
         46216.9,
         46300.1,
@@ -209,6 +209,17 @@ def test_bar_event_when_exact_prices_then_same_floats_and_revisions_skipped() ->
     )
     h.host.on_bar(Bar(**{**{f: getattr(bar, f) for f in bar.__dataclass_fields__}, "revision": 1}))
     assert len(slot.strategy.seen) == 1 and h.host.bar_revisions_skipped == 1
+
+
+def test_bar_interval_when_set_then_only_that_interval_reaches_the_strategy() -> None:
+    h = Harness()
+    minute = h.host.add(Recorder, instruments=[BTC], strategy_id="m", bar_interval_ns=MINUTE_NS)
+    every = h.host.add(Other, instruments=[BTC], strategy_id="all")
+    h.host.start()
+    h.host.bar_pusher(BTC, 1_000_000_000)(0, 1, 1.0, 1.0, 1.0, 1.0, 1.0, 1)
+    h.host.bar_pusher(BTC, MINUTE_NS)(0, 2, 2.0, 2.0, 2.0, 2.0, 1.0, 1)
+    assert minute.strategy.seen == [("bar", (BTC, 2.0))]
+    assert every.strategy.seen == [("bar", (BTC, 1.0)), ("bar", (BTC, 2.0))]
 
 
 def test_order_events_when_not_ours_then_ignored_and_counted() -> None:
