@@ -6,8 +6,8 @@ as Protocols; the composition root plugs the LMDB journal and the Cython risk ga
 
 from __future__ import annotations
 
-import asyncio
-from typing import cast
+from collections.abc import Generator
+from typing import Any, cast
 
 from engine.core.commands import AmendOrder, CancelOrder, SubmitOrder
 from engine.core.events import OrderEvent, OrderFilled, OrderUpdated, QuoteTick, TradeTick
@@ -17,14 +17,32 @@ from engine.risk.engine import RiskDecision
 from engine.store.journal import Journal
 
 
+class Durability:
+    """Awaitable durability of one journal sequence, made into a future only when awaited.
+
+    Most order events are never awaited (venue reports; intents sent on the fast path after
+    ``commit_pending``), so a future per record (created, queued among the journal's waiters and
+    resolved at commit) would be work for nobody. Safe to drop without awaiting."""
+
+    __slots__ = ("_journal", "_seq")
+
+    def __init__(self, journal: Journal, seq: int) -> None:
+        self._journal = journal
+        self._seq = seq
+
+    def __await__(self) -> Generator[Any, None, int]:
+        return self._journal.durable(self._seq).__await__()
+
+
 class JournalAdapter:
-    """``JournalPort`` over the LMDB journal: enqueue now, a future that resolves once durable."""
+    """``JournalPort`` over the LMDB journal: enqueue now; an awaitable that completes once durable."""
 
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
 
-    def append(self, record: OrderEvent) -> asyncio.Future[int]:
-        return self._journal.durable(self._journal.append(record))
+    def append(self, record: OrderEvent) -> Durability:
+        journal = self._journal
+        return Durability(journal, journal.append(record))
 
     def commit_pending(self) -> bool:
         return self._journal.commit_pending()

@@ -83,7 +83,7 @@ class JournalPort(Protocol):
 
     ``append`` enqueues ``record`` (in call order, never blocking the loop) and returns an awaitable
     that completes when the record is durable, or raises ``StorageError``. The awaitable must be
-    safe to drop without awaiting (an ``asyncio.Future``, not a coroutine): venue-sourced events are
+    safe to drop without awaiting (a future or an awaitable object, not a coroutine): venue events are
     appended without waiting, order intents are awaited before they leave the process. Records
     become durable in append order (group commit), so awaiting the last one covers the earlier ones.
     """
