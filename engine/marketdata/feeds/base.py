@@ -118,6 +118,8 @@ class FeedSettings:
     #: Replace the scheme and host of every venue URL (``http://127.0.0.1:8080``: mock exchanges, a
     #: recording proxy). ``ws``/``wss`` URLs get the matching ``ws``/``wss`` scheme.
     base_url_override: str = ""
+    #: ccxt's ``rateLimit`` (ms between request-cost units); 0 keeps ccxt's venue default.
+    rate_limit_ms: int = 0
     #: Extra ccxt constructor options (merged into ``options``).
     ccxt_options: dict[str, Any] = field(default_factory=dict)
 
@@ -220,7 +222,9 @@ class FeedHandler:
     # -- public ------------------------------------------------------------------------------------
     @property
     def venue(self) -> str:
-        """The engine's venue name of this feed's instruments (``BINANCE``, ``OKX`` ...)."""
+        """The engine's venue name of this feed's instruments (``BINANCE``, ``BYBIT_LINEAR`` ...)."""
+        if self.instruments:
+            return next(iter(self.instruments)).venue
         return self.protocol.venue
 
     def instrument_for(self, symbol: str) -> Instrument:
@@ -274,7 +278,12 @@ class FeedHandler:
     def _make_exchange(self) -> Any:
         cls = self.protocol.exchange_class()
         options = {**self.protocol.ccxt_options(), **self.settings.ccxt_options}
-        exchange = cls({"enableRateLimit": True, "options": options})
+        config: dict[str, Any] = {"enableRateLimit": True, "options": options}
+        if self.settings.rate_limit_ms:
+            config["rateLimit"] = self.settings.rate_limit_ms
+        exchange = cls(config)
+        # Market data needs markets, not the currency list (often a private or extra endpoint).
+        exchange.has = {**exchange.has, "fetchCurrencies": False}
         if self.settings.sandbox:
             exchange.set_sandbox_mode(True)
         if self.settings.base_url_override:
@@ -299,9 +308,26 @@ class FeedHandler:
         for symbol in self.settings.symbols:
             market = self.exchange.market(symbol)
             instrument = self.protocol.instrument(market)
+            if self.protocol.infer_grid:
+                instrument = await self._refine_grid(instrument, market)
             self.instruments[instrument.id] = instrument
             self.books[instrument.id] = OrderBook(instrument)
         self.protocol.on_markets_loaded()
+
+    async def _refine_grid(self, instrument: Instrument, market: dict[str, Any]) -> Instrument:
+        from engine.marketdata.feeds.venues.common import refine_grid
+
+        attempt = 0
+        while True:
+            try:
+                _, bids, asks, _ = await self.protocol.fetch_book(market)
+                return refine_grid(instrument, bids, asks)
+            except (ccxt.RateLimitExceeded, ccxt.DDoSProtection, ccxt.NetworkError) as exc:
+                self._count_rate_limit(exc)
+                await asyncio.sleep(self._backoff(attempt))
+                attempt += 1
+                if attempt > 8:
+                    raise
 
     # -- supervision -------------------------------------------------------------------------------
     def _backoff(self, attempt: int) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from engine.marketdata.feeds.venues import binance  # noqa: F401 - registers
+from engine.marketdata.feeds.venues import binance, bybit, coinbase, cryptocom, kraken, okx  # noqa: F401 - registers
 from engine.marketdata.feeds.venues.common import PROTOCOLS, VenueProtocol
 
 if TYPE_CHECKING:

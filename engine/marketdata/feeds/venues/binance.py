@@ -31,6 +31,7 @@ class _BinanceProtocol(VenueProtocol):
     market_kind: ClassVar[BinanceMarket]
     ws_key: ClassVar[str]
     default_depth = 1000
+    infer_grid = True
 
     def __init__(self, feed: Any) -> None:
         super().__init__(feed)

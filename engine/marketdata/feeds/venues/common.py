@@ -6,6 +6,8 @@ helpers and the generic sequenced/checksummed book synchroniser.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import math
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -101,6 +103,26 @@ def instrument_from_market(venue: str, market: dict[str, Any], *, symbol: str | 
     )
 
 
+def refine_grid(instrument: Instrument, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) -> Instrument:
+    """``instrument`` with a price increment fine enough for every price of a book snapshot.
+
+    When a venue shrinks or grows a market's tick, orders resting at the old tick stay in its book
+    (seen in the 2021 Binance sessions: NKNUSDT tick 0.0001 with levels at 0.25974). The book's grid is
+    then the greatest common divisor of the venue's tick and every snapshot price (exact integers);
+    order entry still uses the venue's tick from its market metadata.
+    """
+    places = instrument.price_precision
+    for price, _ in (*bids, *asks):
+        places = max(places, len(str(price).partition(".")[2].rstrip("0")))
+    gcd = instrument.price_increment.with_precision(places).raw
+    for price, _ in (*bids, *asks):
+        gcd = math.gcd(gcd, Price.parse(str(price)).with_precision(places).raw)
+    if gcd == instrument.price_increment.with_precision(places).raw:
+        return instrument
+    tick = Price.from_raw(gcd, places)
+    return dataclasses.replace(instrument, price_increment=tick)
+
+
 class SequencedBook:
     """One instrument's book under a venue that sends a WS snapshot then diffs.
 
@@ -182,6 +204,8 @@ class VenueProtocol(ABC):
     venue: str = ""
     ccxt_id: ClassVar[str] = ""
     default_depth: ClassVar[int] = 0
+    #: Fetch a REST snapshot at start to widen the price grid for levels resting at an old tick.
+    infer_grid: ClassVar[bool] = False
 
     def __init__(self, feed: FeedHandler) -> None:
         self.feed = feed
