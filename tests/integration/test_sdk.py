@@ -1,0 +1,337 @@
+"""The Python SDK (clients/python) against the real engine in this process: typed results with exact
+Decimals, typed errors with the engine's reason and field, API-key and password authentication with
+token refresh, the sync client, and order-event streams that resume by sequence after the
+connection is cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from algotrendy_sdk import (
+    AlreadyExists,
+    ApiKey,
+    AsyncClient,
+    Client,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    OrderDenied,
+    OrderStatus,
+    Password,
+    PermissionDenied,
+    RateLimited,
+    Role,
+    Side,
+    Unauthenticated,
+    Unavailable,
+)
+from algotrendy_sdk.auth import admin_file_credentials
+from algotrendy_sdk.streams import Backoff
+from sdk_harness import RunningEngine, TcpProxy, running_engine
+
+BTC = "SIM:BTC-USD"
+TRADER_PASSWORD = "trader-password-123"
+#: Reconnect quickly after a cut (grpc's own reconnect backoff starts at 1 s by default).
+FAST_RECONNECT = (("grpc.initial_reconnect_backoff_ms", 50), ("grpc.max_reconnect_backoff_ms", 200))
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[RunningEngine]:
+    async with running_engine(tmp_path / "data") as engine:
+        yield engine
+
+
+@pytest.fixture
+async def admin(running: RunningEngine) -> AsyncIterator[AsyncClient]:
+    credentials = admin_file_credentials(running.data_dir)
+    assert credentials is not None, "the engine wrote no admin-credentials.json"
+    async with AsyncClient(running.target, credentials) as client:
+        yield client
+
+
+async def _eventually(predicate, timeout_s: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` (sync or async) until it returns something truthy, with a deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def _best_bid_ask(client: AsyncClient) -> tuple[Decimal, Decimal]:
+    async def quoted():  # type: ignore[no-untyped-def]
+        book = await client.order_book(BTC, 1)
+        return book if book.bids and book.asks else None
+
+    book = await _eventually(quoted, what="a two-sided book")
+    return book.bids[0].price, book.asks[0].price
+
+
+async def test_sdk_when_reading_then_typed_results_with_exact_decimals(admin: AsyncClient) -> None:
+    status = await admin.status()
+    assert status.engine_state == "RUNNING"
+    assert {c.name for c in status.components} >= {"store", "grpc", "trading"}
+    instruments = {i.instrument_id: i for i in await admin.instruments("SIM")}
+    assert instruments[BTC].price_increment == Decimal("0.10")
+    assert isinstance(instruments[BTC].taker_fee, Decimal)
+    bid, ask = await _best_bid_ask(admin)
+    assert isinstance(bid, Decimal) and bid < ask
+    balances = await admin.balances()
+    assert balances["USD"] == Decimal("1000000")
+    me = await admin.whoami()
+    assert (me.user, me.role, me.credential) == ("admin", Role.ADMIN, "API_KEY")
+
+
+async def test_submit_when_marketable_then_filled_and_position_in_decimals(admin: AsyncClient) -> None:
+    order = await admin.submit_order(BTC, Side.BUY, Decimal("0.01"), client_order_id="sdk-fill-1")
+    assert order.status in (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.FILLED)
+
+    async def filled():  # type: ignore[no-untyped-def]
+        current = await admin.get_order("sdk-fill-1")
+        return current if current.status is OrderStatus.FILLED else None
+
+    done = await _eventually(filled, what="the fill")
+    assert done.filled_quantity == Decimal("0.01")
+    assert isinstance(done.average_fill_price, Decimal)
+    positions = {p.instrument_id: p for p in await admin.positions()}
+    assert positions[BTC].quantity == Decimal("0.01")
+    assert positions[BTC].average_entry_price == done.average_fill_price
+    assert [o.client_order_id for o in await admin.list_orders(statuses=["FILLED"])] == ["sdk-fill-1"]
+
+
+async def test_submit_when_float_amounts_then_refused_before_sending(admin: AsyncClient) -> None:
+    with pytest.raises(TypeError, match="not float"):
+        await admin.submit_order(BTC, "buy", 0.1, Decimal("65000"))  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="not float"):
+        await admin.submit_order(BTC, "buy", Decimal("0.1"), 65000.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="not a decimal"):
+        await admin.submit_order(BTC, "buy", "1e", Decimal("65000"))
+    assert await admin.list_orders() == []
+
+
+async def test_errors_when_engine_refuses_then_typed_with_reason_field_and_orders(admin: AsyncClient) -> None:
+    bid, _ = await _best_bid_ask(admin)
+    with pytest.raises(InvalidArgument) as invalid:
+        await admin.submit_order(BTC, "buy", Decimal("0.01"), bid - Decimal("0.05"))  # off the 0.10 tick
+    assert invalid.value.field == "price"
+    assert invalid.value.reason == "PRICE_OFF_TICK"
+
+    with pytest.raises(OrderDenied) as denied:
+        await admin.submit_order(BTC, "buy", Decimal("500"), bid, client_order_id="too-big")
+    assert denied.value.reason == "RISK_MAX_ORDER_QUANTITY"
+    assert denied.value.order is not None and denied.value.order.status is OrderStatus.DENIED
+    assert isinstance(denied.value, FailedPrecondition)
+
+    with pytest.raises(AlreadyExists) as again:
+        await admin.submit_order(BTC, "buy", Decimal("500"), bid, client_order_id="too-big")
+    assert again.value.original is not None
+    assert again.value.original.client_order_id == "too-big"
+    assert again.value.original.status is OrderStatus.DENIED
+
+    with pytest.raises(NotFound):
+        await admin.get_order("never-submitted")
+    with pytest.raises(FailedPrecondition) as closed:
+        await admin.cancel_order("too-big")
+    assert not isinstance(closed.value, OrderDenied)
+
+
+async def test_errors_when_credentials_wrong_or_role_too_low_then_unauthenticated_or_denied(
+    running: RunningEngine, admin: AsyncClient
+) -> None:
+    async with AsyncClient(running.target, ApiKey("atk_not-a-real-key")) as stranger:
+        with pytest.raises(Unauthenticated):
+            await stranger.status()
+    async with AsyncClient(running.target, None) as anonymous:
+        with pytest.raises(Unauthenticated):
+            await anonymous.status()
+    created = await admin.create_api_key("viewer-key", role="viewer")
+    async with AsyncClient(running.target, ApiKey(created.secret)) as viewer:
+        assert (await viewer.status()).engine_state == "RUNNING"
+        with pytest.raises(PermissionDenied):
+            await viewer.halt("viewers cannot halt")
+        with pytest.raises(PermissionDenied):
+            await viewer.submit_order(BTC, "buy", "0.01")
+    assert (await admin.risk_state()).trading_state == "ACTIVE"
+
+
+async def test_unavailable_when_no_engine_listens() -> None:
+    async with AsyncClient("127.0.0.1:1", ApiKey("x"), timeout_s=2) as client:
+        with pytest.raises(Unavailable):
+            await client.status()
+
+
+async def test_api_key_when_revoked_then_refused(running: RunningEngine, admin: AsyncClient) -> None:
+    created = await admin.create_api_key("ci", role=Role.TRADER)
+    assert created.key.role is Role.TRADER and created.secret.startswith(created.key.prefix)
+    async with AsyncClient(running.target, ApiKey(created.secret)) as ci:
+        assert (await ci.whoami()).key_id == created.key.key_id
+        revoked = await admin.revoke_api_key(created.key.key_id)
+        assert revoked.revoked
+        with pytest.raises(Unauthenticated):
+            await ci.whoami()
+    listed = await admin.list_api_keys(include_revoked=True)
+    assert created.key.key_id in {k.key_id for k in listed if k.revoked}
+
+
+async def test_password_when_access_token_near_expiry_then_refreshed_before_the_call(
+    running: RunningEngine, admin: AsyncClient
+) -> None:
+    await admin.create_user("tina", TRADER_PASSWORD, "trader")
+    now = [time.time_ns()]
+    credentials = Password("tina", TRADER_PASSWORD, clock_ns=lambda: now[0])
+    async with AsyncClient(running.target, credentials) as client:
+        assert (await client.whoami()).credential == "ACCESS_TOKEN"
+        first = credentials.session
+        assert first is not None
+        # The client's clock reaches the refresh margin: the next call refreshes first (rotation).
+        now[0] = first.access_expires_at_ns - 1_000_000_000
+        me = await client.whoami()
+        second = credentials.session
+        assert second is not None
+        assert me.user == "tina"
+        assert second.access_token != first.access_token
+        assert second.refresh_token != first.refresh_token
+        # The rotated-out refresh token is single-use: presenting it again is refused.
+        from algotrendy.v1 import auth_pb2
+
+        with pytest.raises(Exception) as reused:
+            await client._auth.Refresh(auth_pb2.RefreshRequest(refresh_token=first.refresh_token), timeout=5)
+        assert "UNAUTHENTICATED" in str(reused.value)
+
+
+async def test_password_when_session_revoked_then_logs_in_again_and_the_call_succeeds(
+    running: RunningEngine, admin: AsyncClient
+) -> None:
+    await admin.create_user("rita", TRADER_PASSWORD, "trader")
+    credentials = Password("rita", TRADER_PASSWORD)
+    async with AsyncClient(running.target, credentials) as client:
+        await client.whoami()
+        first = credentials.session
+        assert first is not None
+        # An admin ends rita's session: her access and refresh tokens stop working at once.
+        from algotrendy.v1 import auth_pb2
+
+        await admin._unary(admin._auth, "Logout", auth_pb2.LogoutRequest(refresh_token=first.refresh_token))
+        me = await client.whoami()  # UNAUTHENTICATED -> refresh refused -> login -> retried
+        assert me.user == "rita"
+        assert credentials.session is not None and credentials.session.access_token != first.access_token
+
+
+async def test_rate_limited_when_queries_exceed_the_bucket_then_retry_after(tmp_path: Path) -> None:
+    overrides = {"rate_limits.queries_per_second": 0.01, "rate_limits.queries_burst": 2}
+    async with (
+        running_engine(tmp_path / "data", **overrides) as running,
+        AsyncClient(running.target, admin_file_credentials(running.data_dir)) as client,
+    ):
+        with pytest.raises(RateLimited) as limited:
+            for _ in range(5):
+                await client.balances()
+    assert limited.value.retry_after > 0
+    assert limited.value.retry_after_ms == int(limited.value.metadata["retry-after-ms"])
+
+
+async def test_sync_client_when_used_from_a_thread_then_same_api(running: RunningEngine) -> None:
+    def script() -> tuple[str, Decimal, str]:
+        with Client.local(running.target, data_dir=running.data_dir) as client:
+            status = client.status()
+            book = client.order_book(BTC, 1)
+            try:
+                client.get_order("missing")
+            except NotFound as exc:
+                reason = exc.reason
+            return status.engine_state, book.bids[0].price if book.bids else Decimal(0), reason
+
+    state, bid, reason = await asyncio.to_thread(script)
+    assert state == "RUNNING"
+    assert isinstance(bid, Decimal)
+    assert reason
+
+
+async def _place_and_cancel(client: AsyncClient, prefix: str, count: int) -> None:
+    """Resting orders below the bid, then cancel them: each produces several order events."""
+    bid, _ = await _best_bid_ask(client)
+    price = bid - Decimal("20.0")
+    for i in range(count):
+        await client.submit_order(BTC, "buy", Decimal("0.001"), price, client_order_id=f"{prefix}-{i}")
+    await client.cancel_all_orders(instrument_id=BTC)
+
+
+async def _head(client: AsyncClient) -> int:
+    orders = await client.list_orders()
+    return max(o.last_sequence for o in orders)
+
+
+async def test_stream_order_events_when_connection_cut_then_resumes_without_gap_or_duplicate(
+    running: RunningEngine, admin: AsyncClient
+) -> None:
+    proxy = TcpProxy(running.engine.grpc.port)
+    await proxy.start()
+    received: list = []
+    credentials = admin_file_credentials(running.data_dir)
+    try:
+        async with AsyncClient(proxy.target, credentials, options=FAST_RECONNECT) as through_proxy:
+
+            async def consume() -> None:
+                backoff = Backoff(initial_s=0.02, max_s=0.2, max_attempts=None)
+                async for event in through_proxy.stream_order_events(from_sequence=1, backoff=backoff):
+                    received.append(event)
+
+            consumer = asyncio.create_task(consume())
+            await _place_and_cancel(admin, "before", 5)
+            head = await _head(admin)
+            await _eventually(lambda: received and received[-1].sequence >= head, what="the first events")
+
+            # Break the connection; while the client cannot reconnect, more events happen.
+            proxy.refusing = True
+            assert proxy.cut() >= 1
+            await _place_and_cancel(admin, "during", 5)
+            await asyncio.sleep(0.3)
+            proxy.refusing = False
+            await _place_and_cancel(admin, "after", 5)
+            head = await _head(admin)
+            await _eventually(lambda: received and received[-1].sequence >= head, what="the resumed events")
+            consumer.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await consumer
+    finally:
+        await proxy.close()
+
+    assert proxy.accepted >= 2, "the stream never reconnected"
+    sequences = [e.sequence for e in received]
+    assert sequences == list(range(1, head + 1)), "a gap or a duplicate after the reconnect"
+    # Exactly what an unbroken reader of the journal gets.
+    replay = []
+    async for event in admin.stream_order_events(from_sequence=1):
+        replay.append(event)
+        if event.sequence >= head:
+            break
+    assert replay == received[: len(replay)]
+    kinds = {e.kind for e in received if e.client_order_id.startswith("during-")}
+    assert {"INITIALIZED", "CANCELED"} <= kinds
+
+
+async def test_stream_market_data_when_subscribed_then_bbo_and_trades_in_decimals(admin: AsyncClient) -> None:
+    from algotrendy_sdk.types import BestBidOffer, Trade
+
+    seen: dict[type, object] = {}
+    async for batch in admin.stream_market_data([BTC], ["bbo", "trades"]):
+        for event in batch.events:
+            seen.setdefault(type(event), event)
+        if BestBidOffer in seen and Trade in seen:
+            break
+    bbo, trade = seen[BestBidOffer], seen[Trade]
+    assert isinstance(bbo, BestBidOffer) and isinstance(trade, Trade)
+    assert bbo.instrument_id == BTC and bbo.bid_price is not None and bbo.ask_price is not None
+    assert bbo.bid_price < bbo.ask_price
+    assert isinstance(trade.price, Decimal) and trade.size > 0
