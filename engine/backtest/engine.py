@@ -54,8 +54,15 @@ from engine.strategy.host import StrategyHost
 from engine.strategy.loader import load_strategy
 from engine.venues.sim import PaperVenue, PaperVenueConfig
 
-__all__ = ["Backtest", "BacktestConfig", "ProgressCallback", "run_backtest"]
+__all__ = ["METRIC_KEYS", "Backtest", "BacktestConfig", "ProgressCallback", "run_backtest"]
 
+#: The keys of ``BacktestResult.metrics`` (``--json``), in order.
+METRIC_KEYS = (
+    "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "max_drawdown_duration",
+    "max_drawdown_duration_bars", "calmar", "win_rate", "profit_factor", "expectancy", "exposure",
+    "turnover", "trades", "fills", "orders", "bars", "starting_cash", "final_equity", "net_pnl", "fees",
+    "gross_profit", "gross_loss", "currency", "periods_per_year", "strategy_errors",
+)  # fmt: skip
 #: progress(bars_done, bars_total)
 ProgressCallback = Callable[[int, int], None]
 TOPIC_ORDER_EVENTS = "events.order"
