@@ -332,6 +332,29 @@ class VenueConfig(_Section):
         return self
 
 
+class StrategyHostConfig(_Section):
+    """The live strategy host (``engine.strategy.host``): how many callback exceptions a strategy
+    may raise before it is quarantined (no more callbacks, its open orders canceled)."""
+
+    max_errors: int = Field(10, ge=1, le=1_000_000)
+
+
+class StrategyConfig(_Section):
+    """One strategy the engine runs live (``[[strategies]]``), on the bus against the venue.
+
+    ``strategy``: a built-in name (``sma_cross`` ...), ``package.module:Class`` or a ``.py`` file;
+    ``params`` override its declared parameters (validated at startup: an unknown name or a value
+    out of range refuses the start); ``bar_interval`` must be one of ``[bars] intervals``.
+    """
+
+    strategy: str = Field(min_length=1)
+    #: Strategy id (risk limits, client order ids ``<id>-<n>``); default: the strategy's name.
+    id: str = Field("", max_length=24, pattern=r"^$|^[A-Za-z0-9._:/\-]+$")
+    instruments: list[str] = Field(min_length=1, max_length=256)
+    params: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    bar_interval: str = "1m"
+
+
 class EngineConfig(_Section):
     #: Where LMDB, the lock file and (later) credentials live. Created if missing.
     data_dir: Path = Path(".algotrendy")
@@ -348,6 +371,9 @@ class EngineConfig(_Section):
     bars: BarsConfig = BarsConfig()
     streams: StreamsConfig = StreamsConfig()
     venue: VenueConfig = VenueConfig()
+    strategy_host: StrategyHostConfig = StrategyHostConfig()
+    #: Strategies run live (none by default); see ``StrategyConfig``.
+    strategies: list[StrategyConfig] = Field(default_factory=list, max_length=256)
 
     @field_validator("data_dir", mode="before")
     @classmethod
