@@ -288,6 +288,7 @@ def save_session(target: str, session: Any) -> None:
 # -- output ------------------------------------------------------------------------------------------
 def print_json(obj: Any) -> None:
     import orjson
+
     from algotrendy_sdk.types import to_jsonable
 
     sys.stdout.write(orjson.dumps(to_jsonable(obj), option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -295,6 +296,7 @@ def print_json(obj: Any) -> None:
 
 def print_json_line(obj: Any) -> None:
     import orjson
+
     from algotrendy_sdk.types import to_jsonable
 
     sys.stdout.write(orjson.dumps(to_jsonable(obj)).decode() + "\n")

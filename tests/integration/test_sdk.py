@@ -14,6 +14,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sdk_harness import RunningEngine, TcpProxy, running_engine
+
 from algotrendy_sdk import (
     AlreadyExists,
     ApiKey,
@@ -34,7 +36,6 @@ from algotrendy_sdk import (
 )
 from algotrendy_sdk.auth import admin_file_credentials
 from algotrendy_sdk.streams import Backoff
-from sdk_harness import RunningEngine, TcpProxy, running_engine
 
 BTC = "SIM:BTC-USD"
 TRADER_PASSWORD = "trader-password-123"
