@@ -6,6 +6,7 @@ UV      := $(BIN)/uv
 UV_VERSION := 0.13.8
 DEPS_STAMP  := $(VENV)/.deps.stamp
 BUILD_STAMP := $(VENV)/.build.stamp
+NODE_STAMP  := clients/node/node_modules/.install.stamp
 SOURCES_PYX := $(shell find ext -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
 SOURCES_PROTO := $(shell find proto -name '*.proto' 2>/dev/null)
 
@@ -25,7 +26,7 @@ run: $(BUILD_STAMP)
 	fi
 
 ## test: the full test suite (what .ci/run runs)
-test: $(BUILD_STAMP)
+test: $(BUILD_STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: benchmarks (pytest-benchmark); JSON lands in benchmarks/results/
@@ -75,6 +76,15 @@ $(BUILD_STAMP): $(DEPS_STAMP) setup.py pyproject.toml clients/python/setup.py cl
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation --reinstall -e clients/python
 	touch $@
 
+# clients/node: its locked npm dependencies for the Node.js client test (which never touches the
+# network itself). Without npm nothing is installed; the test skips only when node is absent.
+$(NODE_STAMP): clients/node/package.json clients/node/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd clients/node && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.install.stamp; \
+	else \
+		echo "npm not found: clients/node dependencies not installed"; \
+	fi
+
 ## lock: re-resolve requirements/*.in into requirements/lock.txt (needs PyPI)
 lock: $(DEPS_STAMP)
 	cd requirements && ../$(UV) pip compile --quiet dev.in --python-version 3.11 -o lock.txt
@@ -86,4 +96,4 @@ clean:
 	find . -name __pycache__ -not -path './$(VENV)/*' | xargs rm -rf
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) clients/node/node_modules
