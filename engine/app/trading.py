@@ -108,6 +108,9 @@ class TradingCore:
         self._equity_saved_ns = 0
         self.recovered_events = 0
         self.reconciled_orders = 0
+        #: Ids of the configured live strategies (``engine/app/strategies.py`` sets them before
+        #: ``start``): registered with the risk gate before the journal replays their orders.
+        self.strategy_ids: list[StrategyId] = []
 
     # -- lifecycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -222,6 +225,8 @@ class TradingCore:
             ),
         )
         risk.register_strategy(MANUAL_STRATEGY, self.default_strategy_limits())
+        for strategy_id in self.strategy_ids:
+            risk.register_strategy(strategy_id, self.default_strategy_limits())
         return risk
 
     def default_strategy_limits(self) -> StrategyLimits:

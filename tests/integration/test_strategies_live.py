@@ -1,0 +1,136 @@
+"""Strategies configured in ``[[strategies]]`` run live in the engine: bars from the bar service on
+the bus, intents through the risk gate and the OMS to the simulated venue; a failing strategy is
+quarantined while the engine and the other strategies keep running."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.app import Engine
+from engine.config import load_config
+from engine.core.enums import OrderStatus, TradingState
+from engine.core.errors import StartupError
+from engine.core.ids import InstrumentId, StrategyId
+from engine.strategy import StrategyQuarantined
+
+BTC = InstrumentId("SIM:BTC-USD")
+
+FAILING = """
+from engine.strategy import Strategy
+
+class Failing(Strategy):
+    name = "failing"
+
+    def on_bar(self, bar):
+        raise RuntimeError("strategy bug")
+"""
+
+
+def _config(tmp_path: Path, strategies: list[dict[str, Any]], **extra: Any) -> Any:
+    return load_config(
+        env={},
+        overrides={
+            "data_dir": str(tmp_path / "data"),
+            "grpc.port": 0,
+            "metrics.enabled": False,
+            "sim.step_ms": 10,
+            "store.durability": "async",
+            "auth.argon2_memory_kib": 64,
+            "auth.argon2_time_cost": 1,
+            "bars.intervals": ["200ms", "1m"],
+            "strategy_host.max_errors": 2,
+            "strategies": strategies,
+            **extra,
+        },
+    )
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    failing = tmp_path / "failing.py"
+    failing.write_text(FAILING)
+    config = _config(
+        tmp_path,
+        [
+            {
+                "strategy": "sma_cross",
+                "id": "sma",
+                "instruments": ["SIM:BTC-USD"],
+                "params": {"fast": 2, "slow": 3},
+                "bar_interval": "200ms",
+            },
+            {"strategy": str(failing), "instruments": ["SIM:ETH-USD"], "bar_interval": "200ms"},
+        ],
+    )
+    instance = Engine(config)
+    await instance.start()
+    try:
+        yield instance
+    finally:
+        await instance.stop()
+
+
+async def _until(condition: Any, timeout_s: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_live_strategies_when_bars_flow_then_orders_reach_the_venue_and_a_failing_one_is_quarantined(
+    engine: Engine,
+) -> None:
+    assert engine.strategies is not None and engine.trading is not None
+    quarantined: list[StrategyQuarantined] = []
+    engine.bus.subscribe("events.strategy", quarantined.append)
+    host = engine.strategies.host
+    assert host is not None
+    oms = engine.trading.oms
+    assert oms is not None
+
+    def strategy_orders() -> list[Any]:
+        return [o for o in oms.orders() if o.strategy_id == StrategyId("sma")]
+
+    await _until(lambda: len(strategy_orders()) >= 2 and not strategy_orders()[-1].is_open)
+    orders = strategy_orders()
+    assert [str(o.client_order_id) for o in orders] == [f"sma-{i}" for i in range(1, len(orders) + 1)]
+    assert orders[0].side.name == "BUY" and orders[0].instrument_id == BTC
+    # Through the risk gate (registered strategy, not denied) to the venue, which answered.
+    assert all(o.status is not OrderStatus.DENIED for o in orders), [(o.status, o.reason) for o in orders]
+    assert any(o.status is OrderStatus.FILLED for o in orders)
+
+    # The failing strategy: quarantined after max_errors = 2, the engine keeps trading.
+    await _until(lambda: bool(quarantined))
+    [event] = quarantined
+    assert event.strategy_id == StrategyId("failing") and event.errors == 2
+    assert "RuntimeError: strategy bug" in event.last_error
+    slot = host.slot("failing")
+    assert slot.quarantined and host.quarantine_count == 1
+    assert engine.trading_state is TradingState.ACTIVE
+    before = len(strategy_orders())
+    await _until(lambda: len(strategy_orders()) > before)  # sma keeps trading
+    assert slot.errors == 2  # no more callbacks after the quarantine
+
+
+async def test_config_when_unknown_strategy_or_parameter_then_start_refused(tmp_path: Path) -> None:
+    with pytest.raises(
+        StartupError, match=r"strategies\[0\]\.strategy: unknown strategy 'nope'; built-in strategies: "
+    ):
+        Engine(_config(tmp_path, [{"strategy": "nope", "instruments": ["SIM:BTC-USD"]}]))
+    with pytest.raises(StartupError, match=r"strategies\[0\]\.slw: .*valid parameters: fast, slow"):
+        Engine(
+            _config(
+                tmp_path, [{"strategy": "sma_cross", "instruments": ["SIM:BTC-USD"], "params": {"slw": 3}}]
+            )
+        )
+    with pytest.raises(StartupError, match=r"strategies\[0\]\.bar_interval: '5m' is not built"):
+        Engine(
+            _config(
+                tmp_path, [{"strategy": "sma_cross", "instruments": ["SIM:BTC-USD"], "bar_interval": "5m"}]
+            )
+        )
