@@ -11,7 +11,6 @@ and close LMDB -> release the lock -> exit 0.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import signal
 import sys
@@ -38,7 +37,6 @@ from engine.api.orders_service import OrderServicer
 from engine.api.portfolio_service import PortfolioServicer
 from engine.api.risk_service import RiskServicer
 from engine.api.server import GrpcServer
-from engine.app.strategies import StrategyRuntime
 from engine.app.trading import TOPIC_RISK_EVENTS, TradingCore
 from engine.bus import MessageBus, ThreadHandoff
 from engine.config import EngineConfig, load_config, redacted
@@ -95,17 +93,6 @@ class Engine:
             if config.sim.enabled
             else None
         )
-        #: The configured live strategies: validated now (a bad entry refuses the start), hosted on
-        #: the bus once trading runs; their ids reach the risk gate before the journal replays.
-        self.strategies: StrategyRuntime | None = None
-        if config.strategies:
-            try:
-                self.strategies = StrategyRuntime(config, self.bus, self.clock, self.metrics)
-                if self.trading is None:
-                    raise ConfigError("strategies", "live strategies need the trading core (sim.enabled = true)")
-            except ConfigError as exc:
-                raise StartupError(f"config error: {exc}") from None
-            self.trading.strategy_ids = self.strategies.strategy_ids
         self.grpc = GrpcServer(config.grpc, self.metrics, self.status)
         self.grpc.register(
             marketdata_pb2_grpc.add_MarketDataServiceServicer_to_server,
@@ -194,17 +181,13 @@ class Engine:
                 trading = self.trading
                 assert trading.venue is not None
                 for instrument in trading.instruments.values():
-                    self.marketdata.add_source(
-                        instrument, functools.partial(trading.venue.venue.book, instrument.id)
-                    )
+                    self.marketdata.add_source(instrument, trading.book_source(instrument.id))
                 self._set(
                     "trading",
                     ComponentState.RUNNING,
                     f"{trading.recovered_events} events restored, {trading.reconciled_orders} orders reconciled",
                 )
                 self._register_trading_services(trading)
-                if self.strategies is not None:
-                    self.strategies.start(trading)
                 self._set("sim_venue", ComponentState.RUNNING, f"{len(trading.instruments)} instruments")
                 self._set("market_simulator", ComponentState.RUNNING, f"seed {self.config.sim.seed}")
             await self.grpc.start()
@@ -265,8 +248,6 @@ class Engine:
             ComponentState.STARTING,
         ):
             self._set("trading", ComponentState.STOPPING)
-            if self.strategies is not None:
-                await self.strategies.stop()
             await self.trading.stop()
             for name in ("trading", "sim_venue", "market_simulator"):
                 self._set(name, ComponentState.STOPPED)

@@ -13,11 +13,17 @@ Start (``start``), on the loop, in the order DESIGN.md gives:
 
 Stop (``stop``): the simulator stops, the venue's state is made durable, in-flight OMS work
 finishes, the writer drains and joins.
+
+With ``[venue]`` naming a crypto venue (``engine.app.external_venue``) the same sequence runs with
+that venue's market-data feed instead of the simulator, and as the venue either the paper venue on
+the feed's books (durable like the simulated one) or the live ccxt venue, which adopts the open
+orders, reconciles at start and again after every reconnect (then ``OrderManager.reconcile``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -25,11 +31,12 @@ import structlog
 
 from engine.app.adapters import JournalAdapter, RiskAdapter
 from engine.app.durable_venue import DurableSimVenue
+from engine.app.external_venue import ExternalVenue, check_venue_mode, venue_mode
 from engine.bus import MessageBus
 from engine.config import EngineConfig
 from engine.core.clock import LiveClock
 from engine.core.enums import TradingState
-from engine.core.errors import InvariantViolation, StorageError
+from engine.core.errors import ConfigError, InvariantViolation, StorageError
 from engine.core.events import Event, OrderEvent, OrderFilled, QuoteTick, TradeTick, TradingStateChanged
 from engine.core.fixed import Money, Quantity
 from engine.core.ids import AccountId, InstrumentId, StrategyId
@@ -43,6 +50,7 @@ from engine.store import LmdbStore
 from engine.store.codec import CODEC
 from engine.store.persistence import Persistence
 from engine.store.recovery import recover
+from engine.venues.ccxt import CcxtVenue
 from engine.venues.sim import (
     MarketSimulator,
     MarketSimulatorConfig,
@@ -97,11 +105,15 @@ class TradingCore:
         self._clock = clock
         self._on_invariant_violation = on_invariant_violation
         self.instruments = {i.id: i for i in default_instruments()}
+        #: Paper or live trading on a crypto venue (``[venue]``); None: the simulated venue.
+        self.external: ExternalVenue | None = (
+            ExternalVenue(config, clock, bus, self.account) if config.venue.name != "sim" else None
+        )
         self.persistence: Persistence | None = None
         self.risk: RiskEngine | None = None
         self.oms: OrderManager | None = None
         self.portfolio: Portfolio | None = None
-        self.venue: DurableSimVenue | None = None
+        self.venue: DurableSimVenue | CcxtVenue | None = None
         self.simulator: MarketSimulator | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._replaying = False
@@ -120,9 +132,21 @@ class TradingCore:
             lambda exc: self._on_invariant_violation(InvariantViolation(f"store commit failed: {exc}"))
         )
         persistence.start()
+        external = self.external
+        if external is not None:
+            await external.open()  # markets, instruments, books; live: credentials
+            self.instruments = dict(external.instruments)
+            for instrument in self.instruments.values():
+                if instrument.quote != self.config.risk.quote_currency:
+                    raise ConfigError(
+                        "risk.quote_currency",
+                        f"is {self.config.risk.quote_currency} but {instrument.id} is quoted in "
+                        f'{instrument.quote}: set risk.quote_currency = "{instrument.quote}"',
+                    )
         risk = self.risk = self._build_risk()
         report = recover(self._store)
         self.recovered_events = report.count
+        check_venue_mode(persistence.state, venue_mode(self.config), has_history=report.count > 0)
         order_events: list[OrderEvent] = []
         fills: list[OrderFilled] = []
         for record in report.events:
@@ -147,6 +171,15 @@ class TradingCore:
                 portfolio.on_fill(fill)
         finally:
             self._replaying = False
+        if external is not None and not external.is_paper:
+            # Live: balances are the venue's (fills so far are in them); positions come from fills.
+            venue_balances = await external.live_balances()
+            held = portfolio.balances(self.account)
+            for asset in set(venue_balances) | set(held):
+                target = venue_balances.get(asset, Money(0, asset))
+                current = held.get(asset, Money(0, asset))
+                if target != current:
+                    portfolio.deposit(self.account, target - current)
         risk.restore_equity_tracks(persistence.state.get(RISK_TABLE, KEY_EQUITY, {}))
 
         venue = self._build_venue(persistence)
@@ -160,16 +193,24 @@ class TradingCore:
         )
         oms.restore(order_events, notify_risk=True)
         oms.subscribe(self._on_order_event)
-        venue.venue.start()
+        if isinstance(venue, CcxtVenue):
+            # Adopt the open orders, connect, reconcile by client order id; again after reconnects.
+            venue.set_resync_handler(oms.reconcile)
+            await venue.start([o for o in oms.orders() if o.is_open])
+        else:
+            venue.venue.start()
         changed = await oms.reconcile(venue)
         self.reconciled_orders = len(changed)
         await oms.idle()
-        self.simulator = MarketSimulator(
-            venue.venue,
-            self._clock,
-            MarketSimulatorConfig(seed=self.config.sim.seed, step_ns=self.config.sim.step_ms * 1_000_000),
-        )
-        self.simulator.start()
+        if external is not None:
+            external.deliver = self._on_venue_event  # the feed's trades and quotes from now on
+        else:
+            self.simulator = MarketSimulator(
+                venue.venue,
+                self._clock,
+                MarketSimulatorConfig(seed=self.config.sim.seed, step_ns=self.config.sim.step_ms * 1_000_000),
+            )
+            self.simulator.start()
         log.info(
             "trading.started",
             recovered_events=report.count,
@@ -184,11 +225,15 @@ class TradingCore:
             self.simulator.stop()
         if self.risk is not None and self.persistence is not None:
             self._save_equity_tracks(self._clock.timestamp_ns())
-        if self.venue is not None:
+        if self.external is not None:
+            self.external.deliver = None
+        if isinstance(self.venue, DurableSimVenue):
             await self.venue.flush()
             self.venue.venue.stop()
         if self.oms is not None:
             await self.oms.idle()
+        if self.external is not None:
+            await self.external.close()  # live venue (in-flight commands finish), feed
         if self.persistence is not None:
             await self.persistence.close()
 
@@ -196,7 +241,7 @@ class TradingCore:
     def _build_risk(self) -> RiskEngine:
         cfg = self.config.risk
         currency = cfg.quote_currency
-        risk = RiskEngine(quote_currency=currency)
+        risk = RiskEngine(quote_currency=currency, notional_precision=self._notional_precision())
         for instrument in self.instruments.values():
             own = cfg.instruments.get(str(instrument.id))
             risk.register_instrument(
@@ -229,16 +274,50 @@ class TradingCore:
             risk.register_strategy(strategy_id, self.default_strategy_limits())
         return risk
 
+    def _notional_precision(self) -> int:
+        """The risk gate's notional unit: 10**-8 of the quote currency, finer when a crypto venue's
+        tick x lot needs it (e.g. 0.00001 USDT ticks x 0.00000001 lots: 10**-13), so that one tick
+        times one lot is a whole number of units. Limits must then fit the gate's int64 units."""
+        if self.external is None:
+            return 8
+        needed = 8
+        for instrument in self.instruments.values():
+            product = (
+                instrument.price_increment.as_decimal()
+                * instrument.size_increment.as_decimal()
+                * instrument.multiplier
+            ).normalize()
+            needed = max(needed, -int(product.as_tuple().exponent))
+        return min(needed, 18)
+
     def default_strategy_limits(self) -> StrategyLimits:
         cfg = self.config.risk
         return StrategyLimits(
             max_orders_per_second=cfg.strategy_max_orders_per_second, order_burst=cfg.strategy_order_burst
         )
 
-    def _build_venue(self, persistence: Persistence) -> DurableSimVenue:
+    def _build_venue(self, persistence: Persistence) -> DurableSimVenue | CcxtVenue:
         sim = self.config.sim
+        external = self.external
+        if external is not None and external.live is not None:
+            external.live.set_event_handler(self._on_venue_event)
+            self.venue = external.live
+            return external.live
         saved = DurableSimVenue.saved_state(persistence.state)  # read and decoded once
         fresh = saved is None
+        if external is not None:
+            # Paper: durable like the simulated venue, so restarts reconcile against its state.
+            paper = external.build_paper(fresh)
+            durable = self.venue = DurableSimVenue(
+                paper,  # type: ignore[arg-type]  # the same venue surface (send/order/snapshot/restore)
+                persistence.state,
+                persistence.writer,
+                self._on_venue_event,
+                self._clock.timestamp_ns,
+            )
+            if saved is not None:
+                durable.restore(saved)
+            return durable
         venue = SimVenue(
             list(self.instruments.values()),
             self._clock,
@@ -256,7 +335,16 @@ class TradingCore:
         return durable
 
     def _starting_balances(self) -> dict[str, Money]:
+        if self.external is not None:
+            return self.external.starting_balances()
         return {asset: Money(amount, asset) for asset, amount in self.config.sim.starting_balances.items()}
+
+    def book_source(self, instrument_id: InstrumentId) -> Callable[[int], Any]:
+        """``depth -> BookSnapshot`` of an instrument's book (the venue's, or the feed's)."""
+        if self.external is not None:
+            return self.external.book_source(instrument_id)
+        assert isinstance(self.venue, DurableSimVenue)
+        return functools.partial(self.venue.venue.book, instrument_id)
 
     def _replay_limits(self, event: RiskLimitsChanged) -> None:
         assert self.risk is not None

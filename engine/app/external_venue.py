@@ -1,0 +1,228 @@
+"""Trading on a crypto venue instead of the simulator: live (ccxt) or paper (our paper venue on the
+venue's real prices). The composition root's half of ``[venue]`` (``engine.config.VenueConfig``).
+
+Both modes run the venue's market-data feed (``engine.marketdata.feeds.FeedHandler``, ccxt.pro): its
+books are the reference for the paper venue and for ``GetOrderBook``; its trades and quotes reach the
+risk gate, the OMS (trailing stops), the portfolio (marks) and the bus exactly as the simulator's do.
+
+* **paper**: ``PaperVenue`` (``engine.venues.sim.paper``) fills our orders against the feed's books
+  and trade prints; no API keys. It is wrapped in ``DurableSimVenue`` like the simulated venue, so
+  its state (orders, fills, balances) survives a restart and reconciliation works the same way.
+* **live**: ``CcxtVenue`` sends our orders to the venue with the account's keys; after every
+  reconnect it reconciles and then asks the OMS to reconcile (``OrderManager.reconcile``).
+  The portfolio's balances are the venue's, fetched at start (positions and PnL come from the
+  journalled fills).
+
+A data directory remembers which venue mode wrote it (``venue/mode``): the engine refuses to start
+another mode on it (the journal's open orders belong to that venue), instead of guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from engine.bus import MessageBus
+from engine.config import EngineConfig
+from engine.core.clock import LiveClock
+from engine.core.errors import StartupError
+from engine.core.events import Bar, DataQualityAlert, Event, OrderBookUpdated, QuoteTick, TradeTick
+from engine.core.fixed import Money
+from engine.core.ids import AccountId, InstrumentId
+from engine.core.instruments import Instrument
+from engine.marketdata.book import BookSnapshot
+from engine.marketdata.feeds import BusFeedSink, FeedHandler, FeedSettings
+from engine.store.state import StateStore
+from engine.venues.ccxt import (
+    CcxtVenue,
+    CcxtVenueConfig,
+    build_exchange,
+    load_credentials,
+    load_instruments,
+)
+from engine.venues.ccxt.exchange import VENUE_NAMES, Credentials
+from engine.venues.sim import PaperVenue, PaperVenueConfig
+
+__all__ = ["ExternalVenue", "check_venue_mode", "venue_mode"]
+
+log = structlog.get_logger("engine.trading")
+
+MODE_TABLE = "venue"
+KEY_MODE = "mode"
+
+
+def venue_mode(config: EngineConfig) -> str:
+    """``sim``, ``paper:binance`` or ``live:binance`` (``live-sandbox:`` on a testnet)."""
+    venue = config.venue
+    if venue.name == "sim":
+        return "sim"
+    if venue.paper:
+        return f"paper:{venue.name}"
+    return f"{'live-sandbox' if venue.sandbox else 'live'}:{venue.name}"
+
+
+def check_venue_mode(state: StateStore, mode: str, *, has_history: bool) -> None:
+    """Refuse a data directory written by another venue mode; remember the mode of a new one.
+
+    A directory from before this marker existed (journal history, no mark) was the simulator's."""
+    saved = state.get(MODE_TABLE, KEY_MODE)
+    if saved is None and has_history:
+        saved = "sim"
+    if saved is not None and saved != mode:
+        raise StartupError(
+            f"this data directory belongs to venue mode {saved!r}, not {mode!r}: its open orders live at "
+            "that venue. Use another --data-dir for this mode."
+        )
+    if saved is None:
+        state.put(MODE_TABLE, KEY_MODE, mode)
+
+
+class _Sink:
+    """The feed's events into the engine: trades/quotes to the trading core (once it is ready) and
+    the paper venue; books and alerts onto the bus. Candles are not republished: the engine's
+    ``BarService`` builds ``data.bars`` from the trades."""
+
+    def __init__(self, owner: ExternalVenue, bus: MessageBus) -> None:
+        self._owner = owner
+        self._bus_sink = BusFeedSink(bus)
+
+    def on_trade(self, tick: TradeTick) -> None:
+        owner = self._owner
+        if owner.paper is not None and owner.paper.is_running:
+            owner.paper.on_trade(tick)
+        if owner.deliver is not None:
+            owner.deliver(tick)
+
+    def on_quote(self, tick: QuoteTick) -> None:
+        if self._owner.deliver is not None:
+            self._owner.deliver(tick)
+
+    def on_book(self, event: OrderBookUpdated) -> None:
+        paper = self._owner.paper
+        if paper is not None and paper.is_running:
+            paper.on_book_update(event.instrument_id, event.ts_event)
+        self._bus_sink.on_book(event)
+
+    def on_bar(self, bar: Bar) -> None:
+        return None
+
+    def on_alert(self, alert: DataQualityAlert) -> None:
+        self._bus_sink.on_alert(alert)
+
+
+class ExternalVenue:
+    """The feed, the instruments and the order venue of a paper or live crypto venue."""
+
+    def __init__(self, config: EngineConfig, clock: LiveClock, bus: MessageBus, account: AccountId) -> None:
+        self._config = config
+        self._clock = clock
+        self._bus = bus
+        self._account = account
+        venue = config.venue
+        self.mode = venue_mode(config)
+        self.feed = FeedHandler(
+            FeedSettings(
+                venue=venue.name,
+                symbols=tuple(venue.symbols),
+                sandbox=venue.sandbox,
+                base_url_override=f"http://{venue.endpoint}" if venue.endpoint else "",
+                backoff_base_ms=venue.backoff_ms,
+                backoff_max_ms=venue.max_backoff_ms,
+            ),
+            _Sink(self, bus),
+            clock=clock,
+        )
+        self.instruments: dict[InstrumentId, Instrument] = {}
+        self.paper: PaperVenue | None = None
+        self.live: CcxtVenue | None = None
+        self._credentials = Credentials()
+        #: Where the feed's trades and quotes go once the trading core is ready for them.
+        self.deliver: Callable[[Event], None] | None = None
+
+    @property
+    def is_paper(self) -> bool:
+        return self._config.venue.paper
+
+    async def open(self) -> None:
+        """Start the market-data feed (markets, books, connection) and, live, load the venue's
+        order-entry instruments with the account's credentials."""
+        venue = self._config.venue
+        await self.feed.start()
+        if self.is_paper:
+            self.instruments = {i.id: i for i in (self.feed.instrument_for(s) for s in venue.symbols)}
+            return
+        self._credentials = load_credentials(
+            api_key_file=_path(venue.api_key_file),
+            secret_file=_path(venue.secret_file),
+            password_file=_path(venue.password_file),
+        )
+        if not self._credentials.present:
+            raise StartupError(
+                f"live trading on {venue.name} needs API keys: set ALGOTRENDY_VENUE_API_KEY and "
+                "ALGOTRENDY_VENUE_SECRET or venue.api_key_file/secret_file (or use --paper)"
+            )
+        exchange = build_exchange(
+            venue.name,
+            credentials=self._credentials,
+            sandbox=venue.sandbox,
+            endpoint=venue.endpoint,
+            timeout_ms=venue.request_timeout_ms,
+        )
+        try:
+            by_symbol = await load_instruments(exchange, VENUE_NAMES[venue.name], venue.symbols)
+        except BaseException:
+            await exchange.close()
+            raise
+        self.instruments = {i.id: i for i in by_symbol.values()}
+        self.live = CcxtVenue(
+            exchange,
+            by_symbol,
+            self._clock,
+            CcxtVenueConfig(
+                account_id=self._account,
+                order_lookup_timeout_ms=venue.order_lookup_timeout_ms,
+                backoff_ms=venue.backoff_ms,
+                max_backoff_ms=venue.max_backoff_ms,
+                websockets=venue.websockets,
+                poll_interval_ms=venue.poll_interval_ms,
+            ),
+            secrets=self._credentials.secrets(),
+            name=venue.name,
+        )
+
+    def build_paper(self, fresh: bool) -> PaperVenue:
+        books = {iid: self.feed.books[iid] for iid in self.instruments}
+        accounts = {str(self._account): dict(self._config.venue.paper_balances)} if fresh else {}
+        self.paper = PaperVenue(
+            books, self._clock, PaperVenueConfig(accounts=accounts), name=f"paper-{self._config.venue.name}"
+        )
+        return self.paper
+
+    def starting_balances(self) -> dict[str, Money]:
+        """Paper: ``venue.paper_balances``; live: none here (``live_balances`` after the replay)."""
+        if not self.is_paper:
+            return {}
+        return {a: Money(v, a) for a, v in self._config.venue.paper_balances.items()}
+
+    async def live_balances(self) -> dict[str, Money]:
+        assert self.live is not None
+        return await self.live.fetch_balances()
+
+    def book_source(self, instrument_id: InstrumentId) -> Callable[[int], BookSnapshot]:
+        book = self.feed.books[instrument_id]
+        return book.snapshot
+
+    async def close(self) -> None:
+        if self.live is not None:
+            await self.live.stop()  # also closes its connections when it never started
+        await self.feed.stop()
+
+    def describe(self) -> dict[str, Any]:
+        return {"mode": self.mode, "symbols": list(self._config.venue.symbols), "feed": str(self.feed.state)}
+
+
+def _path(text: str) -> Path | None:
+    return Path(text) if text else None
