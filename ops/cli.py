@@ -90,6 +90,22 @@ def serve(
         str | None, typer.Option("--log-level", help="debug, info, warning or error.")
     ] = None,
     log_format: Annotated[str | None, typer.Option("--log-format", help="auto, json or console.")] = None,
+    venue: Annotated[
+        str | None,
+        typer.Option(
+            "--venue",
+            help="Where orders go: sim, binance, binanceusdm, bybit, okx, coinbase, kraken, cryptocom "
+            "(live through ccxt; keys from ALGOTRENDY_VENUE_API_KEY/_SECRET). [default: sim]",
+        ),
+    ] = None,
+    paper: Annotated[
+        bool | None,
+        typer.Option(
+            "--paper/--live",
+            help="With a crypto --venue: paper-trade on its live prices (no keys), or trade live.",
+            show_default=False,
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override any key: --set grpc.host=0.0.0.0 (repeatable)."),
@@ -110,6 +126,8 @@ def serve(
         ("metrics.port", "--metrics-port", metrics_port),
         ("log.level", "--log-level", log_level),
         ("log.format", "--log-format", log_format),
+        ("venue.name", "--venue", venue),
+        ("venue.paper", "--paper", paper),
     ):
         if value is not None:
             overrides[key] = str(value) if isinstance(value, Path) else value
