@@ -1,0 +1,138 @@
+"""Paper trading on live data: the engine with ``[venue] name = "binance", paper = true`` — the ccxt.pro
+feed of a local mock exchange replaying a recorded Binance spot session (FEEDS' tests/mockex) drives
+the paper venue; our orders fill against those real prices, with no API keys anywhere.
+
+In process (the Engine object, orders through its OMS) and as a subprocess (``algotrendy serve
+--venue binance --paper``, an order over gRPC).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.app import Engine
+from engine.app.trading import MANUAL_STRATEGY
+from engine.config import load_config
+from engine.core.commands import SubmitOrder
+from engine.core.enums import OrderStatus, OrderType, Side
+from engine.core.errors import StartupError
+from engine.core.events import OrderFilled
+from engine.core.fixed import Quantity
+from engine.core.ids import ClientOrderId, InstrumentId
+from tests.mockex.venues import VenueMock, binance
+
+NKN = InstrumentId("BINANCE:NKNUSDT")
+
+
+@pytest.fixture
+async def venue_mock(shared_data: Path) -> AsyncIterator[VenueMock]:
+    mock = binance(shared_data)
+    await mock.mock.start()
+    yield mock
+    await mock.mock.stop()
+
+
+def paper_overrides(tmp_path: Path, endpoint: str) -> dict[str, Any]:
+    return {
+        "data_dir": str(tmp_path / "data"),
+        "grpc.port": 0,
+        "metrics.port": 0,
+        "store.durability": "async",
+        "auth.argon2_memory_kib": 64,
+        "auth.argon2_time_cost": 1,
+        "venue.name": "binance",
+        "venue.paper": True,
+        "venue.endpoint": endpoint,
+        "venue.symbols": ["NKN/USDT"],
+        "risk.quote_currency": "USDT",
+        # NKN's 0.00001 USDT tick x the book's 1e-8 lot makes the gate count in 1e-13 USDT units:
+        # limits must fit int64 at that resolution (< 922,337 USDT).
+        "risk.max_gross_exposure": "500000",
+        "risk.max_net_exposure": "500000",
+        "risk.max_order_notional": "100000",
+        "risk.max_daily_loss": "10000",
+        "risk.max_drawdown": "20000",
+        "risk.instruments": {"BINANCE:NKNUSDT": {"max_order_quantity": "100000", "max_position": "1000000"}},
+    }
+
+
+async def eventually(predicate: Callable[[], bool], timeout_s: float = 15.0, what: str = "") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def test_paper_engine_when_the_feed_is_live_then_orders_fill_at_the_venues_real_prices(
+    tmp_path: Path, venue_mock: VenueMock
+) -> None:
+    assert not any(k.startswith("ALGOTRENDY_VENUE_") for k in os.environ)  # no keys anywhere
+    config = load_config(env={}, overrides=paper_overrides(tmp_path, f"127.0.0.1:{venue_mock.mock.port}"))
+    engine = Engine(config)
+    await engine.start()
+    try:
+        trading = engine.trading
+        assert trading is not None and trading.external is not None and trading.oms is not None
+        assert list(trading.instruments) == [NKN]
+        book = trading.external.feed.books[NKN]
+        await eventually(
+            lambda: book.best_ask() is not None and book.best_bid() is not None, what="synced book"
+        )
+        best = book.best_ask()
+        assert best is not None
+        ask_price = best[0]
+        # The instrument's book is what GetOrderBook serves.
+        assert engine.marketdata.instrument(NKN).id == NKN
+        fills: list[OrderFilled] = []
+        engine.bus.subscribe(
+            f"events.order.{trading.account}",
+            lambda e: fills.append(e) if isinstance(e, OrderFilled) else None,
+        )
+        quantity = Quantity("10")
+        order = await trading.oms.submit(
+            SubmitOrder(
+                ts_init=0,
+                account_id=trading.account,
+                strategy_id=MANUAL_STRATEGY,
+                client_order_id=ClientOrderId("paper-1"),
+                instrument_id=NKN,
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                quantity=quantity,
+                price=ask_price,  # marketable at the best ask of the replayed book
+            )
+        )
+        await eventually(
+            lambda: order.status is OrderStatus.FILLED,
+            what=f"fill (order is {order.status.name}, {order.reason})",
+        )
+        assert fills and all(f.last_price <= ask_price for f in fills)
+        assert sum((f.last_quantity for f in fills), Quantity("0")) == quantity
+        position = trading.portfolio.position(trading.account, NKN)  # type: ignore[union-attr]
+        assert position.quantity == quantity.as_decimal()
+        balances = trading.portfolio.balances(trading.account)  # type: ignore[union-attr]
+        assert balances["NKN"].as_decimal() == quantity.as_decimal()
+        assert balances["USDT"].as_decimal() < 100_000
+    finally:
+        await engine.stop()
+
+
+async def test_paper_engine_when_the_data_dir_belongs_to_another_venue_mode_then_it_refuses_to_start(
+    tmp_path: Path, venue_mock: VenueMock
+) -> None:
+    overrides = paper_overrides(tmp_path, f"127.0.0.1:{venue_mock.mock.port}")
+    engine = Engine(load_config(env={}, overrides=overrides))
+    await engine.start()
+    await engine.stop()
+    sim = {k: v for k, v in overrides.items() if not k.startswith(("venue.", "risk."))}
+    other = Engine(load_config(env={}, overrides=sim))
+    with pytest.raises(StartupError, match="paper:binance"):
+        await other.start()
