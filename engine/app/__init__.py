@@ -37,6 +37,7 @@ from engine.api.orders_service import OrderServicer
 from engine.api.portfolio_service import PortfolioServicer
 from engine.api.risk_service import RiskServicer
 from engine.api.server import GrpcServer
+from engine.app.strategies import StrategyRuntime
 from engine.app.trading import TOPIC_RISK_EVENTS, TradingCore
 from engine.bus import MessageBus, ThreadHandoff
 from engine.config import EngineConfig, load_config, redacted
@@ -93,6 +94,17 @@ class Engine:
             if config.sim.enabled
             else None
         )
+        #: The configured live strategies: validated now (a bad entry refuses the start), hosted on
+        #: the bus once trading runs; their ids reach the risk gate before the journal replays.
+        self.strategies: StrategyRuntime | None = None
+        if config.strategies:
+            try:
+                self.strategies = StrategyRuntime(config, self.bus, self.clock, self.metrics)
+                if self.trading is None:
+                    raise ConfigError("strategies", "live strategies need the trading core (sim.enabled = true)")
+            except ConfigError as exc:
+                raise StartupError(f"config error: {exc}") from None
+            self.trading.strategy_ids = self.strategies.strategy_ids
         self.grpc = GrpcServer(config.grpc, self.metrics, self.status)
         self.grpc.register(
             marketdata_pb2_grpc.add_MarketDataServiceServicer_to_server,
@@ -188,6 +200,8 @@ class Engine:
                     f"{trading.recovered_events} events restored, {trading.reconciled_orders} orders reconciled",
                 )
                 self._register_trading_services(trading)
+                if self.strategies is not None:
+                    self.strategies.start(trading)
                 self._set("sim_venue", ComponentState.RUNNING, f"{len(trading.instruments)} instruments")
                 self._set("market_simulator", ComponentState.RUNNING, f"seed {self.config.sim.seed}")
             await self.grpc.start()
@@ -248,6 +262,8 @@ class Engine:
             ComponentState.STARTING,
         ):
             self._set("trading", ComponentState.STOPPING)
+            if self.strategies is not None:
+                await self.strategies.stop()
             await self.trading.stop()
             for name in ("trading", "sim_venue", "market_simulator"):
                 self._set(name, ComponentState.STOPPED)
