@@ -134,3 +134,50 @@ async def test_config_when_unknown_strategy_or_parameter_then_start_refused(tmp_
                 tmp_path, [{"strategy": "sma_cross", "instruments": ["SIM:BTC-USD"], "bar_interval": "5m"}]
             )
         )
+
+
+async def test_live_strategy_when_engine_restarts_then_ids_continue_and_position_comes_back(
+    tmp_path: Path,
+) -> None:
+    config = _config(
+        tmp_path,
+        [
+            {
+                "strategy": "sma_cross",
+                "id": "sma",
+                "instruments": ["SIM:BTC-USD"],
+                "params": {"fast": 2, "slow": 3},
+                "bar_interval": "200ms",
+            }
+        ],
+    )
+
+    def ours(engine: Engine) -> list[Any]:
+        assert engine.trading is not None and engine.trading.oms is not None
+        return [o for o in engine.trading.oms.orders() if o.strategy_id == StrategyId("sma")]
+
+    first = Engine(config)
+    await first.start()
+    try:
+        await _until(lambda: len(ours(first)) >= 2 and not any(o.is_open for o in ours(first)))
+    finally:
+        await first.stop()
+    before = ours(first)
+    lots = {"BUY": 1, "SELL": -1}
+    assert first.strategies is not None and first.strategies.host is not None
+    position_before = first.strategies.host.slot("sma").ctx.position(BTC).lots
+
+    second = Engine(config)
+    await second.start()
+    try:
+        assert second.strategies is not None and second.strategies.host is not None
+        ctx = second.strategies.host.slot("sma").ctx
+        restored = ours(second)
+        assert [o.client_order_id for o in restored] == [o.client_order_id for o in before]
+        size = ctx.instrument(BTC).size_increment.raw
+        journal_lots = sum(lots[o.side.name] * o.filled_quantity.raw // size for o in restored)
+        assert ctx.position(BTC).lots == journal_lots == position_before
+        await _until(lambda: len(ours(second)) > len(before))
+        assert str(ours(second)[len(before)].client_order_id) == f"sma-{len(before) + 1}"
+    finally:
+        await second.stop()
