@@ -23,11 +23,8 @@ import uvloop
 
 from algotrendy.v1 import (
     marketdata_pb2,
-    marketdata_pb2_grpc,
     orders_pb2,
-    orders_pb2_grpc,
     portfolio_pb2,
-    portfolio_pb2_grpc,
     risk_pb2,
     risk_pb2_grpc,
 )
@@ -37,8 +34,16 @@ from engine.api.orders_service import OrderServicer
 from engine.api.portfolio_service import PortfolioServicer
 from engine.api.risk_service import RiskServicer
 from engine.api.server import GrpcServer
+from engine.api.streams import (
+    MarketDataHub,
+    OrderEventSource,
+    PositionSource,
+    SequencedHub,
+    Streams,
+    add_service,
+)
 from engine.app.strategies import StrategyRuntime
-from engine.app.trading import TOPIC_RISK_EVENTS, TradingCore
+from engine.app.trading import TOPIC_ORDER_EVENTS, TOPIC_RISK_EVENTS, TradingCore
 from engine.bus import MessageBus, ThreadHandoff
 from engine.config import EngineConfig, load_config, redacted
 from engine.core.clock import LiveClock
@@ -48,6 +53,7 @@ from engine.core.errors import AlgoTrendyError, ConfigError, InvariantViolation,
 from engine.core.events import ComponentStateChanged, TradingStateChanged
 from engine.core.ids import AccountId
 from engine.core.kernels import verify_kernels
+from engine.marketdata.bars import BarService, parse_interval
 from engine.marketdata.registry import MarketDataRegistry
 from engine.store import DataDirLock, LmdbStore
 from engine.telemetry import CallbackCollector, EngineMetrics, LoopLagMonitor, configure_logging
@@ -106,10 +112,23 @@ class Engine:
                 raise StartupError(f"config error: {exc}") from None
             self.trading.strategy_ids = self.strategies.strategy_ids
         self.grpc = GrpcServer(config.grpc, self.metrics, self.status)
+        #: Every stream subscriber (admission, heartbeats, drain) and the market-data fan-out.
+        self.streams = Streams(config.streams)
+        #: Bars from trades for every instrument and configured interval (``data.bars.<id>``).
+        self.bars = BarService(
+            self.bus,
+            tuple(parse_interval(text) for text in config.bars.intervals),
+            grace_ns=config.bars.grace_ms * 1_000_000,
+        )
+        self._bars_timer: asyncio.TimerHandle | None = None
+        self.marketdata_hub = MarketDataHub(
+            self.marketdata, self.streams, bar_intervals_ns=self.bars.intervals_ns
+        )
+        marketdata_service = marketdata_pb2.DESCRIPTOR.services_by_name["MarketDataService"]
         self.grpc.register(
-            marketdata_pb2_grpc.add_MarketDataServiceServicer_to_server,
-            MarketDataServicer(self.marketdata, self.clock),
-            marketdata_pb2.DESCRIPTOR.services_by_name["MarketDataService"].full_name,
+            add_service(marketdata_service),
+            MarketDataServicer(self.marketdata, self.clock, self.marketdata_hub),
+            marketdata_service.full_name,
         )
         names = ["store", "bus", "grpc", "metrics", "loop_lag"]
         if self.trading is not None:
@@ -158,6 +177,9 @@ class Engine:
         """Bring every component up; on failure, tear down what started and re-raise."""
         loop = asyncio.get_running_loop()
         self.bus.bind_to_current_thread()
+        self.bars.subscribe(self.bus)
+        self._close_bars()
+        self.marketdata_hub.attach(self.bus)
         self.bus.subscribe(TOPIC_RISK_EVENTS, self._publish_trading_state)
         self.bus.subscribe(TOPIC_TRADING_STATE, self._publish_trading_state)
         self.handoff = ThreadHandoff(self.bus, loop)
@@ -194,6 +216,10 @@ class Engine:
                 assert trading.venue is not None
                 for instrument in trading.instruments.values():
                     self.marketdata.add_source(instrument, trading.book_source(instrument.id))
+                    self.bars.precisions[instrument.id] = (
+                        instrument.price_precision,
+                        instrument.size_precision,
+                    )
                 self._set(
                     "trading",
                     ComponentState.RUNNING,
@@ -252,8 +278,12 @@ class Engine:
     async def _teardown(self) -> None:
         if self.components["grpc"].state in (ComponentState.RUNNING, ComponentState.STARTING):
             self._set("grpc", ComponentState.STOPPING)
+            self.streams.close()  # streams end now (UNAVAILABLE, clients resume) instead of at the grace end
             await self.grpc.stop(self.config.grpc.grace_period_s)
             self._set("grpc", ComponentState.STOPPED)
+        if self._bars_timer is not None:
+            self._bars_timer.cancel()
+            self._bars_timer = None
         if self.loop_lag.running:
             self.loop_lag.stop()
             self._set("loop_lag", ComponentState.STOPPED)
@@ -290,8 +320,32 @@ class Engine:
         def account_exists(account_id: AccountId) -> bool:
             return account_id == trading.account
 
+        # Order events and position updates: released once durable, resumable from the journal.
+        assert trading.persistence is not None
+        journal = trading.persistence.journal
+        head = trading.oms.sequence
+        order_events = SequencedHub(
+            "order-event",
+            OrderEventSource(journal),
+            journal,
+            self.streams,
+            orders_pb2.StreamOrderEventsResponse,
+            head=head,
+        )
+        positions = SequencedHub(
+            "position",
+            PositionSource(journal, trading.instruments.values(), trading.portfolio.position),
+            journal,
+            self.streams,
+            portfolio_pb2.StreamPositionsResponse,
+            head=head,
+        )
+        self.bus.subscribe(f"{TOPIC_ORDER_EVENTS}.*", order_events.on_order_event)
+        self.bus.subscribe(f"{TOPIC_ORDER_EVENTS}.*", positions.on_order_event)
+        order_service = orders_pb2.DESCRIPTOR.services_by_name["OrderService"]
+        portfolio_service = portfolio_pb2.DESCRIPTOR.services_by_name["PortfolioService"]
         self.grpc.register(
-            orders_pb2_grpc.add_OrderServiceServicer_to_server,
+            add_service(order_service),
             OrderServicer(
                 trading.oms,
                 lookup,
@@ -299,11 +353,12 @@ class Engine:
                 account_exists=account_exists,
                 audit=trading.audit,
                 on_internal=halt,
+                events=order_events,
             ),
-            orders_pb2.DESCRIPTOR.services_by_name["OrderService"].full_name,
+            order_service.full_name,
         )
         self.grpc.register(
-            portfolio_pb2_grpc.add_PortfolioServiceServicer_to_server,
+            add_service(portfolio_service),
             PortfolioServicer(
                 trading.portfolio,
                 lookup,
@@ -312,8 +367,9 @@ class Engine:
                 account_exists=account_exists,
                 equity_marks=trading.risk.equity_marks,
                 on_internal=halt,
+                positions=positions,
             ),
-            portfolio_pb2.DESCRIPTOR.services_by_name["PortfolioService"].full_name,
+            portfolio_service.full_name,
         )
         self.grpc.register(
             risk_pb2_grpc.add_RiskServiceServicer_to_server,
@@ -326,6 +382,13 @@ class Engine:
                 on_internal=halt,
             ),
             risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name,
+        )
+
+    def _close_bars(self) -> None:
+        """Close bars of quiet markets on time (a bar otherwise closes with the next trade)."""
+        self.bars.on_time(self.clock.timestamp_ns())
+        self._bars_timer = asyncio.get_running_loop().call_later(
+            self.config.bars.close_check_ms / 1000, self._close_bars
         )
 
     def _halt_on_internal(self, exc: BaseException) -> None:
