@@ -1,0 +1,344 @@
+"""Servers and load generators for ``test_bench_grpc.py``; each runs in its own process.
+
+Servers (uvloop, as the engine runs): ``echo_server`` (raw grpc.aio, bytes in = bytes out, the
+baseline), ``engine_server`` (the real ``Engine``: auth, validation, risk, journal, simulated
+venue), ``fanout_server`` (the engine's ``MarketDataHub`` behind the real MarketDataService
+servicer, publishing trades and BBO on a real ``MessageBus`` at a fixed rate).
+
+Clients: ``unary_clients`` (N concurrent callers, each one call at a time, serializing a fresh
+SubmitOrderRequest per call and parsing the answer -- the same client work against the echo server
+and the engine), ``stream_clients`` (market-data subscribers that parse every message and measure
+publish-to-receive on the oldest event of each message: ``time.time_ns()`` at receive minus the
+event's ``ts_init_ns``, stamped by the publisher in the server process; same host clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import multiprocessing as mp
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import grpc
+import uvloop
+
+from algotrendy.v1 import common_pb2, marketdata_pb2, orders_pb2
+
+ECHO_METHOD = "/bench.Echo/Echo"
+SUBMIT_METHOD = "/algotrendy.v1.OrderService/SubmitOrder"
+STREAM_METHOD = "/algotrendy.v1.MarketDataService/StreamMarketData"
+INSTRUMENT = "SIM:BTC-USD"
+
+
+def _wait(stop: Any) -> Any:
+    return asyncio.get_running_loop().run_in_executor(None, stop.wait)
+
+
+# == servers ======================================================================================
+def echo_server(ready: mp.Queue, stop: Any) -> None:
+    uvloop.run(_echo_server(ready, stop))
+
+
+async def _echo_server(ready: mp.Queue, stop: Any) -> None:
+    async def echo(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+        return request
+
+    server = grpc.aio.server()
+    handler = grpc.unary_unary_rpc_method_handler(echo)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("bench.Echo", {"Echo": handler}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    ready.put({"target": f"127.0.0.1:{port}"})
+    await _wait(stop)
+    await server.stop(0)
+
+
+def engine_server(ready: mp.Queue, stop: Any, durability: str) -> None:
+    sys.setswitchinterval(0.0005)  # as ``algotrendy serve`` does
+    uvloop.run(_engine_server(ready, stop, durability))
+
+
+async def _engine_server(ready: mp.Queue, stop: Any, durability: str) -> None:
+    from engine.app import Engine
+    from engine.config import load_config
+    from engine.telemetry import configure_logging
+
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_config(
+            env={},
+            overrides={
+                "data_dir": str(Path(tmp) / "data"),
+                "grpc.port": 0,
+                "metrics.enabled": False,
+                "log.level": "warning",
+                "store.durability": durability,
+                "store.map_size_mb": 4096,
+                "sim.step_ms": 500,
+                # The benchmark measures the path, not the limits: none of them may throttle it.
+                "rate_limits.orders_per_second": 1_000_000,
+                "rate_limits.orders_burst": 1_000_000,
+                "risk.max_orders_per_second": 1_000_000,
+                "risk.order_burst": 1_000_000,
+                "risk.strategy_max_orders_per_second": 1_000_000,
+                "risk.strategy_order_burst": 1_000_000,
+                "risk.max_open_orders": 1_000_000,
+                "risk.max_data_age_ms": 3_600_000,
+                "risk.max_gross_exposure": "1000000000000",
+                "risk.max_net_exposure": "1000000000000",
+                "sim.starting_balances": {"USD": "1000000000000"},
+            },
+        )
+        configure_logging(config.log.level, config.log.format)
+        engine = Engine(config)
+        await engine.start()
+        book = engine.marketdata.snapshot(INSTRUMENT, 1)
+        bid = book.bids[0][0].as_decimal()
+        credentials = Path(config.data_dir) / "admin-credentials.json"  # written by the first start
+        authorization = (
+            f"ApiKey {json.loads(credentials.read_text())['api_key']}" if credentials.exists() else ""
+        )
+        ready.put(
+            {
+                "target": f"127.0.0.1:{engine.grpc.port}",
+                "authorization": authorization,
+                "price": str((bid * Decimal("0.97")).quantize(Decimal("0.1"))),
+            }
+        )
+        await _wait(stop)
+        await engine.stop()
+
+
+def fanout_server(ready: mp.Queue, stop: Any, trades_per_s: int, quotes_per_s: int, window_ms: int) -> None:
+    uvloop.run(_fanout_server(ready, stop, trades_per_s, quotes_per_s, window_ms))
+
+
+async def _fanout_server(
+    ready: mp.Queue, stop: Any, trades_per_s: int, quotes_per_s: int, window_ms: int
+) -> None:
+    from engine.api.interceptors import MetricsInterceptor
+    from engine.api.marketdata_service import MarketDataServicer
+    from engine.api.streams import MarketDataHub, Streams, add_service
+    from engine.bus import MessageBus
+    from engine.config.model import StreamsConfig
+    from engine.core.clock import LiveClock
+    from engine.core.enums import Side
+    from engine.core.events import QuoteTick, TradeTick
+    from engine.core.fixed import Price, Quantity
+    from engine.core.ids import InstrumentId, TradeId
+    from engine.marketdata.registry import MarketDataRegistry
+    from engine.telemetry import EngineMetrics
+    from engine.venues.sim import default_instruments
+
+    bus = MessageBus()
+    bus.bind_to_current_thread()
+    registry = MarketDataRegistry()
+    for instrument in default_instruments():
+        registry.add_book(instrument)
+    streams = Streams(StreamsConfig(conflation_window_ms=window_ms))
+    hub = MarketDataHub(registry, streams)
+    hub.attach(bus)
+    # The engine's per-call metrics interceptor wraps every stream message, as in the engine.
+    server = grpc.aio.server(
+        interceptors=[MetricsInterceptor(EngineMetrics("bench"))], options=[("grpc.so_reuseport", 0)]
+    )
+    service = marketdata_pb2.DESCRIPTOR.services_by_name["MarketDataService"]
+    add_service(service)(MarketDataServicer(registry, LiveClock(), hub), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    ready.put({"target": f"127.0.0.1:{port}"})
+
+    iid = InstrumentId(INSTRUMENT)
+    tick_s = 0.01
+    per_tick_trades = max(1, round(trades_per_s * tick_s))
+    per_tick_quotes = max(1, round(quotes_per_s * tick_s))
+    size = Quantity("0.01000")
+    stopping = asyncio.ensure_future(_wait(stop))
+    next_at = time.perf_counter()
+    n = 0
+    while not stopping.done():
+        for _ in range(per_tick_trades):
+            n += 1
+            now = time.time_ns()
+            price = Price.from_raw(650_000 + n % 50, 1)
+            bus.publish_c(
+                f"data.trades.{iid}",
+                TradeTick(
+                    ts_event=now,
+                    ts_init=now,
+                    instrument_id=iid,
+                    price=price,
+                    size=size,
+                    aggressor_side=Side.BUY,
+                    trade_id=TradeId(f"t{n}"),
+                ),
+            )
+        for _ in range(per_tick_quotes):
+            now = time.time_ns()
+            bid = Price.from_raw(650_000 + n % 50, 1)
+            bus.publish_c(
+                f"data.quotes.{iid}",
+                QuoteTick(
+                    ts_event=now,
+                    ts_init=now,
+                    instrument_id=iid,
+                    bid_price=bid,
+                    bid_size=size,
+                    ask_price=Price.from_raw(bid.raw + 1, 1),
+                    ask_size=size,
+                ),
+            )
+        next_at += tick_s
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+    await server.stop(0)
+
+
+# == clients ======================================================================================
+def unary_clients(
+    target: str,
+    method: str,
+    authorization: str,
+    price: str,
+    concurrency: int,
+    warmup_s: float,
+    duration_s: float,
+    tag: str,
+    results: mp.Queue,
+) -> None:
+    results.put(
+        uvloop.run(
+            _unary_clients(target, method, authorization, price, concurrency, warmup_s, duration_s, tag)
+        )
+    )
+
+
+async def _unary_clients(
+    target: str,
+    method: str,
+    authorization: str,
+    price: str,
+    concurrency: int,
+    warmup_s: float,
+    duration_s: float,
+    tag: str,
+) -> dict[str, Any]:
+    metadata = (("authorization", authorization),) if authorization else None
+    is_echo = method == ECHO_METHOD
+    parse = orders_pb2.SubmitOrderRequest.FromString if is_echo else orders_pb2.SubmitOrderResponse.FromString
+    async with grpc.aio.insecure_channel(target) as channel:
+        call = channel.unary_unary(method)
+        start = time.perf_counter()
+        measure_from = start + warmup_s
+        end = measure_from + duration_s
+        latencies: list[int] = []
+        counts = [0]
+        errors: dict[str, int] = {}
+        first_error: list[str] = []
+
+        async def worker(w: int) -> None:
+            i = 0
+            while True:
+                i += 1
+                request = orders_pb2.SubmitOrderRequest(
+                    account_id="main",
+                    client_order_id=f"{tag}-{w}-{i}",
+                    instrument_id=INSTRUMENT,
+                    side=common_pb2.SIDE_BUY,
+                    order_type=common_pb2.ORDER_TYPE_LIMIT,
+                    quantity=common_pb2.Decimal(value="0.001"),
+                    price=common_pb2.Decimal(value=price),
+                    time_in_force=common_pb2.TIME_IN_FORCE_GTC,
+                ).SerializeToString()
+                t0 = time.perf_counter()
+                if t0 >= end:
+                    return
+                try:
+                    parse(await call(request, metadata=metadata))
+                except grpc.aio.AioRpcError as exc:
+                    errors[exc.code().name] = errors.get(exc.code().name, 0) + 1
+                    if len(errors) == 1 and errors[exc.code().name] == 1:
+                        first_error.append(f"{exc.code().name}: {exc.details()}")
+                    continue
+                t1 = time.perf_counter()
+                if t0 >= measure_from:
+                    latencies.append(int((t1 - t0) * 1e9))
+                    counts[0] += 1
+
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    return {
+        "calls": counts[0],
+        "seconds": duration_s,
+        "latencies_ns": latencies,
+        "errors": errors,
+        "first_error": first_error[:1],
+    }
+
+
+def stream_clients(
+    target: str,
+    streams: int,
+    channels: int,
+    slow: int,
+    warmup_s: float,
+    duration_s: float,
+    results: mp.Queue,
+) -> None:
+    results.put(uvloop.run(_stream_clients(target, streams, channels, slow, warmup_s, duration_s)))
+
+
+async def _stream_clients(
+    target: str, streams: int, channels: int, slow: int, warmup_s: float, duration_s: float
+) -> dict[str, Any]:
+    request = marketdata_pb2.StreamMarketDataRequest(
+        instrument_ids=[INSTRUMENT],
+        channels=[
+            marketdata_pb2.ChannelSubscription(channel=marketdata_pb2.MARKET_DATA_CHANNEL_TRADES),
+            marketdata_pb2.ChannelSubscription(channel=marketdata_pb2.MARKET_DATA_CHANNEL_BBO),
+        ],
+    ).SerializeToString()
+    fast_channels = [grpc.aio.insecure_channel(target) for _ in range(channels)]
+    slow_channel = grpc.aio.insecure_channel(
+        target, options=[("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 1024)]
+    )
+    parse = marketdata_pb2.StreamMarketDataResponse.FromString
+    start = time.perf_counter()
+    measure_from = start + warmup_s
+    end = measure_from + duration_s
+    events = [0]
+    messages = [0]
+    latencies: list[int] = []
+    opened: list[Any] = []
+
+    async def reader(call: Any) -> None:
+        async for raw in call:
+            now_perf = time.perf_counter()
+            now = time.time_ns()
+            if now_perf >= end:
+                return
+            message = parse(raw)
+            if now_perf < measure_from or not message.events:
+                continue
+            first = message.events[0]
+            ts = first.trade.ts_init_ns if first.HasField("trade") else first.bbo.ts_init_ns
+            latencies.append(now - ts)
+            events[0] += len(message.events)
+            messages[0] += 1
+
+    tasks = []
+    for s in range(streams):
+        channel = fast_channels[s % channels]
+        call = channel.unary_stream(STREAM_METHOD)(request)
+        opened.append(call)
+        tasks.append(asyncio.ensure_future(reader(call)))
+    slow_calls = [slow_channel.unary_stream(STREAM_METHOD)(request) for _ in range(slow)]  # never read
+    await asyncio.sleep(max(0.0, end - time.perf_counter()))
+    for call in (*opened, *slow_calls):
+        call.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for channel in (*fast_channels, slow_channel):
+        await channel.close()
+    return {"events": events[0], "messages": messages[0], "seconds": duration_s, "latencies_ns": latencies}

@@ -1,0 +1,205 @@
+"""gRPC API benchmarks: unary command throughput against a raw echo baseline, and stream fan-out.
+
+Every server and every client runs in its own process (multiprocessing, spawn), so a client's CPU
+is not the server's; the machine is shared, so the numbers that travel are the **ratios to the
+peer measured in the same run** (the echo baseline) and medians.
+
+1. ``echo``: a raw grpc.aio server (uvloop) that returns the request bytes -- what one unary call
+   costs on this machine with nothing behind it.
+2. ``submit_order``: ``OrderService.SubmitOrder`` on the real engine (authenticated with an API
+   key, validated, risk-checked, journalled in LMDB, sent to and acknowledged by the simulated
+   venue), resting limit orders. Both with ``CONCURRENCY`` concurrent callers (one call at a time
+   each), the same client work per call (serialize a fresh SubmitOrderRequest, parse the answer).
+   Goals: >= 80% of the echo calls/s, p99 <= 20 ms.
+3. ``fanout``: ``FANOUT_SUBSCRIBERS`` streams of one instrument's trades and BBO from the engine's
+   ``MarketDataHub`` (real servicer, real bus, published at a fixed rate in the server process).
+   Goal: >= 500k delivered events/s in aggregate, p99 publish-to-receive <= 50 ms (measured on the
+   oldest event of each message, so it is the worst event of the message).
+4. ``slow``: 100 subscribers, then 99 + one that never reads: the others' latency must not move.
+
+Run: make bench PYTEST_ARGS=benchmarks/test_bench_grpc.py  (results: benchmarks/results/grpc.json)
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # grpc_load, importable by the spawned processes too
+
+import grpc_load
+
+RESULTS = Path(__file__).parent / "results" / "grpc.json"
+CONCURRENCY = 50
+CLIENT_PROCESSES = 2
+WARMUP_S = 2.0
+DURATION_S = 6.0
+FANOUT_SUBSCRIBERS = 1_000
+FANOUT_TRADES_PER_S = 500
+FANOUT_QUOTES_PER_S = 100
+CONFLATION_WINDOW_MS = 5
+_results: dict[str, Any] = {}
+_ctx = mp.get_context("spawn")
+
+
+def _percentile(ordered: list[int], q: float) -> float:
+    return ordered[max(0, int(q * len(ordered)) - 1)] / 1e6 if ordered else float("nan")
+
+
+def _latency_ms(latencies: list[int]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {
+        "p50_ms": statistics.median(ordered) / 1e6 if ordered else float("nan"),
+        "p90_ms": _percentile(ordered, 0.90),
+        "p99_ms": _percentile(ordered, 0.99),
+        "max_ms": ordered[-1] / 1e6 if ordered else float("nan"),
+    }
+
+
+class _Server:
+    """A server process; ``info`` is what it reported once listening."""
+
+    def __init__(self, target: Any, *args: Any) -> None:
+        self._ready: mp.Queue = _ctx.Queue()
+        self._stop = _ctx.Event()
+        self._process = _ctx.Process(target=target, args=(self._ready, self._stop, *args), daemon=True)
+        self._process.start()
+        self.info: dict[str, Any] = self._ready.get(timeout=120)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._process.join(60)
+        if self._process.is_alive():
+            self._process.kill()
+
+
+def _run_clients(target: Any, args_per_process: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    results: mp.Queue = _ctx.Queue()
+    processes = [_ctx.Process(target=target, args=(*args, results), daemon=True) for args in args_per_process]
+    for process in processes:
+        process.start()
+    out = [results.get(timeout=300) for _ in processes]
+    for process in processes:
+        process.join(30)
+    return out
+
+
+def _unary(method: str, info: dict[str, Any], tag: str) -> dict[str, Any]:
+    per_process = CONCURRENCY // CLIENT_PROCESSES
+    parts = _run_clients(
+        grpc_load.unary_clients,
+        [
+            (
+                info["target"],
+                method,
+                info.get("authorization", ""),
+                info.get("price", "60000.0"),
+                per_process,
+                WARMUP_S,
+                DURATION_S,
+                f"{tag}{p}",
+            )
+            for p in range(CLIENT_PROCESSES)
+        ],
+    )
+    calls = sum(p["calls"] for p in parts)
+    latencies = [x for p in parts for x in p["latencies_ns"]]
+    errors: dict[str, int] = {}
+    for part in parts:
+        for code, count in part["errors"].items():
+            errors[code] = errors.get(code, 0) + count
+    first_error = next((p["first_error"][0] for p in parts if p["first_error"]), "")
+    return {
+        "calls": calls,
+        "calls_per_s": calls / DURATION_S,
+        **_latency_ms(latencies),
+        "errors": errors,
+        "first_error": first_error,
+    }
+
+
+def _save() -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(_results, indent=2) + "\n")
+
+
+def test_bench_grpc_submit_order_vs_echo(benchmark: Any) -> None:
+    def run() -> None:
+        echo = _Server(grpc_load.echo_server)
+        try:
+            _results["echo"] = _unary(grpc_load.ECHO_METHOD, echo.info, "e")
+        finally:
+            echo.stop()
+        for durability in ("async", "sync"):
+            engine = _Server(grpc_load.engine_server, durability)
+            try:
+                result = _unary(grpc_load.SUBMIT_METHOD, engine.info, f"o{durability}")
+            finally:
+                engine.stop()
+            result["ratio_to_echo"] = result["calls_per_s"] / _results["echo"]["calls_per_s"]
+            _results[f"submit_order/{durability}"] = result
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(_results)
+    _save()
+    assert _results["echo"]["calls"] > 0 and _results["submit_order/async"]["calls"] > 0
+
+
+def _fanout(subscribers: int, slow: int, trades_per_s: int, quotes_per_s: int) -> dict[str, Any]:
+    server = _Server(grpc_load.fanout_server, trades_per_s, quotes_per_s, CONFLATION_WINDOW_MS)
+    try:
+        sizes = [
+            subscribers // CLIENT_PROCESSES + (1 if p < subscribers % CLIENT_PROCESSES else 0)
+            for p in range(CLIENT_PROCESSES)
+        ]
+        parts = _run_clients(
+            grpc_load.stream_clients,
+            [
+                (
+                    server.info["target"],
+                    size,
+                    max(1, size // 100),
+                    slow if p == 0 else 0,
+                    WARMUP_S,
+                    DURATION_S,
+                )
+                for p, size in enumerate(sizes)
+            ],
+        )
+    finally:
+        server.stop()
+    events = sum(p["events"] for p in parts)
+    messages = sum(p["messages"] for p in parts)
+    latencies = [x for p in parts for x in p["latencies_ns"]]
+    return {
+        "subscribers": subscribers,
+        "slow_subscribers": slow,
+        "published_per_s": trades_per_s + quotes_per_s,
+        "delivered_events_per_s": events / DURATION_S,
+        "messages_per_s": messages / DURATION_S,
+        "events_per_message": events / messages if messages else 0.0,
+        **_latency_ms(latencies),
+    }
+
+
+@pytest.mark.parametrize("case", ["fanout-1000", "fanout-100", "fanout-99+1-slow"])
+def test_bench_grpc_fanout(benchmark: Any, case: str) -> None:
+    def run() -> None:
+        if case == "fanout-1000":
+            _results[case] = _fanout(FANOUT_SUBSCRIBERS, 0, FANOUT_TRADES_PER_S, FANOUT_QUOTES_PER_S)
+        elif case == "fanout-100":
+            _results[case] = _fanout(100, 0, FANOUT_TRADES_PER_S, FANOUT_QUOTES_PER_S)
+        else:
+            # 99 readers + 1 that never reads (it is conflated; the others must not notice).
+            _results[case] = _fanout(99, 1, FANOUT_TRADES_PER_S, FANOUT_QUOTES_PER_S)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update(_results[case])
+    _save()
+    assert _results[case]["delivered_events_per_s"] > 0
