@@ -42,6 +42,8 @@ class MockExchange:
     #: Messages sent per event-loop yield (keeps the replay fast but interleaved with the client).
     batch: int = 50
     drop_after: int | None = None
+    #: False: WebSocket upgrades are refused with 503 (the venue's socket is down; REST still answers).
+    ws_enabled: bool = True
     mutate: Callable[[int, str], str] | None = None
     pong: Callable[[str], str | None] | None = None
     #: Extra REST answers keyed by path (fixtures that are not in a recorded session).
@@ -96,6 +98,9 @@ class MockExchange:
     # -- HTTP ----------------------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
+            if not self.ws_enabled:
+                self.ws_log.append((time.monotonic(), "<refused>"))
+                return web.Response(status=503, text="websocket unavailable")
             return await self._websocket(request)
         return self._rest(request)
 
@@ -107,12 +112,17 @@ class MockExchange:
             failure.count -= 1
             self.rest_log.append((now, path, failure.status))
             return web.Response(
-                status=failure.status, text=failure.body, headers=failure.headers, content_type="application/json"
+                status=failure.status,
+                text=failure.body,
+                headers=failure.headers,
+                content_type="application/json",
             )
         query = dict(request.query)
         candidates = [r for r in self.rest if r.path == path]
         exact = [r for r in candidates if r.query == query]
-        chosen = exact or [r for r in candidates if all(r.query.get(k) == v for k, v in query.items() if k != "limit")]
+        chosen = exact or [
+            r for r in candidates if all(r.query.get(k) == v for k, v in query.items() if k != "limit")
+        ]
         if chosen:
             self.rest_log.append((now, path, 200))
             return web.Response(text=chosen[0].body, content_type="application/json")
@@ -157,11 +167,10 @@ class MockExchange:
                 self._dropped = True
                 await ws.close()
                 return
-            if self.mutate is not None:
-                text = self.mutate(i, text)
+            wire = self.mutate(i, text) if self.mutate is not None else text
             if self.on_send is not None:
                 self.on_send(i, time.monotonic_ns())
-            await ws.send_str(text)
+            await ws.send_str(wire)
             self.sent += 1
             if i % self.batch == self.batch - 1:
                 await asyncio.sleep(0)

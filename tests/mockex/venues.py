@@ -24,6 +24,12 @@ class VenueMock:
     venue: str  # ccxt id for FeedSettings.venue
     mock: MockExchange
     symbols: tuple[str, ...]
+    #: Symbols whose recorded stream carries a book (default: all).
+    books: tuple[str, ...] = ()
+
+    @property
+    def book_symbols(self) -> tuple[str, ...]:
+        return self.books or self.symbols
 
 
 def _session(data: Path, rest_files: list[str], ws_files: list[str]) -> MockExchange:
@@ -93,7 +99,7 @@ def bybit(data: Path) -> VenueMock:
     trade["topic"] = "publicTrade.BTCUSDT"
     mock = MockExchange(rest, [*book, json.dumps(trade)])
     mock.pong = lambda text: '{"op":"pong","success":true}' if '"ping"' in text else None
-    return VenueMock("bybit", mock, ("XRP/USDT:USDT", "BTC/USDT:USDT"))
+    return VenueMock("bybit", mock, ("XRP/USDT:USDT", "BTC/USDT:USDT"), books=("XRP/USDT:USDT",))
 
 
 ALL = {

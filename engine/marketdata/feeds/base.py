@@ -39,6 +39,7 @@ resync: no quotes then) makes the gate deny orders after ``max_data_age_ms``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -250,10 +251,8 @@ class FeedHandler:
                 task.cancel()
         for task in (self._task, self._poll_task, self._watchdog):
             if task is not None:
-                try:
+                with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down
                     await task
-                except (asyncio.CancelledError, Exception):  # noqa: S110 - shutting down
-                    pass
         self._task = self._poll_task = self._watchdog = None
         if self.exchange is not None:
             try:
@@ -351,6 +350,7 @@ class FeedHandler:
             try:
                 connection = await self.protocol.connect_and_subscribe()
                 self.stats.connects += 1
+                self.breaker.record_success()
                 self._set_state(FeedState.LIVE)
                 self._connected.set()
                 self._stop_polling()
@@ -373,8 +373,10 @@ class FeedHandler:
                 log.warning(
                     "feed.disconnected", venue=self.venue, error=str(exc)[:200], retry_in_s=round(delay, 3)
                 )
-                self._set_state(FeedState.BACKOFF)
                 self._ensure_polling()
+                if self.breaker.state is CircuitState.OPEN:
+                    continue  # the open circuit decides when to try again
+                self._set_state(FeedState.BACKOFF)
                 await asyncio.sleep(delay)
 
     def record_success(self) -> None:
@@ -444,7 +446,9 @@ class FeedHandler:
     # -- emitting (called by the venue protocols, on the loop) --------------------------------------
     def alert(self, instrument_id: InstrumentId | None, kind: str, detail: str, value: str = "") -> None:
         now = self.clock.timestamp_ns()
-        log.warning("feed.alert", venue=self.venue, instrument=str(instrument_id or ""), kind=kind, detail=detail)
+        log.warning(
+            "feed.alert", venue=self.venue, instrument=str(instrument_id or ""), kind=kind, detail=detail
+        )
         self.sink.on_alert(
             DataQualityAlert(
                 ts_event=now,
@@ -466,7 +470,9 @@ class FeedHandler:
         self.stats.bars += 1
         self.sink.on_bar(bar)
 
-    def emit_book(self, book: OrderBook, ts_event: int, ts_init: int, *, snapshot: bool) -> None:
+    def emit_book(
+        self, book: OrderBook, ts_event: int, ts_init: int, *, snapshot: bool, sequence: int | None = None
+    ) -> None:
         """After a book update was applied (and the book is in sync): book event + quote if due."""
         instrument_id = book.instrument.id
         self.last_update_ns[instrument_id] = ts_init
@@ -480,7 +486,7 @@ class FeedHandler:
                 ts_event=ts_event,
                 ts_init=ts_init,
                 instrument_id=instrument_id,
-                sequence=l2.last_sequence,
+                sequence=l2.last_sequence if sequence is None else sequence,
                 is_snapshot=snapshot,
             )
         )

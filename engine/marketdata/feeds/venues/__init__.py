@@ -18,4 +18,6 @@ def protocol_for(venue: str) -> Callable[[FeedHandler], VenueProtocol]:
     try:
         return PROTOCOLS[venue.lower()]
     except KeyError:
-        raise ValueError(f"no feed protocol for venue {venue!r}; known: {', '.join(sorted(PROTOCOLS))}") from None
+        raise ValueError(
+            f"no feed protocol for venue {venue!r}; known: {', '.join(sorted(PROTOCOLS))}"
+        ) from None

@@ -24,8 +24,6 @@ from engine.marketdata.feeds.venues.common import VenueProtocol, ms_to_ns, regis
 
 __all__ = ["BinanceSpotProtocol", "BinanceUsdmProtocol"]
 
-_INTERVAL_NS = {"1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600, "4h": 14400, "1d": 86400}
-
 
 class _BinanceProtocol(VenueProtocol):
     market_kind: ClassVar[BinanceMarket]
@@ -134,7 +132,7 @@ class _BinanceProtocol(VenueProtocol):
         event = data.get("e")
         if event == "depthUpdate":
             self._on_depth(data, ts_init)
-        elif event == "trade" or event == "aggTrade":
+        elif event in {"trade", "aggTrade"}:
             iid = self.instrument_by_wire.get(data["s"])
             if iid is not None:
                 trade_id = data["t"] if event == "trade" else data["a"]
@@ -217,6 +215,3 @@ class BinanceUsdmProtocol(_BinanceProtocol):
 
     def ccxt_options(self) -> dict[str, Any]:
         return {"fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False}
-
-
-_ = _INTERVAL_NS

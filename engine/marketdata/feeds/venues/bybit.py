@@ -93,7 +93,7 @@ class BybitProtocol(VenueProtocol):
             iid = self.instrument_by_wire.get(data["s"])
             if iid is not None:
                 self._on_book(iid, message["type"], data, ms_to_ns(message["ts"]), ts_init)
-        elif kind == "publicTrade" or kind == "trade":
+        elif kind in {"publicTrade", "trade"}:
             for t in message["data"]:
                 iid = self.instrument_by_wire.get(t["s"])
                 if iid is not None:
@@ -106,14 +106,16 @@ class BybitProtocol(VenueProtocol):
                         self._on_kline(iid, k, ts_init)
         return True
 
-    def _on_book(self, iid: InstrumentId, kind: str, data: dict[str, Any], ts_event: int, ts_init: int) -> None:
+    def _on_book(
+        self, iid: InstrumentId, kind: str, data: dict[str, Any], ts_event: int, ts_init: int
+    ) -> None:
         sync = self.books[iid]
         update_id = int(data["u"])
         if kind == "snapshot" or update_id == 1:
             if not sync.snapshot(data["b"], data["a"], update_id):
                 self.spawn(self.resubscribe(iid))
                 return
-            self.feed.emit_book(sync.book, ts_event, ts_init, snapshot=True)
+            self.feed.emit_book(sync.book, ts_event, ts_init, snapshot=True, sequence=sync.last_seq)
             return
         if not sync.synced:
             return
@@ -124,7 +126,7 @@ class BybitProtocol(VenueProtocol):
         if not sync.diff(data["b"], data["a"], update_id):
             self.spawn(self.resubscribe(iid))
             return
-        self.feed.emit_book(sync.book, ts_event, ts_init, snapshot=False)
+        self.feed.emit_book(sync.book, ts_event, ts_init, snapshot=False, sequence=sync.last_seq)
 
     def _on_kline(self, iid: InstrumentId, k: dict[str, Any], ts_init: int) -> None:
         parser = self.trade_parsers[iid]

@@ -70,10 +70,10 @@ class CoinbaseProtocol(VenueProtocol):
             if iid is not None:
                 sync = self.books[iid]
                 if sync.snapshot(message["bids"], message["asks"], -1):
-                    self.feed.emit_book(sync.book, ts_init, ts_init, snapshot=True)
+                    self.feed.emit_book(sync.book, ts_init, ts_init, snapshot=True, sequence=sync.last_seq)
                 else:
                     self.spawn(self.resubscribe(iid))
-        elif kind == "match" or kind == "last_match":
+        elif kind in {"match", "last_match"}:
             iid = self.instrument_by_wire.get(message["product_id"])
             if iid is not None:
                 self.trade(
@@ -85,10 +85,8 @@ class CoinbaseProtocol(VenueProtocol):
                     iso_to_ns(message["time"]),
                     ts_init,
                 )
-        elif kind in ("subscriptions", "heartbeat", "ticker"):
-            return True
         else:
-            return False
+            return kind in ("subscriptions", "heartbeat", "ticker")  # acknowledged, nothing to do
         return True
 
     def _on_update(self, message: dict[str, Any], ts_init: int) -> None:
@@ -105,4 +103,6 @@ class CoinbaseProtocol(VenueProtocol):
         if not sync.diff(bids, asks, -1):
             self.spawn(self.resubscribe(iid))
             return
-        self.feed.emit_book(sync.book, iso_to_ns(message["time"]), ts_init, snapshot=False)
+        self.feed.emit_book(
+            sync.book, iso_to_ns(message["time"]), ts_init, snapshot=False, sequence=sync.last_seq
+        )

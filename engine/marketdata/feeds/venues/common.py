@@ -103,7 +103,9 @@ def instrument_from_market(venue: str, market: dict[str, Any], *, symbol: str | 
     )
 
 
-def refine_grid(instrument: Instrument, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) -> Instrument:
+def refine_grid(
+    instrument: Instrument, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]
+) -> Instrument:
     """``instrument`` with a price increment fine enough for every price of a book snapshot.
 
     When a venue shrinks or grows a market's tick, orders resting at the old tick stay in its book
@@ -294,7 +296,7 @@ class VenueProtocol(ABC):
         self.after_subscribe()
         return alive
 
-    def after_subscribe(self) -> None:
+    def after_subscribe(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Hook: start snapshot fetches etc. once subscriptions are sent."""
 
     def on_disconnected(self) -> None:
@@ -328,7 +330,9 @@ class VenueProtocol(ABC):
             handled = self.handle(message, ts_init)
         except (ValidationError, KeyError, ValueError, TypeError, IndexError) as exc:
             feed.stats.parse_errors += 1
-            log.warning("feed.parse_error", venue=self.venue, error=str(exc)[:200], message=str(message)[:200])
+            log.warning(
+                "feed.parse_error", venue=self.venue, error=str(exc)[:200], message=str(message)[:200]
+            )
             return
         if not handled:
             try:  # subscription acks, pongs, venue errors: ccxt's own handling
@@ -352,7 +356,7 @@ class VenueProtocol(ABC):
         ts_init = self.feed.clock.timestamp_ns()
         if sync.snapshot(bids, asks, seq):
             sync.synced = False  # a polled book is not a websocket sync: the next WS snapshot decides
-            self.feed.emit_book(sync.book, ts_event or ts_init, ts_init, snapshot=True)
+            self.feed.emit_book(sync.book, ts_event or ts_init, ts_init, snapshot=True, sequence=seq)
 
     def _market_of(self, instrument_id: InstrumentId) -> dict[str, Any]:
         for symbol in self.feed.settings.symbols:

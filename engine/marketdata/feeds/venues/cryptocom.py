@@ -72,7 +72,9 @@ class CryptocomProtocol(VenueProtocol):
         await self.send(self._request("subscribe", channels))
 
     async def fetch_book(self, market: dict[str, Any]) -> tuple[int, list[Any], list[Any], int]:
-        raw = await self.exchange.v1_public_get_public_get_book({"instrument_name": market["id"], "depth": self.depth})
+        raw = await self.exchange.v1_public_get_public_get_book(
+            {"instrument_name": market["id"], "depth": self.depth}
+        )
         data = raw["result"]["data"][0]
         return int(data.get("u", -1)), data["bids"], data["asks"], ms_to_ns(data["t"])
 
@@ -101,7 +103,9 @@ class CryptocomProtocol(VenueProtocol):
             if not sync.snapshot(data["bids"], data["asks"], update_id):
                 self.spawn(self.resubscribe(iid))
                 return
-            self.feed.emit_book(sync.book, ms_to_ns(data["t"]), ts_init, snapshot=True)
+            self.feed.emit_book(
+                sync.book, ms_to_ns(data["t"]), ts_init, snapshot=True, sequence=sync.last_seq
+            )
             return
         if not sync.synced:
             return
@@ -114,7 +118,7 @@ class CryptocomProtocol(VenueProtocol):
         if not sync.diff(update.get("bids", []), update.get("asks", []), update_id):
             self.spawn(self.resubscribe(iid))
             return
-        self.feed.emit_book(sync.book, ms_to_ns(data["t"]), ts_init, snapshot=False)
+        self.feed.emit_book(sync.book, ms_to_ns(data["t"]), ts_init, snapshot=False, sequence=sync.last_seq)
 
     def _on_candles(self, iid: InstrumentId, result: dict[str, Any], ts_init: int) -> None:
         """Crypto.com pushes the running candle; the previous one is final when a later one starts."""

@@ -86,12 +86,16 @@ class KrakenProtocol(VenueProtocol):
         pairs = self._pairs()
         out: list[Any] = []
         if Channel.BOOK in channels:
-            out.append({"event": "subscribe", "pair": pairs, "subscription": {"name": "book", "depth": self.depth}})
+            out.append(
+                {"event": "subscribe", "pair": pairs, "subscription": {"name": "book", "depth": self.depth}}
+            )
         if Channel.TRADES in channels:
             out.append({"event": "subscribe", "pair": pairs, "subscription": {"name": "trade"}})
         if Channel.OHLCV in channels:
             minutes = int(self.exchange.parse_timeframe(self.feed.settings.ohlcv_interval) // 60)
-            out.append({"event": "subscribe", "pair": pairs, "subscription": {"name": "ohlc", "interval": minutes}})
+            out.append(
+                {"event": "subscribe", "pair": pairs, "subscription": {"name": "ohlc", "interval": minutes}}
+            )
         return out
 
     async def resubscribe(self, iid: InstrumentId) -> None:
@@ -130,7 +134,7 @@ class KrakenProtocol(VenueProtocol):
                 self.spawn(self.resubscribe(iid))
                 return
             ts_event = max((seconds_to_ns(lv[2]) for lv in (*bids, *asks)), default=ts_init)
-            self.feed.emit_book(sync.book, ts_event, ts_init, snapshot=True)
+            self.feed.emit_book(sync.book, ts_event, ts_init, snapshot=True, sequence=sync.last_seq)
             return
         if not sync.synced:
             return
@@ -152,7 +156,7 @@ class KrakenProtocol(VenueProtocol):
                 self.spawn(self.resubscribe(iid))
                 return
         ts_event = max((seconds_to_ns(lv[2]) for lv in (*bids, *asks)), default=ts_init)
-        self.feed.emit_book(sync.book, ts_event, ts_init, snapshot=False)
+        self.feed.emit_book(sync.book, ts_event, ts_init, snapshot=False, sequence=sync.last_seq)
 
     def _truncate(self, sync: SequencedBook) -> None:
         l2 = sync.book.l2

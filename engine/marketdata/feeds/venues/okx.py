@@ -105,7 +105,9 @@ class OkxProtocol(VenueProtocol):
                 self._on_book(iid, message.get("action", "update"), data, ts_init)
         elif channel == "trades":
             for t in message["data"]:
-                self.trade(iid, t["px"], t["sz"], t["side"] == "buy", t["tradeId"], ms_to_ns(t["ts"]), ts_init)
+                self.trade(
+                    iid, t["px"], t["sz"], t["side"] == "buy", t["tradeId"], ms_to_ns(t["ts"]), ts_init
+                )
         return True
 
     def _on_book(self, iid: InstrumentId, action: str, data: dict[str, Any], ts_init: int) -> None:
@@ -131,4 +133,6 @@ class OkxProtocol(VenueProtocol):
             sync.lose("CHECKSUM_MISMATCH", f"checksum {checksum} != our book's")
             self.spawn(self.resubscribe(iid))
             return
-        self.feed.emit_book(sync.book, ms_to_ns(data["ts"]), ts_init, snapshot=action == "snapshot")
+        self.feed.emit_book(
+            sync.book, ms_to_ns(data["ts"]), ts_init, snapshot=action == "snapshot", sequence=sync.last_seq
+        )
