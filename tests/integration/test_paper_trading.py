@@ -136,3 +136,83 @@ async def test_paper_engine_when_the_data_dir_belongs_to_another_venue_mode_then
     other = Engine(load_config(env={}, overrides=sim))
     with pytest.raises(StartupError, match="paper:binance"):
         await other.start()
+
+
+PAPER_TOML = """
+[venue]
+endpoint = "{endpoint}"
+symbols = ["NKN/USDT"]
+
+[store]
+durability = "async"
+
+[auth]
+argon2_memory_kib = 64
+argon2_time_cost = 1
+
+[risk]
+quote_currency = "USDT"
+max_gross_exposure = "500000"
+max_net_exposure = "500000"
+max_order_notional = "100000"
+max_daily_loss = "10000"
+max_drawdown = "20000"
+
+[risk.instruments."BINANCE:NKNUSDT"]
+max_order_quantity = "100000"
+max_position = "1000000"
+"""
+
+
+@pytest.mark.slow
+async def test_serve_venue_binance_paper_when_an_order_is_sent_over_grpc_then_it_fills_on_replayed_prices(
+    tmp_path: Path, venue_mock: VenueMock
+) -> None:
+    import grpc
+    from engine_process import EngineProcess, clean_env
+
+    from algotrendy.v1 import common_pb2, orders_pb2, orders_pb2_grpc
+
+    config = tmp_path / "paper.toml"
+    config.write_text(PAPER_TOML.format(endpoint=f"127.0.0.1:{venue_mock.mock.port}"))
+    engine = EngineProcess(
+        tmp_path / "data", "--venue", "binance", "--paper", "--config", str(config), env=clean_env()
+    )
+    try:
+        await asyncio.to_thread(engine.wait_started, 60.0)  # the mock answers on this loop meanwhile
+        started = next(r for r in engine.logs if r.get("event") == "trading.started")
+        assert started["trading_state"] == "ACTIVE"
+        async with engine.aio_channel() as channel:
+            stub = orders_pb2_grpc.OrderServiceStub(channel)
+            request = orders_pb2.SubmitOrderRequest(
+                account_id="main",
+                client_order_id="cli-paper-1",
+                instrument_id=str(NKN),
+                side=common_pb2.SIDE_BUY,
+                order_type=common_pb2.ORDER_TYPE_MARKET,
+                quantity=common_pb2.Decimal(value="25"),
+                time_in_force=common_pb2.TIME_IN_FORCE_IOC,
+            )
+            deadline = asyncio.get_running_loop().time() + 30
+            attempt = 0
+            while True:  # until the feed's first prices have reached the risk gate
+                try:
+                    order = (await stub.SubmitOrder(request, timeout=10)).order
+                    break
+                except grpc.aio.AioRpcError as exc:  # denied: no reference price yet
+                    assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION, exc
+                    assert asyncio.get_running_loop().time() < deadline, exc.details()
+                attempt += 1
+                request.client_order_id = f"cli-paper-retry-{attempt}"
+                await asyncio.sleep(0.5)
+            get = orders_pb2.GetOrderRequest(account_id="main", client_order_id=request.client_order_id)
+            while order.status != common_pb2.ORDER_STATUS_FILLED:
+                assert asyncio.get_running_loop().time() < deadline, order
+                await asyncio.sleep(0.1)
+                order = (await stub.GetOrder(get, timeout=10)).order
+        assert order.filled_quantity.value.rstrip("0").rstrip(".") == "25"
+        assert order.average_fill_price.value  # a real price from the replayed Binance book
+        assert not any("ALGOTRENDY_VENUE" in line for line in engine.raw_stderr)
+        assert await asyncio.to_thread(engine.stop) == 0
+    finally:
+        engine.kill()
