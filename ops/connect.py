@@ -112,9 +112,16 @@ class Connection:
             fail(str(exc), EXIT_USAGE)
 
     def client(self) -> Any:
+        """The SDK's blocking ``Client``."""
         from algotrendy_sdk import Client
 
         return Client(self.target, self.credentials(), timeout_s=self.timeout_s)
+
+    def async_client(self) -> Any:
+        """The SDK's ``AsyncClient`` (create it inside the event loop that uses it)."""
+        from algotrendy_sdk import AsyncClient
+
+        return AsyncClient(self.target, self.credentials(), timeout_s=self.timeout_s)
 
 
 def env_connection(target: str | None, data_dir: Path | None, timeout_s: float = 60.0) -> Connection:

@@ -8,9 +8,10 @@ otherwise Ctrl-C stops it (exit 0).
 
 from __future__ import annotations
 
+import asyncio
 import collections
-import time
-from collections.abc import Iterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
@@ -35,21 +36,33 @@ def _stream() -> None:
     """Live market data, order events or position updates."""
 
 
-def _bounded(items: Iterator[Any], count: int | None, duration_s: float | None) -> Iterator[Any]:
-    """At most ``count`` items, until ``duration_s`` passed (checked as items arrive; heartbeats
-    keep arriving on a quiet stream)."""
-    deadline = None if duration_s is None else time.monotonic() + duration_s
+def _run(conn: Connection, consume: Callable[[Any], Awaitable[None]], duration_s: float | None) -> None:
+    """Run ``consume(async_client)`` until it returns, ``duration_s`` passes or Ctrl-C (all exit 0).
+
+    The streams run on the SDK's ``AsyncClient``: a deadline then also ends a quiet stream, which
+    a blocking iterator waiting for its next event could not notice.
+    """
+
+    async def main() -> None:
+        async with conn.async_client() as client:
+            try:
+                async with asyncio.timeout(duration_s):
+                    await consume(client)
+            except TimeoutError:
+                return
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
+async def _take(items: AsyncIterator[Any], count: int | None) -> AsyncIterator[Any]:
+    """At most ``count`` items (all of them when None)."""
     seen = 0
-    try:
-        for item in items:
-            if deadline is not None and time.monotonic() >= deadline:
-                return
-            yield item
-            seen += 1
-            if count is not None and seen >= count:
-                return
-    except KeyboardInterrupt:
-        return
+    async for item in items:
+        yield item
+        seen += 1
+        if count is not None and seen >= count:
+            return
 
 
 def _live(render: Any) -> Any:
@@ -68,8 +81,8 @@ def market(
         typer.Option(
             "--channel",
             "-c",
-            help="trades, bbo, book[:DEPTH], bars:INTERVAL, indicator:NAME:INTERVAL[:k=v] (repeatable) "
-            " (default: trades and bbo)",
+            help="trades, bbo, book[:DEPTH], bars:INTERVAL, indicator:NAME:INTERVAL[:k=v] (repeatable; "
+            "default: trades and bbo)",
         ),
     ] = None,
     count: CountOption = None,
@@ -77,78 +90,91 @@ def market(
     json_: JsonOption = False,
 ) -> None:
     """Trades, best bid/offer, books, bars and indicators as they happen."""
-    from algotrendy_sdk.types import Bar, BestBidOffer, BookUpdate, IndicatorValue, Trade, TradesSkipped
-
     channels = channel or ["trades", "bbo"]
-    with conn.client() as client:
-        batches = client.stream_market_data(instruments, channels)
 
-        def events() -> Iterator[Any]:
-            for batch in batches:
-                yield from batch.events
+    async def events(client: Any) -> AsyncIterator[Any]:
+        async for batch in client.stream_market_data(instruments, channels):
+            for event in batch.events:
+                yield event
 
+    async def consume(client: Any) -> None:
+        stream = _take(events(client), count)
         if json_:
-            for event in _bounded(events(), count, duration):
+            async for event in stream:
                 print_json_line({"type": type(event).__name__, **_fields(event)})
             return
-        bbo: dict[str, Any] = {}
-        trades: collections.deque[Any] = collections.deque(maxlen=ROWS)
-        other: collections.deque[str] = collections.deque(maxlen=8)
+        view = _MarketView(instruments)
+        with _live(view.render) as live:
+            async for event in stream:
+                view.apply(event)
+                live.update(view.render(), refresh=True)
 
-        def render() -> Any:
-            from rich.console import Group
+    _run(conn, consume, duration)
 
-            quotes = table(
-                "instrument", "bid size", "bid", "ask", "ask size", "time (UTC)", title="best bid / offer"
+
+class _MarketView:
+    """The latest best bid/offer per instrument, the recent trades, and recent bars/indicators/books."""
+
+    def __init__(self, instruments: list[str]) -> None:
+        self.instruments = instruments
+        self.bbo: dict[str, Any] = {}
+        self.trades: collections.deque[Any] = collections.deque(maxlen=ROWS)
+        self.other: collections.deque[Any] = collections.deque(maxlen=8)
+
+    def apply(self, event: Any) -> None:
+        from algotrendy_sdk.types import Bar, BestBidOffer, BookUpdate, IndicatorValue, Trade, TradesSkipped
+
+        if isinstance(event, BestBidOffer):
+            self.bbo[event.instrument_id] = event
+        elif isinstance(event, Trade):
+            self.trades.append(event)
+        elif isinstance(event, Bar):
+            self.other.append(
+                f"bar {event.instrument_id} {utc(event.ts_open_ns)} O {dec(event.open)} H {dec(event.high)} "
+                f"L {dec(event.low)} C {dec(event.close)} V {dec(event.volume)}"
             )
-            for name in instruments:
-                q = bbo.get(name)
-                if q is not None:
-                    quotes.add_row(
-                        name,
-                        dec(q.bid_size),
-                        f"[green]{dec(q.bid_price)}[/]",
-                        f"[red]{dec(q.ask_price)}[/]",
-                        dec(q.ask_size),
-                        utc(q.ts_event_ns),
-                    )
-            tape = table("time (UTC)", "instrument", "side", "price", "size", title="trades")
-            for t in reversed(trades):
-                side = enum_text(t.aggressor_side)
-                style = "green" if side == "BUY" else "red" if side == "SELL" else ""
-                tape.add_row(
-                    utc(t.ts_event_ns),
-                    t.instrument_id,
-                    f"[{style}]{side}[/]" if style else side,
-                    dec(t.price),
-                    dec(t.size),
+        elif isinstance(event, IndicatorValue):
+            values = " ".join(f"{k}={v:.6g}" for k, v in event.values.items())
+            self.other.append(f"{event.indicator} {event.instrument_id} {utc(event.ts_open_ns)} {values}")
+        elif isinstance(event, BookUpdate):
+            from ops.trading_cmd import render_book
+
+            self.other.clear()
+            self.other.append(render_book(event))
+        elif isinstance(event, TradesSkipped):
+            self.other.append(
+                f"[yellow]{event.count} trades skipped on {event.instrument_id} (slow consumer)[/]"
+            )
+
+    def render(self) -> Any:
+        from rich.console import Group
+
+        quotes = table(
+            "instrument", "bid size", "bid", "ask", "ask size", "time (UTC)", title="best bid / offer"
+        )
+        for name in self.instruments:
+            q = self.bbo.get(name)
+            if q is not None:
+                quotes.add_row(
+                    name,
+                    dec(q.bid_size),
+                    f"[green]{dec(q.bid_price)}[/]",
+                    f"[red]{dec(q.ask_price)}[/]",
+                    dec(q.ask_size),
+                    utc(q.ts_event_ns),
                 )
-            return Group(quotes, tape, *other)
-
-        with _live(render) as live:
-            for event in _bounded(events(), count, duration):
-                if isinstance(event, BestBidOffer):
-                    bbo[event.instrument_id] = event
-                elif isinstance(event, Trade):
-                    trades.append(event)
-                elif isinstance(event, Bar):
-                    other.append(
-                        f"bar {event.instrument_id} {utc(event.ts_open_ns)} O {dec(event.open)} H {dec(event.high)} "
-                        f"L {dec(event.low)} C {dec(event.close)} V {dec(event.volume)}"
-                    )
-                elif isinstance(event, IndicatorValue):
-                    values = " ".join(f"{k}={v:.6g}" for k, v in event.values.items())
-                    other.append(f"{event.indicator} {event.instrument_id} {utc(event.ts_open_ns)} {values}")
-                elif isinstance(event, BookUpdate):
-                    from ops.trading_cmd import render_book
-
-                    other.clear()
-                    other.append(render_book(event))  # type: ignore[arg-type]
-                elif isinstance(event, TradesSkipped):
-                    other.append(
-                        f"[yellow]{event.count} trades skipped on {event.instrument_id} (slow consumer)[/]"
-                    )
-                live.update(render(), refresh=True)
+        tape = table("time (UTC)", "instrument", "side", "price", "size", title="trades")
+        for t in reversed(self.trades):
+            side = enum_text(t.aggressor_side)
+            style = "green" if side == "BUY" else "red" if side == "SELL" else ""
+            tape.add_row(
+                utc(t.ts_event_ns),
+                t.instrument_id,
+                f"[{style}]{side}[/]" if style else side,
+                dec(t.price),
+                dec(t.size),
+            )
+        return Group(quotes, tape, *self.other)
 
 
 def _fields(event: Any) -> dict[str, Any]:
@@ -157,31 +183,38 @@ def _fields(event: Any) -> dict[str, Any]:
     return {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
 
 
+AccountFilter = Annotated[
+    str, typer.Option("--account", "-a", help="Only this account (default: every account).")
+]
+InstrumentFilter = Annotated[str, typer.Option("--instrument", "-i", help="Only this instrument.")]
+FromSequence = Annotated[
+    int,
+    typer.Option("--from-sequence", min=0, help="0 = live only; N = every event from sequence N, then live."),
+]
+
+
 @app.command("orders")
 @remote
 def orders(
     conn: Connection,
-    account: Annotated[
-        str, typer.Option("--account", "-a", help="Only this account (default: every account).")
-    ] = "",
-    instrument: Annotated[str, typer.Option("--instrument", "-i", help="Only this instrument.")] = "",
-    from_sequence: Annotated[
-        int,
-        typer.Option(
-            "--from-sequence", min=0, help="0 = live only; N = every event from sequence N, then live."
-        ),
-    ] = 0,
+    account: AccountFilter = "",
+    instrument: InstrumentFilter = "",
+    from_sequence: FromSequence = 0,
     count: CountOption = None,
     duration: DurationOption = None,
     json_: JsonOption = False,
 ) -> None:
     """Order events (submitted, accepted, filled, canceled ...) in sequence order."""
-    with conn.client() as client:
-        events = client.stream_order_events(
-            account_id=account, instrument_id=instrument, from_sequence=from_sequence
+
+    async def consume(client: Any) -> None:
+        stream = _take(
+            client.stream_order_events(
+                account_id=account, instrument_id=instrument, from_sequence=from_sequence
+            ),
+            count,
         )
         if json_:
-            for event in _bounded(events, count, duration):
+            async for event in stream:
                 print_json_line(event)
             return
         rows: collections.deque[Any] = collections.deque(maxlen=ROWS)
@@ -216,36 +249,35 @@ def orders(
             return t
 
         with _live(render) as live:
-            for event in _bounded(events, count, duration):
+            async for event in stream:
                 rows.append(event)
                 live.update(render(), refresh=True)
+
+    _run(conn, consume, duration)
 
 
 @app.command("positions")
 @remote
 def positions(
     conn: Connection,
-    account: Annotated[
-        str, typer.Option("--account", "-a", help="Only this account (default: every account).")
-    ] = "",
-    instrument: Annotated[str, typer.Option("--instrument", "-i", help="Only this instrument.")] = "",
-    from_sequence: Annotated[
-        int,
-        typer.Option(
-            "--from-sequence", min=0, help="0 = live only; N = every fill from sequence N, then live."
-        ),
-    ] = 0,
+    account: AccountFilter = "",
+    instrument: InstrumentFilter = "",
+    from_sequence: FromSequence = 0,
     count: CountOption = None,
     duration: DurationOption = None,
     json_: JsonOption = False,
 ) -> None:
     """The position after every fill, in sequence order."""
-    with conn.client() as client:
-        updates = client.stream_positions(
-            account_id=account, instrument_id=instrument, from_sequence=from_sequence
+
+    async def consume(client: Any) -> None:
+        stream = _take(
+            client.stream_positions(
+                account_id=account, instrument_id=instrument, from_sequence=from_sequence
+            ),
+            count,
         )
         if json_:
-            for update in _bounded(updates, count, duration):
+            async for update in stream:
                 print_json_line(update)
             return
         latest: dict[tuple[str, str], Any] = {}
@@ -268,6 +300,8 @@ def positions(
             return t
 
         with _live(render) as live:
-            for update in _bounded(updates, count, duration):
+            async for update in stream:
                 latest[(update.position.account_id, update.position.instrument_id)] = update
                 live.update(render(), refresh=True)
+
+    _run(conn, consume, duration)

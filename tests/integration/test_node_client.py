@@ -53,7 +53,7 @@ def test_node_client_when_logged_in_then_market_data_order_and_its_fill(
         "auth.argon2_time_cost=1",
     )
     engines.append(engine)
-    engine.wait_started()
+    engine.wait_started(timeout_s=120)
     asyncio.run(_create_trader(engine.grpc_target, data_dir))
 
     env = clean_env(

@@ -15,6 +15,7 @@ import asyncio
 import functools
 import inspect
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -47,7 +48,8 @@ class _LoopThread:
                 except StopAsyncIteration:
                     return
         finally:
-            self.run(agen.aclose())  # cancels the underlying gRPC call
+            if self.loop.is_running():
+                self.run(_aclose(agen))  # cancels the underlying gRPC call
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -66,6 +68,7 @@ class Client:
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._streams: weakref.WeakSet[Any] = weakref.WeakSet()
         self._runner = _LoopThread()
         try:
             self._async: AsyncClient = self._runner.run(_make(AsyncClient, *args, **kwargs))
@@ -77,6 +80,7 @@ class Client:
     def local(cls, target: str | None = None, **kwargs: Any) -> Client:
         """Like ``AsyncClient.local``: credentials from arguments, environment or the admin file."""
         client = cls.__new__(cls)
+        client._streams = weakref.WeakSet()
         client._runner = _LoopThread()
         try:
             client._async = client._runner.run(_make(AsyncClient.local, target, **kwargs))
@@ -103,6 +107,9 @@ class Client:
         return self._async.account_id
 
     def close(self) -> None:
+        """Cancel the streams still open, close the channel, stop the loop thread."""
+        for iterator in list(self._streams):
+            iterator.close()
         if self._runner.loop.is_running():
             self._runner.run(self._async.close())
             self._runner.stop()
@@ -114,6 +121,16 @@ class Client:
         self.close()
 
 
+async def _aclose(agen: Any) -> None:
+    """Close an async generator; if an interrupted ``__anext__`` is still unwinding (its task was
+    cancelled a moment ago), let it finish first."""
+    for _ in range(1000):
+        if not agen.ag_running:
+            break
+        await asyncio.sleep(0.001)
+    await agen.aclose()
+
+
 async def _make(factory: Callable[..., AsyncClient], *args: Any, **kwargs: Any) -> AsyncClient:
     return factory(*args, **kwargs)  # grpc.aio channels must be created on the loop that uses them
 
@@ -123,7 +140,9 @@ def _blocking(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(method)
         def stream(self: Client, *args: Any, **kwargs: Any) -> Iterator[Any]:
-            return self._runner.iterate(getattr(self._async, name)(*args, **kwargs))
+            iterator = self._runner.iterate(getattr(self._async, name)(*args, **kwargs))
+            self._streams.add(iterator)
+            return iterator
 
         return stream
 
