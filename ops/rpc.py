@@ -1,8 +1,16 @@
-"""Small gRPC helpers for the CLI: one channel per command, errors turned into exit codes."""
+"""Small gRPC helpers for the CLI: one channel per command, errors turned into exit codes.
+
+Credentials (``authorization`` metadata): ``$ALGOTRENDY_API_KEY``, else the local engine's
+first-start admin key in ``<data_dir>/admin-credentials.json`` (``$ALGOTRENDY_DATA_DIR``, default
+``.algotrendy``).
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -14,11 +22,35 @@ EXIT_FAILED = 1
 EXIT_UNAVAILABLE = 3
 
 
+def local_authorization() -> tuple[tuple[str, str], ...]:
+    """The ``authorization`` metadata from the environment or the local admin file (empty if none)."""
+    key = os.environ.get("ALGOTRENDY_API_KEY")
+    if not key:
+        path = Path(os.environ.get("ALGOTRENDY_DATA_DIR") or ".algotrendy") / "admin-credentials.json"
+        try:
+            key = json.loads(path.read_text())["api_key"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return ()
+    return (("authorization", f"ApiKey {key}"),)
+
+
+class _Authorization(grpc.UnaryUnaryClientInterceptor):
+    """Adds the credential metadata to every unary call."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(details._replace(metadata=(*(details.metadata or ()), *self._metadata)), request)
+
+
 def call_engine(target: str, timeout_s: float, call: Callable[[Any, float], T]) -> T:
-    """Run ``call(EngineServiceStub, timeout)``; print a one-line error and exit on failure."""
+    """Run ``call(EngineServiceStub, timeout)`` with the local credentials; print a one-line error
+    and exit on failure."""
     from algotrendy.v1 import engine_pb2_grpc
 
-    with grpc.insecure_channel(target) as channel:
+    with grpc.insecure_channel(target) as raw:
+        channel = grpc.intercept_channel(raw, _Authorization(local_authorization()))
         try:
             return call(engine_pb2_grpc.EngineServiceStub(channel), timeout_s)
         except grpc.RpcError as exc:

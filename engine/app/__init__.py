@@ -22,6 +22,7 @@ import structlog
 import uvloop
 
 from algotrendy.v1 import (
+    backtest_pb2_grpc,
     marketdata_pb2,
     orders_pb2,
     portfolio_pb2,
@@ -29,6 +30,8 @@ from algotrendy.v1 import (
     risk_pb2_grpc,
 )
 from engine import __version__
+from engine.api.auth import ApiAuth, principal_audit
+from engine.api.backtest_service import BACKTEST_SERVICE, BacktestServicer
 from engine.api.marketdata_service import MarketDataServicer
 from engine.api.orders_service import OrderServicer
 from engine.api.portfolio_service import PortfolioServicer
@@ -56,6 +59,7 @@ from engine.core.kernels import verify_kernels
 from engine.marketdata.bars import BarService, parse_interval
 from engine.marketdata.registry import MarketDataRegistry
 from engine.store import DataDirLock, LmdbStore
+from engine.store.persistence import Persistence
 from engine.telemetry import CallbackCollector, EngineMetrics, LoopLagMonitor, configure_logging
 
 log = structlog.get_logger("engine.app")
@@ -111,7 +115,13 @@ class Engine:
             except ConfigError as exc:
                 raise StartupError(f"config error: {exc}") from None
             self.trading.strategy_ids = self.strategies.strategy_ids
-        self.grpc = GrpcServer(config.grpc, self.metrics, self.status)
+        #: Authentication, roles and rate limits: its interceptor sees every call.
+        self.auth = ApiAuth(config.auth, config.rate_limits)
+        #: The store's writer when no trading core owns one (sim disabled): users, keys, audit.
+        self._api_persistence: Persistence | None = None
+        self.grpc = GrpcServer(
+            config.grpc, self.metrics, self.status, interceptors=[self.auth.interceptor], tls=config.tls
+        )
         #: Every stream subscriber (admission, heartbeats, drain) and the market-data fan-out.
         self.streams = Streams(config.streams)
         #: Bars from trades for every instrument and configured interval (``data.bars.<id>``).
@@ -230,6 +240,7 @@ class Engine:
                     self.strategies.start(trading)
                 self._set("sim_venue", ComponentState.RUNNING, f"{len(trading.instruments)} instruments")
                 self._set("market_simulator", ComponentState.RUNNING, f"seed {self.config.sim.seed}")
+            await self._start_auth()
             await self.grpc.start()
             self._set("grpc", ComponentState.RUNNING, f"listening on {self.config.grpc.host}:{grpc_port}")
             self.loop_lag.start()
@@ -281,6 +292,9 @@ class Engine:
             self.streams.close()  # streams end now (UNAVAILABLE, clients resume) instead of at the grace end
             await self.grpc.stop(self.config.grpc.grace_period_s)
             self._set("grpc", ComponentState.STOPPED)
+        if self._api_persistence is not None:
+            await self._api_persistence.close()
+            self._api_persistence = None
         if self._bars_timer is not None:
             self._bars_timer.cancel()
             self._bars_timer = None
@@ -311,17 +325,31 @@ class Engine:
             self._set("metrics", ComponentState.STOPPED)
         self.lock.release()
 
+    async def _start_auth(self) -> None:
+        """Users, keys and sessions from the state tables (first start: the admin credential file),
+        then AuthService and AdminService. They share the trading core's writer when it runs."""
+        persistence = self.trading.persistence if self.trading is not None else None
+        if persistence is None:
+            persistence = self._api_persistence = Persistence(self.store, clock=self.clock.timestamp_ns)
+            persistence.start()
+        await self.auth.start(persistence, self.config.data_dir, self.clock.timestamp_ns)
+        audit = principal_audit(persistence.audit)
+        for add_to_server, servicer, name in self.auth.services(self.store, audit, self._halt_on_internal):
+            self.grpc.register(add_to_server, servicer, name)
+
     def _register_trading_services(self, trading: TradingCore) -> None:
         """OrderService, PortfolioService and RiskService over the started trading core."""
         assert trading.oms is not None and trading.portfolio is not None and trading.risk is not None
+        assert trading.persistence is not None
         halt = self._halt_on_internal
+        # Audit records name the authenticated caller of each command.
+        audit = principal_audit(trading.persistence.audit)
         lookup = self.marketdata.instrument
 
         def account_exists(account_id: AccountId) -> bool:
             return account_id == trading.account
 
         # Order events and position updates: released once durable, resumable from the journal.
-        assert trading.persistence is not None
         journal = trading.persistence.journal
         head = trading.oms.sequence
         order_events = SequencedHub(
@@ -351,7 +379,7 @@ class Engine:
                 lookup,
                 self.clock,
                 account_exists=account_exists,
-                audit=trading.audit,
+                audit=audit,
                 on_internal=halt,
                 events=order_events,
             ),
@@ -378,10 +406,14 @@ class Engine:
                 lookup,
                 self.clock,
                 publish=trading.journal,
-                audit=trading.audit,
+                audit=audit,
                 on_internal=halt,
             ),
             risk_pb2.DESCRIPTOR.services_by_name["RiskService"].full_name,
+        )
+        # Backtests run in worker processes, never on this loop.
+        self.grpc.register(
+            backtest_pb2_grpc.add_BacktestServiceServicer_to_server, BacktestServicer(), BACKTEST_SERVICE
         )
 
     def _close_bars(self) -> None:

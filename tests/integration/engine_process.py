@@ -1,4 +1,9 @@
-"""Run the real ``algotrendy serve`` console script as a subprocess and read its JSON logs."""
+"""Run the real ``algotrendy serve`` console script as a subprocess and read its JSON logs.
+
+The engine writes an admin API key to ``<data_dir>/admin-credentials.json`` on its first start;
+``EngineProcess.authorization`` is that credential, ``channel()`` / ``aio_channel()`` are channels
+that send it (or another role's / none, see grpc_auth.py).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import grpc
+from grpc_auth import admin_authorization, aio_channel, sync_channel
+
 ALGOTRENDY = str(Path(sys.executable).with_name("algotrendy"))
 
 
@@ -24,6 +32,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 class EngineProcess:
     def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.data_dir = Path(data_dir)
         self.cmd = [
             ALGOTRENDY,
             "serve",
@@ -74,6 +83,23 @@ class EngineProcess:
     @property
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.event('engine.started')['grpc_port']}"
+
+    @property
+    def authorization(self) -> str:
+        """``ApiKey <admin key>`` from the engine's admin credential file (after ``wait_started``)."""
+        return admin_authorization(self.data_dir)
+
+    def channel(self, authorization: str | bool | None = True) -> grpc.Channel:
+        """A blocking channel: as admin by default, ``None`` without credential, or the given one."""
+        return sync_channel(
+            self.grpc_target, self.authorization if authorization is True else authorization or None
+        )
+
+    def aio_channel(self, authorization: str | bool | None = True) -> grpc.aio.Channel:
+        """A grpc.aio channel: as admin by default, ``None`` without credential, or the given one."""
+        return aio_channel(
+            self.grpc_target, self.authorization if authorization is True else authorization or None
+        )
 
     @property
     def metrics_url(self) -> str:

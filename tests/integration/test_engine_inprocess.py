@@ -9,6 +9,7 @@ from pathlib import Path
 
 import grpc
 import pytest
+from grpc_auth import admin_authorization, aio_channel
 
 from algotrendy.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 from engine.api.server import GrpcServer
@@ -31,6 +32,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
             "metrics.loop_lag_interval_ms": 2,
             "sim.step_ms": 20,
             "store.durability": "async",
+            "auth.argon2_memory_kib": 64,
+            "auth.argon2_time_cost": 1,
         },
     )
     instance = Engine(config)
@@ -41,8 +44,12 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
         await instance.stop()
 
 
+def _admin_channel(engine: Engine) -> grpc.aio.Channel:
+    return aio_channel(f"127.0.0.1:{engine.grpc.port}", admin_authorization(engine.config.data_dir))
+
+
 async def _get_status(engine: Engine) -> engine_pb2.GetStatusResponse:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{engine.grpc.port}") as channel:
+    async with _admin_channel(engine) as channel:
         return await engine_pb2_grpc.EngineServiceStub(channel).GetStatus(
             engine_pb2.GetStatusRequest(), timeout=5
         )
@@ -127,7 +134,7 @@ async def test_engine_when_sim_enabled_then_live_books_over_grpc_and_trades_on_t
     while not trades:
         assert asyncio.get_running_loop().time() < deadline, "the market simulator printed no trades"
         await asyncio.sleep(0.05)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{engine.grpc.port}") as channel:
+    async with _admin_channel(engine) as channel:
         stub = marketdata_pb2_grpc.MarketDataServiceStub(channel)
         listed = await stub.ListInstruments(marketdata_pb2.ListInstrumentsRequest(venue="SIM"))
         assert "SIM:BTC-USD" in [i.instrument_id for i in listed.instruments]

@@ -21,8 +21,9 @@ from algotrendy.v1 import common_pb2, engine_pb2, engine_pb2_grpc
 pytestmark = pytest.mark.slow
 
 
-def _status(target: str) -> engine_pb2.GetStatusResponse:
-    with grpc.insecure_channel(target) as channel:
+def _status(engine: EngineProcess) -> engine_pb2.GetStatusResponse:
+    """GetStatus as the engine's first-start admin (every AlgoTrendy RPC needs a credential)."""
+    with engine.channel() as channel:
         return engine_pb2_grpc.EngineServiceStub(channel).GetStatus(engine_pb2.GetStatusRequest(), timeout=5)
 
 
@@ -43,7 +44,11 @@ def test_engine_when_started_then_serves_status_health_reflection_and_metrics(
     started = engine.wait_started()
     assert started["loop"] == "uvloop"
 
-    status = _status(engine.grpc_target)
+    # No credential: refused; health and reflection stay open.
+    with engine.channel(None) as anonymous, pytest.raises(grpc.RpcError) as refused:
+        engine_pb2_grpc.EngineServiceStub(anonymous).GetStatus(engine_pb2.GetStatusRequest(), timeout=5)
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    status = _status(engine)
     assert status.engine_state == engine_pb2.ENGINE_STATE_RUNNING
     assert status.trading_state == common_pb2.TRADING_STATE_ACTIVE
     assert status.pid == engine.proc.pid
@@ -66,12 +71,14 @@ def test_engine_when_started_then_serves_status_health_reflection_and_metrics(
     assert "algotrendy_grpc_server_handling_seconds_bucket" in metrics
     assert "process_resident_memory_bytes" in metrics
 
+    # The CLI finds the local engine's admin credential through the data directory.
+    cli_env = clean_env(ALGOTRENDY_DATA_DIR=str(engine.data_dir))
     cli = subprocess.run(
         [ALGOTRENDY, "status", "--target", engine.grpc_target, "--json"],
         capture_output=True,
         text=True,
         timeout=30,
-        env=clean_env(),
+        env=cli_env,
         check=False,
     )
     assert cli.returncode == 0, cli.stderr
@@ -84,7 +91,7 @@ def test_engine_when_started_then_serves_status_health_reflection_and_metrics(
         capture_output=True,
         text=True,
         timeout=30,
-        env=clean_env(),
+        env=cli_env,
         check=False,
     )
     assert human.returncode == 0
@@ -100,7 +107,7 @@ def test_engine_when_signalled_then_exits_0_within_5s_and_data_dir_reopens(
     first = EngineProcess(data_dir)
     engines.append(first)
     first.wait_started()
-    _status(first.grpc_target)
+    _status(first)
     assert first.stop(sig, timeout_s=5.0) == 0
     events = [r["event"] for r in first.logs]
     assert events.index("engine.draining") < events.index("engine.stopped")
@@ -118,7 +125,7 @@ def test_engine_when_signalled_then_exits_0_within_5s_and_data_dir_reopens(
     second = EngineProcess(data_dir)
     engines.append(second)
     second.wait_started()
-    store = next(c for c in _status(second.grpc_target).components if c.name == "store")
+    store = next(c for c in _status(second).components if c.name == "store")
     assert store.state == common_pb2.COMPONENT_STATE_RUNNING
     assert store.detail == ""
     assert second.stop() == 0
@@ -135,7 +142,7 @@ def test_engine_when_killed_with_sigkill_then_restart_succeeds_and_reports_uncle
     second = EngineProcess(data_dir)
     engines.append(second)
     second.wait_started()
-    store = next(c for c in _status(second.grpc_target).components if c.name == "store")
+    store = next(c for c in _status(second).components if c.name == "store")
     assert "did not shut down cleanly" in store.detail
     assert any(r.get("event") == "store.previous_run_crashed" for r in second.logs)
     assert second.stop() == 0
@@ -152,7 +159,7 @@ def test_second_engine_when_same_data_dir_then_refused_with_clear_message(tmp_pa
     assert last.startswith("algotrendy: cannot start: data directory")
     assert f"pid {first.proc.pid}" in last
     assert first.proc.poll() is None  # the first engine is unaffected
-    assert _status(first.grpc_target).engine_state == engine_pb2.ENGINE_STATE_RUNNING
+    assert _status(first).engine_state == engine_pb2.ENGINE_STATE_RUNNING
 
 
 @pytest.mark.parametrize("flag", ["--grpc-port", "--metrics-port"])
