@@ -37,7 +37,7 @@ from engine.backtest.data import BarSeries, BarStream, load_bar_stream
 from engine.backtest.fills import BarBooks, FillAt
 from engine.backtest.metrics import equity_stats, trade_stats
 from engine.backtest.result import BacktestResult, FillRecord, TradeRecord, decimal_str
-from engine.backtest.runtime import BacktestRisk, MemoryJournal, SimOrderRouter
+from engine.backtest.runtime import BacktestRisk, InstantVenue, MemoryJournal, SimOrderRouter
 from engine.bus import MessageBus
 from engine.core.clock import TestClock
 from engine.core.enums import TradingState
@@ -245,9 +245,15 @@ class Backtest:
         )
         books.bind(venue)
         self.journal = MemoryJournal()
+        # Zero latency: commands run through the venue's synchronous core without a clock alert each.
+        self.instant = (
+            InstantVenue(venue, self._on_venue_event)
+            if cfg.order_latency_ns == 0 and cfg.report_latency_ns == 0
+            else None
+        )
         self.oms = oms = OrderManager(
             clock=clock,
-            venue=venue,
+            venue=self.instant or venue,
             risk=self.risk,
             journal=self.journal,
             instruments=self.instruments,
@@ -306,6 +312,8 @@ class Backtest:
         pushers = [host.bar_pusher(s.instrument.id, s.interval_ns) for s in series]
         next_open = self.config.fill is FillAt.NEXT_OPEN
         last_row = self._last_row
+        # Commands waiting for the zero-latency venue (a deque that stays empty otherwise).
+        queue = self.instant._queue if self.instant is not None else ()
         single = len(series) == 1
         done = 0
         for start in range(0, n, _CHUNK):
@@ -331,7 +339,7 @@ class Backtest:
                 self._fill_bar = k
                 sent = router.commands
                 pushers[s](tso[jj], t, o[jj], h[jj], lo[jj], c[jj], v[jj], 0)
-                if router.commands != sent or (heap and heap[0].next_ns <= t):
+                if router.commands != sent or (heap and heap[0].next_ns <= t) or queue:
                     if next_open:
                         self._fill_bar = k + 1
                     await self._settle(t)
@@ -364,6 +372,8 @@ class Backtest:
             self._advance(ts)
             self.risk.set_price(iid, ticks, ts)
             self.books.print_at(iid, ticks, ts)
+            if self.instant is not None:
+                self.instant.flush()
 
     def _advance(self, ts: int) -> None:
         clock = self.clock
@@ -379,7 +389,11 @@ class Backtest:
         clock = self.clock
         heap = clock._heap
         router = self.router
+        instant = self.instant
         while True:
+            if instant is not None and instant.pending:
+                instant.flush()
+                continue
             if heap and heap[0].next_ns <= t:
                 clock.advance_to(t)
                 continue

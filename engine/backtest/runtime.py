@@ -17,40 +17,80 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 import structlog
 
-from engine.core.commands import AmendOrder, CancelOrder, SubmitOrder
-from engine.core.errors import AlgoTrendyError, DuplicateError
-from engine.core.events import OrderEvent, OrderFilled, OrderUpdated, QuoteTick, TradeTick
-from engine.core.ids import ClientOrderId, InstrumentId
+from engine.core.commands import AmendOrder, CancelAllOrders, CancelOrder, Command, SubmitOrder
+from engine.core.errors import AlgoTrendyError, DuplicateError, UnavailableError, ValidationError
+from engine.core.events import Event, OrderEvent, OrderFilled, OrderUpdated, QuoteTick, TradeTick
+from engine.core.ids import AccountId, ClientOrderId, InstrumentId
 from engine.oms.manager import OrderManager
 from engine.oms.order import Order
 from engine.risk import RiskEngine
 from engine.risk.engine import RiskDecision
+from engine.venues.sim import PaperVenue, SimOrderState
 
-__all__ = ["BacktestRisk", "MemoryJournal", "SimOrderRouter"]
+__all__ = ["BacktestRisk", "InstantVenue", "MemoryJournal", "SimOrderRouter"]
 
 _log = structlog.get_logger("engine.backtest")
 
 
 class MemoryJournal:
-    """``JournalPort``: the run's order events in order; every append is durable at once."""
+    """``JournalPort``: the run's order events in order; every append is durable at once (one shared,
+    already resolved future: awaiting it never suspends)."""
 
     def __init__(self) -> None:
         self.records: list[OrderEvent] = []
+        self._done: asyncio.Future[None] | None = None
 
     def append(self, record: OrderEvent) -> asyncio.Future[None]:
         self.records.append(record)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
-        return future
+        done = self._done
+        if done is None:
+            done = self._done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+        return done
 
     def commit_pending(self) -> bool:
         """Everything appended is durable already (the OMS sends in the same call)."""
         return True
+
+
+class InstantVenue:
+    """``VenuePort`` over a ``PaperVenue`` when both latencies are zero: ``send`` queues the command
+    and ``flush`` runs the queue through ``PaperVenue.apply`` at the current time, handing the events
+    to ``on_event`` in order — what the venue's own zero-latency delay line does, without a clock
+    alert per command. Like ``send`` on the venue, nothing is ever delivered from inside ``send``."""
+
+    def __init__(self, venue: PaperVenue, on_event: Callable[[Event], None]) -> None:
+        self._venue = venue
+        self._on_event = on_event
+        self._queue: deque[Command] = deque()
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def send(self, command: Command) -> None:
+        if not self._venue.is_running:
+            raise UnavailableError("the backtest venue is not running")
+        if not isinstance(command, SubmitOrder | AmendOrder | CancelOrder | CancelAllOrders):
+            raise ValidationError("command", f"{type(command).__name__} is not a venue command")
+        self._queue.append(command)
+
+    def order(self, account_id: AccountId, client_order_id: ClientOrderId) -> SimOrderState | None:
+        return self._venue.order(account_id, client_order_id)
+
+    def flush(self) -> None:
+        queue = self._queue
+        apply = self._venue.apply
+        on_event = self._on_event
+        while queue:
+            for event in apply(queue.popleft()):
+                on_event(event)
 
 
 class BacktestRisk:

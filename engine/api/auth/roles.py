@@ -94,6 +94,9 @@ _TABLE: dict[str, dict[str, tuple[Role, MethodClass]]] = {
         "SetTradingState": (_A, _O),
         "GetRiskState": (_V, _Q),
     },
+    "BacktestService": {
+        "RunBacktest": (_T, _S),
+    },
     "AuthService": {
         "Login": (_N, _L),
         "Refresh": (_N, _L),
