@@ -332,6 +332,71 @@ class VenueConfig(_Section):
         return self
 
 
+_FEED_VENUES = Literal["binance", "binanceusdm", "bybit", "okx", "coinbase", "kraken", "cryptocom"]
+
+
+class FeedSourceConfig(_Section):
+    """One extra market-data feed (``[[feeds.sources]]``): a venue's public data, no keys."""
+
+    venue: _FEED_VENUES
+    #: ccxt unified symbols, e.g. ``BTC/USDT`` or ``BTC/USDT:USDT``; ids are ``VENUE:WIRESYMBOL``.
+    symbols: list[str] = Field(min_length=1, max_length=256)
+    channels: list[Literal["trades", "book", "ohlcv"]] = Field(
+        default_factory=lambda: ["trades", "book"], min_length=1
+    )
+    #: Book depth to subscribe; 0 = the venue's default.
+    book_depth: int = Field(0, ge=0, le=5_000)
+    sandbox: bool = False
+    #: ``host:port`` every URL of the venue is routed to over plain http/ws (mock exchanges, a proxy).
+    endpoint: str = Field("", pattern=r"^$|^[A-Za-z0-9.\-]+:[0-9]{1,5}$")
+
+
+class FeedsConfig(_Section):
+    """Market-data feeds besides the trading venue's own (``engine.marketdata.feeds``): their books
+    serve ``GetOrderBook``; their trades, quotes, book updates and alerts go on the bus
+    (``data.trades|quotes|books.<id>``, ``data.alerts``); every venue's quotes (the trading venue's
+    too) feed the cross-venue mid check, and ``reference_fallbacks`` lets the risk gate's reference
+    price for an instrument fail over to another venue's quotes when its own are stale or unhealthy.
+    """
+
+    sources: list[FeedSourceConfig] = Field(default_factory=list, max_length=64)
+    #: Reconnect backoff: base doubled per failed attempt, capped, times a random factor 1 +- jitter.
+    backoff_ms: int = Field(500, ge=1, le=60_000)
+    max_backoff_ms: int = Field(30_000, ge=1, le=600_000)
+    backoff_jitter: float = Field(0.25, ge=0, lt=1)
+    #: A connected feed silent this long is reconnected (and alerts FEED_STALE).
+    stale_after_ms: int = Field(10_000, ge=10, le=3_600_000)
+    #: A live book re-publishes its quote at least this often (the risk gate's data age stays fresh).
+    quote_refresh_ms: int = Field(1_000, ge=1, le=600_000)
+    #: REST book polling while a feed's websocket is down; 0 disables it.
+    rest_poll_ms: int = Field(2_000, ge=0, le=600_000)
+    #: Circuit breaker per feed: opens after ``breaker_failures`` in ``breaker_window_ms``,
+    #: half-opens after ``breaker_open_ms``, closes after ``breaker_successes`` successes.
+    breaker_failures: int = Field(5, ge=1, le=10_000)
+    breaker_window_ms: int = Field(60_000, ge=1, le=86_400_000)
+    breaker_open_ms: int = Field(30_000, ge=1, le=86_400_000)
+    breaker_successes: int = Field(3, ge=1, le=10_000)
+    #: A venue's mid further than this from the cross-venue median raises MID_DIVERGENCE.
+    max_divergence_bps: int = Field(100, ge=1, le=100_000)
+    #: Fresh venues needed to judge divergence (a median of two cannot tell which one is wrong).
+    divergence_min_venues: int = Field(3, ge=2, le=64)
+    #: Quotes older than this count neither for the median nor as a reference source.
+    reference_max_age_ms: int = Field(5_000, ge=1, le=3_600_000)
+    #: Reference failover: instrument id -> other venues' instrument ids, in order of preference.
+    reference_fallbacks: dict[str, list[str]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeedsConfig:
+        if self.max_backoff_ms < self.backoff_ms:
+            raise ValueError("max_backoff_ms must be >= backoff_ms")
+        for target, sources in self.reference_fallbacks.items():
+            if ":" not in target or not sources or any(":" not in s for s in sources):
+                raise ValueError(
+                    f"reference_fallbacks.{target}: instrument ids VENUE:SYMBOL mapped to a non-empty list of them"
+                )
+        return self
+
+
 class StrategyHostConfig(_Section):
     """The live strategy host (``engine.strategy.host``): how many callback exceptions a strategy
     may raise before it is quarantined (no more callbacks, its open orders canceled)."""
@@ -371,6 +436,7 @@ class EngineConfig(_Section):
     bars: BarsConfig = BarsConfig()
     streams: StreamsConfig = StreamsConfig()
     venue: VenueConfig = VenueConfig()
+    feeds: FeedsConfig = FeedsConfig()
     strategy_host: StrategyHostConfig = StrategyHostConfig()
     #: Strategies run live (none by default); see ``StrategyConfig``.
     strategies: list[StrategyConfig] = Field(default_factory=list, max_length=256)
