@@ -72,11 +72,14 @@ class _Server:
         self._process.start()
         self.info: dict[str, Any] = self._ready.get(timeout=120)
 
-    def stop(self) -> None:
+    def stop(self, *, report: bool = False) -> dict[str, Any]:
+        """Stop the server; with ``report`` it sends one last dict (what it measured) first."""
         self._stop.set()
+        final: dict[str, Any] = self._ready.get(timeout=60) if report else {}
         self._process.join(60)
         if self._process.is_alive():
             self._process.kill()
+        return final
 
 
 def _run_clients(target: Any, args_per_process: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
@@ -173,15 +176,18 @@ def _fanout(subscribers: int, slow: int, trades_per_s: int, quotes_per_s: int) -
             ],
         )
     finally:
-        server.stop()
+        final = server.stop(report=True)
     events = sum(p["events"] for p in parts)
     messages = sum(p["messages"] for p in parts)
     latencies = [x for p in parts for x in p["latencies_ns"]]
     return {
         "subscribers": subscribers,
         "slow_subscribers": slow,
-        "published_per_s": trades_per_s + quotes_per_s,
+        "target_published_per_s": trades_per_s + quotes_per_s,
+        "published_per_s": final.get("published_per_s", 0.0),
         "delivered_events_per_s": events / DURATION_S,
+        # delivered / (published x subscribers): 1.0 = every trade and (unconflated) quote arrived.
+        "delivered_ratio": events / DURATION_S / (final.get("published_per_s") or 1) / (subscribers or 1),
         "messages_per_s": messages / DURATION_S,
         "events_per_message": events / messages if messages else 0.0,
         **_latency_ms(latencies),

@@ -44,11 +44,9 @@ class MarketDataServicer(marketdata_pb2_grpc.MarketDataServiceServicer):
         async for message in run_stream(context, lambda: self._stream(request, context)):
             yield message
 
-    async def _stream(
+    def _stream(
         self, request: marketdata_pb2.StreamMarketDataRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         if self._hub is None:
             raise UnavailableError("market-data streams are not enabled in this engine")
-        subscriber = self._hub.subscribe(request, context)
-        async for message in self._hub.stream(subscriber):
-            yield message
+        return self._hub.stream(self._hub.subscribe(request, context))

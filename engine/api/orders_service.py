@@ -177,7 +177,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         async for message in run_stream(context, lambda: self._stream(request, context), self._on_internal):
             yield message
 
-    async def _stream(
+    def _stream(
         self, request: orders_pb2.StreamOrderEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         if self._events is None:
@@ -191,8 +191,7 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             instrument_id=filters.instrument_id or "",
             from_sequence=request.from_sequence,
         )
-        async for message in self._events.stream(subscriber):
-            yield message
+        return self._events.stream(subscriber)
 
 
 async def _abort(

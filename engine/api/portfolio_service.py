@@ -96,7 +96,7 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
         async for message in run_stream(context, lambda: self._stream(request, context), self._on_internal):
             yield message
 
-    async def _stream(
+    def _stream(
         self, request: portfolio_pb2.StreamPositionsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         hub = self._positions_stream
@@ -111,5 +111,4 @@ class PortfolioServicer(portfolio_pb2_grpc.PortfolioServiceServicer):
             instrument_id=filters.instrument_id or "",
             from_sequence=request.from_sequence,
         )
-        async for message in hub.stream(subscriber):
-            yield message
+        return hub.stream(subscriber)

@@ -1,21 +1,26 @@
 """Market-data fan-out: trades, best bid/offer, L2 top-N books, bars and indicator values.
 
 One hub per engine listens on the bus (``data.trades.*``, ``data.quotes.*``, ``data.books.*``,
-``data.bars.*``), encodes each event once (``encode``) and appends the bytes to the queue of every
-subscriber of that key. Subscribers are woken once per ``streams.conflation_window_ms`` (one timer
-for all of them), so a message carries every event of the window; a subscriber still busy writing
-its previous message simply sends everything that piled up when the write completes.
+``data.bars.*``). Work per event is O(1) whatever the number of subscribers: a trade is encoded
+once (``encode``) and kept for the current window, a quote replaces the window's previous one.
+When the window closes (``streams.conflation_window_ms``, one timer for all subscribers) the
+window's trades of an instrument are joined into one chunk and appended -- one list append -- to
+each subscriber of that key, the latest quote is set, changed books are snapshotted once per
+(instrument, depth), and every subscriber with news is woken: a message carries every event of
+the window. A subscriber still busy writing its previous message sends everything that piled up
+as soon as that write completes.
 
 Bounded per subscriber, never slowing the engine or the other subscribers:
 
 * BBO, book and indicator values keep the **latest value per key** (instrument, channel,
-  parameters): a slow reader gets fewer, current values (``conflated`` counts the replaced ones);
-* trades and bars are kept in order up to ``streams.marketdata_queue_max``; trades arriving while
-  the queue is full (and until the report went out) are **not queued but summarised** per
-  instrument in one ``TradesSkipped`` event (count, volume, low/high, last price, time range) that
-  takes their place in the stream; bars are never dropped (one per interval);
-* book snapshots are taken when the window closes, only for books that changed, once per
-  (instrument, depth) for all their subscribers.
+  parameters): a slow reader gets fewer, current values (``conflated`` counts the replaced ones,
+  including those replaced within a window);
+* trades and bars are kept in order up to ``streams.marketdata_queue_max`` events; a window's
+  trades that would take the queue past it -- and all later ones until the report went out -- are
+  **not queued but summarised** per instrument in one ``TradesSkipped`` event (count, volume,
+  low/high, last price, time range) that takes their place in the stream; bars are never dropped
+  (one per interval);
+* book snapshots are taken when the window closes, only for books that changed.
 
 Indicators: one streaming indicator (``engine.indicators.registry``) per (instrument, bar interval,
 name, parameters), shared by its subscribers, fed with every newly closed bar (revision 0; a bar
@@ -100,13 +105,25 @@ class _Skipped:
 
 
 class MarketDataSubscriber(Subscriber):
-    __slots__ = ("conflated", "dirty", "items", "keys", "latest", "skipped", "skipped_trades")
+    __slots__ = (
+        "conflated",
+        "counts",
+        "dirty",
+        "items",
+        "keys",
+        "latest",
+        "queued",
+        "skipped",
+        "skipped_trades",
+    )
 
     def __init__(self, context: grpc.aio.ServicerContext | None, keys: list[Key]) -> None:
         super().__init__(context)
         self.keys = keys
-        #: Trades and bars in arrival order (pre-encoded).
+        #: Chunks of pre-encoded trades and bars in arrival order, and how many events each holds.
         self.items: list[bytes] = []
+        self.counts: list[int] = []
+        self.queued = 0
         #: Latest BBO / book / indicator value per key (dict order = first arrival).
         self.latest: dict[Key, bytes] = {}
         self.skipped: dict[str, _Skipped] = {}
@@ -119,33 +136,58 @@ class MarketDataSubscriber(Subscriber):
     def has_data(self) -> bool:
         return bool(self.items or self.latest or self.skipped)
 
-    def add_trade(self, entry: bytes, tick: TradeTick, limit: int) -> None:
-        if self.skipped or len(self.items) >= limit:
+    def add_trades(self, chunk: bytes, trades: list[tuple[bytes, TradeTick]], limit: int) -> None:
+        """A window's trades of one instrument (``chunk``: their entries joined): queued whole, or,
+        if they would take the queue past ``limit`` (or a skip report is pending), summarised."""
+        n = len(trades)
+        if not self.skipped and self.queued + n <= limit:
+            self.items.append(chunk)
+            self.counts.append(n)
+            self.queued += n
+            return
+        for _, tick in trades:
             key = str(tick.instrument_id)
             skipped = self.skipped.get(key)
             if skipped is None:
                 self.skipped[key] = _Skipped(tick)
             else:
                 skipped.add(tick)
-            self.skipped_trades += 1
-        else:
-            self.items.append(entry)
+        self.skipped_trades += n
 
-    def put_latest(self, key: Key, entry: bytes) -> None:
+    def add_item(self, entry: bytes) -> None:
+        """One event that is never dropped (a bar)."""
+        self.items.append(entry)
+        self.counts.append(1)
+        self.queued += 1
+
+    def put_latest(self, key: Key, entry: bytes, replaced: int = 0) -> None:
+        """``replaced``: values of this key the hub already conflated in the window."""
         latest = self.latest
         if key in latest:
-            self.conflated += 1
+            replaced += 1
+        self.conflated += replaced
         latest[key] = entry
 
     def take(self, limit: int, ts_ns: int) -> bytes | None:
-        """The next message, or None when there is nothing to send (and no heartbeat is due)."""
+        """The next message (about ``limit`` events at most: whole chunks), or None when there is
+        nothing to send and no heartbeat is due."""
         items = self.items
-        if len(items) > limit:
-            parts = items[:limit]
-            del items[:limit]
+        taken = 0
+        n = 0
+        counts = self.counts
+        while n < len(items) and (taken == 0 or taken + counts[n] <= limit):
+            taken += counts[n]
+            n += 1
+        if n < len(items):
+            parts = items[:n]
+            del items[:n]
+            del counts[:n]
+            self.queued -= taken
         else:
             parts = items
             self.items = []
+            self.counts = []
+            self.queued = 0
             if self.skipped:
                 parts.extend(s.entry(iid) for iid, s in self.skipped.items())
                 self.skipped.clear()
@@ -214,6 +256,9 @@ class MarketDataHub:
         self._indicators: dict[str, dict[int, dict[tuple[Any, ...], _Indicator]]] = {}
         self._dirty: list[MarketDataSubscriber] = []
         self._dirty_books: set[str] = set()
+        #: This window's trades per instrument, and latest quote (with how many it replaced).
+        self._window_trades: dict[str, list[tuple[bytes, TradeTick]]] = {}
+        self._window_bbo: dict[str, tuple[bytes, int]] = {}
         self._flush_handle: asyncio.Handle | None = None
 
     def attach(self, bus: Any) -> None:
@@ -225,34 +270,24 @@ class MarketDataHub:
 
     # -- bus handlers (loop) -----------------------------------------------------------------------
     def on_trade(self, tick: TradeTick) -> None:
+        """O(1) per trade: encoded once, kept for the window; fanned out (as one chunk) at its end."""
         iid = str(tick.instrument_id)
-        subscribers = self._trades.get(iid)
-        if subscribers:
-            entry = trade_entry(tick)
-            limit = self._streams.config.marketdata_queue_max
-            dirty = self._dirty
-            for subscriber in subscribers:
-                subscriber.add_trade(entry, tick, limit)
-                if not subscriber.dirty:
-                    subscriber.dirty = True
-                    dirty.append(subscriber)
+        if iid in self._trades:
+            window = self._window_trades.get(iid)
+            if window is None:
+                window = self._window_trades[iid] = []
+            window.append((trade_entry(tick), tick))
             self._schedule()
         if iid in self._books:
             self._dirty_books.add(iid)
             self._schedule()
 
     def on_quote(self, tick: QuoteTick) -> None:
+        """O(1) per quote: the window keeps the latest (BBO conflates by design)."""
         iid = str(tick.instrument_id)
-        subscribers = self._bbo.get(iid)
-        if subscribers:
-            entry = bbo_entry(tick)
-            key = ("bbo", iid)
-            dirty = self._dirty
-            for subscriber in subscribers:
-                subscriber.put_latest(key, entry)
-                if not subscriber.dirty:
-                    subscriber.dirty = True
-                    dirty.append(subscriber)
+        if iid in self._bbo:
+            previous = self._window_bbo.get(iid)
+            self._window_bbo[iid] = (bbo_entry(tick), 0 if previous is None else previous[1] + 1)
             self._schedule()
         if iid in self._books:
             self._dirty_books.add(iid)
@@ -269,9 +304,10 @@ class MarketDataHub:
         by_interval = self._bars.get(iid)
         subscribers = by_interval.get(bar.interval_ns) if by_interval else None
         if subscribers:
+            self._deliver_trades(iid)  # the trades before the bar go first
             entry = bar_entry(bar)
             for subscriber in subscribers:
-                subscriber.items.append(entry)  # never dropped: one per interval
+                subscriber.add_item(entry)  # never dropped: one per interval
                 self._mark(subscriber)
             self._schedule()
         computed = self._indicators.get(iid)
@@ -299,9 +335,32 @@ class MarketDataHub:
                 loop.call_later(window_ms / 1000, self._flush) if window_ms else loop.call_soon(self._flush)
             )
 
+    def _deliver_trades(self, iid: str) -> None:
+        window = self._window_trades.pop(iid, None)
+        subscribers = self._trades.get(iid)
+        if not window or not subscribers:
+            return
+        chunk = b"".join([entry for entry, _ in window])
+        limit = self._streams.config.marketdata_queue_max
+        for subscriber in subscribers:
+            subscriber.add_trades(chunk, window, limit)
+            if not subscriber.dirty:
+                subscriber.dirty = True
+                self._dirty.append(subscriber)
+
     def _flush(self) -> None:
-        """End of a conflation window: snapshot changed books, wake every subscriber with news."""
+        """End of a conflation window: fan out its trades (one chunk per instrument) and latest
+        quotes, snapshot changed books, wake every subscriber with news."""
         self._flush_handle = None
+        for iid in list(self._window_trades):
+            self._deliver_trades(iid)
+        if self._window_bbo:
+            for iid, (entry, replaced) in self._window_bbo.items():
+                key = ("bbo", iid)
+                for subscriber in self._bbo.get(iid, ()):
+                    subscriber.put_latest(key, entry, replaced)
+                    self._mark(subscriber)
+            self._window_bbo.clear()
         if self._dirty_books:
             now = self._now()
             for iid in self._dirty_books:

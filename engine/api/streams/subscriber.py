@@ -149,8 +149,9 @@ async def run_stream(
     open_stream: Callable[[], AsyncIterator[Any]],
     on_internal: Callable[[BaseException], None] | None = None,
 ) -> AsyncIterator[Any]:
-    """Run a server stream; domain errors (at open or later) end it with their mapped status and
-    trailing metadata, like ``grpc_errors`` does for unary calls."""
+    """Run a server stream: ``open_stream()`` validates and subscribes (raising on a bad request)
+    and returns the messages. Domain errors, at open or later, end the call with their mapped
+    status and trailing metadata, like ``grpc_errors`` does for unary calls."""
     try:
         async for message in open_stream():
             yield message
