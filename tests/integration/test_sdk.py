@@ -336,3 +336,96 @@ async def test_stream_market_data_when_subscribed_then_bbo_and_trades_in_decimal
     assert bbo.instrument_id == BTC and bbo.bid_price is not None and bbo.ask_price is not None
     assert bbo.bid_price < bbo.ask_price
     assert isinstance(trade.price, Decimal) and trade.size > 0
+
+
+async def test_tls_when_engine_serves_a_certificate_then_sdk_connects_with_the_ca(tmp_path: Path) -> None:
+    import trustme
+
+    from algotrendy_sdk import TlsConfig
+
+    ca = trustme.CA()
+    server = ca.issue_cert("localhost", "127.0.0.1")
+    client_cert = ca.issue_cert("sdk-client")
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    server.cert_chain_pems[0].write_to_path(str(tmp_path / "server.pem"))
+    server.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    client_cert.cert_chain_pems[0].write_to_path(str(tmp_path / "client.pem"))
+    client_cert.private_key_pem.write_to_path(str(tmp_path / "client.key"))
+    overrides = {
+        "tls.cert_file": str(tmp_path / "server.pem"),
+        "tls.key_file": str(tmp_path / "server.key"),
+        "tls.client_ca_file": str(tmp_path / "ca.pem"),  # mutual TLS
+    }
+    async with running_engine(tmp_path / "data", **overrides) as running:
+        key = admin_file_credentials(running.data_dir)
+        tls = TlsConfig.from_files(
+            ca=tmp_path / "ca.pem",
+            cert=tmp_path / "client.pem",
+            key=tmp_path / "client.key",
+            server_name="localhost",
+        )
+        async with AsyncClient(running.target, key, tls=tls) as client:
+            assert (await client.status()).engine_state == "RUNNING"
+        # Without a client certificate the handshake fails: the engine is unreachable to us.
+        no_cert = TlsConfig.from_files(ca=tmp_path / "ca.pem", server_name="localhost")
+        async with AsyncClient(running.target, key, tls=no_cert, timeout_s=3) as client:
+            with pytest.raises(Unavailable):
+                await client.status()
+        # Plaintext to a TLS port fails the same way.
+        async with AsyncClient(running.target, key, timeout_s=3) as client:
+            with pytest.raises(Unavailable):
+                await client.status()
+
+
+async def test_streams_when_engine_restarts_then_resume_from_the_journal_exactly(tmp_path: Path) -> None:
+    """The engine goes away mid-stream and comes back on the same port: order events and position
+    updates continue from the last sequence each stream saw, read back from the journal."""
+    data_dir = tmp_path / "data"
+    orders: list = []
+    fills: list = []
+    async with running_engine(data_dir) as first:
+        port = first.engine.grpc.port
+        credentials = admin_file_credentials(data_dir)
+        client = AsyncClient(first.target, credentials, options=FAST_RECONNECT)
+        backoff = dict(initial_s=0.05, max_s=0.3, max_attempts=None)
+
+        async def consume_orders() -> None:
+            async for event in client.stream_order_events(from_sequence=1, backoff=Backoff(**backoff)):
+                orders.append(event)
+
+        async def consume_positions() -> None:
+            async for update in client.stream_positions(from_sequence=1, backoff=Backoff(**backoff)):
+                fills.append(update)
+
+        tasks = [asyncio.create_task(consume_orders()), asyncio.create_task(consume_positions())]
+        for i in range(3):
+            await client.submit_order(BTC, "buy", Decimal("0.001"), client_order_id=f"pre-{i}")
+        head = await _head(client)
+        await _eventually(lambda: orders and orders[-1].sequence >= head, what="events before the restart")
+    # Down: both streams are now reconnecting with backoff.
+    async with running_engine(data_dir, **{"grpc.port": port}) as second:
+        async with AsyncClient(second.target, credentials) as admin:
+            for i in range(3):
+                await admin.submit_order(BTC, "sell", Decimal("0.001"), client_order_id=f"post-{i}")
+
+            async def all_filled() -> bool:
+                listed = await admin.list_orders(statuses=["FILLED"])
+                return len(listed) == 6
+
+            await _eventually(all_filled, what="six fills")
+            head = await _head(admin)
+            await _eventually(lambda: orders and orders[-1].sequence >= head, what="events after the restart")
+            await _eventually(lambda: len(fills) == 6, what="six position updates")
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await client.close()
+
+    assert [e.sequence for e in orders] == list(range(1, head + 1))
+    assert [u.client_order_id for u in fills] == [f"pre-{i}" for i in range(3)] + [
+        f"post-{i}" for i in range(3)
+    ]
+    assert [u.sequence for u in fills] == sorted({u.sequence for u in fills})  # ascending, no duplicate
+    filled_at = {e.client_order_id: e.sequence for e in orders if e.kind == "FILLED"}
+    assert [u.sequence for u in fills] == [filled_at[u.client_order_id] for u in fills]
+    assert fills[2].position.quantity == Decimal("0.003") and fills[-1].position.quantity == Decimal("0")
