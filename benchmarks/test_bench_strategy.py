@@ -8,6 +8,7 @@ for everything; this isolates the strategy side of it:
 * ``sma_update_x2``: two ``SMA.update`` calls per bar from Python (the indicator floor);
 * ``dispatch_empty``: ``host.bar_pusher`` into a strategy whose ``on_bar`` does nothing (the host's
   cost: fill the ``BarView`` in place, call the subscribed handler inside the safe wrapper);
+* ``sma_signal_no_orders``: dispatch + both SMA updates + the signal, no trading (the bar path);
 * ``sma_cross``: the built-in ``sma_cross`` (10/30) end to end on the strategy side: dispatch, two
   SMA updates, the signal, and on each crossing an all-in market order (exact sizing, a client
   order id, a ``SubmitOrder``) handed to a router that fills it at once (no OMS here: the
@@ -45,6 +46,7 @@ BTC = InstrumentId("SIM:BTC-USD")
 MAIN = AccountId("main")
 RESULTS = Path(__file__).resolve().parent / "results" / "strategy.json"
 _medians: dict[str, float] = {}
+_orders: dict[str, int] = {}
 
 
 def _closes() -> np.ndarray:
@@ -86,6 +88,19 @@ class _Nothing(Strategy):
         pass
 
 
+class _SignalOnly(Strategy):
+    """The SMA-cross bar path without trading: both SMAs and the signal, no orders."""
+
+    def on_start(self) -> None:
+        self.fast = self.ctx.indicator("sma", timeperiod=10).update
+        self.slow = self.ctx.indicator("sma", timeperiod=30).update
+        self.long = False
+
+    def on_bar(self, bar: BarView) -> None:
+        close = bar.close
+        self.long = self.fast(close) > self.slow(close)
+
+
 def _instruments() -> list[Instrument]:
     out = []
     for i in default_instruments():
@@ -108,6 +123,8 @@ def _host(strategy: Any, params: dict[str, Any] | None = None) -> tuple[Strategy
 def _run_host(host: StrategyHost, router: _FillNow, closes: list[float]) -> None:
     push = host.bar_pusher(BTC, 60_000_000_000)
     pending = router.pending
+    zero = Money("0", "USD")
+    venue_order_id = VenueOrderId("v")
     trade = 0
     for i, c in enumerate(closes):
         push(i, i + 1, c, c, c, c, 1.0, 1)
@@ -121,13 +138,13 @@ def _run_host(host: StrategyHost, router: _FillNow, closes: list[float]) -> None
                         account_id=cmd.account_id,
                         client_order_id=cmd.client_order_id,
                         instrument_id=cmd.instrument_id,
-                        venue_order_id=VenueOrderId("v"),
+                        venue_order_id=venue_order_id,
                         trade_id=TradeId(f"t{trade}"),
                         side=cmd.side,
-                        last_price=Price(repr(c)),
+                        last_price=Price.from_raw(round(c * 10), 1),
                         last_quantity=cmd.quantity,
                         liquidity_side=LiquiditySide.TAKER,
-                        commission=Money("0", "USD"),
+                        commission=zero,
                     )
                 )
             pending.clear()
@@ -160,6 +177,16 @@ def test_bench_dispatch_empty(benchmark: Any) -> None:
     _per_bar("dispatch_empty", benchmark, run)
 
 
+def test_bench_sma_signal_no_orders(benchmark: Any) -> None:
+    closes = _closes().tolist()
+
+    def run() -> None:
+        host, router = _host(_SignalOnly)
+        _run_host(host, router, closes)
+
+    _per_bar("sma_signal_no_orders", benchmark, run)
+
+
 def test_bench_sma_cross(benchmark: Any) -> None:
     closes = _closes().tolist()
     sent: list[int] = []
@@ -171,6 +198,7 @@ def test_bench_sma_cross(benchmark: Any) -> None:
 
     _per_bar("sma_cross", benchmark, run)
     assert sent[0] > 1000  # it does trade: each crossing is an order
+    _orders["sma_cross"] = sent[0]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -181,6 +209,12 @@ def _report() -> Any:
     rows = {k: round(v, 1) for k, v in _medians.items()}
     if "sma_cross" in rows:
         rows["sma_cross_bars_per_s"] = round(1e9 / _medians["sma_cross"])
+    if "sma_cross" in rows and "sma_signal_no_orders" in rows:
+        # Strategy-side cost of one order: sizing, ids, the SubmitOrder, and applying its fill
+        # (plus this benchmark's own OrderFilled construction).
+        extra_ns = (_medians["sma_cross"] - _medians["sma_signal_no_orders"]) * N_BARS
+        rows["per_order_us"] = round(extra_ns / _orders["sma_cross"] / 1000, 2)
+        rows["orders"] = _orders["sma_cross"]
     print("\nstrategy hot path, median ns per bar:")
     for k, v in rows.items():
         print(f"  {k:24s} {v}")

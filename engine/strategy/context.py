@@ -45,7 +45,18 @@ __all__ = ["MAX_STRATEGY_ID_LENGTH", "BalanceSource", "Context", "StrategyPositi
 
 #: ``<strategy_id>-<n>`` must fit a ClientOrderId (36 characters) up to n = 10**11.
 MAX_STRATEGY_ID_LENGTH = 24
-_TERMINAL = (OrderDenied, OrderRejected, OrderCanceled, OrderExpired)
+_INITIALIZED, _FILLED, _CLOSED, _UPDATED, _CANCEL_REJECTED = range(5)
+#: What an order event means for the strategy's book; events not listed change nothing.
+_APPLY: dict[type, int] = {
+    OrderInitialized: _INITIALIZED,
+    OrderFilled: _FILLED,
+    OrderDenied: _CLOSED,
+    OrderRejected: _CLOSED,
+    OrderCanceled: _CLOSED,
+    OrderExpired: _CLOSED,
+    OrderUpdated: _UPDATED,
+    OrderCancelRejected: _CANCEL_REJECTED,
+}
 _new_id = str.__new__
 _ROUNDING = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
 
@@ -518,28 +529,34 @@ class Context:
         self._forget(client_order_id)
 
     def apply(self, event: OrderEvent) -> None:
-        """Update the strategy's book from an event of one of its orders (before its callbacks)."""
+        """Update the strategy's book from an event of one of its orders (before its callbacks).
+
+        Most events (submitted, accepted, pending ...) change nothing here: one dict lookup by the
+        event's type decides, no ``isinstance`` chain."""
+        kind = _APPLY.get(type(event))
+        if kind is None:
+            return
         coid = event.client_order_id
         tracked = self._open.get(coid)
         if tracked is None:
-            if isinstance(event, OrderInitialized):  # a bracket exit released by the OMS
+            if kind == _INITIALIZED:  # a bracket exit released by the OMS
                 position = self.position(event.instrument_id)
-                lots = position.instrument.quantity_to_lots(event.quantity)
-                self._open[coid] = _Tracked(position, event.side, lots)
+                lots = position.instrument.quantity_to_lots(event.quantity)  # type: ignore[attr-defined]
+                self._open[coid] = _Tracked(position, event.side, lots)  # type: ignore[attr-defined]
                 position.open_orders += 1
             return
-        if isinstance(event, OrderFilled):
+        if kind == _FILLED:
             position = tracked.position
-            lots = position.instrument.quantity_to_lots(event.last_quantity)
-            position.lots += lots if event.side is Side.BUY else -lots
+            lots = position.instrument.quantity_to_lots(event.last_quantity)  # type: ignore[attr-defined]
+            position.lots += lots if event.side is Side.BUY else -lots  # type: ignore[attr-defined]
             tracked.filled += lots
             if tracked.filled >= tracked.quantity:
                 self._forget(coid)
-        elif isinstance(event, _TERMINAL):
+        elif kind == _CLOSED:
             self._forget(coid)
-        elif isinstance(event, OrderUpdated):
-            tracked.quantity = tracked.position.instrument.quantity_to_lots(event.quantity)
-        elif isinstance(event, OrderCancelRejected):
+        elif kind == _UPDATED:
+            tracked.quantity = tracked.position.instrument.quantity_to_lots(event.quantity)  # type: ignore[attr-defined]
+        elif kind == _CANCEL_REJECTED:
             tracked.pending_cancel = False
 
     def track_restored(self, order: Any) -> None:

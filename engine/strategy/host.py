@@ -77,6 +77,8 @@ class StrategySlot:
         "last_error",
         "strategy",
         "strategy_id",
+        "wants_fills",
+        "wants_order_events",
     )
 
     def __init__(self, strategy: Strategy, ctx: Context, bar_interval_ns: int = 0) -> None:
@@ -86,6 +88,9 @@ class StrategySlot:
         self.instruments = ctx.instruments
         #: The bar interval the strategy trades on (0: every interval published for its instruments).
         self.bar_interval_ns = bar_interval_ns
+        #: Whether the strategy overrides these callbacks (no call for the base class's no-op).
+        self.wants_order_events = _overrides(strategy, "on_order_event")
+        self.wants_fills = _overrides(strategy, "on_fill")
         self.active = True
         self.errors = 0
         self.last_error = ""
@@ -409,14 +414,14 @@ class StrategyHost:
         slot.ctx.apply(event)
         if not slot.active:
             return
-        strategy = slot.strategy
-        try:
-            strategy.on_order_event(event)
-        except Exception as exc:
-            self._failed(slot, "on_order_event", exc)
-        if type(event) is OrderFilled and slot.active:
+        if slot.wants_order_events:
             try:
-                strategy.on_fill(event)
+                slot.strategy.on_order_event(event)
+            except Exception as exc:
+                self._failed(slot, "on_order_event", exc)
+        if slot.wants_fills and type(event) is OrderFilled and slot.active:
+            try:
+                slot.strategy.on_fill(event)
             except Exception as exc:
                 self._failed(slot, "on_fill", exc)
 
