@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ops import admin_cmd, backtest_cmd, book_cmd, risk_cmd, store_cmd, stream_cmd, trading_cmd
+from ops import admin_cmd, backtest_cmd, book_cmd, data_cmd, risk_cmd, store_cmd, stream_cmd, trading_cmd
 from ops.connect import Connection, remote
 
 EXIT_UNAVAILABLE = 3
@@ -51,6 +51,7 @@ app.command("balances")(trading_cmd.balances)
 app.command("pnl")(trading_cmd.pnl)
 app.add_typer(risk_cmd.app, name="risk")
 app.add_typer(stream_cmd.app, name="stream")
+app.add_typer(data_cmd.app, name="data")
 backtest_cmd.register(app)
 
 TargetOption = Annotated[

@@ -132,7 +132,8 @@ class Recorder:
         snapshot_every: int = 1000,
     ) -> None:
         self._writer = writer
-        self._books = books if books is not None else {}
+        #: The live feed's books (``FeedHandler.books``): the source of book views to record.
+        self.books: dict[InstrumentId, OrderBook] = books if books is not None else {}
         self._instrument_for = instrument_for
         self._block_records = block_records or writer.block_records
         self._book_depth = book_depth
@@ -179,7 +180,7 @@ class Recorder:
         """Alerts are not market data; a recording does not keep them."""
 
     def on_book(self, event: OrderBookUpdated) -> None:
-        book = self._books.get(event.instrument_id)
+        book = self.books.get(event.instrument_id)
         if book is None:
             return
         differ = self._differs.get(event.instrument_id)
@@ -214,7 +215,7 @@ class Recorder:
 
     def _learn(self, instrument_id: InstrumentId) -> None:
         instrument = None
-        book = self._books.get(instrument_id)
+        book = self.books.get(instrument_id)
         if book is not None:
             instrument = book.instrument
         elif self._instrument_for is not None:

@@ -239,5 +239,5 @@ class ReplayFeed:
         stats.finished = True
         if progress is not None:
             progress(stats)
-        log.info("replay.finished", events=n, elapsed_s=round(stats.elapsed_s, 3))
+        log.debug("replay.finished", events=n, elapsed_s=round(stats.elapsed_s, 3))
         return stats

@@ -29,6 +29,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -198,8 +199,13 @@ def _split_symbol(symbol: str) -> tuple[str, str]:
     return clean or "UNKNOWN", "UNKNOWN"
 
 
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
 def _places(text: str) -> int:
     """Decimal places a literal needs (``"9681.920"`` -> 2, ``"1e-5"`` -> 5, ``"100"`` -> 0)."""
+    if not _NUMBER.match(text):
+        raise ValueError(f"{text!r} is not a decimal number")
     if "e" in text or "E" in text:
         exponent = Decimal(text).normalize().as_tuple().exponent
         return max(-exponent, 0) if isinstance(exponent, int) else 0
@@ -235,12 +241,15 @@ def _tardis_instrument(
                 f"one market a file: {row['exchange']} {row['symbol']} after {exchange} {symbol}",
                 line=lineno,
             )
-        for c in price_cols:
-            if row[c]:
-                pp = max(pp, _places(row[c]))
-        for c in size_cols:
-            if row[c]:
-                sp = max(sp, _places(row[c]))
+        try:
+            for c in price_cols:
+                if row[c]:
+                    pp = max(pp, _places(row[c]))
+            for c in size_cols:
+                if row[c]:
+                    sp = max(sp, _places(row[c]))
+        except ValueError as exc:
+            raise DataImportError(path, str(exc), line=lineno) from None
     if exchange is None or symbol is None:
         raise DataImportError(path, "no rows")
     venue, kind = _TARDIS_VENUES.get(exchange, (exchange.upper().replace("-", "_")[:32], InstrumentKind.SPOT))
