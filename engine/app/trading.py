@@ -171,15 +171,6 @@ class TradingCore:
                 portfolio.on_fill(fill)
         finally:
             self._replaying = False
-        if external is not None and not external.is_paper:
-            # Live: balances are the venue's (fills so far are in them); positions come from fills.
-            venue_balances = await external.live_balances()
-            held = portfolio.balances(self.account)
-            for asset in set(venue_balances) | set(held):
-                target = venue_balances.get(asset, Money(0, asset))
-                current = held.get(asset, Money(0, asset))
-                if target != current:
-                    portfolio.deposit(self.account, target - current)
         risk.restore_equity_tracks(persistence.state.get(RISK_TABLE, KEY_EQUITY, {}))
 
         venue = self._build_venue(persistence)
@@ -202,6 +193,16 @@ class TradingCore:
         changed = await oms.reconcile(venue)
         self.reconciled_orders = len(changed)
         await oms.idle()
+        if external is not None and not external.is_paper:
+            # Live: balances are the venue's, taken once every fill found at start is applied (the
+            # venue's balances already hold them); positions and PnL come from the fills.
+            venue_balances = await external.live_balances()
+            held = portfolio.balances(self.account)
+            for asset in set(venue_balances) | set(held):
+                target = venue_balances.get(asset, Money(0, asset))
+                current = held.get(asset, Money(0, asset))
+                if target != current:
+                    portfolio.deposit(self.account, target - current)
         if external is not None:
             external.deliver = self._on_venue_event  # the feed's trades and quotes from now on
         else:
