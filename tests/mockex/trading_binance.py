@@ -2,7 +2,8 @@
 
 REST (signed with HMAC-SHA256 exactly as Binance checks it: ``X-MBX-APIKEY`` + ``signature`` over the
 query string / form body): ``exchangeInfo``, ``order`` (POST/GET/DELETE), ``order/cancelReplace``,
-``openOrders``, ``allOrders``, ``myTrades``, ``account``, ``time``, ``ping``. Payload shapes follow the
+``openOrders``, ``allOrders``, ``myTrades``, ``account``, ``time``, ``ping``, and a public ``depth``
+around ``market_price`` (for a market-data feed's REST fallback: the engine-level live test). Payload shapes follow the
 recorded fixtures in ``../shared/data/exchange-payloads/nautilus-adapter-fixtures/binance/test_data/
 spot`` (``new_order_full_response``, ``order_response``, ``cancel_order_response``,
 ``account_trades_response``, ``account_response``, ``execution_report_*``); the market list is the
@@ -125,6 +126,7 @@ class BinanceTradingMock:
         self.create_times: list[float] = []
         self.rejected_auth = 0
         self._ids = itertools.count(1001)
+        self._depth_id = 100
         self._trade_ids = itertools.count(5001)
         self._delays: dict[tuple[str, str], list[float]] = {}
         self._rate_limits: dict[tuple[str, str], list[int]] = {}
@@ -139,6 +141,7 @@ class BinanceTradingMock:
     async def start(self) -> int:
         app = web.Application()
         app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
+        app.router.add_get("/api/v3/depth", self._depth)
         app.router.add_get("/api/v3/ping", self._ping)
         app.router.add_get("/api/v3/time", self._time)
         app.router.add_route("*", "/api/v3/order", self._order)
@@ -204,6 +207,16 @@ class BinanceTradingMock:
     async def _exchange_info(self, request: web.Request) -> web.Response:
         self.requests.append(("GET", request.path, dict(request.query)))
         return web.json_response(self.exchange_info)
+
+    async def _depth(self, request: web.Request) -> web.Response:
+        """A public book around ``market_price`` (5 levels a side, one tick apart): enough for a
+        market-data feed's REST polling fallback to give the risk gate its reference price."""
+        self.requests.append(("GET", request.path, dict(request.query)))
+        self._depth_id += 1
+        tick = Decimal("0.01")
+        bids = [[_fmt(self.market_price - tick * (i + 1)), "1.00000000"] for i in range(5)]
+        asks = [[_fmt(self.market_price + tick * (i + 1)), "1.00000000"] for i in range(5)]
+        return web.json_response({"lastUpdateId": self._depth_id, "bids": bids, "asks": asks})
 
     async def _ping(self, _request: web.Request) -> web.Response:
         return web.json_response({})
