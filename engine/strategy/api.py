@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from engine.core.clock import TimeEvent
+from engine.core.clock import Clock, TimeEvent
 from engine.core.commands import AmendOrder, CancelOrder, SubmitOrder
 from engine.core.enums import Side, TimeInForce
 from engine.core.errors import ValidationError
@@ -143,6 +143,9 @@ class StrategyContext(Protocol):
     # -- time, reference data, indicators ---------------------------------------------------------
     def now_ns(self) -> int: ...
 
+    @property
+    def clock(self) -> Clock: ...
+
     def instrument(self, instrument_id: InstrumentId) -> Instrument: ...
 
     def indicator(self, name: str, **params: Any) -> Any: ...
@@ -155,6 +158,8 @@ class StrategyContext(Protocol):
 
     # -- portfolio ---------------------------------------------------------------------------------
     def position(self, instrument_id: InstrumentId) -> StrategyPosition: ...
+
+    def positions(self) -> list[StrategyPosition]: ...
 
     def cash(self, currency: str | None = None) -> Money: ...
 
@@ -176,6 +181,14 @@ class StrategyContext(Protocol):
 
     # -- order intents (through the risk gate and the OMS) ---------------------------------------
     def submit_market(self, instrument_id: InstrumentId, side: Side, quantity: Quantity) -> ClientOrderId: ...
+
+    def buy(
+        self, instrument_id: InstrumentId, quantity: Quantity, price: Price | None = None
+    ) -> ClientOrderId: ...
+
+    def sell(
+        self, instrument_id: InstrumentId, quantity: Quantity, price: Price | None = None
+    ) -> ClientOrderId: ...
 
     def submit_limit(
         self,

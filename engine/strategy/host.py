@@ -9,7 +9,8 @@ running. A strategy whose ``on_start`` raises is quarantined at once (its state 
 Dispatch is table driven: per instrument a tuple of ``(slot, bound method)`` for exactly the
 strategies that subscribed to it *and* override the callback, rebuilt on add/quarantine — no
 ``isinstance`` chain and no per-event allocation. Bars go through one ``BarView`` per instrument
-that is overwritten in place:
+and interval that is overwritten in place (a strategy picks its interval with ``bar_interval_ns``;
+the bar service publishes every configured interval on the same topic):
 
 * live: ``attach(bus)`` subscribes ``data.bars.<id>`` (``Bar`` events with exact prices),
   ``data.trades.<id>``, ``data.quotes.<id>``, ``data.books.<id>`` and ``events.order.<account>``;
