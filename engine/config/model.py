@@ -420,6 +420,53 @@ class StrategyConfig(_Section):
     bar_interval: str = "1m"
 
 
+class QuestDbConfig(_Section):
+    """QuestDB time series (``engine.store.questdb``): trades, best bid/offer, bars, fills and equity
+    over ILP, batched on a thread off the loop. While QuestDB is down rows spool to LMDB
+    (``<data_dir>/questdb-spool``) and drain in order when it is back; tables are created with
+    ``DEDUP UPSERT KEYS`` so a batch sent twice is stored once. ``http`` is acknowledged; ``tcp`` is
+    not (rows in flight when QuestDB dies are lost)."""
+
+    enabled: bool = False
+    protocol: Literal["http", "tcp"] = "http"
+    host: str = Field("127.0.0.1", min_length=1)
+    #: 9000 for ILP/HTTP (also /exec for the schema), 9009 for ILP/TCP.
+    port: int = Field(9000, ge=1, le=65535)
+    table_prefix: str = Field("", max_length=32, pattern=r"^[A-Za-z0-9_]*$")
+    #: A batch goes out at this many rows, or every ``flush_interval_ms``.
+    batch_rows: int = Field(10_000, ge=1, le=1_000_000)
+    flush_interval_ms: int = Field(250, ge=1, le=60_000)
+    request_timeout_ms: int = Field(5_000, ge=100, le=120_000)
+    #: Retry after a failure: base doubled per failure, capped.
+    retry_backoff_ms: int = Field(250, ge=1, le=60_000)
+    retry_backoff_max_ms: int = Field(30_000, ge=1, le=600_000)
+    #: Rows waiting for the sink thread beyond this are dropped and counted (the disk cannot keep up).
+    max_pending_rows: int = Field(1_000_000, ge=1_000, le=100_000_000)
+    create_tables: bool = True
+    spool_max_mb: int = Field(4_096, ge=16, le=1_048_576)
+    #: How often the account's equity is sampled into the ``equity`` table.
+    equity_interval_ms: int = Field(1_000, ge=10, le=3_600_000)
+    tables: list[Literal["trades", "bbo", "bars", "fills", "equity"]] = Field(
+        default_factory=lambda: ["trades", "bbo", "bars", "fills", "equity"]
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QuestDbConfig:
+        if self.retry_backoff_max_ms < self.retry_backoff_ms:
+            raise ValueError("retry_backoff_max_ms must be >= retry_backoff_ms")
+        return self
+
+
+class ReplayConfig(_Section):
+    """Market data from a recording (``algotrendy data import|record``) played onto the bus as if
+    live: its books serve GetOrderBook, its trades build bars and reach strategies and the paper
+    venue. Empty ``path`` = no replay."""
+
+    path: str = ""
+    #: ``1x`` as recorded, ``10x`` ten times faster, ``max`` as fast as the loop allows.
+    speed: str = Field("1x", pattern=r"^(max|[0-9]+(\.[0-9]+)?x)$")
+
+
 class EngineConfig(_Section):
     #: Where LMDB, the lock file and (later) credentials live. Created if missing.
     data_dir: Path = Path(".algotrendy")
@@ -438,6 +485,8 @@ class EngineConfig(_Section):
     venue: VenueConfig = VenueConfig()
     feeds: FeedsConfig = FeedsConfig()
     strategy_host: StrategyHostConfig = StrategyHostConfig()
+    questdb: QuestDbConfig = QuestDbConfig()
+    replay: ReplayConfig = ReplayConfig()
     #: Strategies run live (none by default); see ``StrategyConfig``.
     strategies: list[StrategyConfig] = Field(default_factory=list, max_length=256)
 
