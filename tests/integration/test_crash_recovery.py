@@ -34,13 +34,17 @@ from algotrendy.v1 import (
     portfolio_pb2,
     portfolio_pb2_grpc,
 )
+from engine.app.durable_venue import rebuild
 from engine.app.trading import register_codec
+from engine.core.clock import TestClock
 from engine.core.enums import Side
 from engine.core.events import OrderFilled
+from engine.core.ids import AccountId
 from engine.store.codec import CODEC
 from engine.store.journal import JOURNAL_DB
 from engine.store.offline import open_readonly
-from engine.store.state import STATE_DB, _key_bytes
+from engine.store.state import STATE_DB, _key_bytes, _table_prefix
+from engine.venues.sim import SimVenue, default_instruments
 
 pytestmark = pytest.mark.slow
 
@@ -197,7 +201,7 @@ async def _verify_after_restart(engine: EngineProcess, data_dir: Path, acked: Ac
             raise AssertionError(
                 f"orders still open after CancelAllOrders: {[o.client_order_id for o in page.orders]}"
             )
-        await asyncio.sleep(0.3)  # the venue's state write that follows the last cancel report
+        await asyncio.sleep(0.3)  # the venue's input log is durable before each report; margin
         portfolio = portfolio_pb2_grpc.PortfolioServiceStub(channel)
         positions = await portfolio.ListPositions(
             portfolio_pb2.ListPositionsRequest(account_id=ACCOUNT), timeout=5
@@ -246,10 +250,20 @@ def _read_store(data_dir: Path) -> tuple[dict[str, Decimal], dict[str, Decimal],
                     key = str(record.instrument_id)
                     position[key] = position.get(key, Decimal(0)) + sign * record.last_quantity.as_decimal()
         with env.begin(db=env.open_db(STATE_DB, create=False)) as txn:
-            venue_state = CODEC.decode(txn.get(_key_bytes("sim_venue", "state")))
-            received = CODEC.decode(txn.get(_key_bytes("sim_venue", "received")))
-    balances = {asset: Decimal(amount) for asset, amount in venue_state["balances"][ACCOUNT].items()}
-    return position, balances, received
+            saved = CODEC.decode(txn.get(_key_bytes("sim_venue", "state")))
+            prefix = _table_prefix("sim_venue_log")
+            log = []
+            cursor = txn.cursor()
+            if cursor.set_range(prefix):
+                for key, value in cursor:
+                    if not key.startswith(prefix):
+                        break
+                    log.append((key[len(prefix) :].decode(), CODEC.decode(value)))
+    # The venue's durable state is its snapshot plus the inputs logged after it, replayed.
+    venue = SimVenue(default_instruments(), TestClock(0))
+    rebuilt = rebuild(venue, saved, log)
+    balances = {asset: money.as_decimal() for asset, money in venue.balances(AccountId(ACCOUNT)).items()}
+    return position, balances, rebuilt.received
 
 
 async def test_engine_when_killed_repeatedly_mid_flow_then_nothing_acknowledged_is_lost(

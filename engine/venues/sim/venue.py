@@ -54,10 +54,42 @@ from engine.venues.sim.ledger import Ledger
 from engine.venues.sim.reasons import REASON_DETAILS, rejected
 from engine.venues.sim.terms import DEFAULT_FEE_PRECISION, InstrumentTerms
 
-__all__ = ["SimFill", "SimOrderState", "SimPosition", "SimVenue", "SimVenueConfig"]
+__all__ = ["SimFill", "SimOrderState", "SimPosition", "SimVenue", "SimVenueConfig", "VenueInput"]
 
 EventHandler = Callable[[Event], None]
 SNAPSHOT_VERSION = 1
+
+#: ``VenueInput.kind``: every call that changes the venue's state (see ``set_input_recorder``).
+INPUT_COMMAND = 1
+INPUT_EXPIRE = 2
+INPUT_AGENT_SUBMIT = 3
+INPUT_AGENT_CANCEL = 4
+INPUT_AGENT_CANCEL_ALL = 5
+INPUT_QUOTES = 6
+INPUT_REGISTER_AGENT = 7
+INPUT_OPEN_ACCOUNT = 8
+_COMMANDS = (SubmitOrder, AmendOrder, CancelOrder, CancelAllOrders)
+
+
+@dataclass(frozen=True, slots=True)
+class VenueInput:
+    """One state-changing call into the venue, as recorded for its input log.
+
+    The venue is deterministic: a ``snapshot()`` followed by ``replay`` of every input recorded after
+    it, in order, rebuilds exactly the state the venue had (books, orders, fills, balances, ids).
+    ``args`` carries the integer arguments of agent calls, ``name`` an agent or account name and
+    ``values`` an account's opening balances as ``(asset, amount, asset, amount, ...)``.
+    """
+
+    kind: int
+    ts: int
+    command: SubmitOrder | AmendOrder | CancelOrder | CancelAllOrders | None = None
+    instrument_id: str = ""
+    args: tuple[int, ...] = ()
+    name: str = ""
+    values: tuple[str, ...] = ()
+
+
 _MAX_TICKS = (1 << 53) - 1
 _REASON = mx.REASON_NAMES
 _OPEN = (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
@@ -219,6 +251,7 @@ class SimVenue:
         self._live: dict[int, _Order] = {}
         self._next_vid = 1
         self._running = False
+        self._recorder: Callable[[VenueInput], None] | None = None
         self._line = DelayLine(clock, name, on_tick=self._on_tick, next_extra_ns=self._next_expiry_ns)
         for account, balances in self._config.accounts.items():
             self.open_account(AccountId(account), {a: Money(v, a) for a, v in balances.items()})
@@ -250,6 +283,44 @@ class SimVenue:
     def set_event_handler(self, on_event: EventHandler | None) -> None:
         self._on_event = on_event
 
+    def set_input_recorder(self, recorder: Callable[[VenueInput], None] | None) -> None:
+        """Call ``recorder(input)`` before every state change (our commands as they reach the
+        matcher, expiries, agent orders, quote publication, agents and accounts added), so a durable
+        log of inputs plus a snapshot can rebuild the venue (``replay``)."""
+        self._recorder = recorder
+
+    def replay(self, recorded: VenueInput) -> None:
+        """Apply one recorded input again (recovery): the same state change, no events delivered."""
+        handler, recorder = self._on_event, self._recorder
+        self._on_event = self._recorder = None
+        try:
+            kind, ts = recorded.kind, recorded.ts
+            if kind == INPUT_COMMAND:
+                assert recorded.command is not None
+                self.apply(recorded.command, ts)
+            elif kind == INPUT_EXPIRE:
+                self.advance(ts)
+            elif kind == INPUT_QUOTES:
+                self.publish_quotes(ts)
+            elif kind == INPUT_REGISTER_AGENT:
+                self.register_agent(recorded.name)
+            elif kind == INPUT_OPEN_ACCOUNT:
+                pairs = zip(recorded.values[::2], recorded.values[1::2], strict=True)
+                self.open_account(AccountId(recorded.name), {a: Money(v, a) for a, v in pairs})
+            else:
+                iid = InstrumentId(recorded.instrument_id)
+                a = recorded.args
+                if kind == INPUT_AGENT_SUBMIT:
+                    self.agent_submit(iid, a[0], ts, a[1], a[2], a[3], a[4], a[5], expire_ns=a[6], flags=a[7])
+                elif kind == INPUT_AGENT_CANCEL:
+                    self.agent_cancel(iid, ts, a[0])
+                elif kind == INPUT_AGENT_CANCEL_ALL:
+                    self.agent_cancel_all(iid, ts, a[0])
+                else:
+                    raise ValidationError("input", f"unknown venue input kind {kind}")
+        finally:
+            self._on_event, self._recorder = handler, recorder
+
     def start(self) -> None:
         self._running = True
         self._line.start()
@@ -278,6 +349,11 @@ class SimVenue:
     def open_account(self, account_id: AccountId, balances: Mapping[str, Money] | None = None) -> None:
         if account_id in self._accounts:
             raise ValidationError("account_id", f"{account_id} is already open")
+        if self._recorder is not None:
+            values = tuple(
+                x for asset, money in (balances or {}).items() for x in (asset, money.amount_str())
+            )
+            self._recorder(VenueInput(INPUT_OPEN_ACCOUNT, 0, name=str(account_id), values=values))
         self._ledger.open(account_id, balances)
         self._accounts[account_id] = self._next_index
         self._next_index += 1
@@ -400,6 +476,8 @@ class SimVenue:
     def apply(self, command: Command, ts_ns: int | None = None) -> list[Event]:
         """Run ``command`` now (at ``ts_ns``, default the clock) and return the events it caused."""
         ts = self._clock.timestamp_ns() if ts_ns is None else ts_ns
+        if self._recorder is not None and isinstance(command, _COMMANDS):
+            self._recorder(VenueInput(INPUT_COMMAND, ts, command))
         out: list[Event] = []
         if isinstance(command, SubmitOrder):
             self._submit(command, ts, out)
@@ -417,6 +495,10 @@ class SimVenue:
     def advance(self, ts_ns: int) -> list[Event]:
         """Expire GTD orders due by ``ts_ns`` on every instrument; returns the events."""
         out: list[Event] = []
+        if self._recorder is not None and any(
+            0 < m.engine.next_expiry_ts() <= ts_ns for m in self._markets.values()
+        ):
+            self._recorder(VenueInput(INPUT_EXPIRE, ts_ns))
         for market in self._markets.values():
             expiry = market.engine.next_expiry_ts()
             if expiry and expiry <= ts_ns:
@@ -754,6 +836,8 @@ class SimVenue:
         """Matcher account index of a simulator agent (the same index for the same name)."""
         index = self._agents.get(name)
         if index is None:
+            if self._recorder is not None:
+                self._recorder(VenueInput(INPUT_REGISTER_AGENT, 0, name=name))
             index = self._agents[name] = self._next_index
             self._next_index += 1
         return index
@@ -778,6 +862,9 @@ class SimVenue:
         flags: int = 0,
     ) -> tuple[int, int]:
         """Submit an agent order at ``ts``; returns (reason code, venue order id)."""
+        if self._recorder is not None:
+            args = (agent, side, order_type, tif, lots, ticks, expire_ns, flags)
+            self._recorder(VenueInput(INPUT_AGENT_SUBMIT, ts, instrument_id=instrument_id, args=args))
         market = self._markets[instrument_id]
         vid = self.next_venue_order_id()
         code = market.engine.submit(ts, vid, agent, side, order_type, tif, lots, ticks, 0, expire_ns, flags)
@@ -785,12 +872,18 @@ class SimVenue:
         return code, vid
 
     def agent_cancel(self, instrument_id: InstrumentId, ts: int, venue_order_id: int) -> int:
+        if self._recorder is not None:
+            self._recorder(
+                VenueInput(INPUT_AGENT_CANCEL, ts, instrument_id=instrument_id, args=(venue_order_id,))
+            )
         market = self._markets[instrument_id]
         code = market.engine.cancel(ts, venue_order_id)
         self._after_agent(market)
         return code
 
     def agent_cancel_all(self, instrument_id: InstrumentId, ts: int, agent: int) -> int:
+        if self._recorder is not None:
+            self._recorder(VenueInput(INPUT_AGENT_CANCEL_ALL, ts, instrument_id=instrument_id, args=(agent,)))
         market = self._markets[instrument_id]
         code = market.engine.cancel_all(ts, agent)
         self._after_agent(market)
@@ -804,6 +897,8 @@ class SimVenue:
     def publish_quotes(self, ts: int) -> None:
         """Send a QuoteTick for each instrument whose top of book changed (the simulator calls this
         once per step, so quotes are conflated per step)."""
+        if self._recorder is not None:
+            self._recorder(VenueInput(INPUT_QUOTES, ts))
         out: list[Event] = []
         for market in self._markets.values():
             self._publish_quote(market, ts, out)
