@@ -6,8 +6,8 @@ books are the reference for the paper venue and for ``GetOrderBook``; its trades
 risk gate, the OMS (trailing stops), the portfolio (marks) and the bus exactly as the simulator's do.
 
 * **paper**: ``PaperVenue`` (``engine.venues.sim.paper``) fills our orders against the feed's books
-  and trade prints; no API keys. It is wrapped in ``DurableSimVenue`` like the simulated venue, so
-  its state (orders, fills, balances) survives a restart and reconciliation works the same way.
+  and trade prints; no API keys. ``DurablePaperVenue`` makes its state (orders, fills, balances)
+  durable before its reports reach the OMS, so a restart reconciles against it.
 * **live**: ``CcxtVenue`` sends our orders to the venue with the account's keys; after every
   reconnect it reconciles and then asks the OMS to reconcile (``OrderManager.reconcile``).
   The portfolio's balances are the venue's, fetched at start (positions and PnL come from the
@@ -19,6 +19,8 @@ another mode on it (the journal's open orders belong to that venue), instead of 
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,11 +33,13 @@ from engine.core.clock import LiveClock
 from engine.core.errors import StartupError
 from engine.core.events import Bar, DataQualityAlert, Event, OrderBookUpdated, QuoteTick, TradeTick
 from engine.core.fixed import Money
-from engine.core.ids import AccountId, InstrumentId
+from engine.core.ids import AccountId, ClientOrderId, InstrumentId
 from engine.core.instruments import Instrument
 from engine.marketdata.book import BookSnapshot
 from engine.marketdata.feeds import BusFeedSink, FeedHandler, FeedSettings
+from engine.oms.ports import VenueCommand
 from engine.store.state import StateStore
+from engine.store.writer import StoreWriter
 from engine.venues.ccxt import (
     CcxtVenue,
     CcxtVenueConfig,
@@ -46,7 +50,7 @@ from engine.venues.ccxt import (
 from engine.venues.ccxt.exchange import VENUE_NAMES, Credentials
 from engine.venues.sim import PaperVenue, PaperVenueConfig
 
-__all__ = ["ExternalVenue", "check_venue_mode", "venue_mode"]
+__all__ = ["DurablePaperVenue", "ExternalVenue", "check_venue_mode", "venue_mode"]
 
 log = structlog.get_logger("engine.trading")
 
@@ -111,6 +115,79 @@ class _Sink:
 
     def on_alert(self, alert: DataQualityAlert) -> None:
         self._bus_sink.on_alert(alert)
+
+
+class DurablePaperVenue:
+    """The paper venue as a party that survives ``kill -9``, like the simulated venue
+    (``durable_venue.DurableSimVenue``): its complete state is written to LMDB **before** any order
+    report it produced reaches the OMS, so after a crash the OMS reconciles against what the paper
+    venue remembers (``VenuePort.order``). Reports are delivered in order, each batch once durable.
+    Its own table (``paper_venue``): a paper state is never read as a simulator's or vice versa."""
+
+    TABLE = "paper_venue"
+    KEY_STATE = "state"
+
+    def __init__(
+        self,
+        venue: PaperVenue,
+        state: StateStore,
+        writer: StoreWriter,
+        deliver: Callable[[Event], None],
+    ) -> None:
+        self.venue = venue
+        self._state = state
+        self._writer = writer
+        self._deliver = deliver
+        self._buffer: list[Event] = []
+        self._flush_scheduled = False
+        self._pending: deque[tuple[asyncio.Future[Any], list[Event]]] = deque()
+        venue.set_event_handler(self._on_event)
+
+    @classmethod
+    def saved_state(cls, state: StateStore) -> dict[str, Any] | None:
+        return state.get(cls.TABLE, cls.KEY_STATE)
+
+    # -- VenuePort -------------------------------------------------------------------------------
+    def send(self, command: VenueCommand) -> None:
+        self.venue.send(command)
+
+    def order(self, account_id: AccountId, client_order_id: ClientOrderId) -> Any:
+        return self.venue.order(account_id, client_order_id)
+
+    # -- reports ---------------------------------------------------------------------------------
+    def _on_event(self, event: Event) -> None:
+        self._buffer.append(event)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._buffer = self._buffer, []
+        waiting = self._writer.wait(self._save())
+        self._pending.append((waiting, batch))
+        waiting.add_done_callback(lambda _f: self._release())
+
+    def _release(self) -> None:
+        while self._pending:
+            waiting, batch = self._pending[0]
+            if not waiting.done():
+                return
+            self._pending.popleft()
+            if waiting.exception() is not None:
+                continue  # not durable: withheld; reconciliation tells the OMS (the store failure halts)
+            for event in batch:
+                self._deliver(event)
+
+    async def flush(self) -> None:
+        """Make the current state durable and deliver everything pending (shutdown)."""
+        if self._flush_scheduled:
+            self._flush()
+        await self._writer.wait(self._save())
+        self._release()
+
+    def _save(self) -> int:
+        return self._state.put(self.TABLE, self.KEY_STATE, self.venue.snapshot())
 
 
 class ExternalVenue:

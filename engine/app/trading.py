@@ -31,7 +31,7 @@ import structlog
 
 from engine.app.adapters import JournalAdapter, RiskAdapter
 from engine.app.durable_venue import DurableSimVenue
-from engine.app.external_venue import ExternalVenue, check_venue_mode, venue_mode
+from engine.app.external_venue import DurablePaperVenue, ExternalVenue, check_venue_mode, venue_mode
 from engine.bus import MessageBus
 from engine.config import EngineConfig
 from engine.core.clock import LiveClock
@@ -113,7 +113,7 @@ class TradingCore:
         self.risk: RiskEngine | None = None
         self.oms: OrderManager | None = None
         self.portfolio: Portfolio | None = None
-        self.venue: DurableSimVenue | CcxtVenue | None = None
+        self.venue: DurableSimVenue | DurablePaperVenue | CcxtVenue | None = None
         self.simulator: MarketSimulator | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._replaying = False
@@ -228,7 +228,7 @@ class TradingCore:
             self._save_equity_tracks(self._clock.timestamp_ns())
         if self.external is not None:
             self.external.deliver = None
-        if isinstance(self.venue, DurableSimVenue):
+        if isinstance(self.venue, DurableSimVenue | DurablePaperVenue):
             await self.venue.flush()
             self.venue.venue.stop()
         if self.oms is not None:
@@ -297,28 +297,25 @@ class TradingCore:
             max_orders_per_second=cfg.strategy_max_orders_per_second, order_burst=cfg.strategy_order_burst
         )
 
-    def _build_venue(self, persistence: Persistence) -> DurableSimVenue | CcxtVenue:
+    def _build_venue(self, persistence: Persistence) -> DurableSimVenue | DurablePaperVenue | CcxtVenue:
         sim = self.config.sim
         external = self.external
         if external is not None and external.live is not None:
             external.live.set_event_handler(self._on_venue_event)
             self.venue = external.live
             return external.live
-        saved = DurableSimVenue.saved_state(persistence.state)  # read and decoded once
-        fresh = saved is None
         if external is not None:
             # Paper: durable like the simulated venue, so restarts reconcile against its state.
-            paper = external.build_paper(fresh)
-            durable = self.venue = DurableSimVenue(
-                paper,  # type: ignore[arg-type]  # the same venue surface (send/order/snapshot/restore)
-                persistence.state,
-                persistence.writer,
-                self._on_venue_event,
-                self._clock.timestamp_ns,
+            saved_paper = DurablePaperVenue.saved_state(persistence.state)
+            paper = external.build_paper(fresh=saved_paper is None)
+            if saved_paper is not None:
+                paper.restore(saved_paper)
+            durable_paper = self.venue = DurablePaperVenue(
+                paper, persistence.state, persistence.writer, self._on_venue_event
             )
-            if saved is not None:
-                durable.restore(saved)
-            return durable
+            return durable_paper
+        saved = DurableSimVenue.saved_state(persistence.state)  # read and decoded once
+        fresh = saved is None
         venue = SimVenue(
             list(self.instruments.values()),
             self._clock,
