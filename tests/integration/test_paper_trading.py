@@ -121,8 +121,37 @@ async def test_paper_engine_when_the_feed_is_live_then_orders_fill_at_the_venues
         balances = trading.portfolio.balances(trading.account)  # type: ignore[union-attr]
         assert balances["NKN"].as_decimal() == quantity.as_decimal()
         assert balances["USDT"].as_decimal() < 100_000
+        bid = book.best_bid()
+        assert bid is not None
+        resting = await trading.oms.submit(
+            SubmitOrder(
+                ts_init=0,
+                account_id=trading.account,
+                strategy_id=MANUAL_STRATEGY,
+                client_order_id=ClientOrderId("paper-rest"),
+                instrument_id=NKN,
+                side=Side.BUY,
+                order_type=OrderType.LIMIT,
+                quantity=quantity,
+                price=trading.instruments[NKN].ticks_to_price(
+                    trading.instruments[NKN].price_to_ticks(bid[0]) - 50
+                ),
+            )
+        )
+        await eventually(lambda: resting.status is OrderStatus.ACCEPTED, what="resting order accepted")
     finally:
         await engine.stop()
+    # The paper venue's state is durable: after a restart the resting order is reconciled, not lost.
+    again = Engine(config)
+    await again.start()
+    try:
+        assert again.trading is not None and again.trading.oms is not None
+        restored = again.trading.oms.get(again.trading.account, ClientOrderId("paper-rest"))
+        assert restored.status is OrderStatus.ACCEPTED
+        assert again.trading_state.name == "ACTIVE"
+        assert again.trading.portfolio.position(again.trading.account, NKN).quantity == quantity.as_decimal()  # type: ignore[union-attr]
+    finally:
+        await again.stop()
 
 
 async def test_paper_engine_when_the_data_dir_belongs_to_another_venue_mode_then_it_refuses_to_start(
