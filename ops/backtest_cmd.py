@@ -169,7 +169,7 @@ def backtest(
     json_: JsonOption = False,
 ) -> None:
     """Backtest a strategy on bar files through the engine's own risk gate, OMS and simulated venue."""
-    from engine.backtest import Backtest
+    from engine.backtest.l2 import make_backtest
     from engine.backtest.report import write_reports
     from engine.core.errors import ValidationError
     from engine.strategy.params import parse_params_text
@@ -187,7 +187,7 @@ def backtest(
             tick_size=tick_size,
             size_increment=size_increment,
         )
-        run = Backtest(strategy, files, config, params=parse_params_text(params))
+        run = make_backtest(strategy, files, config, params=parse_params_text(params))
     except ValidationError as exc:
         raise _fail(str(exc)) from None
     try:

@@ -44,7 +44,8 @@ from engine.core.enums import TradingState
 from engine.core.errors import ValidationError
 from engine.core.events import OrderEvent, OrderFilled, OrderSubmitted
 from engine.core.fixed import Money, Quantity
-from engine.core.ids import AccountId, StrategyId
+from engine.core.ids import AccountId, InstrumentId, StrategyId
+from engine.marketdata.book import OrderBook
 from engine.oms.manager import OrderManager
 from engine.oms.portfolio import Portfolio
 from engine.risk import RiskEngine
@@ -155,6 +156,13 @@ class Backtest:
         self.strategy_cls = load_strategy(strategy)
         # Parameters are checked before any data is read: an unknown one lists the valid ones.
         self.params = self.strategy_cls.resolve(dict(params or {}))
+        self.strategy_id = StrategyId(strategy_id)
+        self.account = AccountId(cfg.account)
+        self._load(data)
+
+    def _load(self, data: Any) -> None:
+        """Read the market data (bars here; ``engine.backtest.l2`` reads L2 captures)."""
+        cfg = self.config
         if isinstance(data, BarStream):
             self.stream = data
         else:
@@ -166,8 +174,6 @@ class Backtest:
                 maker_fee=cfg.maker_fee,
                 taker_fee=cfg.taker_fee,
             )
-        self.strategy_id = StrategyId(strategy_id)
-        self.account = AccountId(cfg.account)
         self.instruments = [s.instrument for s in self.stream.series]
         for inst in self.instruments:
             if (
@@ -195,9 +201,7 @@ class Backtest:
 
     def _build(self) -> None:
         cfg = self.config
-        stream = self.stream
-        first = min(int(s.ts_open[0]) for s in stream.series)
-        self.clock = clock = TestClock(first)
+        self.clock = clock = TestClock(self._start_ns())
         self.bus = MessageBus()
         # Notional units fine enough that one tick x one lot is a whole unit for every instrument.
         precision = max(i.price_precision + i.size_precision for i in self.instruments)
@@ -232,9 +236,8 @@ class Backtest:
         risk.register_strategy(
             self.strategy_id, StrategyLimits(max_orders_per_second=_WIDE_RATE, order_burst=_WIDE_RATE)
         )
-        self.books = books = BarBooks(self.instruments, cfg.slippage_bps)
         self.venue = venue = PaperVenue(
-            books.books,
+            self._market_books(),
             clock,
             PaperVenueConfig(
                 order_latency_ns=cfg.order_latency_ns,
@@ -243,7 +246,7 @@ class Backtest:
             ),
             on_event=self._on_venue_event,
         )
-        books.bind(venue)
+        self._bind_market(venue)
         self.journal = MemoryJournal()
         # Zero latency: commands run through the venue's synchronous core without a clock alert each.
         self.instant = (
@@ -268,12 +271,23 @@ class Backtest:
         #: Client order ids of our orders that are working (submitted and not finished).
         self._working: set[Any] = set()
         #: Per series, the row of its last bar seen (-1 before the first).
-        self._last_row = [-1] * len(stream.series)
+        self._last_row = [-1] * len(self.instruments)
         self._k = 0  # index in the merged stream of the bar being processed
         self._fill_bar = 0
         self._dirty = True
         venue.start()
         self._host_start()
+
+    def _start_ns(self) -> int:
+        return min(int(s.ts_open[0]) for s in self.stream.series)
+
+    def _market_books(self) -> dict[InstrumentId, OrderBook]:
+        """The books the venue fills against: synthetic one-level books moved by the bars."""
+        self.books = BarBooks(self.instruments, self.config.slippage_bps)
+        return self.books.books
+
+    def _bind_market(self, venue: PaperVenue) -> None:
+        self.books.bind(venue)
 
     # -- strategy host ------------------------------------------------------------------------------
     def _host_start(self) -> None:

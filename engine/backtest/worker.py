@@ -43,7 +43,8 @@ def _decimal(name: str, value: Any, default: str | None) -> Decimal | None:
 
 def run_request(request: dict[str, Any]) -> dict[str, Any]:
     """Validate and run one request; progress lines go to stdout as it runs."""
-    from engine.backtest.engine import Backtest, BacktestConfig
+    from engine.backtest.engine import BacktestConfig
+    from engine.backtest.l2 import make_backtest
 
     strategy = request.get("strategy") or ""
     if not strategy:
@@ -63,7 +64,7 @@ def run_request(request: dict[str, Any]) -> dict[str, Any]:
         slippage_bps=_decimal("slippage_bps", request.get("slippage_bps"), "0"),  # type: ignore[arg-type]
         order_latency_ns=latency_ns,
     )
-    run = Backtest(strategy, files, config, params=dict(request.get("params") or {}))
+    run = make_backtest(strategy, files, config, params=dict(request.get("params") or {}))
     last = [-1]
 
     def progress(done: int, total: int) -> None:
@@ -71,7 +72,7 @@ def run_request(request: dict[str, Any]) -> dict[str, Any]:
             last[0] = done
             _emit({"progress": [done, total]})
 
-    progress(0, len(run.stream))
+    progress(0, len(run.stream) if hasattr(run, "stream") else len(files))
     result = run.run(progress)
     return {
         "metrics": result.summary(),
