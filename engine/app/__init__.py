@@ -45,6 +45,7 @@ from engine.api.streams import (
     Streams,
     add_service,
 )
+from engine.app.data_services import DataServices
 from engine.app.strategies import StrategyRuntime
 from engine.app.trading import TOPIC_ORDER_EVENTS, TOPIC_RISK_EVENTS, TradingCore
 from engine.bus import MessageBus, ThreadHandoff
@@ -52,11 +53,19 @@ from engine.config import EngineConfig, load_config, redacted
 from engine.core.clock import LiveClock
 from engine.core.component import Component, ComponentStatus, EngineStatus
 from engine.core.enums import ComponentState, EngineState, TradingState
-from engine.core.errors import AlgoTrendyError, ConfigError, InvariantViolation, StartupError, StorageError
+from engine.core.errors import (
+    AlgoTrendyError,
+    ConfigError,
+    DuplicateError,
+    InvariantViolation,
+    StartupError,
+    StorageError,
+)
 from engine.core.events import ComponentStateChanged, TradingStateChanged
 from engine.core.ids import AccountId
 from engine.core.kernels import verify_kernels
 from engine.marketdata.bars import BarService, parse_interval
+from engine.marketdata.feeds.service import TOPIC_REFERENCE, FeedService
 from engine.marketdata.registry import MarketDataRegistry
 from engine.store import DataDirLock, LmdbStore
 from engine.store.persistence import Persistence
@@ -98,6 +107,18 @@ class Engine:
             self.metrics.loop_lag,
         )
         self.marketdata = MarketDataRegistry()
+        #: Market-data feeds besides the venue's own ([feeds]): GetOrderBook books, quality, failover.
+        self.feeds: FeedService | None = (
+            FeedService(
+                config.feeds,
+                self.bus,
+                self.clock,
+                instrument=self.marketdata.instrument,
+                registry=self.metrics.registry,
+            )
+            if config.feeds.sources
+            else None
+        )
         #: Risk gate, order manager, portfolio and the simulated venue (the only venue so far).
         self.trading: TradingCore | None = (
             TradingCore(config, self.store, self.bus, self.clock, self._on_invariant_violation)
@@ -131,6 +152,8 @@ class Engine:
             grace_ns=config.bars.grace_ms * 1_000_000,
         )
         self._bars_timer: asyncio.TimerHandle | None = None
+        #: [questdb] time-series sink and [replay] recording feed.
+        self.data = DataServices(config, self.bus, self.clock, self.marketdata, self.bars)
         self.marketdata_hub = MarketDataHub(
             self.marketdata, self.streams, bar_intervals_ns=self.bars.intervals_ns
         )
@@ -143,6 +166,9 @@ class Engine:
         names = ["store", "bus", "grpc", "metrics", "loop_lag"]
         if self.trading is not None:
             names += ["trading", "sim_venue", "market_simulator"]
+        if self.feeds is not None:
+            names.append("feeds")
+        names += self.data.component_names
         self.components = {name: Component(name, self.clock) for name in names}
         for component in self.components.values():
             component.on_state_change(self._on_component_state)
@@ -240,6 +266,9 @@ class Engine:
                     self.strategies.start(trading)
                 self._set("sim_venue", ComponentState.RUNNING, f"{len(trading.instruments)} instruments")
                 self._set("market_simulator", ComponentState.RUNNING, f"seed {self.config.sim.seed}")
+            if self.feeds is not None:
+                await self._start_feeds(self.feeds)
+            await self.data.start(self.trading, self._set)
             await self._start_auth()
             await self.grpc.start()
             self._set("grpc", ComponentState.RUNNING, f"listening on {self.config.grpc.host}:{grpc_port}")
@@ -286,12 +315,36 @@ class Engine:
         self.state = EngineState.STOPPED
         log.info("engine.stopped", uptime_s=round((self.clock.timestamp_ns() - self.started_at_ns) / 1e9, 3))
 
+    async def _start_feeds(self, feeds: FeedService) -> None:
+        """[feeds]: start them, serve their books through GetOrderBook, and give the risk gate each
+        ``reference_fallbacks`` target's reference quote (its own while healthy, else a fallback's)."""
+        self._set("feeds", ComponentState.STARTING)
+        await feeds.start()
+        for instrument, book in feeds.books():
+            try:
+                self.marketdata.add_book(instrument, book)
+            except DuplicateError:  # the trading venue serves this instrument's book already
+                continue
+            self.bars.precisions[instrument.id] = (instrument.price_precision, instrument.size_precision)
+        risk = self.trading.risk if self.trading is not None else None
+        if risk is not None and self.config.feeds.reference_fallbacks:
+            self.bus.subscribe(f"{TOPIC_REFERENCE}.*", risk.on_quote_tick)
+        self._set("feeds", ComponentState.RUNNING, feeds.describe())
+
     async def _teardown(self) -> None:
         if self.components["grpc"].state in (ComponentState.RUNNING, ComponentState.STARTING):
             self._set("grpc", ComponentState.STOPPING)
             self.streams.close()  # streams end now (UNAVAILABLE, clients resume) instead of at the grace end
             await self.grpc.stop(self.config.grpc.grace_period_s)
             self._set("grpc", ComponentState.STOPPED)
+        if self.feeds is not None and self.components["feeds"].state in (
+            ComponentState.RUNNING,
+            ComponentState.STARTING,
+        ):
+            self._set("feeds", ComponentState.STOPPING)
+            await self.feeds.stop()
+            self._set("feeds", ComponentState.STOPPED)
+        await self.data.stop_replay(self._set)
         if self._api_persistence is not None:
             await self._api_persistence.close()
             self._api_persistence = None
@@ -311,6 +364,7 @@ class Engine:
             await self.trading.stop()
             for name in ("trading", "sim_venue", "market_simulator"):
                 self._set(name, ComponentState.STOPPED)
+        await self.data.stop(self._set)  # after trading: the sink gets the last fills and equity
         if self.handoff is not None:
             delivered = self.handoff.close()
             if delivered:
