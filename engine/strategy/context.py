@@ -35,7 +35,7 @@ from engine.core.events import (
     OrderRejected,
     OrderUpdated,
 )
-from engine.core.fixed import Money, Price, Quantity
+from engine.core.fixed import INT64_MAX, Money, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId
 from engine.core.instruments import Instrument
 from engine.indicators import registry as indicator_registry
@@ -158,7 +158,7 @@ class Context:
         self._open: dict[ClientOrderId, _Tracked] = {}
         self._timers: set[str] = set()
         self._default_currency = known_instruments[instruments[0]].quote if instruments else None
-        self._sizing_cache: dict[InstrumentId, tuple[int, int, int]] = {}
+        self._sizing_cache: dict[InstrumentId, tuple[int, int, int, int]] = {}
         #: Orders this context sent (submits, bracket entries), for reports.
         self.orders_sent = 0
 
@@ -287,25 +287,29 @@ class Context:
         self, instrument_id: InstrumentId, price: Price, cash: Money | None = None
     ) -> Quantity:
         """The largest quantity that ``cash`` (default: ``cash()`` in the instrument's quote
-        currency) buys at ``price`` including the taker fee, rounded down to the lot size; zero when
-        it is below the instrument's minimum. Exact rational arithmetic."""
+        currency) buys at ``price`` including the taker fee, rounded down to the lot size, capped at
+        the instrument's maximum order quantity; zero when it is below the instrument's minimum.
+        Exact integer arithmetic."""
         instrument = self.instrument(instrument_id)
         if cash is None:
             cash = self.cash(instrument.quote)
         if price.raw <= 0 or cash.raw <= 0:
             return instrument.lots_to_quantity(0)
-        num, den, min_lots = self._sizing(instrument)
+        num, den, min_lots, max_lots = self._sizing(instrument)
         # lots * step * price * multiplier * (1 + fee) <= cash, all as integers:
         # lots <= cash.raw * 10**price.precision * den / (10**cash.precision * price.raw * num)
         lots = (cash.raw * 10**price.precision * den) // (10**cash.precision * price.raw * num)
         if lots < min_lots:
             lots = 0
+        elif lots > max_lots:
+            lots = max_lots
         return instrument.lots_to_quantity(lots)
 
-    def _sizing(self, instrument: Instrument) -> tuple[int, int, int]:
+    def _sizing(self, instrument: Instrument) -> tuple[int, int, int, int]:
         """Per instrument, once: the cost of one lot per unit of price as an integer fraction
-        ``num / den`` (lot size * multiplier * (1 + taker fee), fee floored at zero) and the
-        minimum quantity in lots."""
+        ``num / den`` (lot size * multiplier * (1 + taker fee), fee floored at zero), and the
+        minimum and maximum order quantity in lots (the maximum: the instrument's, else what a
+        64-bit ``Quantity`` holds)."""
         sizing = self._sizing_cache.get(instrument.id)
         if sizing is None:
             step = instrument.size_increment
@@ -315,7 +319,12 @@ class Context:
                 * (1 + max(Fraction(instrument.taker_fee), Fraction(0)))
             )
             min_lots = -(-instrument.min_quantity.with_precision(step.precision).raw // step.raw)
-            sizing = self._sizing_cache[instrument.id] = (per_lot.numerator, per_lot.denominator, min_lots)
+            if instrument.max_quantity is not None:
+                max_lots = instrument.max_quantity.with_precision(step.precision).raw // step.raw
+            else:
+                max_lots = INT64_MAX // step.raw
+            sizing = (per_lot.numerator, per_lot.denominator, min_lots, max_lots)
+            self._sizing_cache[instrument.id] = sizing
         return sizing
 
     # == order intents =============================================================================

@@ -285,6 +285,7 @@ def test_context_prices_and_all_in_sizing_are_exact() -> None:
     # 1000 / (100 * 1.0005) = 9.995002.. -> 9.99500 (lot 0.00001, rounded down)
     assert ctx.all_in_quantity(BTC, Price("100")) == Quantity("9.99500")
     assert ctx.all_in_quantity(BTC, Price("100"), Money("0.0001", "USD")) == Quantity("0")
+    assert ctx.all_in_quantity(BTC, Price("1"), Money("10000000", "USD")) == Quantity("1000")  # max_quantity
     assert ctx.cash() == Money("1000", "USD") and ctx.cash("EUR") == Money("0", "EUR")
 
 
