@@ -51,7 +51,12 @@ class Item(NamedTuple):
 
 
 class SequencedSource(Protocol):
-    """Turns order events into a stream's items, live (on the loop) and from the journal."""
+    """Turns order events into a stream's items, live (on the loop) and from the journal.
+
+    ``eager``: ``live`` must run when the event is published (it reads state that moves on, like
+    the portfolio); otherwise it runs when the event is released, and only if someone listens."""
+
+    eager: bool
 
     def live(self, event: OrderEvent) -> Item | None: ...
 
@@ -63,7 +68,9 @@ class SequencedSource(Protocol):
 
 # == sources =======================================================================================
 class OrderEventSource:
-    """Every applied order event is an item."""
+    """Every applied order event is an item (encoded only when released to a subscriber)."""
+
+    eager = False
 
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
@@ -100,6 +107,8 @@ class PositionSource:
     a scratch ``Portfolio`` (positions depend on fills only), so replayed updates equal the live
     ones. The cost is a read of the journal from its start: a resume of this stream is O(journal).
     """
+
+    eager = True
 
     def __init__(
         self,
@@ -238,8 +247,9 @@ class SequencedHub:
         self._head_journal = journal.last_sequence
         #: The last sequence seen live (events at or below it are duplicates).
         self._seen = head
-        #: Live items not durable yet: (journal sequence covering them, order sequence, item or None).
-        self._pending: deque[tuple[int, int, Item | None]] = deque()
+        #: Live events not durable yet: (journal sequence covering them, order sequence, the item --
+        #: or the event itself for a lazy source, or None when the event has no item).
+        self._pending: deque[tuple[int, int, Item | OrderEvent | None]] = deque()
         self._waiting = False
         self._failed: BaseException | None = None
 
@@ -249,7 +259,7 @@ class SequencedHub:
         if not isinstance(event, OrderEvent) or event.sequence <= self._seen:
             return
         self._seen = event.sequence
-        item = self._source.live(event)
+        item = self._source.live(event) if self._source.eager else event
         # The OMS appended the event to the journal before publishing it: the journal's last
         # sequence now covers it (or a later record, which only makes the wait longer).
         self._pending.append((self._journal.last_sequence, event.sequence, item))
@@ -276,11 +286,17 @@ class SequencedHub:
         released: list[Item] = []
         head = self.head
         journal_head = self._head_journal
+        listening = bool(self._subscribers)
+        live = self._source.live
         while pending and pending[0][0] <= durable:
             journal_seq, seq, item = pending.popleft()
             head, journal_head = seq, journal_seq
-            if item is not None:
+            if isinstance(item, Item):
                 released.append(item)
+            elif item is not None and listening:
+                made = live(item)
+                if made is not None:
+                    released.append(made)
         self.head, self._head_journal = head, journal_head
         if released:
             self._fan_out(released)
