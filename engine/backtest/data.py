@@ -196,6 +196,58 @@ def _row_from_index(message: str) -> int | None:
     return int(digits) + 1 if digits else None
 
 
+def _recording_series(path: Path, *, maker_fee: Decimal, taker_fee: Decimal) -> list[BarSeries]:
+    """The ``Bar`` events of an LMDB market-data recording (``algotrendy data record``), one series per
+    instrument on the recording's own instrument grid (exact: no tick inference)."""
+    import dataclasses
+
+    from engine.core.errors import StorageError
+    from engine.store.recording import RecordingReader
+
+    try:
+        reader = RecordingReader(path)
+    except StorageError as exc:
+        raise BarFileError(path, str(exc)) from None
+    with reader:
+        instruments = reader.instruments()
+        rows: dict[InstrumentId, list[tuple[int, int, int, int, int, int, float]]] = {}
+        for bar in reader.iter_events(kinds=["bars"]):
+            inst = instruments.get(bar.instrument_id)
+            if inst is None:
+                raise BarFileError(path, f"bar of unknown instrument {bar.instrument_id}")
+            p2t = inst.price_to_ticks
+            rows.setdefault(bar.instrument_id, []).append(
+                (bar.ts_open, bar.ts_event, p2t(bar.open), p2t(bar.high), p2t(bar.low), p2t(bar.close),
+                 float(bar.volume.as_decimal()))
+            )  # fmt: skip
+    if not rows:
+        raise BarFileError(path, "the recording holds no bars")
+    out = []
+    for iid, items in rows.items():
+        arr = np.array([r[:6] for r in items], dtype=np.int64)
+        bad = np.flatnonzero(np.diff(arr[:, 0]) <= 0)
+        if bad.size:
+            raise BarFileError(
+                path, f"{iid}: bar times not increasing (duplicate or unsorted)", row=int(bad[0]) + 2
+            )
+        intervals = arr[:, 1] - arr[:, 0]
+        out.append(
+            BarSeries(
+                instrument=dataclasses.replace(instruments[iid], maker_fee=maker_fee, taker_fee=taker_fee),
+                paths=(str(path),),
+                ts_open=arr[:, 0].copy(),
+                ts_close=arr[:, 1].copy(),
+                open=arr[:, 2].copy(),
+                high=arr[:, 3].copy(),
+                low=arr[:, 4].copy(),
+                close=arr[:, 5].copy(),
+                volume=np.array([r[6] for r in items]),
+                interval_ns=int(np.median(intervals)) if intervals.size else 0,
+            )
+        )
+    return out
+
+
 def load_bar_stream(
     paths: Sequence[str | Path],
     *,
@@ -209,10 +261,14 @@ def load_bar_stream(
     if not paths:
         raise ValidationError("data", "give at least one bar file")
     by_symbol: dict[str, list[BarArrays]] = {}
+    recorded: list[BarSeries] = []
     for path in paths:
-        by_symbol.setdefault(symbol_of(path), []).append(load_bars(path))
+        if Path(path).is_dir():
+            recorded.extend(_recording_series(Path(path), maker_fee=maker_fee, taker_fee=taker_fee))
+        else:
+            by_symbol.setdefault(symbol_of(path), []).append(load_bars(path))
     step = Decimal(tick_size) if tick_size is not None else None
-    series = tuple(
+    series = tuple(recorded) + tuple(
         _series(
             s,
             arrays,

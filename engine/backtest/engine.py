@@ -25,6 +25,7 @@ monitor (daily loss / drawdown breach) is not fed per bar.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -175,6 +176,10 @@ class Backtest:
                 taker_fee=cfg.taker_fee,
             )
         self.instruments = [s.instrument for s in self.stream.series]
+        quotes = {i.quote for i in self.instruments}
+        if len(quotes) == 1 and cfg.currency not in quotes:
+            # A recording carries its instruments (e.g. quoted in USDT): cash is held in their quote.
+            self.config = cfg = dataclasses.replace(cfg, currency=quotes.pop())
         for inst in self.instruments:
             if (
                 inst.maker_fee != cfg.maker_fee

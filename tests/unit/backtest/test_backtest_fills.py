@@ -190,3 +190,38 @@ def test_final_equity_is_cash_plus_position_at_the_last_close(tmp_path: Path, fi
     assert r.final_equity == expected
     assert float(r.equity[-1]) == pytest.approx(float(expected), rel=1e-12)
     assert r.metrics["exposure"] == pytest.approx((6 - r.fills[0].bar_index) / 6)
+
+
+def test_lmdb_bar_recording_backtests_like_the_same_bars_from_csv(tmp_path: Path) -> None:
+    from engine.backtest.data import load_bar_stream
+    from engine.core.events import Bar
+    from engine.core.fixed import Price, Quantity
+    from engine.store.recording import RecordingWriter
+
+    csv = _csv(tmp_path / "x-1m.csv")
+    instrument = load_bar_stream([csv], tick_size="0.5", size_increment="0.001").series[0].instrument
+    with RecordingWriter(tmp_path / "rec") as writer:
+        writer.add_instrument(instrument)
+        for i, (o, h, lo, c) in enumerate(BARS):
+            ts_open = (T0 + 60 * i) * 1_000_000_000
+            writer.append(
+                Bar(
+                    ts_event=ts_open + MINUTE_NS,
+                    ts_init=ts_open + MINUTE_NS,
+                    instrument_id=instrument.id,
+                    interval_ns=MINUTE_NS,
+                    ts_open=ts_open,
+                    open=Price(str(o)),
+                    high=Price(str(h)),
+                    low=Price(str(lo)),
+                    close=Price(str(c)),
+                    volume=Quantity("10"),
+                    trade_count=0,
+                )
+            )
+    actions = {0: [("market", Side.BUY, "2")], 3: [("market", Side.SELL, "2")]}
+    config = BacktestConfig(tick_size="0.5", size_increment="0.001", fill="next_open", fees_bps=Decimal(3))
+    from_csv = Backtest(_script(actions), [csv], config).run()
+    from_lmdb = Backtest(_script(actions), [str(tmp_path / "rec")], config).run()
+    assert _fills(from_lmdb) == _fills(from_csv) and len(from_csv.fills) == 2
+    assert from_lmdb.final_equity == from_csv.final_equity
