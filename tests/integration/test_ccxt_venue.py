@@ -368,3 +368,68 @@ async def test_ccxt_venue_when_keys_are_wrong_then_rejected_and_no_credential_is
     events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
     assert "venue.rate_limited" in events and "venue.create_failed" in events
     assert API_KEY not in output and SECRET not in output and SECRET[6:] not in output
+
+
+async def test_ccxt_venue_when_websockets_are_off_then_rest_polling_reports_fills_and_cancels(
+    mock: BinanceTradingMock,
+) -> None:
+    stack = await start_stack(mock, websockets=False, poll_interval_ms=100)
+    try:
+        assert not stack.venue.uses_websockets and mock.user_streams == 0
+        order = await stack.oms.submit(limit("poll-1", "0.03", "30000"))
+        await eventually(lambda: order.status is OrderStatus.ACCEPTED, what="accepted")
+        await mock.fill("poll-1", "0.01")
+        await eventually(lambda: order.filled_quantity == Quantity("0.01"), what="fill found by polling")
+        await stack.oms.cancel(
+            CancelOrder(ts_init=0, account_id=MAIN, client_order_id=ClientOrderId("poll-1"))
+        )
+        await eventually(lambda: order.status is OrderStatus.CANCELED, what="canceled")
+        assert kinds(stack, "poll-1") == [
+            "OrderInitialized",
+            "OrderSubmitted",
+            "OrderAccepted",
+            "OrderFilled",
+            "OrderPendingCancel",
+            "OrderCanceled",
+        ]
+        assert mock.user_ws_connects == 0
+    finally:
+        await stack.venue.stop()
+
+
+async def test_ccxt_venue_when_restarted_with_a_submit_in_flight_then_adopted_and_found_by_client_id(
+    mock: BinanceTradingMock,
+) -> None:
+    first = await start_stack(mock, timeout_ms=5_000, websockets=False)  # the ack comes only in the answer
+    mock.delay_next("POST", "/api/v3/order", 3.0)  # the venue has it; our process goes down first
+    order = await first.oms.submit(limit("crash-1", "0.01", "30000"))
+    await eventually(lambda: len(mock.orders) == 1, what="order at the venue")
+    await first.venue.stop(timeout_s=0.1)  # the create's answer never arrives
+    assert order.status is OrderStatus.SUBMITTED
+    await mock.fill("crash-1", "0.004")  # and it traded while we were down
+
+    # A new process: the OMS restored from the journal, the venue adopts its open orders.
+    credentials = Credentials(api_key=API_KEY, secret=SECRET)
+    exchange = build_exchange("binance", credentials=credentials, endpoint=mock.endpoint, timeout_ms=3_000)
+    instruments = await load_instruments(exchange, "BINANCE", ["BTC/USDT"])
+    clock = LiveClock()
+    venue = CcxtVenue(
+        exchange, instruments, clock, CcxtVenueConfig(account_id=MAIN), secrets=credentials.secrets()
+    )
+    journal = MemoryJournal()
+    oms = OrderManager(
+        clock=clock, venue=venue, risk=ApproveAll(), journal=journal, instruments=instruments.values()
+    )
+    oms.restore(first.journal.records)
+    venue.set_event_handler(oms.on_order_event)
+    try:
+        await venue.start([o for o in oms.orders() if o.is_open])
+        await venue.idle()
+        await oms.reconcile()
+        restored = oms.get(MAIN, ClientOrderId("crash-1"))
+        assert restored.status is OrderStatus.PARTIALLY_FILLED
+        assert restored.filled_quantity == Quantity("0.004")
+        assert restored.venue_order_id == str(mock.by_client_id("crash-1")[0].order_id)
+        assert len(mock.creates()) == 1  # found by client order id, never sent again
+    finally:
+        await venue.stop()
