@@ -30,13 +30,8 @@ def _with(metadata: Any, authorization: str) -> tuple[tuple[str, str], ...]:
     return (*items, ("authorization", authorization))
 
 
-class AuthMetadata(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
-    """grpc.aio client interceptor: adds ``authorization`` unless the call sets its own."""
+class _AioAuthMetadata:
+    """Adds ``authorization`` unless the call sets its own."""
 
     def __init__(self, authorization: str) -> None:
         self.authorization = authorization
@@ -53,24 +48,38 @@ class AuthMetadata(
             details.wait_for_ready,
         )
 
+
+# grpc.aio files each interceptor under the first call kind it implements, so one class per kind.
+class _UnaryUnary(_AioAuthMetadata, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation: Callable, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _UnaryStream(_AioAuthMetadata, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation: Callable, details: Any, request: Any) -> Any:
         return await continuation(self._details(details), request)
 
+
+class _StreamUnary(_AioAuthMetadata, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation: Callable, details: Any, requests: Any) -> Any:
         return await continuation(self._details(details), requests)
 
+
+class _StreamStream(_AioAuthMetadata, grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(self, continuation: Callable, details: Any, requests: Any) -> Any:
         return await continuation(self._details(details), requests)
+
+
+def auth_interceptors(authorization: str) -> list[Any]:
+    """grpc.aio client interceptors that send ``authorization`` on every kind of call."""
+    return [cls(authorization) for cls in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)]
 
 
 def aio_channel(
     target: str, authorization: str | None, credentials: grpc.ChannelCredentials | None = None, **kw: Any
 ) -> grpc.aio.Channel:
     """A grpc.aio channel that authenticates every call (``authorization`` None: no credential)."""
-    interceptors = [AuthMetadata(authorization)] if authorization else None
+    interceptors = auth_interceptors(authorization) if authorization else None
     if credentials is not None:
         return grpc.aio.secure_channel(target, credentials, interceptors=interceptors, **kw)
     return grpc.aio.insecure_channel(target, interceptors=interceptors, **kw)
