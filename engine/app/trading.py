@@ -58,6 +58,7 @@ from engine.venues.sim import (
     SimVenueConfig,
     default_instruments,
 )
+from engine.venues.sim.venue import VenueInput
 
 log = structlog.get_logger("engine.trading")
 
@@ -79,6 +80,7 @@ _CODEC_TAGS: dict[type, int] = {
     RiskLimitsChanged: 110,
     RiskBreached: 111,
     OrderListCreated: 200,
+    VenueInput: 300,
 }
 
 
@@ -120,6 +122,7 @@ class TradingCore:
         self._equity_saved_ns = 0
         self.recovered_events = 0
         self.reconciled_orders = 0
+        self.venue_inputs_replayed = 0
         #: Ids of the configured live strategies (``engine/app/strategies.py`` sets them before
         #: ``start``): registered with the risk gate before the journal replays their orders.
         self.strategy_ids: list[StrategyId] = []
@@ -328,8 +331,7 @@ class TradingCore:
         durable = self.venue = DurableSimVenue(
             venue, persistence.state, persistence.writer, self._on_venue_event, self._clock.timestamp_ns
         )
-        if saved is not None:
-            durable.restore(saved)
+        self.venue_inputs_replayed = durable.restore(saved)
         return durable
 
     def _starting_balances(self) -> dict[str, Money]:
