@@ -11,6 +11,7 @@ and close LMDB -> release the lock -> exit 0.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -573,6 +574,11 @@ async def _serve(config: EngineConfig) -> None:
         loop.add_signal_handler(sig, engine.request_stop, signal.Signals(sig).name)
     try:
         await engine.start()  # tears down what it started if it fails
+        # Everything built so far (modules, config, instruments, restored orders) lives for the
+        # whole run: move it out of the collector's reach, so a full collection later scans only
+        # what trading allocates (shorter GC pauses on the loop; standard CPython server practice).
+        gc.collect()
+        gc.freeze()
         try:
             await engine.wait_stopped()
         finally:
