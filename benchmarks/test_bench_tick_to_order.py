@@ -17,6 +17,7 @@ Run: make bench PYTEST_ARGS=benchmarks/test_bench_tick_to_order.py
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import statistics
 import sys
@@ -145,6 +146,8 @@ async def _measure(durability: str, durable_venue: bool) -> list[int]:
             bus.publish(f"data.quotes.{BTC}", quote)
 
         latencies: list[int] = []
+        gc.collect()
+        gc.freeze()  # as engine.app does once the engine has started
         for i in range(WARMUP + SAMPLES):
             t0 = time.perf_counter_ns()
             market_event()
@@ -152,6 +155,7 @@ async def _measure(durability: str, durable_venue: bool) -> list[int]:
             t1 = await asyncio.wait_for(future, 10)
             if i >= WARMUP:
                 latencies.append(t1 - t0)
+        gc.unfreeze()
         await oms.idle()
         venue.stop()
         await persistence.close()
