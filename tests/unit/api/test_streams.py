@@ -1,0 +1,195 @@
+"""Stream machinery on real components (LMDB journal, the codec): journal positioning for resume,
+durable-before-sent release, the slow-consumer bound, market-data queue bounds and conflation."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from algotrendy.v1 import marketdata_pb2, orders_pb2
+from engine.api.streams import OrderEventSource, SequencedHub, Streams
+from engine.api.streams.encode import trade_entry
+from engine.api.streams.marketdata import MarketDataSubscriber
+from engine.api.streams.sequenced import locate_order_sequence
+from engine.config.model import StreamsConfig
+from engine.core.enums import Side, TradingState
+from engine.core.errors import ResourceExhaustedError, ValidationError
+from engine.core.events import OrderAccepted, TradeTick, TradingStateChanged
+from engine.core.fixed import Price, Quantity
+from engine.core.ids import AccountId, ClientOrderId, InstrumentId, TradeId, VenueOrderId
+from engine.store import LmdbStore, Persistence
+
+BTC = InstrumentId("SIM:BTC-USD")
+
+
+def _accepted(seq: int) -> OrderAccepted:
+    return OrderAccepted(
+        ts_event=seq,
+        ts_init=seq,
+        account_id=AccountId("main"),
+        client_order_id=ClientOrderId(f"c{seq}"),
+        instrument_id=BTC,
+        sequence=seq,
+        venue_order_id=VenueOrderId(f"v{seq}"),
+    )
+
+
+def _other(i: int) -> TradingStateChanged:
+    return TradingStateChanged(
+        ts_event=i,
+        ts_init=i,
+        account_id=AccountId("main"),
+        previous=TradingState.ACTIVE,
+        current=TradingState.ACTIVE,
+        reason=f"r{i}",
+    )
+
+
+@pytest.fixture
+async def persistence(tmp_path: Path) -> AsyncIterator[Persistence]:
+    store = LmdbStore(tmp_path / "lmdb", map_size_mb=64, durability="sync")
+    store.open(time.time_ns())
+    p = Persistence(store)
+    p.start()
+    yield p
+    await p.close()
+    store.close(time.time_ns())
+
+
+async def test_locate_order_sequence_when_other_records_interleaved_then_resume_starts_exactly(
+    persistence: Persistence,
+) -> None:
+    journal = persistence.journal
+    for i in range(60):  # runs of 0..3 other records between order events
+        for j in range(i % 4):
+            journal.append(_other(i * 10 + j))
+        journal.append(_accepted(i + 1))
+    journal.append(_other(999))
+    last = await journal.flush()
+    source = OrderEventSource(journal)
+    for target in (1, 2, 17, 59, 60):
+        start = locate_order_sequence(journal, target, last)
+        first = next(r for _, r in journal.read(start, last) if isinstance(r, OrderAccepted))
+        assert first.sequence == target
+        earlier = [r for _, r in journal.read(1, start - 1) if isinstance(r, OrderAccepted)]
+        assert all(r.sequence < target for r in earlier)
+        replayed = [item.sequence for item in source.replay(target, 60, last)]
+        assert replayed == list(range(target, 61))
+    beyond = locate_order_sequence(journal, 61, last)  # beyond the head: no order event from there
+    assert not [r for _, r in journal.read(beyond, last) if isinstance(r, OrderAccepted)]
+    assert beyond == 151  # right after the last order event (150 records in: 90 others + 60 orders)
+
+
+async def test_sequenced_hub_when_event_not_yet_durable_then_it_is_released_only_after(
+    persistence: Persistence,
+) -> None:
+    journal = persistence.journal
+    streams = Streams(StreamsConfig())
+    hub = SequencedHub(
+        "order-event",
+        OrderEventSource(journal),
+        journal,
+        streams,
+        orders_pb2.StreamOrderEventsResponse,
+        head=0,
+    )
+    subscriber = hub.subscribe(None, from_sequence=1)
+    event = _accepted(1)
+    journal.append(event)  # as the OMS does: journal first, then publish
+    hub.on_order_event(event)
+    assert not subscriber.queue and hub.head == 0  # the sync writer thread has not committed yet
+    await journal.flush()
+    deadline = time.monotonic() + 5
+    while not subscriber.queue:
+        assert time.monotonic() < deadline, "the durable event was never released"
+        await asyncio.sleep(0.001)
+    assert [item.sequence for item in subscriber.queue] == [1] and hub.head == 1
+    hub.on_order_event(event)  # a duplicate (same sequence) is ignored
+    await asyncio.sleep(0.01)
+    assert len(subscriber.queue) == 1
+    with pytest.raises(ValidationError) as beyond:
+        hub.subscribe(None, from_sequence=3)
+    assert beyond.value.field == "from_sequence" and beyond.value.reason == "SEQUENCE_BEYOND_HEAD"
+
+
+async def test_sequenced_hub_when_queue_reaches_the_bound_then_the_subscriber_fails_slow_consumer(
+    persistence: Persistence,
+) -> None:
+    journal = persistence.journal
+    streams = Streams(StreamsConfig(order_queue_max=5))
+    hub = SequencedHub(
+        "order-event",
+        OrderEventSource(journal),
+        journal,
+        streams,
+        orders_pb2.StreamOrderEventsResponse,
+        head=0,
+    )
+    slow = hub.subscribe(None)
+    other_account = hub.subscribe(None, account_id="other")  # filtered out: its queue stays empty
+    for seq in range(1, 6):
+        event = _accepted(seq)
+        journal.append(event)
+        hub.on_order_event(event)
+    await journal.flush()
+    deadline = time.monotonic() + 5
+    while slow.failure is None:
+        assert time.monotonic() < deadline, "the slow subscriber was never failed"
+        await asyncio.sleep(0.001)
+    assert isinstance(slow.failure, ResourceExhaustedError) and slow.failure.reason == "SLOW_CONSUMER"
+    assert not slow.queue  # its memory is freed; it resumes from the journal
+    assert other_account.failure is None and not other_account.queue
+    assert streams.slow_consumers == 1
+
+
+def _trade(i: int) -> TradeTick:
+    return TradeTick(
+        ts_event=i,
+        ts_init=i,
+        instrument_id=BTC,
+        price=Price(f"{100 + i}.0"),
+        size=Quantity("0.50"),
+        aggressor_side=Side.BUY,
+        trade_id=TradeId(f"t{i}"),
+    )
+
+
+def _window(first: int, n: int) -> tuple[bytes, list[tuple[bytes, TradeTick]]]:
+    trades = [(trade_entry(_trade(i)), _trade(i)) for i in range(first, first + n)]
+    return b"".join(entry for entry, _ in trades), trades
+
+
+def test_market_data_subscriber_when_queue_would_overflow_then_trades_are_summarised_in_place() -> None:
+    subscriber = MarketDataSubscriber(None, [])
+    for first in (0, 3, 6):  # 3 + 3 fit the bound of 7; the third window would not
+        subscriber.add_trades(*_window(first, 3), limit=7)
+    subscriber.add_trades(*_window(9, 1), limit=7)  # after a skip, skipping continues until reported
+    subscriber.put_latest(("bbo", str(BTC)), b"", replaced=2)
+    message = marketdata_pb2.StreamMarketDataResponse.FromString(subscriber.take(1000, 42))
+    kinds = [event.WhichOneof("event") for event in message.events]
+    assert kinds == ["trade"] * 6 + ["trades_skipped"]
+    assert [e.trade.trade_id for e in message.events[:6]] == [f"t{i}" for i in range(6)]
+    skipped = message.events[6].trades_skipped
+    assert skipped.count == 4 and skipped.volume.value == "2.00"
+    assert (skipped.low.value, skipped.high.value, skipped.last_price.value) == ("106.0", "109.0", "109.0")
+    assert (skipped.first_ts_event_ns, skipped.last_ts_event_ns) == (6, 9)
+    assert message.conflated == 2 and message.ts_ns == 42 and not message.heartbeat
+    subscriber.add_trades(*_window(10, 2), limit=7)  # reported: queued again
+    again = marketdata_pb2.StreamMarketDataResponse.FromString(subscriber.take(1000, 43))
+    assert [e.trade.trade_id for e in again.events] == ["t10", "t11"]
+
+
+def test_market_data_subscriber_when_latest_value_replaced_then_only_the_last_is_sent() -> None:
+    subscriber = MarketDataSubscriber(None, [])
+    for i in range(3):
+        subscriber.put_latest(("bbo", "X"), f"v{i}".encode())
+    assert subscriber.latest == {("bbo", "X"): b"v2"} and subscriber.conflated == 2
+    assert subscriber.take(1000, 1) is not None
+    assert subscriber.take(1000, 2) is None  # nothing new, no heartbeat due
+    subscriber.heartbeat_due = True
+    beat = marketdata_pb2.StreamMarketDataResponse.FromString(subscriber.take(1000, 3))
+    assert beat.heartbeat and not beat.events
