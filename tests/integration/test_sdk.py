@@ -430,3 +430,54 @@ async def test_streams_when_engine_restarts_then_resume_from_the_journal_exactly
     last_pre = max(i for i, u in enumerate(fills) if u.client_order_id.startswith("pre-"))
     assert fills[last_pre].position.quantity == Decimal("0.003")
     assert fills[-1].position.quantity == Decimal("0")
+
+
+async def test_stream_when_consumer_too_slow_then_closed_and_resumed_with_every_event(tmp_path: Path) -> None:
+    """The engine closes an order-event subscriber whose queue is full (RESOURCE_EXHAUSTED,
+    SLOW_CONSUMER); the SDK reopens it where the engine says it stopped and loses nothing."""
+    overrides = {
+        "streams.order_queue_max": 5,
+        "risk.strategy_max_orders_per_second": 100_000,
+        "risk.strategy_order_burst": 100_000,
+        "risk.max_orders_per_second": 100_000,
+        "risk.order_burst": 100_000,
+    }
+    async with running_engine(tmp_path / "data", **overrides) as running:
+        credentials = admin_file_credentials(running.data_dir)
+        async with AsyncClient(running.target, credentials) as client:
+            reconnects: list = []
+            received: list = []
+            reading = asyncio.Event()
+            reading.set()
+
+            async def consume() -> None:
+                async for event in client.stream_order_events(
+                    from_sequence=1,
+                    backoff=Backoff(initial_s=0.02, max_s=0.2, max_attempts=None),
+                    on_reconnect=lambda start, error: reconnects.append((start, error)),
+                ):
+                    received.append(event)
+                    await reading.wait()
+
+            consumer = asyncio.create_task(consume())
+            await client.submit_order(BTC, "buy", Decimal("0.001"), client_order_id="slow-0")
+            await _eventually(lambda: received, what="the first event")
+            reading.clear()  # the consumer stops reading while the engine keeps publishing
+            for chunk in range(6):
+                await asyncio.gather(
+                    *(
+                        client.submit_order(BTC, "buy", Decimal("0.001"), client_order_id=f"slow-{chunk}-{i}")
+                        for i in range(50)
+                    )
+                )
+            head = await _head(client)
+            reading.set()
+            await _eventually(lambda: received[-1].sequence >= head, timeout_s=60, what="every event")
+            consumer.cancel()
+            await asyncio.gather(consumer, return_exceptions=True)
+
+    assert [e.sequence for e in received] == list(range(1, head + 1))
+    assert reconnects, "the engine never closed the slow consumer"
+    start, error = reconnects[0]
+    assert isinstance(error, RateLimited) and error.reason == "SLOW_CONSUMER"
+    assert 1 < start <= head

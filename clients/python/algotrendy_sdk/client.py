@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -617,13 +617,17 @@ class AsyncClient:
         instrument_id: str = "",
         from_sequence: int = 0,
         backoff: Backoff | None = None,
+        on_reconnect: Callable[[int, AlgoTrendyError], None] | None = None,
     ) -> AsyncIterator[OrderEvent]:
         """Every order event in sequence order, exactly once, across disconnects.
 
         ``from_sequence``: 0 = live only; n = every event with sequence >= n (from the journal),
         then live. After a break the stream reopens with ``from_sequence = last seen + 1`` after
-        a backoff, including when the engine closed it as a slow consumer. ``account_id`` ""
-        (default) = every account; None = the client's default account.
+        a backoff, including when the engine closed it as a slow consumer (it then names the
+        first sequence it did not deliver). A live-only stream gets its first resume point from
+        its first event or heartbeat; a break before either reopens it live-only.
+        ``account_id`` "" (default) = every account; None = the client's default account.
+        ``on_reconnect(from_sequence, error)`` is called before every reopening.
         """
         from algotrendy.v1 import orders_pb2
 
@@ -639,7 +643,13 @@ class AsyncClient:
             return ((e.sequence, OrderEvent.from_proto(e)) for e in message.events)
 
         async for event in resume_by_sequence(
-            open_stream, unpack, from_sequence=from_sequence, backoff=backoff, renew=self._renew
+            open_stream,
+            unpack,
+            from_sequence=from_sequence,
+            backoff=backoff,
+            renew=self._renew,
+            on_reconnect=on_reconnect,
+            caught_up_to=_heartbeat_head,
         ):
             yield event
 
@@ -672,6 +682,7 @@ class AsyncClient:
         instrument_id: str = "",
         from_sequence: int = 0,
         backoff: Backoff | None = None,
+        on_reconnect: Callable[[int, AlgoTrendyError], None] | None = None,
     ) -> AsyncIterator[PositionUpdate]:
         """Position updates (one per fill) in sequence order, exactly once, across disconnects."""
         from algotrendy.v1 import portfolio_pb2
@@ -688,7 +699,13 @@ class AsyncClient:
             return ((u.sequence, PositionUpdate.from_proto(u)) for u in message.updates)
 
         async for update in resume_by_sequence(
-            open_stream, unpack, from_sequence=from_sequence, backoff=backoff, renew=self._renew
+            open_stream,
+            unpack,
+            from_sequence=from_sequence,
+            backoff=backoff,
+            renew=self._renew,
+            on_reconnect=on_reconnect,
+            caught_up_to=_heartbeat_head,
         ):
             yield update
 
@@ -762,6 +779,11 @@ class AsyncClient:
 
         request = risk_pb2.GetRiskStateRequest(account_id=self._account(account_id))
         return RiskState.from_proto(await self._unary(self._risk, "GetRiskState", request))
+
+
+def _heartbeat_head(message: Any) -> int | None:
+    """A heartbeat is sent only with nothing left to send: everything up to its head was delivered."""
+    return int(message.head_sequence) if message.heartbeat else None
 
 
 def _subject_limits(m: Any) -> tuple[str, AccountLimits | InstrumentLimits | StrategyLimits]:

@@ -78,12 +78,17 @@ async def resume_by_sequence(
     backoff: Backoff | None = None,
     renew: Callable[[Unauthenticated], Awaitable[bool]] | None = None,
     on_reconnect: Callable[[int, AlgoTrendyError], None] | None = None,
+    caught_up_to: Callable[[Any], int | None] | None = None,
 ) -> AsyncIterator[T]:
     """Yield ``unpack``-ed items of a sequenced stream in order, exactly once, across reconnects.
 
     ``open_stream(from_sequence)`` opens the server stream (0 = live only); ``unpack(message)``
     gives ``(sequence, item)`` pairs. ``renew`` gets an UNAUTHENTICATED error (e.g. an expired
     token) and returns True if the credential was renewed and the stream should reopen.
+    ``on_reconnect(from_sequence, error)`` is told about every reopening (for logs and metrics).
+    ``caught_up_to(message)`` is the sequence up to which the stream has delivered everything for
+    this subscription (a heartbeat's head sequence), else None: it gives a live-only stream that
+    has not seen an event yet (or a filtered one) a resume point, so a break loses nothing.
     """
     backoff = backoff or Backoff()
     last_seen: int | None = from_sequence - 1 if from_sequence > 0 else None
@@ -99,6 +104,9 @@ async def resume_by_sequence(
                     last_seen = sequence
                     backoff.reset()
                     yield item
+                complete = caught_up_to(message) if caught_up_to is not None else None
+                if complete is not None and (last_seen is None or complete > last_seen):
+                    last_seen = complete
             return  # the server ended the stream normally
         except grpc.RpcError as exc:
             error = from_rpc_error(exc)
@@ -114,10 +122,12 @@ async def resume_by_sequence(
             raise error
         hint_s = 0.0
         resume = error.metadata.get(RESUME_SEQUENCE_KEY)
-        if resume is not None and last_seen is None:
-            # A live-only stream that fell behind: continue exactly where the engine says it stopped.
+        if resume is not None:
+            # A slow consumer the engine closed: it names the first sequence it did not deliver.
             with contextlib.suppress(ValueError):
-                last_seen = int(resume) - 1
+                resume_at = int(resume)
+                if resume_at >= 1 and (last_seen is None or resume_at - 1 > last_seen):
+                    last_seen = resume_at - 1
         if error.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
             hint_s = getattr(error, "retry_after", 0.0)
         if on_reconnect is not None:
