@@ -481,3 +481,54 @@ async def test_stream_when_consumer_too_slow_then_closed_and_resumed_with_every_
     start, error = reconnects[0]
     assert isinstance(error, RateLimited) and error.reason == "SLOW_CONSUMER"
     assert 1 < start <= head
+
+
+async def test_live_only_stream_when_cut_after_a_heartbeat_then_events_of_the_outage_arrive(
+    tmp_path: Path,
+) -> None:
+    """A live-only subscription (from_sequence 0) that has seen no event yet still has a resume
+    point after its first heartbeat: nothing published while it was disconnected is lost."""
+    async with running_engine(tmp_path / "data", **{"streams.heartbeat_interval_ms": 50}) as running:
+        credentials = admin_file_credentials(running.data_dir)
+        proxy = TcpProxy(running.engine.grpc.port)
+        await proxy.start()
+        received: list = []
+        reconnects: list = []
+        try:
+            async with (
+                AsyncClient(running.target, credentials) as admin,
+                AsyncClient(proxy.target, credentials, options=FAST_RECONNECT) as client,
+            ):
+                await admin.submit_order(BTC, "buy", Decimal("0.001"), client_order_id="before-subscribing")
+
+                async def settled() -> bool:
+                    return (await admin.get_order("before-subscribing")).is_terminal
+
+                await _eventually(settled, what="the first order to settle")
+                before = await _head(admin)
+
+                async def consume() -> None:
+                    async for event in client.stream_order_events(
+                        backoff=Backoff(initial_s=0.02, max_s=0.2, max_attempts=None),
+                        on_reconnect=lambda start, error: reconnects.append(start),
+                    ):
+                        received.append(event)
+
+                consumer = asyncio.create_task(consume())
+                await asyncio.sleep(0.5)  # several heartbeats
+                proxy.refusing = True
+                proxy.cut()
+                await admin.submit_order(BTC, "buy", Decimal("0.001"), client_order_id="during-outage")
+                head = await _head(admin)
+                await asyncio.sleep(0.2)
+                proxy.refusing = False
+                await _eventually(
+                    lambda: received and received[-1].sequence >= head, what="the outage's events"
+                )
+                consumer.cancel()
+                await asyncio.gather(consumer, return_exceptions=True)
+        finally:
+            await proxy.close()
+    assert reconnects and reconnects[0] == before + 1
+    assert [e.sequence for e in received] == list(range(before + 1, head + 1))
+    assert {e.client_order_id for e in received} == {"during-outage"}
