@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from engine.app import Engine
 from engine.config import load_config
@@ -115,6 +116,10 @@ async def test_live_strategies_when_bars_flow_then_orders_reach_the_venue_and_a_
     before = len(strategy_orders())
     await _until(lambda: len(strategy_orders()) > before)  # sma keeps trading
     assert slot.errors == 2  # no more callbacks after the quarantine
+    metrics = generate_latest(engine.metrics.registry).decode()
+    assert "algotrendy_strategy_quarantines_total 1.0" in metrics
+    assert "algotrendy_strategy_errors_total 2.0" in metrics
+    assert "algotrendy_strategies_active 1.0" in metrics
 
 
 async def test_config_when_unknown_strategy_or_parameter_then_start_refused(tmp_path: Path) -> None:
