@@ -43,6 +43,8 @@ from engine.strategy.api import BarView, Strategy
 from engine.strategy.params import IntParam
 
 RESULTS = Path(__file__).resolve().parent / "results" / "backtest.json"
+#: Whole runs on a shared machine take minutes (backtrader 200k bars alone ~20 s of CPU).
+pytestmark = pytest.mark.timeout(3600)
 CANDLES = "candles/btc-perp-20211231-20220201_1m.csv"
 N_OURS = 1_000_000
 N_PEER = 200_000
