@@ -344,5 +344,14 @@ def utc(ts_ns: int) -> str:
     return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def clock_ms(ts_ns: int) -> str:
+    """Time of day with milliseconds (UTC), for live event rows."""
+    import datetime as dt
+
+    if not ts_ns:
+        return "-"
+    return dt.datetime.fromtimestamp(ts_ns / 1e9, tz=dt.UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
 def enum_text(value: Any) -> str:
     return str(getattr(value, "value", value) or "-")

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.connect import Connection, JsonOption, dec, enum_text, print_json_line, remote, table, utc
+from ops.connect import Connection, JsonOption, clock_ms, dec, enum_text, print_json_line, remote, table, utc
 
 app = typer.Typer(
     name="stream",
@@ -149,9 +149,7 @@ class _MarketView:
     def render(self) -> Any:
         from rich.console import Group
 
-        quotes = table(
-            "instrument", "bid size", "bid", "ask", "ask size", "time (UTC)", title="best bid / offer"
-        )
+        quotes = table("instrument", "bid size", "bid", "ask", "ask size", "UTC", title="best bid / offer")
         for name in self.instruments:
             q = self.bbo.get(name)
             if q is not None:
@@ -161,14 +159,14 @@ class _MarketView:
                     f"[green]{dec(q.bid_price)}[/]",
                     f"[red]{dec(q.ask_price)}[/]",
                     dec(q.ask_size),
-                    utc(q.ts_event_ns),
+                    clock_ms(q.ts_event_ns),
                 )
-        tape = table("time (UTC)", "instrument", "side", "price", "size", title="trades")
+        tape = table("UTC", "instrument", "side", "price", "size", title="trades")
         for t in reversed(self.trades):
             side = enum_text(t.aggressor_side)
             style = "green" if side == "BUY" else "red" if side == "SELL" else ""
             tape.add_row(
-                utc(t.ts_event_ns),
+                clock_ms(t.ts_event_ns),
                 t.instrument_id,
                 f"[{style}]{side}[/]" if style else side,
                 dec(t.price),
@@ -222,7 +220,7 @@ def orders(
         def render() -> Any:
             t = table(
                 "seq",
-                "time (UTC)",
+                "UTC",
                 "event",
                 "client order id",
                 "instrument",
@@ -237,7 +235,7 @@ def orders(
                 price = e.last_price if e.kind == "FILLED" else e.price
                 t.add_row(
                     str(e.sequence),
-                    utc(e.ts_event_ns),
+                    clock_ms(e.ts_event_ns),
                     e.kind,
                     e.client_order_id,
                     e.instrument_id,

@@ -337,15 +337,16 @@ def book_show(
 
 
 def render_book(book: Any) -> Any:
-    t = table(
-        "", "price", "size", title=f"{book.instrument_id} · seq {book.sequence} · {utc(book.ts_ns)} UTC"
-    )
+    """Asks above (best last), bids below (best first), a header line with the book's sequence and time."""
+    from rich.console import Group
+
+    t = table("", "price", "size")
     for level in reversed(book.asks):
         t.add_row("[red]ask[/]", dec(level.price), dec(level.size))
     if book.bids and book.asks:
         t.add_row("", f"[dim]spread {dec(book.asks[0].price - book.bids[0].price)}[/]", "")
     for level in book.bids:
         t.add_row("[green]bid[/]", dec(level.price), dec(level.size))
-    if book.crossed:
-        t.caption = "[bold red]book is CROSSED[/]"
-    return t
+    sequence = f" · seq {book.sequence}" if book.sequence >= 0 else ""
+    crossed = " · [bold red]CROSSED[/]" if book.crossed else ""
+    return Group(f"[bold]{book.instrument_id}[/]{sequence} · {utc(book.ts_ns)} UTC{crossed}", t)
