@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -433,3 +434,77 @@ async def test_ccxt_venue_when_restarted_with_a_submit_in_flight_then_adopted_an
         assert len(mock.creates()) == 1  # found by client order id, never sent again
     finally:
         await venue.stop()
+
+
+async def test_ccxt_venue_when_usdm_futures_then_amends_in_place_and_reads_positions(
+    shared_data: Path,
+) -> None:
+    from mockex.trading_binance_usdm import BinanceUsdmTradingMock, load_usdm_exchange_info
+
+    futures = BinanceUsdmTradingMock(
+        load_usdm_exchange_info(shared_data, {"BTCUSDT"}),
+        api_key=API_KEY,
+        secret=SECRET,
+        balances={"USDT": "100000"},
+    )
+    await futures.start()
+    credentials = Credentials(api_key=API_KEY, secret=SECRET)
+    exchange = build_exchange(
+        "binanceusdm", credentials=credentials, endpoint=futures.endpoint, timeout_ms=3_000
+    )
+    instruments = await load_instruments(exchange, "BINANCE_USDM", ["BTC/USDT:USDT"])
+    (instrument,) = instruments.values()
+    clock = LiveClock()
+    venue = CcxtVenue(
+        exchange,
+        instruments,
+        clock,
+        CcxtVenueConfig(account_id=MAIN, websockets=False, poll_interval_ms=100),
+        secrets=credentials.secrets(),
+    )
+    journal = MemoryJournal()
+    oms = OrderManager(
+        clock=clock, venue=venue, risk=ApproveAll(), journal=journal, instruments=instruments.values()
+    )
+    venue.set_event_handler(oms.on_order_event)
+    try:
+        await venue.start()
+        assert str(instrument.id) == "BINANCE_USDM:BTCUSDT"
+        command = SubmitOrder(
+            ts_init=0,
+            account_id=MAIN,
+            strategy_id=STRATEGY,
+            client_order_id=ClientOrderId("fut-1"),
+            instrument_id=instrument.id,
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=Quantity("0.010"),
+            price=Price("30000.00"),
+        )
+        order = await oms.submit(command)
+        await eventually(lambda: order.status is OrderStatus.ACCEPTED, what="accepted")
+        await futures.fill("fut-1", "0.004")
+        await eventually(lambda: order.filled_quantity == Quantity("0.004"), what="partial fill by polling")
+        await oms.amend(
+            AmendOrder(
+                ts_init=0,
+                account_id=MAIN,
+                client_order_id=ClientOrderId("fut-1"),
+                quantity=Quantity("0.020"),
+                price=Price("30010"),
+            )
+        )
+        await eventually(
+            lambda: order.quantity == Quantity("0.02") and order.status is OrderStatus.PARTIALLY_FILLED,
+            what="amended",
+        )
+        (at_venue,) = futures.by_client_id("fut-1")  # in place: one order, same id, total quantity
+        assert at_venue.quantity == Decimal("0.020") and str(at_venue.order_id) == order.venue_order_id
+        assert futures.amends[0]["quantity"].rstrip("0") == "0.02"
+        (position,) = await venue.fetch_positions()
+        assert position.instrument_id == instrument.id and position.side is Side.BUY
+        assert position.quantity == Quantity("0.004") and position.entry_price == Price("30000")
+        assert (await venue.fetch_balances())["USDT"].as_decimal() == futures.balances["USDT"]
+    finally:
+        await venue.stop()
+        await futures.stop()

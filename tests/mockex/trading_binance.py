@@ -104,6 +104,9 @@ class MockOrder:
 
 
 class BinanceTradingMock:
+    #: The order endpoint (USDⓈ-M: ``/fapi/v1/order``).
+    order_path = "/api/v3/order"
+
     def __init__(
         self,
         exchange_info: dict[str, Any],
@@ -185,7 +188,7 @@ class BinanceTradingMock:
 
     def creates(self) -> list[dict[str, str]]:
         """Every order-create request that arrived (refused ones included)."""
-        return [p for m, path, p in self.requests if m == "POST" and path == "/api/v3/order"]
+        return [p for m, path, p in self.requests if m == "POST" and path == self.order_path]
 
     async def fill(self, client_order_id: str, quantity: str, price: str | None = None) -> dict[str, Any]:
         """Trade ``quantity`` of the open order with this client order id (maker) and push reports."""
@@ -230,7 +233,7 @@ class BinanceTradingMock:
             raw = await request.text()
         params = dict(parse_qsl(raw, keep_blank_values=True))
         self.requests.append((request.method, request.path, params))
-        if (request.method, request.path) == ("POST", "/api/v3/order"):
+        if (request.method, request.path) == ("POST", self.order_path):
             self.create_times.append(time.monotonic())
         payload, _, signature = raw.rpartition("&signature=")
         expected = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()

@@ -121,11 +121,11 @@ def build_exchange(
         if creds.password:
             settings["password"] = creds.password
     merged_options: dict[str, Any] = {}
+    if ccxt_id in ("binance", "binanceusdm"):
+        # Currencies and margin pairs need signed calls order entry does not need.
+        merged_options.update({"fetchCurrencies": False, "fetchMargins": False})
     if ccxt_id == "binance":
-        # Spot only (no futures exchangeInfo calls); currencies need a signed call we do not need.
-        merged_options.update(
-            {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False}
-        )
+        merged_options["fetchMarkets"] = {"types": ["spot"]}  # no futures exchangeInfo calls
     merged_options.update(options or {})
     if merged_options:
         settings["options"] = merged_options

@@ -392,6 +392,8 @@ class CcxtVenue:
         has = getattr(exchange, "has", {}) or {}
         self._ws_orders = bool(config.websockets and has.get("watchOrders"))
         self._ws_trades = bool(config.websockets and has.get("watchMyTrades"))
+        #: ``fetch_order_trades`` until the venue says it cannot (then ``fetch_my_trades``).
+        self._order_trades = bool(has.get("fetchOrderTrades"))
         #: Counters for status, metrics and tests.
         self.reconnects = 0
         self.resyncs = 0
@@ -973,13 +975,16 @@ class CcxtVenue:
         if not order.missing_fills:
             self._settle(order, catch_up=False)
             return
-        has = self._exchange.has or {}
         try:
-            if has.get("fetchOrderTrades"):
-                trades: list[dict[str, Any]] = []
-                for vid in list(order.legs):
-                    trades += await self._read(self._exchange.fetch_order_trades, vid, order.symbol)
-            else:
+            trades: list[dict[str, Any]] = []
+            if self._order_trades:
+                try:
+                    for vid in list(order.legs):
+                        trades += await self._read(self._exchange.fetch_order_trades, vid, order.symbol)
+                except ccxt.NotSupported:  # e.g. binanceusdm: "supports spot markets only"
+                    self._order_trades = False
+                    trades = []
+            if not self._order_trades:
                 since = order.created_ms - 60_000 if order.created_ms else None
                 trades = await self._read(self._exchange.fetch_my_trades, order.symbol, since)
         except Exception as exc:
