@@ -92,7 +92,7 @@ class EquitySampled(Event):
     equity: Money
 
 
-EQUITY_SAMPLED_TAG = 301
+EQUITY_SAMPLED_TAG = 401  # store codec 400-499: market-data records (400 = OrderBookDeltas)
 CODEC.register(EquitySampled, EQUITY_SAMPLED_TAG)
 
 #: ``name -> (columns DDL, dedup keys)``.
@@ -274,7 +274,8 @@ class QuestDbSink:
         self._ddl_done = False
         self._retry_at = 0.0
         self._backoff_s = settings.retry_backoff_ms / 1000
-        self._on_state_change = on_state_change
+        #: Called from the sink thread on connect/disconnect (hop to the loop before touching state).
+        self.on_state_change = on_state_change
         self._spool: _Spool | None = None
         self._prefix = settings.table_prefix
         self.stats = QuestDbStats()
@@ -310,6 +311,10 @@ class QuestDbSink:
         """For ``events.order.*`` subscriptions: only fills are time series."""
         if type(event) is OrderFilled:
             self.submit(event)
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
 
     @property
     def pending(self) -> int:
@@ -443,8 +448,8 @@ class QuestDbSink:
     def _set_connected(self, connected: bool, detail: str) -> None:
         changed = self.stats.connected != connected
         self.stats.connected = connected
-        if changed and self._on_state_change is not None:
-            self._on_state_change(connected, detail)
+        if changed and self.on_state_change is not None:
+            self.on_state_change(connected, detail)
 
     def _connect(self) -> Sender:
         if self._sender is not None:

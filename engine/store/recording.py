@@ -24,7 +24,7 @@ while the recording is larger than ``max_size_mb`` (compressed bytes) or a block
 older than ``max_age_s`` before the newest record written. Whole blocks only: the newest block is
 never deleted, and no partial block is rewritten.
 
-Tag ``300`` of the store codec is ``OrderBookDeltas`` (registered here: ``engine.store`` sits above
+Tag ``400`` of the store codec (400-499: market-data records) is ``OrderBookDeltas`` (registered here: ``engine.store`` sits above
 ``engine.marketdata`` and owns the codec).
 """
 
@@ -60,7 +60,7 @@ __all__ = [
 ]
 
 FORMAT = "algotrendy-recording/1"
-ORDER_BOOK_DELTAS_TAG = 300
+ORDER_BOOK_DELTAS_TAG = 400
 CODEC.register(OrderBookDeltas, ORDER_BOOK_DELTAS_TAG)
 
 #: Kind names used in stats and filters, by event class.
