@@ -265,8 +265,9 @@ class Engine:
                 self._register_trading_services(trading)
                 if self.strategies is not None:
                     self.strategies.start(trading)
-                self._set("sim_venue", ComponentState.RUNNING, f"{len(trading.instruments)} instruments")
-                self._set("market_simulator", ComponentState.RUNNING, f"seed {self.config.sim.seed}")
+                venue_detail, market_detail = trading.component_details()
+                self._set("sim_venue", ComponentState.RUNNING, venue_detail)
+                self._set("market_simulator", ComponentState.RUNNING, market_detail)
             if self.feeds is not None:
                 await self._start_feeds(self.feeds)
             await self.data.start(self.trading, self._set)

@@ -339,6 +339,16 @@ class TradingCore:
             return self.external.starting_balances()
         return {asset: Money(amount, asset) for asset, amount in self.config.sim.starting_balances.items()}
 
+    def component_details(self) -> tuple[str, str]:
+        """Status details of the venue and of the market-data source (simulator or live feed)."""
+        if self.external is None:
+            return f"{len(self.instruments)} instruments", f"seed {self.config.sim.seed}"
+        feed = self.external.feed
+        return (
+            f"{self.external.mode}: {len(self.instruments)} instruments",
+            f"{self.config.venue.name} feed instead of the simulator ({feed.state})",
+        )
+
     def book_source(self, instrument_id: InstrumentId) -> Callable[[int], Any]:
         """``depth -> BookSnapshot`` of an instrument's book (the venue's, or the feed's)."""
         if self.external is not None:
