@@ -60,7 +60,12 @@ LatencyOption = Annotated[int, typer.Option("--latency-ms", min=0, help="Order l
 TickOption = Annotated[
     str | None, typer.Option("--tick-size", help="Price grid of the data (default: inferred per file).")
 ]
-LotOption = Annotated[str, typer.Option("--size-increment", help="Lot size of orders.")]
+LotOption = Annotated[
+    str | None,
+    typer.Option(
+        "--size-increment", help="Lot size of orders (default: tick x lot = 1e-11, at most 8 decimals)."
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object (for scripts).")]
 
 
@@ -90,7 +95,7 @@ def _config(
     currency: str,
     latency_ms: int,
     tick_size: str | None,
-    size_increment: str,
+    size_increment: str | None,
 ) -> Any:
     from decimal import Decimal, InvalidOperation
 
@@ -165,7 +170,7 @@ def backtest(
     currency: CurrencyOption = "USD",
     latency_ms: LatencyOption = 0,
     tick_size: TickOption = None,
-    size_increment: LotOption = "0.00000001",
+    size_increment: LotOption = None,
     json_: JsonOption = False,
 ) -> None:
     """Backtest a strategy on bar files through the engine's own risk gate, OMS and simulated venue."""
@@ -244,7 +249,7 @@ def sweep(
     currency: CurrencyOption = "USD",
     latency_ms: LatencyOption = 0,
     tick_size: TickOption = None,
-    size_increment: LotOption = "0.00000001",
+    size_increment: LotOption = None,
     json_: JsonOption = False,
 ) -> None:
     """Search a strategy's parameter space on all cores; print the runs sorted by a metric."""

@@ -109,20 +109,37 @@ def infer_tick_size(arrays: Sequence[BarArrays]) -> Decimal:
     raise BarFileError(arrays[0].path, f"prices have more than {_MAX_DECIMALS} decimal places")
 
 
+#: Auto lot size: tick x lot = 10**-NOTIONAL_DECIMALS quote (lots of at most 8 decimals). With BTC
+#: at a 0.001 tick that is a 0.00000001 lot; with ETH/BTC at 0.00000001, a 0.001 lot. Keeping every
+#: instrument's notional unit this coarse lets one risk engine (int64 notional units) hold them all.
+NOTIONAL_DECIMALS = 11
+
+
+def auto_size_increment(tick_size: Decimal) -> str:
+    """The lot size for ``tick_size`` (see ``NOTIONAL_DECIMALS``)."""
+    price_places = max(-tick_size.normalize().as_tuple().exponent, 0)  # type: ignore[operator]
+    places = min(max(NOTIONAL_DECIMALS - price_places, 0), 8)
+    return format(Decimal(1).scaleb(-places), "f") if places else "1"
+
+
 def make_instrument(
     symbol: str,
     tick_size: Decimal,
     *,
-    size_increment: str = "0.00000001",
+    size_increment: str | None = None,
     quote: str = "USD",
     maker_fee: Decimal = Decimal(0),
     taker_fee: Decimal = Decimal(0),
 ) -> Instrument:
-    """A spot instrument ``BT:<symbol>`` quoted in ``quote`` (cash is held in it)."""
+    """A spot instrument ``BT:<symbol>`` quoted in ``quote`` (cash is held in it); the lot size is
+    ``size_increment`` or, when None, ``auto_size_increment(tick_size)``."""
+    if size_increment is None:
+        size_increment = auto_size_increment(tick_size)
     return Instrument(
         id=InstrumentId.of(BACKTEST_VENUE, symbol),
         kind=InstrumentKind.SPOT,
-        base=symbol,
+        # An asset code is alphanumeric (ETH_BTC -> ETHBTC).
+        base="".join(c for c in symbol if c.isalnum())[:16] or "ASSET",
         quote=quote,
         settlement=quote,
         price_increment=Price(str(tick_size)),
@@ -149,7 +166,7 @@ def _series(
     arrays: list[BarArrays],
     *,
     tick_size: Decimal | None,
-    size_increment: str,
+    size_increment: str | None,
     quote: str,
     maker_fee: Decimal,
     taker_fee: Decimal,
@@ -252,7 +269,7 @@ def load_bar_stream(
     paths: Sequence[str | Path],
     *,
     tick_size: str | None = None,
-    size_increment: str = "0.00000001",
+    size_increment: str | None = None,
     quote: str = "USD",
     maker_fee: Decimal = Decimal(0),
     taker_fee: Decimal = Decimal(0),

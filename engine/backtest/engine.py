@@ -44,7 +44,7 @@ from engine.core.clock import TestClock
 from engine.core.enums import TradingState
 from engine.core.errors import ValidationError
 from engine.core.events import OrderEvent, OrderFilled, OrderSubmitted
-from engine.core.fixed import Money, Quantity
+from engine.core.fixed import Money
 from engine.core.ids import AccountId, InstrumentId, StrategyId
 from engine.marketdata.book import OrderBook
 from engine.oms.manager import OrderManager
@@ -70,7 +70,8 @@ ProgressCallback = Callable[[int, int], None]
 TOPIC_ORDER_EVENTS = "events.order"
 _CHUNK = 65_536
 _WIDE_MONEY = "1000000000000000"
-_WIDE_QTY = "1000000000"
+#: Largest order / position in lots the venue accepts (2**53 - 1).
+_MAX_LOTS = (1 << 53) - 1
 _WIDE_RATE = 1_000_000_000
 
 
@@ -87,9 +88,10 @@ class BacktestConfig:
     maker_fees_bps: Decimal | None = None
     order_latency_ns: int = 0
     report_latency_ns: int = 0
-    #: Price grid of the data (None: inferred per symbol) and the lot size of orders.
+    #: Price grid of the data (None: inferred per symbol) and the lot size of orders (None: one tick x
+    #: one lot = 1e-11 of the quote currency, at most 8 decimals: 0.00000001 BTC at a 0.001 tick).
     tick_size: str | None = None
-    size_increment: str = "0.00000001"
+    size_increment: str | None = None
     account: str = "backtest"
 
     def __post_init__(self) -> None:
@@ -137,7 +139,7 @@ class BacktestConfig:
             "maker_fees_bps": str(self.maker_fees_bps if self.maker_fees_bps is not None else self.fees_bps),
             "order_latency_ns": self.order_latency_ns,
             "report_latency_ns": self.report_latency_ns,
-            "size_increment": self.size_increment,
+            "size_increment": self.size_increment or "auto",
         }
 
 
@@ -212,14 +214,15 @@ class Backtest:
         precision = max(i.price_precision + i.size_precision for i in self.instruments)
         risk = RiskEngine(quote_currency=cfg.currency, notional_precision=min(precision, 18))
         self.risk = BacktestRisk(risk)
-        wide_money = Money(_WIDE_MONEY, cfg.currency)
+        # "Wide" limits must still fit the gate's int64 notional units at this precision.
+        wide_money = Money(min(int(_WIDE_MONEY), (1 << 62) // 10 ** min(precision, 18)), cfg.currency)
         for inst in self.instruments:
             ix = risk.register_instrument(
                 inst,
                 InstrumentLimits(
-                    max_order_quantity=Quantity(_WIDE_QTY),
+                    max_order_quantity=inst.lots_to_quantity(_MAX_LOTS),
                     max_order_notional=wide_money,
-                    max_position=Quantity(_WIDE_QTY),
+                    max_position=inst.lots_to_quantity(_MAX_LOTS),
                     price_band_bps=1_000_000,
                     max_data_age_ms=86_400_000,
                 ),

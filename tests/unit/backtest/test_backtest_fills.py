@@ -225,3 +225,21 @@ def test_lmdb_bar_recording_backtests_like_the_same_bars_from_csv(tmp_path: Path
     from_lmdb = Backtest(_script(actions), [str(tmp_path / "rec")], config).run()
     assert _fills(from_lmdb) == _fills(from_csv) and len(from_csv.fills) == 2
     assert from_lmdb.final_equity == from_csv.final_equity
+
+
+def test_tiny_prices_get_a_coarser_lot_and_files_of_one_symbol_are_joined(shared_data: Path) -> None:
+    candles = shared_data / "candles"
+    files = [str(candles / "ADABTC-1m-2021-11-27.csv"), str(candles / "ADABTC-1m-2021-11-28.csv")]
+    r = Backtest("ema_cross", files, BacktestConfig(fill="close", fees_bps=Decimal(2))).run()
+    assert r.instruments == ["BT:ADABTC"] and r.bars == 2880
+    assert r.metrics["fills"] > 10 and all(o["status"] == "FILLED" for o in r.orders)
+    assert r.fills[0].quantity == r.fills[0].quantity.quantize(Decimal("0.001"))  # 1e-8 tick -> 0.001 lot
+
+
+def test_two_symbols_replay_merged_in_time_order(shared_data: Path) -> None:
+    candles = shared_data / "candles"
+    files = [str(candles / "freqtrade/ETH_BTC-5m.feather"), str(candles / "freqtrade/LTC_BTC-5m.feather")]
+    r = Backtest("sma_cross", files, BacktestConfig(fill="next_open")).run()
+    assert r.instruments == ["BT:ETH_BTC", "BT:LTC_BTC"]
+    assert (r.ts_close_ns[1:] >= r.ts_close_ns[:-1]).all()
+    assert {f.instrument_id for f in r.fills} == {"BT:ETH_BTC", "BT:LTC_BTC"}
