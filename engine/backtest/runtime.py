@@ -182,7 +182,13 @@ class SimOrderRouter:
         self.refused = 0
 
     def submit(self, command: SubmitOrder) -> None:
-        self._run(self._oms.submit(command), command, creates=True)
+        # The journal is durable at once, so the OMS's synchronous submit sends in this same call.
+        self.commands += 1
+        self._before_send()
+        try:
+            self._oms.submit_nowait(command)
+        except Exception as exc:
+            self._failed(command, exc, True)
 
     def submit_bracket(self, entry: SubmitOrder, take_profit: SubmitOrder, stop_loss: SubmitOrder) -> None:
         self._run(self._oms.submit_bracket(entry, take_profit, stop_loss), entry, creates=True)
