@@ -1,17 +1,18 @@
-"""The ports the order manager needs, in simulated time: journal, risk adapter, order router.
+"""The ports the order manager needs, in simulated time: journal, venue, risk adapter, order router.
 
-* ``MemoryJournal`` keeps every order event in a list (the run's order log) and answers "durable"
-  at once: a backtest has nothing to recover, and a resolved future lets ``OrderManager.submit``
-  run to completion without a loop iteration.
+* ``MemoryJournal`` keeps every order event in a list (the run's order log) and is durable at once
+  (``commit_pending`` is always true), so the OMS sends an intent in the same call that made it.
+* ``InstantVenue``: with zero latency, the paper venue's commands run through its synchronous core
+  (``PaperVenue.apply``) from a queue the driver flushes, instead of a clock alert per command.
 * ``BacktestRisk`` is the OMS's ``RiskPort`` over the real ``RiskEngine`` (the compiled gate), with
   one addition: the gate's reference price is fed lazily. Live, every trade and quote reaches the gate;
   in a backtest that would be a tick object per bar, so instead the driver names the current price
   and the adapter hands it to the gate right before a check, when it changed.
-* ``SimOrderRouter`` is the strategy context's ``OrderRouter``: it drives the OMS coroutines itself
-  (a minimal trampoline; ``submit`` normally completes without suspending because the journal is
-  already durable), so orders reach the venue in the same simulated instant, deterministically.
-  Anything that does suspend (``cancel_all`` gathers) resumes from the loop; the driver drains the
-  loop before it moves the clock on (``pending``).
+* ``SimOrderRouter`` is the strategy context's ``OrderRouter``: submits go through
+  ``OrderManager.submit_nowait`` (synchronous); amends, cancels and brackets drive the OMS coroutines
+  with a minimal trampoline (they normally complete without suspending). Anything that does suspend
+  (``cancel_all`` gathers) resumes from the loop; the driver drains the loop before it moves the clock
+  on (``pending``). Same outcome rules as the live ``OmsOrderRouter``.
 """
 
 from __future__ import annotations
