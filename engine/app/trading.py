@@ -37,7 +37,16 @@ from engine.config import EngineConfig
 from engine.core.clock import LiveClock
 from engine.core.enums import TradingState
 from engine.core.errors import ConfigError, InvariantViolation, StorageError
-from engine.core.events import Event, OrderEvent, OrderFilled, QuoteTick, TradeTick, TradingStateChanged
+from engine.core.events import (
+    Event,
+    OrderEvent,
+    OrderFilled,
+    OrderInitialized,
+    OrderSubmitted,
+    QuoteTick,
+    TradeTick,
+    TradingStateChanged,
+)
 from engine.core.fixed import Money, Quantity
 from engine.core.ids import AccountId, InstrumentId, StrategyId
 from engine.oms.events import OrderListCreated
@@ -152,11 +161,23 @@ class TradingCore:
         check_venue_mode(persistence.state, venue_mode(self.config), has_history=report.count > 0)
         order_events: list[OrderEvent] = []
         fills: list[OrderFilled] = []
+        # A strategy whose orders the gate once approved but that is no longer configured (a live
+        # strategy removed from [[strategies]]) is registered again, so its journalled open orders
+        # can be rebuilt; a strategy that was never registered (its orders were all denied) is not.
+        registered = {MANUAL_STRATEGY, *self.strategy_ids}
+        strategy_of: dict[tuple[AccountId, str], StrategyId] = {}
         for record in report.events:
             if isinstance(record, OrderEvent):
                 order_events.append(record)
                 if isinstance(record, OrderFilled):
                     fills.append(record)
+                elif type(record) is OrderInitialized:
+                    strategy_of[(record.account_id, record.client_order_id)] = record.strategy_id
+                elif type(record) is OrderSubmitted:
+                    sid = strategy_of.get((record.account_id, record.client_order_id))
+                    if sid is not None and sid not in registered:
+                        registered.add(sid)
+                        risk.register_strategy(sid, self.default_strategy_limits())
             elif isinstance(record, RiskLimitsChanged):
                 self._replay_limits(record)
             elif isinstance(record, TradingStateChanged):

@@ -14,8 +14,9 @@ from prometheus_client import generate_latest
 
 from engine.app import Engine
 from engine.config import load_config
-from engine.core.enums import OrderStatus, TradingState
+from engine.core.enums import OrderStatus, Side, TradingState
 from engine.core.errors import StartupError
+from engine.core.fixed import Quantity
 from engine.core.ids import InstrumentId, StrategyId
 from engine.strategy import StrategyQuarantined
 
@@ -184,5 +185,24 @@ async def test_live_strategy_when_engine_restarts_then_ids_continue_and_position
         assert ctx.position(BTC).lots == journal_lots == position_before
         await _until(lambda: len(ours(second)) > len(before))
         assert str(ours(second)[len(before)].client_order_id) == f"sma-{len(before) + 1}"
+        # Leave one order of the strategy open (far from the market) across the next restart.
+        assert second.trading is not None and second.trading.venue is not None
+        quote = second.trading.venue.venue.quote(BTC)
+        assert quote is not None
+        below = ctx.price(BTC, float(quote.bid_price.as_decimal()) * 0.98, "down")  # inside the price band
+        ctx.submit_limit(BTC, Side.BUY, Quantity("0.001"), below)
+        await _until(lambda: any(o.status is OrderStatus.ACCEPTED for o in ours(second)))
     finally:
         await second.stop()
+    left_open = [o.client_order_id for o in ours(second) if o.is_open]
+    assert left_open
+
+    # The strategy is removed from the config: its journalled orders still come back (its id is
+    # registered with the risk gate again because the gate had approved them).
+    third = Engine(_config(tmp_path, []))
+    await third.start()
+    try:
+        assert third.strategies is None
+        assert [o.client_order_id for o in ours(third) if o.is_open] == left_open
+    finally:
+        await third.stop()
