@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import ccxt
 import ccxt.pro
+import numpy as np
 import structlog
 
 from engine.core.enums import InstrumentKind, Side
@@ -134,7 +135,7 @@ class SequencedBook:
     protocol's resync brings a snapshot.
     """
 
-    __slots__ = ("book", "feed", "last_seq", "parser", "synced")
+    __slots__ = ("_buffers", "book", "feed", "last_seq", "parser", "synced")
 
     def __init__(self, feed: FeedHandler, book: OrderBook) -> None:
         self.feed = feed
@@ -142,6 +143,7 @@ class SequencedBook:
         self.parser = LevelParser(book.instrument)
         self.last_seq = -1
         self.synced = False
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
 
     def snapshot(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]], seq: int) -> bool:
         bid_t, bid_l = self.parser.side_arrays(bids)
@@ -174,12 +176,16 @@ class SequencedBook:
 
     def top_levels(self, side: int, n: int) -> list[tuple[int, int]]:
         """Top ``n`` (ticks, lots) of one side, best first (for checksums)."""
-        import numpy as np
+        ticks, lots = self.top_arrays(side, n)
+        return list(zip(ticks, lots, strict=True))
 
-        ticks = np.zeros(n, dtype=np.int64)
-        lots = np.zeros(n, dtype=np.int64)
-        count = self.book.l2.depth(side, ticks, lots, n)
-        return list(zip(ticks[:count].tolist(), lots[:count].tolist(), strict=True))
+    def top_arrays(self, side: int, n: int) -> tuple[list[int], list[int]]:
+        """Top ``n`` ticks and lots of one side as two lists, best first."""
+        buffers = self._buffers
+        if buffers is None or buffers[0].shape[0] < n:
+            buffers = self._buffers = (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64))
+        count = self.book.l2.depth(side, buffers[0], buffers[1], n)
+        return buffers[0][:count].tolist(), buffers[1][:count].tolist()
 
 
 def crc32_signed(text: str) -> int:
@@ -197,6 +203,35 @@ def format_units(units: int, step_raw: int, precision: int) -> str:
         return f"{sign}{raw}"
     s = str(raw).rjust(precision + 1, "0")
     return f"{sign}{s[:-precision]}.{s[-precision:]}"
+
+
+class UnitStrings:
+    """Memoised ``format_units`` for one grid (checksums format the same prices and sizes over and
+    over; a dict lookup is ~20x cheaper than formatting). Bounded: cleared when it grows past
+    ``max_size`` entries."""
+
+    __slots__ = ("_cache", "_fmt", "_max", "_precision", "_step")
+
+    def __init__(
+        self, step_raw: int, precision: int, fmt: Callable[[int, int, int], str], max_size: int = 65_536
+    ):
+        self._cache: dict[int, str] = {}
+        self._step = step_raw
+        self._precision = precision
+        self._fmt = fmt
+        self._max = max_size
+
+    def __call__(self, units: int) -> str:
+        text = self._cache.get(units)
+        if text is None:
+            if len(self._cache) >= self._max:
+                self._cache.clear()
+            text = self._cache[units] = self._fmt(units, self._step, self._precision)
+        return text
+
+    def many(self, units: list[int]) -> list[str]:
+        cache = self._cache
+        return [cache[u] if u in cache else self(u) for u in units]
 
 
 class VenueProtocol(ABC):

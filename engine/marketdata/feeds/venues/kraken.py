@@ -14,11 +14,18 @@ book (a new snapshot). Kraken v1 trades carry no id: the trade id is ``<time>-<i
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from engine.core.events import Bar
 from engine.core.ids import InstrumentId
-from engine.marketdata.feeds.venues.common import SequencedBook, VenueProtocol, format_units, register
+from engine.marketdata.feeds.venues.common import (
+    SequencedBook,
+    UnitStrings,
+    VenueProtocol,
+    format_units,
+    register,
+)
 
 __all__ = ["KrakenProtocol", "kraken_checksum", "seconds_to_ns"]
 
@@ -38,15 +45,27 @@ def _kraken_digits(units: int, step_raw: int, wire_places: int, precision: int) 
     return (whole + frac).lstrip("0")
 
 
-def kraken_checksum(sync: SequencedBook, price_places: int, size_places: int) -> int:
+def kraken_formatters(
+    sync: SequencedBook, price_places: int, size_places: int
+) -> tuple[UnitStrings, UnitStrings]:
+    """Memoised digit strings of prices / volumes as the wire writes them (``price_places`` decimals)."""
     inst = sync.book.instrument
-    pstep, pp = inst.price_increment.raw, inst.price_precision
-    sstep, sp = inst.size_increment.raw, inst.size_precision
+
+    def digits(places: int) -> Callable[[int, int, int], str]:
+        return lambda units, step, precision: _kraken_digits(units, step, places, precision)
+
+    return (
+        UnitStrings(inst.price_increment.raw, inst.price_precision, digits(price_places)),
+        UnitStrings(inst.size_increment.raw, inst.size_precision, digits(size_places)),
+    )
+
+
+def kraken_checksum(sync: SequencedBook, formatters: tuple[UnitStrings, UnitStrings]) -> int:
+    price, size = formatters
     parts: list[str] = []
     for side in (2, 1):
-        for ticks, lots in sync.top_levels(side, _CHECKSUM_LEVELS):
-            parts.append(_kraken_digits(ticks, pstep, price_places, pp))
-            parts.append(_kraken_digits(lots, sstep, size_places, sp))
+        ticks, lots = sync.top_arrays(side, _CHECKSUM_LEVELS)
+        parts += [p + s for p, s in zip(price.many(ticks), size.many(lots), strict=True)]
     return zlib.crc32("".join(parts).encode())
 
 
@@ -66,6 +85,7 @@ class KrakenProtocol(VenueProtocol):
         super().__init__(feed)
         #: Decimal places the wire uses for (price, volume) per instrument (for the checksum).
         self.wire_places: dict[InstrumentId, tuple[int, int]] = {}
+        self._formatters: dict[tuple[InstrumentId, int, int], tuple[UnitStrings, UnitStrings]] = {}
 
     def ccxt_options(self) -> dict[str, Any]:
         return {"fetchCurrencies": False}
@@ -150,8 +170,12 @@ class KrakenProtocol(VenueProtocol):
             return
         self._truncate(sync)
         if checksum is not None:
-            price_places, size_places = self.wire_places.get(iid) or _places(asks or bids)
-            if kraken_checksum(sync, price_places, size_places) != int(checksum):
+            places = self.wire_places.get(iid) or _places(asks or bids)
+            key = (iid, *places)
+            formatters = self._formatters.get(key)
+            if formatters is None:
+                formatters = self._formatters[key] = kraken_formatters(sync, *places)
+            if kraken_checksum(sync, formatters) != int(checksum):
                 sync.lose("CHECKSUM_MISMATCH", f"checksum {checksum} != our book's")
                 self.spawn(self.resubscribe(iid))
                 return

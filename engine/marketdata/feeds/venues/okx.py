@@ -15,6 +15,7 @@ from typing import Any
 from engine.core.ids import InstrumentId
 from engine.marketdata.feeds.venues.common import (
     SequencedBook,
+    UnitStrings,
     VenueProtocol,
     crc32_signed,
     format_units,
@@ -35,18 +36,26 @@ def _okx_number(units: int, step_raw: int, precision: int) -> str:
     return text
 
 
-def okx_checksum(sync: SequencedBook) -> int:
+def okx_formatters(sync: SequencedBook) -> tuple[UnitStrings, UnitStrings]:
     inst = sync.book.instrument
-    pstep, pp = inst.price_increment.raw, inst.price_precision
-    sstep, sp = inst.size_increment.raw, inst.size_precision
-    bids = sync.top_levels(1, _CHECKSUM_LEVELS)
-    asks = sync.top_levels(2, _CHECKSUM_LEVELS)
+    return (
+        UnitStrings(inst.price_increment.raw, inst.price_precision, _okx_number),
+        UnitStrings(inst.size_increment.raw, inst.size_precision, _okx_number),
+    )
+
+
+def okx_checksum(sync: SequencedBook, formatters: tuple[UnitStrings, UnitStrings] | None = None) -> int:
+    price, size = formatters or okx_formatters(sync)
+    bid_t, bid_l = sync.top_arrays(1, _CHECKSUM_LEVELS)
+    ask_t, ask_l = sync.top_arrays(2, _CHECKSUM_LEVELS)
+    bp, bs, ap, as_ = price.many(bid_t), size.many(bid_l), price.many(ask_t), size.many(ask_l)
+    nb, na = len(bp), len(ap)
     parts: list[str] = []
-    for i in range(max(len(bids), len(asks))):
-        if i < len(bids):
-            parts += [_okx_number(bids[i][0], pstep, pp), _okx_number(bids[i][1], sstep, sp)]
-        if i < len(asks):
-            parts += [_okx_number(asks[i][0], pstep, pp), _okx_number(asks[i][1], sstep, sp)]
+    for i in range(max(nb, na)):
+        if i < nb:
+            parts.append(f"{bp[i]}:{bs[i]}")
+        if i < na:
+            parts.append(f"{ap[i]}:{as_[i]}")
     return crc32_signed(":".join(parts))
 
 
@@ -55,6 +64,10 @@ class OkxProtocol(VenueProtocol):
     venue = "OKX"
     ccxt_id = "okx"
     default_depth = 400
+
+    def __init__(self, feed: Any) -> None:
+        super().__init__(feed)
+        self._formatters: dict[InstrumentId, tuple[UnitStrings, UnitStrings]] = {}
 
     def ccxt_options(self) -> dict[str, Any]:
         return {"fetchMarkets": {"types": ["spot", "swap", "future"]}, "fetchCurrencies": False}
@@ -129,7 +142,10 @@ class OkxProtocol(VenueProtocol):
                 self.spawn(self.resubscribe(iid))
                 return
         checksum = data.get("checksum")
-        if checksum is not None and okx_checksum(sync) != int(checksum):
+        formatters = self._formatters.get(iid)
+        if formatters is None:
+            formatters = self._formatters[iid] = okx_formatters(sync)
+        if checksum is not None and okx_checksum(sync, formatters) != int(checksum):
             sync.lose("CHECKSUM_MISMATCH", f"checksum {checksum} != our book's")
             self.spawn(self.resubscribe(iid))
             return
