@@ -308,3 +308,62 @@ def test_bracket_when_submitted_then_three_ids_and_exits_tracked_when_released()
     h.router.fill_market = False
     h.router.flush()
     assert ctx.open_orders() == ["br-2"]
+
+
+def test_attach_when_bus_publishes_market_data_then_routed_by_instrument() -> None:
+    from engine.bus import MessageBus
+    from engine.core.events import OrderBookUpdated, QuoteTick, TradeTick
+    from engine.core.ids import TradeId
+
+    class Taps(Strategy):
+        def on_start(self) -> None:
+            self.seen: list[str] = []
+
+        def on_trade(self, tick: TradeTick) -> None:
+            self.seen.append(f"trade {tick.instrument_id} {tick.price}")
+
+        def on_quote(self, tick: QuoteTick) -> None:
+            self.seen.append(f"quote {tick.instrument_id} {tick.bid_price}/{tick.ask_price}")
+
+        def on_book(self, book: Any) -> None:
+            self.seen.append(f"book {book.instrument_id} {book.sequence}")
+
+        def on_bar(self, bar: BarView) -> None:
+            self.seen.append(f"bar {bar.instrument_id} {bar.close}")
+
+    h = Harness()
+    bus = MessageBus()
+    slot = h.host.add(Taps, instruments=[ETH], strategy_id="taps")
+    h.host.attach(bus)
+    h.host.start()
+    ts = START_NS
+    for iid in (BTC, ETH):
+        bus.publish(
+            f"data.trades.{iid}",
+            TradeTick(
+                ts_event=ts, ts_init=ts, instrument_id=iid, price=Price("10"), size=Quantity("1"),
+                aggressor_side=Side.BUY, trade_id=TradeId("t1"),
+            ),
+        )  # fmt: skip
+        bus.publish(
+            f"data.quotes.{iid}",
+            QuoteTick(
+                ts_event=ts, ts_init=ts, instrument_id=iid, bid_price=Price("9"), bid_size=Quantity("1"),
+                ask_price=Price("11"), ask_size=Quantity("1"),
+            ),
+        )  # fmt: skip
+        bus.publish(
+            f"data.books.{iid}",
+            OrderBookUpdated(ts_event=ts, ts_init=ts, instrument_id=iid, sequence=5, is_snapshot=False),
+        )
+        bus.publish(
+            f"data.bars.{iid}",
+            Bar(
+                ts_event=ts + MINUTE_NS, ts_init=ts, instrument_id=iid, interval_ns=MINUTE_NS, ts_open=ts,
+                open=Price("10"), high=Price("10"), low=Price("10"), close=Price("10.5"), volume=Quantity("1"),
+                trade_count=1,
+            ),
+        )  # fmt: skip
+    assert slot.strategy.seen == [f"trade {ETH} 10", f"quote {ETH} 9/11", f"book {ETH} 5", f"bar {ETH} 10.5"]
+    h.host.stop()
+    assert bus.subscriptions() == []  # detached
