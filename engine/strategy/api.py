@@ -74,6 +74,12 @@ CALLBACKS = (
 )
 
 
+#: Attribute names a parameter may not take (the interface's own).
+_RESERVED = frozenset(
+    {"INTERFACE_VERSION", "ctx", "describe", "log", "name", "params", "resolve", *CALLBACKS}
+)
+
+
 class BarView:
     """The latest closed bar of one instrument, overwritten in place by the host for every bar.
 
@@ -316,6 +322,13 @@ def check_interface(cls: type) -> type[Strategy]:
     """``cls`` if it is a ``Strategy`` subclass written for this interface version, else ValidationError."""
     if not isinstance(cls, type) or not issubclass(cls, Strategy) or cls is Strategy:
         raise ValidationError("strategy", f"{cls!r} is not a Strategy subclass", reason="INVALID_STRATEGY")
+    reserved = sorted(set(declared_params(cls)) & _RESERVED)
+    if reserved:
+        raise ValidationError(
+            "strategy",
+            f"{cls.__name__} declares a parameter named {reserved[0]!r}, which the interface uses",
+            reason="INVALID_STRATEGY",
+        )
     version = getattr(cls, "INTERFACE_VERSION", None)
     if version != INTERFACE_VERSION:
         raise ValidationError(

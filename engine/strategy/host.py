@@ -193,7 +193,16 @@ class StrategyHost:
             on_new_order=self._register_order,
             on_timer=self._on_timer,
         )
-        instance = cls(ctx, params)
+        try:
+            instance = cls(ctx, params)
+        except ValidationError:
+            raise
+        except Exception as exc:  # a user __init__ that does not follow the interface
+            raise ValidationError(
+                "strategy",
+                f"{cls.__name__} could not be created: {type(exc).__name__}: {exc}",
+                reason="INVALID_STRATEGY",
+            ) from exc
         slot = StrategySlot(instance, ctx, bar_interval_ns)
         self._slots.append(slot)
         self._by_id[sid] = slot

@@ -367,3 +367,14 @@ def test_attach_when_bus_publishes_market_data_then_routed_by_instrument() -> No
     assert slot.strategy.seen == [f"trade {ETH} 10", f"quote {ETH} 9/11", f"book {ETH} 5", f"bar {ETH} 10.5"]
     h.host.stop()
     assert bus.subscriptions() == []  # detached
+
+
+def test_add_when_user_init_breaks_the_interface_then_validation_error_and_nothing_added() -> None:
+    class OwnInit(Strategy):
+        def __init__(self, ctx: Any) -> None:  # forgets params
+            super().__init__(ctx)
+
+    h = Harness()
+    with pytest.raises(ValidationError, match="OwnInit could not be created: TypeError"):
+        h.host.add(OwnInit, instruments=[BTC])
+    assert h.host.slots == []

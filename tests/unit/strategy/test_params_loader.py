@@ -154,3 +154,11 @@ def test_load_when_other_interface_version_then_refused() -> None:
     assert err.value.reason == "UNSUPPORTED_INTERFACE_VERSION"
     with pytest.raises(ValidationError, match="not a Strategy subclass"):
         load_strategy(int)  # type: ignore[arg-type]
+
+
+def test_load_when_parameter_shadows_the_interface_then_refused() -> None:
+    class Clash(Strategy):
+        ctx = IntParam(1, low=0, high=2)  # type: ignore[assignment]
+
+    with pytest.raises(ValidationError, match="declares a parameter named 'ctx'"):
+        load_strategy(Clash)
