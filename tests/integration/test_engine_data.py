@@ -67,10 +67,11 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[Engine, IlpHttpServer, l
         server.down()
 
 
-async def until(predicate, timeout_s: float = 60.0) -> None:
+async def until(predicate, what=lambda: "", timeout_s: float = 60.0) -> None:
+    """Poll with a deadline (a safety net, not a timing assertion); ``what()`` explains a miss."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "condition not reached before the deadline"
+        assert asyncio.get_running_loop().time() < deadline, f"not reached before the deadline: {what()}"
         await asyncio.sleep(0.02)
 
 
@@ -105,8 +106,15 @@ async def test_engine_when_questdb_down_then_degraded_and_spooling(served) -> No
     sink = engine.data.questdb
     assert sink is not None
     server.down()
-    await until(lambda: engine.components["questdb"].state is ComponentState.DEGRADED)
-    await until(lambda: sink.stats.spool_rows > 0)  # the sim market keeps trading: rows spool
+    await until(
+        lambda: engine.components["questdb"].state is ComponentState.DEGRADED,
+        lambda: f"degraded {sink.stats} {engine.components['questdb'].status}",
+    )
+    await until(
+        lambda: sink.stats.spool_rows > 0, lambda: f"spooling {sink.stats}"
+    )  # the sim market keeps trading
     server.up()
-    await until(lambda: engine.components["questdb"].state is ComponentState.RUNNING)
-    await until(lambda: sink.stats.spool_rows == 0)
+    await until(
+        lambda: engine.components["questdb"].state is ComponentState.RUNNING, lambda: f"running {sink.stats}"
+    )
+    await until(lambda: sink.stats.spool_rows == 0, lambda: f"drained {sink.stats}")
