@@ -27,9 +27,17 @@ from typing import Any
 import grpc
 from grpc_auth import aio_channel
 
-from algotrendy.v1 import admin_pb2_grpc, auth_pb2_grpc, orders_pb2_grpc, portfolio_pb2_grpc, risk_pb2_grpc
+from algotrendy.v1 import (
+    admin_pb2_grpc,
+    auth_pb2_grpc,
+    marketdata_pb2_grpc,
+    orders_pb2_grpc,
+    portfolio_pb2_grpc,
+    risk_pb2_grpc,
+)
 from engine.api.auth import ApiAuth, AuthStore, CredentialKind, Principal, Role, current_principal
 from engine.api.convert import AuditHook
+from engine.api.marketdata_service import MarketDataServicer
 from engine.api.orders_service import OrderServicer
 from engine.api.portfolio_service import PortfolioServicer
 from engine.api.risk_service import RiskServicer
@@ -38,7 +46,8 @@ from engine.app.adapters import RiskAdapter
 from engine.config import load_config
 from engine.core.clock import TestClock
 from engine.core.commands import CancelOrder, SubmitOrder
-from engine.core.enums import OrderType, Side, TimeInForce, TradingState
+from engine.core.component import EngineStatus
+from engine.core.enums import EngineState, OrderType, Side, TimeInForce, TradingState
 from engine.core.events import Event, OrderEvent, OrderFilled, QuoteTick, TradeTick
 from engine.core.fixed import Money, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId
@@ -347,7 +356,7 @@ async def _serve_api(
     server = GrpcServer(
         config.grpc,
         EngineMetrics("api-test"),
-        lambda: None,  # type: ignore[arg-type,return-value]
+        lambda: harness_status(clock),
         interceptors=[auth.interceptor],
     )
     audit: list[tuple[str, dict[str, Any], str]] = []
@@ -398,6 +407,11 @@ async def _serve_api(
         ),
         "algotrendy.v1.RiskService",
     )
+    server.register(
+        marketdata_pb2_grpc.add_MarketDataServiceServicer_to_server,
+        MarketDataServicer(registry, clock),
+        "algotrendy.v1.MarketDataService",
+    )
     for add_to_server, servicer, name in auth.services(lmdb, hook, on_internal):  # type: ignore[arg-type]
         server.register(add_to_server, servicer, name)
     port = server.bind()
@@ -429,6 +443,14 @@ async def _serve_api(
     await server.stop(0)
     await persistence.close()
     lmdb.close(clock.timestamp_ns())
+
+
+def harness_status(clock: TestClock) -> EngineStatus:
+    """GetStatus of the harness: running, no components, no loop-lag samples."""
+    now = clock.timestamp_ns()
+    return EngineStatus(
+        "test", "api-test", 0, EngineState.RUNNING, TradingState.ACTIVE, START_NS, now, (), 0, 0, 0, 0, 0
+    )
 
 
 def _admin_key(path: Path) -> str:

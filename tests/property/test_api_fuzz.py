@@ -1,32 +1,51 @@
-"""Fuzz: random and malformed requests to every RPC of OrderService, PortfolioService and
-RiskService over a real grpc.aio channel (the API harness of tests/integration: real OrderManager,
-RiskEngine, Portfolio and SimVenue on a TestClock).
+"""Fuzz: random and malformed requests to every unary RPC the API harness serves — EngineService,
+MarketDataService, OrderService, PortfolioService, RiskService, AuthService, AdminService — over a
+real grpc.aio channel authenticated as admin (the API harness of tests/integration: real
+OrderManager, RiskEngine, Portfolio and SimVenue on a TestClock, the real auth store on LMDB).
 
 Every answer is OK or a mapped error, never INTERNAL or UNKNOWN, and the server keeps serving. A
-rejected request changes nothing — the only recorded outcome of a rejection is a risk-denied
-SubmitOrder, which leaves exactly one new order, DENIED (DESIGN.md: a denial is an OrderDenied
-event). Reads never change anything and are never audited; every state-changing call is audited
-exactly once. Undecodable bytes never reach a servicer (grpc answers them before decoding).
+rejected request changes nothing, with two documented exceptions: a risk-denied SubmitOrder leaves
+exactly one new order, DENIED (DESIGN.md: a denial is an OrderDenied event), and a spent refresh
+token presented again revokes its session (the OAuth reuse rule) and nothing else. Reads never
+change anything and are never audited; every state-changing call is audited exactly once, with the
+admin as its actor. Undecodable bytes never reach a servicer (grpc answers them before decoding).
+The streams are fuzzed with the streaming tests (tests/integration, STREAMS); ``NOT_FUZZED_HERE``
+names every RPC this file leaves out, and a test checks that nothing else is missing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 import string
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import grpc
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 
 from test_orders_api_harness import START_NS, Api, serve_api
 
-from algotrendy.v1 import common_pb2, orders_pb2, portfolio_pb2, risk_pb2
+import algotrendy.v1
+from algotrendy.v1 import (
+    admin_pb2,
+    auth_pb2,
+    common_pb2,
+    engine_pb2,
+    engine_pb2_grpc,
+    marketdata_pb2,
+    marketdata_pb2_grpc,
+    orders_pb2,
+    portfolio_pb2,
+    risk_pb2,
+)
+from engine.api.auth import Role
 from engine.core.enums import OrderStatus
 
 ID_CHARS = string.ascii_letters + string.digits + "._:/-"
@@ -37,7 +56,25 @@ STATE_CHANGING = {
     "AmendOrder",
     "SetLimits",
     "SetTradingState",
+    "Login",
+    "Refresh",
+    "Logout",
+    "CreateApiKey",
+    "RevokeApiKey",
+    "CreateUser",
+    "SetUserRole",
+    "DisableUser",
+    "ResetPassword",
 }
+AUTH_METHODS = {*auth_pb2.DESCRIPTOR.services_by_name["AuthService"].methods_by_name}
+#: Auth rejections: a bad login is UNAUTHENTICATED, a locked-out one RESOURCE_EXHAUSTED, an
+#: action on another user's key PERMISSION_DENIED.
+AUTH_REJECTIONS = {
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+}
+PASSWORD = "fuzz-password-1"
 #: Codes a rejection may carry (never INTERNAL, never UNKNOWN).
 REJECTIONS = {
     grpc.StatusCode.INVALID_ARGUMENT,
@@ -376,15 +413,191 @@ CALLS: list[tuple[str, str, st.SearchStrategy[Any]]] = [
         message(risk_pb2.GetRiskStateRequest, {"account_id": st.one_of(OK_ACCOUNT, ACCOUNT)}),
     ),
 ]
-SERVICES = {"orders": "OrderService", "positions": "PortfolioService", "risk_api": "RiskService"}
+
+USER = st.one_of(
+    st.sampled_from(["alice", "bob", "carol", "viewer", "", "a b", "x" * 65]),
+    st.text(alphabet=ID_CHARS, max_size=70),
+    st.text(max_size=20),
+).filter(lambda u: u != "admin")  # the harness calls as admin: never demote or disable it
+PASSWORDS = st.one_of(
+    st.sampled_from([PASSWORD, "", "short", "p" * 1025, "another-password-9"]), st.text(max_size=40)
+)
+ROLE = st.one_of(st.sampled_from([0, 1, 2, 3]), ENUM)
+UINT64 = st.one_of(st.sampled_from([0, 1, 2, 5, 2**63, 2**64 - 1]), st.integers(0, 2**64 - 1))
+KEY_ID = st.one_of(st.sampled_from(["", "0123456789ab", "atk_0123456789ab", "XYZ"]), st.text(max_size=70))
+TOKEN = st.one_of(
+    st.sampled_from(["", "art_0123456789ab_" + "A" * 43, "art_zz_yy", "Bearer x"]), st.text(max_size=250)
+)
+
+CALLS += [
+    ("engine_api", "GetStatus", st.just(engine_pb2.GetStatusRequest())),
+    (
+        "marketdata_api",
+        "ListInstruments",
+        message(
+            marketdata_pb2.ListInstrumentsRequest, {"venue": st.one_of(st.sampled_from(["", "SIM"]), TEXT)}
+        ),
+    ),
+    (
+        "marketdata_api",
+        "GetOrderBook",
+        message(
+            marketdata_pb2.GetOrderBookRequest,
+            {"instrument_id": st.one_of(OK_INSTRUMENT, INSTRUMENT), "depth": UINT32},
+        ),
+    ),
+    (
+        "auth_api",
+        "Login",
+        mutated(
+            auth_pb2.LoginRequest,
+            {
+                "user": st.sampled_from(["alice", "alice", "bob"]),
+                "password": st.sampled_from([PASSWORD, "wrong-password-1"]),
+            },
+            {"user": USER, "password": PASSWORDS},
+        ),
+    ),
+    ("auth_api", "Refresh", message(auth_pb2.RefreshRequest, {"refresh_token": TOKEN})),
+    ("auth_api", "Logout", message(auth_pb2.LogoutRequest, {"refresh_token": TOKEN})),
+    (
+        "auth_api",
+        "CreateApiKey",
+        mutated(
+            auth_pb2.CreateApiKeyRequest,
+            {
+                "name": st.sampled_from(["ci", "fuzz"]),
+                "role": st.sampled_from([0, 1, 2, 3]),
+                "user": st.sampled_from(["", "alice"]),
+                "expires_in_s": st.sampled_from([0, 60]),
+            },
+            {"name": TEXT, "role": ROLE, "user": USER, "expires_in_s": UINT32},
+        ),
+    ),
+    (
+        "auth_api",
+        "ListApiKeys",
+        message(
+            auth_pb2.ListApiKeysRequest,
+            {"user": st.one_of(st.just(""), USER), "include_revoked": st.booleans()},
+        ),
+    ),
+    ("auth_api", "RevokeApiKey", message(auth_pb2.RevokeApiKeyRequest, {"key_id": KEY_ID})),
+    ("auth_api", "WhoAmI", st.just(auth_pb2.WhoAmIRequest())),
+    (
+        "admin_api",
+        "QueryAudit",
+        message(
+            admin_pb2.QueryAuditRequest,
+            {
+                "from_seq": UINT64,
+                "to_seq": UINT64,
+                "since_ns": INT64,
+                "until_ns": INT64,
+                "actor": st.one_of(st.just(""), TEXT),
+                "action": st.one_of(st.sampled_from(["", "Login", "CreateUser"]), TEXT),
+                "page_size": UINT32,
+                "page_token": st.one_of(
+                    st.sampled_from(["", "YXVkaXQ6Mw", "YXVkaXQ6MA", "x"]), st.text(max_size=60)
+                ),
+            },
+        ),
+    ),
+    ("admin_api", "VerifyAudit", st.just(admin_pb2.VerifyAuditRequest())),
+    (
+        "admin_api",
+        "CreateUser",
+        mutated(
+            admin_pb2.CreateUserRequest,
+            {
+                "user": st.sampled_from(["bob", "carol", "dave"]),
+                "password": st.just(PASSWORD),
+                "role": st.sampled_from([1, 2, 3]),
+            },
+            {"user": USER, "password": PASSWORDS, "role": ROLE},
+        ),
+    ),
+    ("admin_api", "ListUsers", st.just(admin_pb2.ListUsersRequest())),
+    ("admin_api", "SetUserRole", message(admin_pb2.SetUserRoleRequest, {"user": USER, "role": ROLE})),
+    (
+        "admin_api",
+        "DisableUser",
+        message(admin_pb2.DisableUserRequest, {"user": USER, "enable": st.booleans()}),
+    ),
+    (
+        "admin_api",
+        "ResetPassword",
+        message(admin_pb2.ResetPasswordRequest, {"user": USER, "password": PASSWORDS}),
+    ),
+]
+SERVICES = {
+    "orders": "OrderService",
+    "positions": "PortfolioService",
+    "risk_api": "RiskService",
+    "engine_api": "EngineService",
+    "marketdata_api": "MarketDataService",
+    "auth_api": "AuthService",
+    "admin_api": "AdminService",
+}
+#: Stubs the harness's ``Api`` does not carry as properties.
+EXTRA_STUBS = {
+    "engine_api": engine_pb2_grpc.EngineServiceStub,
+    "marketdata_api": marketdata_pb2_grpc.MarketDataServiceStub,
+}
+#: RPCs fuzzed elsewhere, with why.
+NOT_FUZZED_HERE = {
+    "/algotrendy.v1.MarketDataService/StreamMarketData": "server stream: the streaming tests (STREAMS)",
+    "/algotrendy.v1.OrderService/StreamOrderEvents": "server stream: the streaming tests (STREAMS)",
+    "/algotrendy.v1.PortfolioService/StreamPositions": "server stream: the streaming tests (STREAMS)",
+    "/algotrendy.v1.BacktestService/RunBacktest": "not served by this harness: the backtest tests (BACKTEST)",
+}
+
+
+def stub(api: Api, name: str) -> Any:
+    extra = EXTRA_STUBS.get(name)
+    return extra(api.channel) if extra is not None else getattr(api, name)
+
+
+class Live:
+    """Credentials the fuzz obtained (refresh tokens, key ids of its own keys), so later examples
+    reach the paths behind a valid id: rotation, reuse detection, revocation."""
+
+    refresh: ClassVar[list[str]] = []
+    key_ids: ClassVar[list[str]] = []
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.refresh, cls.key_ids = [], []
+
+    @classmethod
+    def learn(cls, response: Any) -> None:
+        if isinstance(response, (auth_pb2.LoginResponse, auth_pb2.RefreshResponse)):
+            cls.refresh.append(response.refresh_token)
+        elif isinstance(response, auth_pb2.CreateApiKeyResponse):
+            cls.key_ids.append(response.key.key_id)
+
+    @classmethod
+    def aim(cls, data: st.DataObject, method: str, request: Any) -> Any:
+        """Half of the time, point a Refresh / Logout / RevokeApiKey at something that exists.
+        (The same draws every time, whatever exists: hypothesis replays choices, not state.)"""
+        live = data.draw(st.booleans(), label="live")
+        index = data.draw(st.integers(0, 2**16), label="live index")
+        if live and method in ("Refresh", "Logout") and cls.refresh:
+            request.refresh_token = cls.refresh[index % len(cls.refresh)]
+        elif live and method == "RevokeApiKey" and cls.key_ids:
+            request.key_id = cls.key_ids[index % len(cls.key_ids)]
+        return request
 
 
 def run_with_api(body: Callable[[Api, asyncio.AbstractEventLoop], None]) -> None:
-    """Serve the API on a loop of our own, so hypothesis (synchronous) can drive one call per example."""
+    """Serve the API on a loop of our own, so hypothesis (synchronous) can drive one call per example.
+    A trader ``alice`` exists (password ``PASSWORD``), so logins can succeed."""
     loop = asyncio.new_event_loop()
+    Live.reset()
     try:
-        context = serve_api()
+        context = serve_api(auth_overrides={"auth.login_max_failures": 50, "auth.login_lockout_s": 5})
         api = loop.run_until_complete(context.__aenter__())
+        loop.run_until_complete(api.auth_store.create_user("alice", PASSWORD, Role.TRADER))
         try:
             body(api, loop)
         finally:
@@ -393,11 +606,12 @@ def run_with_api(body: Callable[[Api, asyncio.AbstractEventLoop], None]) -> None
         loop.close()
 
 
-async def call_once(api: Api, stub: str, method: str, request: Any) -> grpc.StatusCode:
+async def call_once(api: Api, stub_name: str, method: str, request: Any) -> grpc.StatusCode:
     try:
-        await getattr(getattr(api, stub), method)(request, timeout=10)
+        response = await getattr(stub(api, stub_name), method)(request, timeout=10)
     except grpc.aio.AioRpcError as error:
         return error.code()
+    Live.learn(response)
     return grpc.StatusCode.OK
 
 
@@ -406,13 +620,26 @@ def assert_unchanged_or_denied(
 ) -> None:
     if after == before:
         return
-    # The one recorded rejection: a risk-denied SubmitOrder adds exactly one DENIED order.
+    if method == "Refresh" and code is grpc.StatusCode.UNAUTHENTICATED:
+        # A spent refresh token presented again: its session (only) is revoked.
+        changed = {k for k in before if before[k] != after[k]}
+        assert changed == {"auth"}, changed
+        was, now = before["auth"]["sessions"], after["auth"]["sessions"]
+        assert (
+            before["auth"]["users"] == after["auth"]["users"]
+            and before["auth"]["keys"] == after["auth"]["keys"]
+        )
+        (revoked,) = [sid for sid in was if was[sid] != now[sid]]
+        assert set(was) == set(now) and not was[revoked]["revoked_at_ns"] and now[revoked]["revoked_at_ns"]
+        assert {**now[revoked], "revoked_at_ns": 0} == was[revoked]
+        return
+    # The other recorded rejection: a risk-denied SubmitOrder adds exactly one DENIED order.
     assert method == "SubmitOrder" and code is grpc.StatusCode.FAILED_PRECONDITION, (method, code)
     assert after["orders"][: len(before["orders"])] == before["orders"]
     (added,) = after["orders"][len(before["orders"]) :]
     assert added[1] is OrderStatus.DENIED
     assert after["journal"] == before["journal"] + 2 and after["sequence"] == before["sequence"] + 2
-    for key in ("risk", "portfolio", "venue", "published"):
+    for key in ("risk", "portfolio", "venue", "published", "auth"):
         assert after[key] == before[key], key
 
 
@@ -420,15 +647,17 @@ def test_api_fuzz_when_random_requests_to_every_rpc_then_never_internal_and_reje
     None
 ):
     def body(api: Api, loop: asyncio.AbstractEventLoop) -> None:
-        @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         @given(data=st.data())
         def one_call(data: st.DataObject) -> None:
-            stub, method, requests = data.draw(st.sampled_from(CALLS), label="rpc")
-            request = data.draw(requests, label=method)
+            stub_name, method, requests = data.draw(st.sampled_from(CALLS), label="rpc")
+            request = Live.aim(data, method, data.draw(requests, label=method))
             before = api.state()
             audited = len(api.audit)
-            code = loop.run_until_complete(call_once(api, stub, method, request))
-            assert code is grpc.StatusCode.OK or code in REJECTIONS, (method, code, request)
+            code = loop.run_until_complete(call_once(api, stub_name, method, request))
+            event(f"{method} -> {code.name}")  # --hypothesis-show-statistics: which paths were reached
+            allowed = REJECTIONS | (AUTH_REJECTIONS if method in AUTH_METHODS else set())
+            assert code is grpc.StatusCode.OK or code in allowed, (method, code, request)
             after = api.state()
             if code is not grpc.StatusCode.OK:
                 assert_unchanged_or_denied(before, after, method, code)
@@ -437,6 +666,7 @@ def test_api_fuzz_when_random_requests_to_every_rpc_then_never_internal_and_reje
             assert len(api.audit) == audited + (method in STATE_CHANGING)
             if method in STATE_CHANGING:
                 assert api.audit[-1][0] == method
+                assert api.actors[-1] == ("anonymous" if method in ("Login", "Refresh") else admin_actor(api))
                 assert api.audit[-1][2] == ("OK" if code is grpc.StatusCode.OK else api.audit[-1][2])
                 assert api.audit[-1][2].split(":")[0] == code.name
             if code is grpc.StatusCode.OK and method in STATE_CHANGING:
@@ -445,6 +675,23 @@ def test_api_fuzz_when_random_requests_to_every_rpc_then_never_internal_and_reje
         one_call()
 
     run_with_api(body)
+
+
+def admin_actor(api: Api) -> str:
+    key_id = api.role_keys[Role.ADMIN].split("_")[1]
+    return f"admin/key:{key_id}"
+
+
+def test_api_fuzz_when_rpcs_listed_then_every_rpc_of_every_service_is_fuzzed_or_named_elsewhere() -> None:
+    rpcs = set()
+    for module_info in pkgutil.iter_modules(algotrendy.v1.__path__):
+        if module_info.name.endswith("_pb2"):
+            module = importlib.import_module(f"algotrendy.v1.{module_info.name}")
+            for service in module.DESCRIPTOR.services_by_name.values():
+                rpcs |= {f"/{service.full_name}/{m.name}" for m in service.methods}
+    fuzzed = {f"/algotrendy.v1.{SERVICES[stub]}/{method}" for stub, method, _ in CALLS}
+    assert rpcs - fuzzed - set(NOT_FUZZED_HERE) == set()
+    assert fuzzed | set(NOT_FUZZED_HERE) >= rpcs and not (fuzzed & set(NOT_FUZZED_HERE))
 
 
 def test_api_fuzz_when_undecodable_bytes_to_every_rpc_then_never_internal_and_nothing_changes() -> None:
