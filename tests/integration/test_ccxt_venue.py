@@ -508,3 +508,81 @@ async def test_ccxt_venue_when_usdm_futures_then_amends_in_place_and_reads_posit
     finally:
         await venue.stop()
         await futures.stop()
+
+
+async def test_ccxt_venue_when_okx_spot_then_acknowledge_only_answers_are_completed_by_lookups(
+    shared_data: Path,
+) -> None:
+    from mockex.trading_okx import OkxTradingMock, load_okx_instruments
+
+    okx = OkxTradingMock(
+        load_okx_instruments(shared_data, {"BTC-USDT"}),
+        api_key=API_KEY,
+        secret=SECRET,
+        passphrase="okx-Passphrase-77",
+    )
+    await okx.start()
+    credentials = Credentials(api_key=API_KEY, secret=SECRET, password="okx-Passphrase-77")
+    exchange = build_exchange("okx", credentials=credentials, endpoint=okx.endpoint, timeout_ms=500)
+    instruments = await load_instruments(exchange, "OKX", ["BTC/USDT"])
+    (instrument,) = instruments.values()
+    clock = LiveClock()
+    venue = CcxtVenue(
+        exchange,
+        instruments,
+        clock,
+        CcxtVenueConfig(
+            account_id=MAIN, websockets=False, poll_interval_ms=100, order_lookup_timeout_ms=5_000
+        ),
+        secrets=credentials.secrets(),
+    )
+    journal = MemoryJournal()
+    oms = OrderManager(
+        clock=clock, venue=venue, risk=ApproveAll(), journal=journal, instruments=instruments.values()
+    )
+    venue.set_event_handler(oms.on_order_event)
+
+    def submit(coid: str) -> SubmitOrder:
+        return SubmitOrder(
+            ts_init=0,
+            account_id=MAIN,
+            strategy_id=STRATEGY,
+            client_order_id=ClientOrderId(coid),
+            instrument_id=instrument.id,
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=Quantity("0.01"),
+            price=Price("30000"),
+        )
+
+    try:
+        await venue.start()
+        assert str(instrument.id) == "OKX:BTC-USDT"
+        order = await oms.submit(submit("okx1"))
+        await eventually(lambda: order.status is OrderStatus.ACCEPTED, what="accepted")
+        okx.fill("okx1", "0.004")
+        await eventually(lambda: order.filled_quantity == Quantity("0.004"), what="fill found by polling")
+        await oms.amend(
+            AmendOrder(
+                ts_init=0, account_id=MAIN, client_order_id=ClientOrderId("okx1"), quantity=Quantity("0.02")
+            )
+        )
+        await eventually(
+            lambda: order.quantity == Quantity("0.02") and order.status is OrderStatus.PARTIALLY_FILLED,
+            what="amended",
+        )
+        await oms.cancel(CancelOrder(ts_init=0, account_id=MAIN, client_order_id=ClientOrderId("okx1")))
+        await eventually(lambda: order.status is OrderStatus.CANCELED, what="canceled")
+        (fill,) = [r for r in journal.records if isinstance(r, OrderFilled)]
+        assert fill.commission.currency == "USDT" and fill.last_price == Price("30000")
+
+        okx.delay_next("POST", "/api/v5/trade/batch-orders", 1.0)  # carried out, answered after the timeout
+        slow = await oms.submit(submit("okx2"))
+        await eventually(
+            lambda: slow.status is OrderStatus.ACCEPTED, what="timed-out create found by clOrdId"
+        )
+        assert len(okx.creates()) == 2 and len(okx.by_client_id("okx2")) == 1
+        assert okx.rejected_auth == 0
+    finally:
+        await venue.stop()
+        await okx.stop()

@@ -235,6 +235,9 @@ class _Order:
         self.final_reason: str | None = None
         self.pending_final: tuple[OrderStatus, str] | None = None
         self.amend_pending = False
+        #: Lots of the leg last sent (submit, or a cancel-replace amend): a venue answer that only
+        #: acknowledges (ids, no amount, e.g. OKX) starts its leg with this.
+        self.sent_leg_lots = instrument.quantity_to_lots(quantity)
         self.deferred: list[dict[str, Any]] = []
         self.ts_last = 0
         self.lock = asyncio.Lock()
@@ -808,6 +811,7 @@ class CcxtVenue:
             params["triggerPrice"] = str(trigger)
         side = "buy" if order.side is Side.BUY else "sell"
         amount = str(instrument.lots_to_quantity(lots))
+        order.sent_leg_lots = lots
         order.amend_pending = True
         try:
             for attempt in range(1, self._config.max_write_attempts + 1):
@@ -883,8 +887,11 @@ class CcxtVenue:
             if status == "rejected" and order.current_vid is None:
                 self._reject(order, self._reject_reason(report), "the venue rejected the order")
                 return
-            order.legs[vid] = instrument.quantity_to_lots(
-                self._quantity(instrument, report.get("amount") or 0)
+            amount = report.get("amount")
+            order.legs[vid] = (
+                instrument.quantity_to_lots(self._quantity(instrument, amount))
+                if amount is not None
+                else order.sent_leg_lots
             )
             order.current_vid = vid
             self._by_vid[vid] = order
