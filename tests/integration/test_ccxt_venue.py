@@ -586,3 +586,21 @@ async def test_ccxt_venue_when_okx_spot_then_acknowledge_only_answers_are_comple
     finally:
         await venue.stop()
         await okx.stop()
+
+
+async def test_ccxt_venue_when_reads_fail_transiently_then_retried_with_backoff(
+    mock: BinanceTradingMock,
+) -> None:
+    stack = await start_stack(mock, backoff_ms=100)
+    try:
+        order = await stack.oms.submit(limit("read-retry-1", "0.01", "30000"))
+        await eventually(lambda: order.status is OrderStatus.ACCEPTED, what="accepted")
+        mock.stall_next("GET", "/api/v3/openOrders", 0.0)  # 503: a network-class failure
+        mock.rate_limit_next("GET", "/api/v3/openOrders", retry_after_s=0)  # then a 429
+        before = len([r for r in mock.requests if r[1] == "/api/v3/openOrders"])
+        (snapshot,) = await stack.venue.fetch_open_orders()
+        assert snapshot.client_order_id == "read-retry-1"
+        assert len([r for r in mock.requests if r[1] == "/api/v3/openOrders"]) - before == 3
+        assert len(stack.venue.backoff_history_s) == 1  # the 429 backed the whole venue off once
+    finally:
+        await stack.venue.stop()
