@@ -37,14 +37,40 @@ class RunningEngine:
 
 
 @contextlib.asynccontextmanager
-async def running_engine(data_dir: Path, **overrides: Any) -> AsyncIterator[RunningEngine]:
+async def running_engine(
+    data_dir: Path, *, quoted: bool = True, **overrides: Any
+) -> AsyncIterator[RunningEngine]:
+    """The engine on port 0 (``overrides`` are config keys); with ``quoted``, yielded once every
+    simulated instrument has quotes (needs a plaintext port and query budget to check)."""
     config = load_config(env={}, overrides={**TEST_OVERRIDES, "data_dir": str(data_dir), **overrides})
     engine = Engine(config)
     await engine.start()
     try:
-        yield RunningEngine(engine, data_dir)
+        running = RunningEngine(engine, data_dir)
+        if quoted:
+            await wait_for_quotes(running.target, data_dir)
+        yield running
     finally:
         await engine.stop()
+
+
+async def wait_for_quotes(target: str, data_dir: Path, timeout_s: float = 30.0) -> None:
+    """Until every simulated instrument has a two-sided book: before that the risk gate has no
+    reference price and denies every order (RISK_NO_REFERENCE_PRICE), as it should."""
+    from algotrendy_sdk import AsyncClient
+    from algotrendy_sdk.auth import admin_file_credentials
+
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    async with AsyncClient(target, admin_file_credentials(data_dir)) as client:
+        for instrument in await client.instruments("SIM"):
+            while True:
+                book = await client.order_book(instrument.instrument_id, 1)
+                if book.bids and book.asks:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, (
+                    f"no quotes for {instrument.instrument_id}"
+                )
+                await asyncio.sleep(0.02)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

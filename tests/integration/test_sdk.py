@@ -232,7 +232,7 @@ async def test_password_when_session_revoked_then_logs_in_again_and_the_call_suc
 async def test_rate_limited_when_queries_exceed_the_bucket_then_retry_after(tmp_path: Path) -> None:
     overrides = {"rate_limits.queries_per_second": 0.01, "rate_limits.queries_burst": 2}
     async with (
-        running_engine(tmp_path / "data", **overrides) as running,
+        running_engine(tmp_path / "data", quoted=False, **overrides) as running,
         AsyncClient(running.target, admin_file_credentials(running.data_dir)) as client,
     ):
         with pytest.raises(RateLimited) as limited:
@@ -356,7 +356,7 @@ async def test_tls_when_engine_serves_a_certificate_then_sdk_connects_with_the_c
         "tls.key_file": str(tmp_path / "server.key"),
         "tls.client_ca_file": str(tmp_path / "ca.pem"),  # mutual TLS
     }
-    async with running_engine(tmp_path / "data", **overrides) as running:
+    async with running_engine(tmp_path / "data", quoted=False, **overrides) as running:
         key = admin_file_credentials(running.data_dir)
         tls = TlsConfig.from_files(
             ca=tmp_path / "ca.pem",

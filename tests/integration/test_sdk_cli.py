@@ -5,6 +5,7 @@ with the default data directory, commands need no options at all.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from engine_process import ALGOTRENDY, EngineProcess, clean_env
+from sdk_harness import wait_for_quotes
 from typer.testing import CliRunner
 
 from ops.cli import app
@@ -29,6 +31,7 @@ BTC = "SIM:BTC-USD"
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineProcess]:
     process = EngineProcess(tmp_path_factory.mktemp("cli") / "data", *FAST)
     process.wait_started(timeout_s=120)
+    asyncio.run(wait_for_quotes(process.grpc_target, process.data_dir))
     yield process
     process.stop()
 
