@@ -29,6 +29,7 @@ import structlog
 
 from engine.bus import MessageBus
 from engine.config import EngineConfig
+from engine.config.model import FeedSourceConfig
 from engine.core.clock import LiveClock
 from engine.core.errors import StartupError
 from engine.core.events import Bar, DataQualityAlert, Event, OrderBookUpdated, QuoteTick, TradeTick
@@ -36,7 +37,8 @@ from engine.core.fixed import Money
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId
 from engine.core.instruments import Instrument
 from engine.marketdata.book import BookSnapshot
-from engine.marketdata.feeds import BusFeedSink, FeedHandler, FeedSettings
+from engine.marketdata.feeds import BusFeedSink, FeedHandler
+from engine.marketdata.feeds.service import feed_settings
 from engine.oms.ports import VenueCommand
 from engine.store.state import StateStore
 from engine.store.writer import StoreWriter
@@ -200,18 +202,12 @@ class ExternalVenue:
         self._account = account
         venue = config.venue
         self.mode = venue_mode(config)
-        self.feed = FeedHandler(
-            FeedSettings(
-                venue=venue.name,
-                symbols=tuple(venue.symbols),
-                sandbox=venue.sandbox,
-                base_url_override=f"http://{venue.endpoint}" if venue.endpoint else "",
-                backoff_base_ms=venue.backoff_ms,
-                backoff_max_ms=venue.max_backoff_ms,
-            ),
-            _Sink(self, bus),
-            clock=clock,
+        # The trading venue's own market data, tuned like every feed by [feeds] (staleness, quote
+        # refresh, REST fallback, circuit breaker, reconnect backoff).
+        source = FeedSourceConfig(
+            venue=venue.name, symbols=list(venue.symbols), sandbox=venue.sandbox, endpoint=venue.endpoint
         )
+        self.feed = FeedHandler(feed_settings(config.feeds, source), _Sink(self, bus), clock=clock)
         self.instruments: dict[InstrumentId, Instrument] = {}
         self.paper: PaperVenue | None = None
         self.live: CcxtVenue | None = None

@@ -300,7 +300,8 @@ class VenueConfig(_Section):
     #: An order write with an unknown outcome (timeout) is looked up by client order id this long
     #: before the order is declared never received; it is never sent again.
     order_lookup_timeout_ms: int = Field(10_000, ge=100, le=600_000)
-    #: Backoff after a rate-limit answer or a dropped connection: base, doubled per repeat, capped.
+    #: Order I/O backoff after a rate-limit answer or a dropped user stream: base, doubled per
+    #: repeat, capped. (The venue's market-data feed follows [feeds] like every feed.)
     backoff_ms: int = Field(500, ge=1, le=60_000)
     max_backoff_ms: int = Field(30_000, ge=1, le=600_000)
     #: Order and fill updates over websockets where ccxt.pro has them (else REST polling).
