@@ -273,6 +273,7 @@ class QuestDbSink:
         self._sender: Sender | None = None
         self._ddl_done = False
         self._retry_at = 0.0
+        self._reported = False
         self._backoff_s = settings.retry_backoff_ms / 1000
         #: Called from the sink thread on connect/disconnect (hop to the loop before touching state).
         self.on_state_change = on_state_change
@@ -446,7 +447,9 @@ class QuestDbSink:
         self._set_connected(False, detail)
 
     def _set_connected(self, connected: bool, detail: str) -> None:
-        changed = self.stats.connected != connected
+        # The first outcome always counts as a change: QuestDB down from the start is DEGRADED too.
+        changed = self.stats.connected != connected or not self._reported
+        self._reported = True
         self.stats.connected = connected
         if changed and self.on_state_change is not None:
             self.on_state_change(connected, detail)

@@ -105,6 +105,7 @@ async def test_engine_when_questdb_down_then_degraded_and_spooling(served) -> No
     await until(lambda: engine.components["replay"].state is ComponentState.STOPPED)
     sink = engine.data.questdb
     assert sink is not None
+    await until(lambda: sink.stats.connected, lambda: f"first connection {sink.stats}")
     server.down()
     await until(
         lambda: engine.components["questdb"].state is ComponentState.DEGRADED,

@@ -282,3 +282,22 @@ def test_questdb_settings_validate() -> None:
         QuestDbSettings(protocol="udp")
     assert "retry_timeout=0" in QuestDbSettings().conf_string()
     assert InstrumentId("SIM:BTC-USD") == IID
+
+
+def test_questdb_sink_when_down_from_the_start_then_reports_disconnected(tmp_path: Path) -> None:
+    states: list[tuple[bool, str]] = []
+    server = IlpHttpServer()
+    port = server.port
+    server.down()
+    sink = QuestDbSink(
+        settings(port), tmp_path / "spool", on_state_change=lambda ok, detail: states.append((ok, detail))
+    )
+    sink.start()
+    sink.submit(series(1)[0])
+    wait_until(lambda: sink.stats.spool_rows == 1)
+    assert states[0][0] is False and "refused" in states[0][1].lower()
+    server.up()
+    wait_until(lambda: len(server.snapshot()) == 1 and sink.stats.spool_rows == 0)
+    assert sink.stop()
+    assert states[-1] == (True, "") and len(server.snapshot()) == 1
+    server.down()
