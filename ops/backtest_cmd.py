@@ -174,8 +174,8 @@ def backtest(
     json_: JsonOption = False,
 ) -> None:
     """Backtest a strategy on bar files through the engine's own risk gate, OMS and simulated venue."""
-    from engine.backtest.l2 import make_backtest
     from engine.backtest.report import write_reports
+    from engine.backtest.sources import make_backtest
     from engine.core.errors import ValidationError
     from engine.strategy.params import parse_params_text
 

@@ -42,7 +42,7 @@ from engine.marketdata.binance.replay import iter_capture
 from engine.marketdata.book import OrderBook
 from engine.venues.sim import PaperVenue
 
-__all__ = ["L2Backtest", "is_capture", "make_backtest"]
+__all__ = ["L2Backtest", "is_capture"]
 
 SAMPLE_NS = 1_000_000_000
 _SCAN_LIMIT = 200_000
@@ -272,16 +272,3 @@ def is_capture(path: str | Path) -> bool:
         return False
     ts, sep, rest = head.partition(b" ")
     return bool(sep) and ts.isdigit() and rest.lstrip().startswith(b"{")
-
-
-def make_backtest(
-    strategy: Any,
-    files: Sequence[str],
-    config: Any = None,
-    *,
-    params: Mapping[str, Any] | None = None,
-) -> Backtest:
-    """A bar backtest, or an L2 backtest when the files are raw Binance captures."""
-    if files and all(is_capture(f) for f in files):
-        return L2Backtest(strategy, files, config, params=params)
-    return Backtest(strategy, list(files), config, params=params)

@@ -44,7 +44,7 @@ def _decimal(name: str, value: Any, default: str | None) -> Decimal | None:
 def run_request(request: dict[str, Any]) -> dict[str, Any]:
     """Validate and run one request; progress lines go to stdout as it runs."""
     from engine.backtest.engine import BacktestConfig
-    from engine.backtest.l2 import make_backtest
+    from engine.backtest.sources import make_backtest
 
     strategy = request.get("strategy") or ""
     if not strategy:
