@@ -31,6 +31,7 @@ from algotrendy.v1 import common_pb2, marketdata_pb2, orders_pb2
 
 ECHO_METHOD = "/bench.Echo/Echo"
 SUBMIT_METHOD = "/algotrendy.v1.OrderService/SubmitOrder"
+BOOK_METHOD = "/algotrendy.v1.MarketDataService/GetOrderBook"
 STREAM_METHOD = "/algotrendy.v1.MarketDataService/StreamMarketData"
 INSTRUMENT = "SIM:BTC-USD"
 
@@ -82,6 +83,8 @@ async def _engine_server(ready: mp.Queue, stop: Any, durability: str) -> None:
                 # The benchmark measures the path, not the limits: none of them may throttle it.
                 "rate_limits.orders_per_second": 1_000_000,
                 "rate_limits.orders_burst": 1_000_000,
+                "rate_limits.queries_per_second": 1_000_000,
+                "rate_limits.queries_burst": 1_000_000,
                 "risk.max_orders_per_second": 1_000_000,
                 "risk.order_burst": 1_000_000,
                 "risk.strategy_max_orders_per_second": 1_000_000,
@@ -207,14 +210,16 @@ def unary_clients(
     authorization: str,
     price: str,
     concurrency: int,
-    warmup_s: float,
-    duration_s: float,
     tag: str,
+    measure_from_epoch: float,
+    duration_s: float,
     results: mp.Queue,
 ) -> None:
     results.put(
         uvloop.run(
-            _unary_clients(target, method, authorization, price, concurrency, warmup_s, duration_s, tag)
+            _unary_clients(
+                target, method, authorization, price, concurrency, measure_from_epoch, duration_s, tag
+            )
         )
     )
 
@@ -225,17 +230,20 @@ async def _unary_clients(
     authorization: str,
     price: str,
     concurrency: int,
-    warmup_s: float,
+    measure_from_epoch: float,
     duration_s: float,
     tag: str,
 ) -> dict[str, Any]:
     metadata = (("authorization", authorization),) if authorization else None
-    is_echo = method == ECHO_METHOD
-    parse = orders_pb2.SubmitOrderRequest.FromString if is_echo else orders_pb2.SubmitOrderResponse.FromString
+    parse = {
+        ECHO_METHOD: orders_pb2.SubmitOrderRequest.FromString,
+        SUBMIT_METHOD: orders_pb2.SubmitOrderResponse.FromString,
+        BOOK_METHOD: marketdata_pb2.GetOrderBookResponse.FromString,
+    }[method]
     async with grpc.aio.insecure_channel(target) as channel:
         call = channel.unary_unary(method)
         start = time.perf_counter()
-        measure_from = start + warmup_s
+        measure_from = start + (measure_from_epoch - time.time())  # the parent's window, on this clock
         end = measure_from + duration_s
         latencies: list[int] = []
         counts = [0]
@@ -246,16 +254,21 @@ async def _unary_clients(
             i = 0
             while True:
                 i += 1
-                request = orders_pb2.SubmitOrderRequest(
-                    account_id="main",
-                    client_order_id=f"{tag}-{w}-{i}",
-                    instrument_id=INSTRUMENT,
-                    side=common_pb2.SIDE_BUY,
-                    order_type=common_pb2.ORDER_TYPE_LIMIT,
-                    quantity=common_pb2.Decimal(value="0.001"),
-                    price=common_pb2.Decimal(value=price),
-                    time_in_force=common_pb2.TIME_IN_FORCE_GTC,
-                ).SerializeToString()
+                if method == BOOK_METHOD:
+                    request = marketdata_pb2.GetOrderBookRequest(
+                        instrument_id=INSTRUMENT, depth=1
+                    ).SerializeToString()
+                else:
+                    request = orders_pb2.SubmitOrderRequest(
+                        account_id="main",
+                        client_order_id=f"{tag}-{w}-{i}",
+                        instrument_id=INSTRUMENT,
+                        side=common_pb2.SIDE_BUY,
+                        order_type=common_pb2.ORDER_TYPE_LIMIT,
+                        quantity=common_pb2.Decimal(value="0.001"),
+                        price=common_pb2.Decimal(value=price),
+                        time_in_force=common_pb2.TIME_IN_FORCE_GTC,
+                    ).SerializeToString()
                 t0 = time.perf_counter()
                 if t0 >= end:
                     return
@@ -286,15 +299,15 @@ def stream_clients(
     streams: int,
     channels: int,
     slow: int,
-    warmup_s: float,
+    measure_from_epoch: float,
     duration_s: float,
     results: mp.Queue,
 ) -> None:
-    results.put(uvloop.run(_stream_clients(target, streams, channels, slow, warmup_s, duration_s)))
+    results.put(uvloop.run(_stream_clients(target, streams, channels, slow, measure_from_epoch, duration_s)))
 
 
 async def _stream_clients(
-    target: str, streams: int, channels: int, slow: int, warmup_s: float, duration_s: float
+    target: str, streams: int, channels: int, slow: int, measure_from_epoch: float, duration_s: float
 ) -> dict[str, Any]:
     request = marketdata_pb2.StreamMarketDataRequest(
         instrument_ids=[INSTRUMENT],
@@ -309,7 +322,8 @@ async def _stream_clients(
     )
     parse = marketdata_pb2.StreamMarketDataResponse.FromString
     start = time.perf_counter()
-    measure_from = start + warmup_s
+    cpu_start = time.process_time()
+    measure_from = start + (measure_from_epoch - time.time())  # the parent's window, on this clock
     end = measure_from + duration_s
     events = [0]
     messages = [0]
@@ -344,4 +358,11 @@ async def _stream_clients(
     await asyncio.gather(*tasks, return_exceptions=True)
     for channel in (*fast_channels, slow_channel):
         await channel.close()
-    return {"events": events[0], "messages": messages[0], "seconds": duration_s, "latencies_ns": latencies}
+    cpu = (time.process_time() - cpu_start) / (time.perf_counter() - start)
+    return {
+        "events": events[0],
+        "messages": messages[0],
+        "seconds": duration_s,
+        "latencies_ns": latencies,
+        "cpu": cpu,
+    }
