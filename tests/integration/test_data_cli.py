@@ -119,3 +119,61 @@ def test_data_replay_when_paced_then_takes_the_recorded_span(tmp_path: Path, spe
     factor = 1.0 if speed == "1x" else 10.0
     assert replay["finished"] and replay["events"] == 41
     assert replay["waits"] > 0 and replay["waited_s"] <= 0.4 / factor + 0.05
+
+
+def test_data_replay_serve_when_recording_then_engine_runs_on_it(tmp_path: Path) -> None:
+    """``data replay REC --serve``: a real engine process fed by the recording (its [replay] section)."""
+    import signal
+    import threading
+    import time
+
+    from engine.core.ids import InstrumentId
+    from engine.store.recording import RecordingWriter
+    from tests.unit.store.market_samples import instrument, market_events
+
+    iid = InstrumentId("REPLAY:BTC-USD")
+    rec = tmp_path / "rec"
+    writer = RecordingWriter(rec)
+    writer.add_instrument(instrument(iid))
+    for e in market_events(1_000, start=10**18, iid=iid):
+        writer.append(e)
+    writer.close()
+    sets = {
+        "data_dir": str(tmp_path / "data"),
+        "grpc.port": "0",
+        "metrics.enabled": "false",
+        "log.format": "json",
+        "log.level": "debug",
+        "auth.argon2_memory_kib": "64",
+        "auth.argon2_time_cost": "1",
+    }
+    args = [CLI, "data", "replay", str(rec), "--speed", "max", "--serve"]
+    for key, value in sets.items():
+        args += ["--set", f"{key}={value}"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finished = threading.Event()
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if record.get("component") == "replay" and record.get("detail") == "finished: 1000 events":
+                finished.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 120
+        while not finished.wait(0.1):
+            assert proc.poll() is None, "".join(lines)
+            assert time.monotonic() < deadline, "".join(lines[-20:])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        reader.join(5)
+    assert code == 0, "".join(lines[-20:])
