@@ -287,6 +287,9 @@ class Backtest:
         self._k = 0  # index in the merged stream of the bar being processed
         self._fill_bar = 0
         self._dirty = True
+        self._row_by_time = False
+        self._ref_ts = -1
+        self._in_walk = False
         venue.start()
         self._host_start()
 
@@ -341,6 +344,9 @@ class Backtest:
         # Commands waiting for the zero-latency venue (a deque that stays empty otherwise).
         queue = self.instant._queue if self.instant is not None else ()
         single = len(series) == 1
+        if single:
+            await self._replay_single(progress)
+            return
         done = 0
         for start in range(0, n, _CHUNK):
             end = min(n, start + _CHUNK)
@@ -373,6 +379,45 @@ class Backtest:
             if progress is not None:
                 progress(done, n)
 
+    async def _replay_single(self, progress: ProgressCallback | None) -> None:
+        """The loop for one instrument, kept to the minimum per bar: move the clock, push the bar;
+        the current bar is found from the clock when an order needs it (``_before_send``)."""
+        series = self.stream.series[0]
+        n = len(series)
+        clock = self.clock
+        heap = clock._heap
+        router = self.router
+        push = self.host.bar_pusher(series.instrument.id, series.interval_ns)
+        next_open = self.config.fill is FillAt.NEXT_OPEN
+        queue = self.instant._queue if self.instant is not None else ()
+        working = self._working
+        as_float = series.as_float
+        self._row_by_time = True
+        for start in range(0, n, _CHUNK):
+            end = min(n, start + _CHUNK)
+            tso = series.ts_open[start:end].tolist()
+            tsc = series.ts_close[start:end].tolist()
+            o = as_float(series.open[start:end]).tolist()
+            h = as_float(series.high[start:end]).tolist()
+            lo = as_float(series.low[start:end]).tolist()
+            c = as_float(series.close[start:end]).tolist()
+            v = series.volume[start:end].tolist()
+            for j in range(end - start):
+                t = tsc[j]
+                if working:
+                    self._walk(0, start + j, start + j)
+                if heap and heap[0].next_ns <= t:
+                    self._fill_bar = start + j
+                    clock.advance_to(t)
+                else:
+                    clock._now = t
+                push(tso[j], t, o[j], h[j], lo[j], c[j], v[j])
+                if queue or router.pending or (heap and heap[0].next_ns <= t):
+                    self._fill_bar = start + j + 1 if next_open else start + j
+                    await self._settle(t)
+            if progress is not None:
+                progress(end, n)
+
     def _walk(self, s: int, row: int, k: int) -> None:
         """Work our resting orders through bar ``row`` of series ``s``: open, the nearer extreme,
         the other extreme, close (see ``engine.backtest.fills``)."""
@@ -390,16 +435,21 @@ class Backtest:
         path = (o, lo, h, c) if c >= o else (o, h, lo, c)
         self._fill_bar = k
         self._dirty = True
-        for n, ticks in enumerate(path):
-            if not self._working:
-                break
-            ts = t1 if n == 3 else t0 + n * step
-            ts = max(ts, self.clock.timestamp_ns())
-            self._advance(ts)
-            self.risk.set_price(iid, ticks, ts)
-            self.books.print_at(iid, ticks, ts)
-            if self.instant is not None:
-                self.instant.flush()
+        # Orders sent from callbacks during the walk take the book of the path point they see.
+        self._in_walk = True
+        try:
+            for n, ticks in enumerate(path):
+                if not self._working:
+                    break
+                ts = t1 if n == 3 else t0 + n * step
+                ts = max(ts, self.clock.timestamp_ns())
+                self._advance(ts)
+                self.risk.set_price(iid, ticks, ts)
+                self.books.print_at(iid, ticks, ts)
+                if self.instant is not None:
+                    self.instant.flush()
+        finally:
+            self._in_walk = False
 
     def _advance(self, ts: int) -> None:
         clock = self.clock
@@ -456,10 +506,18 @@ class Backtest:
     def _before_send(self) -> None:
         """Right before a command goes to the OMS: show the venue and the risk gate the current
         prices (lazily: bars without orders never pay for this)."""
-        if not self._dirty:
+        if self._in_walk:
+            return
+        ts = self.clock.timestamp_ns()
+        if self._row_by_time:  # one instrument: its last closed bar follows from the clock
+            if ts == self._ref_ts:
+                return
+            self._ref_ts = ts
+            closes = self.stream.series[0].ts_close
+            self._last_row[0] = int(np.searchsorted(closes, ts, side="right")) - 1
+        elif not self._dirty:
             return
         self._dirty = False
-        ts = self.clock.timestamp_ns()
         next_open = self.config.fill is FillAt.NEXT_OPEN
         for s, row in enumerate(self._last_row):
             if row < 0:
