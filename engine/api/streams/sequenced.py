@@ -220,7 +220,8 @@ class SequencedSubscriber(Subscriber):
 class SequencedHub:
     """Fan-out of one kind of sequenced item to its subscribers (see the module docstring).
 
-    ``head`` is the last sequence released to subscribers (durable). ``response`` is the stream's
+    ``head`` is the last sequence released to subscribers (durable), or, while nobody listens, the
+    last one applied (a new subscriber first waits for the journal to cover it). ``response`` is the stream's
     response class: field 1 the repeated items, 2 ``head_sequence``, 3 ``heartbeat``, 4 ``ts_ns``.
     """
 
@@ -259,10 +260,17 @@ class SequencedHub:
         if not isinstance(event, OrderEvent) or event.sequence <= self._seen:
             return
         self._seen = event.sequence
-        item = self._source.live(event) if self._source.eager else event
         # The OMS appended the event to the journal before publishing it: the journal's last
         # sequence now covers it (or a later record, which only makes the wait longer).
-        self._pending.append((self._journal.last_sequence, event.sequence, item))
+        journal_seq = self._journal.last_sequence
+        if not self._subscribers and not self._pending:
+            # Nobody to release to: just move the head. A subscriber that starts from here first
+            # waits until the journal covering the head is durable (``_replay``), so nothing it
+            # is sent can be taken back -- and the order path pays nothing for an idle stream.
+            self.head, self._head_journal = event.sequence, journal_seq
+            return
+        item = self._source.live(event) if self._source.eager else event
+        self._pending.append((journal_seq, event.sequence, item))
         if not self._waiting:
             self._wait_durable()
 
@@ -297,7 +305,8 @@ class SequencedHub:
                 made = live(item)
                 if made is not None:
                     released.append(made)
-        self.head, self._head_journal = head, journal_head
+        if head > self.head:
+            self.head, self._head_journal = head, journal_head
         if released:
             self._fan_out(released)
         if pending:
@@ -358,6 +367,9 @@ class SequencedHub:
     async def stream(self, subscriber: SequencedSubscriber) -> AsyncIterator[bytes]:
         """The messages of one subscriber: journal replay (if asked), then live; ends on failure."""
         try:
+            # The head it starts from may not be durable yet (moved while nobody listened): no
+            # message -- replayed event or reported head -- goes out before it is.
+            await self._journal.durable(subscriber.start_journal)
             if subscriber.from_sequence and subscriber.from_sequence <= subscriber.start_head:
                 async for message in self._replay(subscriber):
                     subscriber.in_write = True
@@ -371,7 +383,6 @@ class SequencedHub:
             self.unsubscribe(subscriber)
 
     async def _replay(self, subscriber: SequencedSubscriber) -> AsyncIterator[bytes]:
-        await self._journal.durable(subscriber.start_journal)
         items = self._source.replay(subscriber.from_sequence, subscriber.start_head, subscriber.start_journal)
         batch = self._streams.config.batch_max_events
         context = decimal.getcontext().copy()  # the loop's, so replayed values format as live ones
