@@ -133,18 +133,22 @@ class BarAggregator:
     """Trades of one instrument -> bars of one interval (see the module docstring for the rules)."""
 
     __slots__ = (
+        "_bars",
         "_closed",
         "_emit",
+        "_late_dropped",
         "_open",
+        "_open_end",
         "_pinned",
         "_price_precision",
+        "_revisions",
         "_size_precision",
+        "_trades",
         "_vwap_precision",
         "_watermark",
         "grace_ns",
         "instrument_id",
         "interval_ns",
-        "stats",
     )
 
     def __init__(
@@ -175,9 +179,14 @@ class BarAggregator:
             None if price_precision is None else min(price_precision + VWAP_EXTRA_DIGITS, MAX_PRECISION)
         )
         self._open: _Acc | None = None
+        self._open_end = 0
         self._closed: _Acc | None = None
         self._watermark = -(1 << 63)
-        self.stats = BarStats()
+        self._trades = self._bars = self._revisions = self._late_dropped = 0
+
+    @property
+    def stats(self) -> BarStats:
+        return BarStats(self._trades, self._bars, self._revisions, self._late_dropped)
 
     @property
     def open_bar_start_ns(self) -> int | None:
@@ -190,15 +199,19 @@ class BarAggregator:
         sp = self._size_precision
         if price._precision != pp or size._precision != sp:
             pp, sp = self._adopt(price._precision, size._precision)
-        price_raw = price._raw if price._precision == pp else price.with_precision(pp)._raw
-        size_raw = size._raw if size._precision == sp else size.with_precision(sp)._raw
+            price_raw = price._raw if price._precision == pp else price.with_precision(pp)._raw
+            size_raw = size._raw if size._precision == sp else size.with_precision(sp)._raw
+        else:
+            price_raw = price._raw
+            size_raw = size._raw
         ts = trade.ts_event
-        self.stats.trades += 1
-        self._watermark = max(self._watermark, ts)
+        self._trades += 1
+        if ts > self._watermark:  # noqa: PLR1730 - a compare is cheaper than a max() call here
+            self._watermark = ts
         bar = self._open
         if bar is not None:
             if ts >= bar.ts_open:
-                if ts < bar.ts_open + self.interval_ns:
+                if ts < self._open_end:
                     # The hot path: a trade of the open bar.
                     if price_raw > bar.high:
                         bar.high = price_raw
@@ -222,6 +235,7 @@ class BarAggregator:
             self._late(ts, price_raw, size_raw, trade.ts_init)
             return
         start = ts - ts % self.interval_ns
+        self._open_end = start + self.interval_ns
         self._open = _Acc(
             start, price_raw, price_raw, price_raw, price_raw, ts, ts, size_raw, price_raw * size_raw, 1
         )
@@ -230,7 +244,7 @@ class BarAggregator:
         """Close the open bar if ``now_ns`` is at or past its end (timer-driven close for quiet markets)."""
         self._watermark = max(self._watermark, now_ns)
         bar = self._open
-        if bar is not None and now_ns >= bar.ts_open + self.interval_ns:
+        if bar is not None and now_ns >= self._open_end:
             self._close_open(now_ns)
 
     def flush(self, ts_init: int) -> None:
@@ -270,14 +284,14 @@ class BarAggregator:
         assert bar is not None
         self._open = None
         self._closed = bar
-        self.stats.bars += 1
+        self._bars += 1
         self._emit(self._bar(bar, ts_init))
 
     def _late(self, ts: int, price_raw: int, size_raw: int, ts_init: int) -> None:
         bar = self._closed
         end = None if bar is None else bar.ts_open + self.interval_ns
         if bar is None or ts < bar.ts_open or ts >= end or self._watermark - end >= self.grace_ns:  # type: ignore[operator]
-            self.stats.late_dropped += 1
+            self._late_dropped += 1
             return
         bar.high = max(bar.high, price_raw)
         bar.low = min(bar.low, price_raw)
@@ -291,7 +305,7 @@ class BarAggregator:
         bar.notional += price_raw * size_raw
         bar.count += 1
         bar.revision += 1
-        self.stats.revisions += 1
+        self._revisions += 1
         self._emit(self._bar(bar, ts_init))
 
     def _bar(self, acc: _Acc, ts_init: int) -> Bar:
