@@ -31,7 +31,7 @@ from engine.bus import MessageBus
 from engine.config import EngineConfig
 from engine.config.model import FeedSourceConfig
 from engine.core.clock import LiveClock
-from engine.core.errors import StartupError
+from engine.core.errors import ConfigError, StartupError
 from engine.core.events import Bar, DataQualityAlert, Event, OrderBookUpdated, QuoteTick, TradeTick
 from engine.core.fixed import Money
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId
@@ -223,9 +223,19 @@ class ExternalVenue:
         """Start the market-data feed (markets, books, connection) and, live, load the venue's
         order-entry instruments with the account's credentials."""
         venue = self._config.venue
+        currency = self._config.risk.quote_currency
+        for symbol in venue.symbols:  # before any network: a config the risk gate cannot use
+            quote = symbol.partition("/")[2].partition(":")[0]
+            if quote and quote != currency:
+                problem = ConfigError(
+                    "risk.quote_currency",
+                    f'is {currency} but {symbol} is quoted in {quote}: set risk.quote_currency = "{quote}"',
+                )
+                raise StartupError(f"config error: {problem}")  # exit status 2, nothing started
         await self.feed.start()
         if self.is_paper:
             self.instruments = {i.id: i for i in (self.feed.instrument_for(s) for s in venue.symbols)}
+            self._warn_unlimited()
             return
         self._credentials = load_credentials(
             api_key_file=_path(venue.api_key_file),
@@ -250,6 +260,7 @@ class ExternalVenue:
             await exchange.close()
             raise
         self.instruments = {i.id: i for i in by_symbol.values()}
+        self._warn_unlimited()
         self.live = CcxtVenue(
             exchange,
             by_symbol,
@@ -265,6 +276,17 @@ class ExternalVenue:
             secrets=self._credentials.secrets(),
             name=venue.name,
         )
+
+    def _warn_unlimited(self) -> None:
+        """The gate denies every order of an instrument without limits (fail closed): say so once."""
+        configured = self._config.risk.instruments
+        for iid in self.instruments:
+            if str(iid) not in configured:
+                log.warning(
+                    "venue.instrument_without_risk_limits",
+                    instrument=str(iid),
+                    hint=f'add [risk.instruments."{iid}"] max_order_quantity / max_position',
+                )
 
     def build_paper(self, fresh: bool) -> PaperVenue:
         books = {iid: self.feed.books[iid] for iid in self.instruments}

@@ -245,3 +245,19 @@ async def test_serve_venue_binance_paper_when_an_order_is_sent_over_grpc_then_it
         assert await asyncio.to_thread(engine.stop) == 0
     finally:
         engine.kill()
+
+
+async def test_paper_engine_when_risk_currency_is_not_the_symbols_quote_then_refused_before_any_network(
+    tmp_path: Path,
+) -> None:
+    overrides = {
+        "data_dir": str(tmp_path / "data"),
+        "grpc.port": 0,
+        "metrics.port": 0,
+        "venue.name": "binance",
+        "venue.paper": True,
+        "venue.endpoint": "127.0.0.1:9",  # nothing listens: the check must come first
+    }
+    engine = Engine(load_config(env={}, overrides=overrides))
+    with pytest.raises(StartupError, match='set risk.quote_currency = "USDT"'):
+        await engine.start()
