@@ -462,3 +462,19 @@ async def test_health_and_reflection_when_no_credential_then_served(api: Api) ->
     channel = await api.channel_as(None)
     answer = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""))
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_access_token_when_verified_once_then_still_refused_after_it_expires(api: Api) -> None:
+    """Verified tokens are cached (no HMAC per call), but their expiry is checked on every call."""
+    import dataclasses
+
+    await make_user(api)
+    auth = await anonymous(api)
+    tokens = await auth.Login(auth_pb2.LoginRequest(user="alice", password=PASSWORD))
+    await auth.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=bearer(tokens.access_token))
+    cached = api.auth_store._verified[tokens.access_token]
+    # As if the token's lifetime had passed: its cached claims now say it expired a minute ago.
+    expired = dataclasses.replace(cached, expires_at_s=cached.issued_at_s - 60)
+    api.auth_store._verified[tokens.access_token] = expired
+    error = await rpc_error(auth.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=bearer(tokens.access_token)))
+    assert trailers(error)["algotrendy-reason"] == "TOKEN_EXPIRED"

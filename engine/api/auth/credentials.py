@@ -30,6 +30,7 @@ from engine.core.errors import AuthenticationError, StartupError
 __all__ = [
     "API_KEY_PREFIX",
     "REFRESH_PREFIX",
+    "TOKEN_LEEWAY_S",
     "AccessClaims",
     "TokenCodec",
     "load_signing_key",
@@ -43,6 +44,8 @@ __all__ = [
 API_KEY_PREFIX = "atk"
 REFRESH_PREFIX = "art"
 SIGNING_KEY_FILE = "auth-signing.key"
+#: Clock skew tolerated on ``exp`` / ``iat``.
+TOKEN_LEEWAY_S = 5
 _ISSUER = "algotrendy"
 _ID = re.compile(r"[0-9a-f]{12}")
 _SECRET = re.compile(r"[A-Za-z0-9_\-]{43}")
@@ -137,7 +140,7 @@ class TokenCodec:
                 algorithms=["HS256"],
                 issuer=_ISSUER,
                 options={"require": ["exp", "iat", "sub", "sid", "jti", "role", "iss"]},
-                leeway=5,
+                leeway=TOKEN_LEEWAY_S,
             )
         except jwt.ExpiredSignatureError:
             raise AuthenticationError(

@@ -38,6 +38,8 @@ import structlog
 from engine.api.auth.credentials import (
     API_KEY_PREFIX,
     REFRESH_PREFIX,
+    TOKEN_LEEWAY_S,
+    AccessClaims,
     TokenCodec,
     new_id,
     new_secret,
@@ -81,6 +83,7 @@ MAX_KEY_TTL_S = 31_536_000
 #: ``last_used_at_ns`` of an API key is written at most this often (it costs a state write).
 _LAST_USED_EVERY_NS = 60_000_000_000
 _NS = 1_000_000_000
+_VERIFIED_MAX = 10_000
 
 
 def check_user_name(field: str, user: str) -> str:
@@ -144,6 +147,14 @@ class AuthStore:
             state.delete(SESSIONS, session_id)
         #: Compared against when the user does not exist, so timing does not tell users apart.
         self._dummy_hash: str | None = None
+        #: Access tokens already verified -> their claims. A client sends the same token on every
+        #: call for its lifetime; verifying its HMAC and decoding its JSON once instead of per call
+        #: saves ~30-40 us a call. Only the identical token string hits; expiry, the session and the
+        #: user are still checked on every call.
+        self._verified: dict[str, AccessClaims] = {}
+        #: API keys already checked against their hash -> key id (revocation, expiry and the user
+        #: are still checked on every call).
+        self._verified_keys: dict[str, str] = {}
 
     # -- per call (hot path) ------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Principal:
@@ -163,7 +174,15 @@ class AuthStore:
         raise AuthenticationError("unknown authorization scheme (Bearer or ApiKey)", reason="BAD_CREDENTIAL")
 
     def _token_principal(self, token: str) -> Principal:
-        claims = self._tokens.check(token)
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._tokens.check(token)
+            if len(self._verified) >= _VERIFIED_MAX:
+                self._forget_expired_tokens()
+            self._verified[token] = claims
+        elif claims.expires_at_s + TOKEN_LEEWAY_S <= self._clock_ns() // _NS:
+            del self._verified[token]
+            raise AuthenticationError("the access token has expired; refresh it", reason="TOKEN_EXPIRED")
         session = self.sessions.get(claims.session_id)
         if session is None or session["revoked_at_ns"] or session["user"] != claims.user:
             raise AuthenticationError("the session of this token was revoked", reason="SESSION_REVOKED")
@@ -181,10 +200,16 @@ class AuthStore:
         )
 
     def _key_principal(self, api_key: str) -> Principal:
-        parsed = parse_secret(API_KEY_PREFIX, api_key)
-        record = self.keys.get(parsed[0]) if parsed is not None else None
-        if parsed is None or record is None or not secret_matches(parsed[1], record["secret_sha256"]):
-            raise AuthenticationError("unknown API key", reason="BAD_API_KEY")
+        key_id = self._verified_keys.get(api_key)
+        if key_id is None:
+            parsed = parse_secret(API_KEY_PREFIX, api_key)
+            found = self.keys.get(parsed[0]) if parsed is not None else None
+            if parsed is None or found is None or not secret_matches(parsed[1], found["secret_sha256"]):
+                raise AuthenticationError("unknown API key", reason="BAD_API_KEY")
+            if len(self._verified_keys) >= _VERIFIED_MAX:
+                self._verified_keys.clear()
+            key_id = self._verified_keys[api_key] = parsed[0]
+        record = self.keys[key_id]
         now = self._clock_ns()
         if record["revoked_at_ns"]:
             raise AuthenticationError("this API key was revoked", reason="API_KEY_REVOKED")
@@ -201,6 +226,14 @@ class AuthStore:
             key_id=record["key_id"],
             expires_at_ns=record["expires_at_ns"],
         )
+
+    def _forget_expired_tokens(self) -> None:
+        now_s = self._clock_ns() // _NS
+        expired = [t for t, c in self._verified.items() if c.expires_at_s + TOKEN_LEEWAY_S <= now_s]
+        for token in expired:
+            del self._verified[token]
+        if len(self._verified) >= _VERIFIED_MAX:  # all still valid: start over rather than grow
+            self._verified.clear()
 
     def _enabled_user(self, name: str) -> dict[str, Any]:
         user = self.users.get(name)
