@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
@@ -240,7 +240,11 @@ class FeedHandler:
             raise RuntimeError("feed already started")
         self._stopping = False
         self.exchange = self._make_exchange()
-        await self._load_markets()
+        try:
+            await self._load_markets()
+        except BaseException:
+            await self.exchange.close()  # no dangling HTTP session when the start fails
+            raise
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"feed:{self.venue}")
         self._watchdog = asyncio.get_running_loop().create_task(self._watch_stale())
 
@@ -367,7 +371,7 @@ class FeedHandler:
                 self._count_rate_limit(exc)
                 self.breaker.record_failure()
                 self.protocol.on_disconnected()
-                self._invalidate_books("disconnected")
+                self._invalidate_books()
                 delay = self._backoff(attempt)
                 attempt += 1
                 log.warning(
@@ -383,7 +387,8 @@ class FeedHandler:
         """A venue interaction succeeded (a book synced, a REST poll answered)."""
         self.breaker.record_success()
 
-    def _invalidate_books(self, reason: str) -> None:
+    def _invalidate_books(self) -> None:
+        """After a disconnect no book can be trusted until it resyncs (no quotes from them until then)."""
         for book in self.books.values():
             book.l2.invalidate()
         self._last_quote.clear()
@@ -527,6 +532,3 @@ class FeedHandler:
             self.stats.gaps += 1
         self.stats.resyncs += 1
         self.alert(book.instrument.id, "BOOK_RESYNC", f"{kind}: {detail}")
-
-    def books_of(self, ids: Iterable[InstrumentId]) -> list[OrderBook]:
-        return [self.books[i] for i in ids]

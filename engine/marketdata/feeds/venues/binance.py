@@ -35,6 +35,9 @@ class _BinanceProtocol(VenueProtocol):
         super().__init__(feed)
         self.syncs: dict[InstrumentId, BinanceDepthSync] = {}
         self._fetching: set[InstrumentId] = set()
+        #: Consecutive snapshots that did not sync a book (a gap the snapshot cannot bridge): the next
+        #: attempt waits backoff(attempts), so a persistent gap never hammers the REST weight limit.
+        self._resync_attempts: dict[InstrumentId, int] = {}
         self._ids = itertools.count(1)
 
     def on_markets_loaded(self) -> None:
@@ -110,8 +113,11 @@ class _BinanceProtocol(VenueProtocol):
                 feed.book_lost_sync(sync.book, "CROSSED", "snapshot is crossed")
         finally:
             self._fetching.discard(iid)
-        if self.syncs[iid].book.l2.needs_snapshot and not feed._stopping:
-            await asyncio.sleep(feed._backoff(0))
+        if not self.syncs[iid].book.l2.needs_snapshot:
+            self._resync_attempts.pop(iid, None)
+        elif not feed._stopping:
+            attempts = self._resync_attempts[iid] = self._resync_attempts.get(iid, 0) + 1
+            await asyncio.sleep(feed._backoff(attempts))
             self.spawn(self.resync(iid))
 
     async def poll_book(self, instrument_id: InstrumentId) -> None:

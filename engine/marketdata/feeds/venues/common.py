@@ -22,7 +22,7 @@ import structlog
 from engine.core.enums import InstrumentKind, Side
 from engine.core.errors import ValidationError
 from engine.core.events import TradeTick
-from engine.core.fixed import Money, Price, Quantity
+from engine.core.fixed import Price, Quantity
 from engine.core.ids import InstrumentId, TradeId
 from engine.core.instruments import Instrument
 from engine.ext.book.l2book import STATUS_CROSSED, STATUS_OK
@@ -81,7 +81,7 @@ def instrument_from_market(venue: str, market: dict[str, Any], *, symbol: str | 
     if market.get("swap"):
         kind = InstrumentKind.PERPETUAL
     elif market.get("future"):
-        kind = getattr(InstrumentKind, "FUTURE", InstrumentKind.PERPETUAL)
+        kind = InstrumentKind.FUTURE
     quote = market["quote"]
     min_amount = ((market.get("limits") or {}).get("amount") or {}).get("min")
     min_quantity = size_increment
@@ -405,7 +405,7 @@ class VenueProtocol(ABC):
         instrument_id: InstrumentId,
         price: str,
         size: str,
-        buyer_is_taker: bool | None,
+        buyer_is_taker: bool,
         trade_id: Any,
         ts_event: int,
         ts_init: int,
@@ -413,8 +413,6 @@ class VenueProtocol(ABC):
         parser = self.trade_parsers[instrument_id]
         inst = parser.instrument
         side = Side.BUY if buyer_is_taker else Side.SELL
-        if buyer_is_taker is None:
-            side = getattr(Side, "NO_AGGRESSOR", Side.BUY)
         self.feed.emit_trade(
             TradeTick(
                 ts_event=ts_event,
@@ -447,6 +445,3 @@ def register(*names: str) -> Callable[[type[VenueProtocol]], type[VenueProtocol]
         return cls
 
     return deco
-
-
-_ = Money  # re-exported type for venue modules' annotations

@@ -31,6 +31,8 @@ class CryptocomProtocol(VenueProtocol):
     def __init__(self, feed: Any) -> None:
         super().__init__(feed)
         self._ids = itertools.count(1)
+        #: The candle the venue is still updating, per instrument (emitted once the next one starts).
+        self._running_candles: dict[InstrumentId, Bar] = {}
 
     def ws_url(self) -> str:
         return str(self.exchange.urls["api"]["ws"]["public"])
@@ -125,7 +127,7 @@ class CryptocomProtocol(VenueProtocol):
         parser = self.trade_parsers[iid]
         inst = parser.instrument
         interval = int(self.exchange.parse_timeframe(self.feed.settings.ohlcv_interval)) * 1_000_000_000
-        pending: dict[InstrumentId, Bar] = self.__dict__.setdefault("_pending", {})
+        pending = self._running_candles
         price = lambda text: inst.ticks_to_price(parser.ticks(str(text)))  # noqa: E731
         for c in result["data"]:
             start = ms_to_ns(c["t"])

@@ -86,6 +86,8 @@ class KrakenProtocol(VenueProtocol):
         #: Decimal places the wire uses for (price, volume) per instrument (for the checksum).
         self.wire_places: dict[InstrumentId, tuple[int, int]] = {}
         self._formatters: dict[tuple[InstrumentId, int, int], tuple[UnitStrings, UnitStrings]] = {}
+        #: The candle Kraken is still updating, per instrument (emitted once the next one starts).
+        self._running_candles: dict[InstrumentId, Bar] = {}
 
     def ccxt_options(self) -> dict[str, Any]:
         return {"fetchCurrencies": False}
@@ -199,8 +201,7 @@ class KrakenProtocol(VenueProtocol):
         inst = parser.instrument
         end = seconds_to_ns(row[1])
         interval = int(self.exchange.parse_timeframe(self.feed.settings.ohlcv_interval)) * 1_000_000_000
-        pending = getattr(self, "_ohlc", {})
-        self._ohlc = pending
+        pending = self._running_candles
         previous = pending.get(iid)
         if previous is not None and previous.ts_event < end:
             self.feed.emit_bar(previous)
