@@ -444,7 +444,9 @@ async def test_stream_when_consumer_too_slow_then_closed_and_resumed_with_every_
     }
     async with running_engine(tmp_path / "data", **overrides) as running:
         credentials = admin_file_credentials(running.data_dir)
-        async with AsyncClient(running.target, credentials) as client:
+        # No BDP probing: the receive window stays at 64 KiB instead of growing to megabytes, so a
+        # consumer that stops reading backs up into the engine's bounded queue soon.
+        async with AsyncClient(running.target, credentials, options=(("grpc.http2.bdp_probe", 0),)) as client:
             reconnects: list = []
             received: list = []
             reading = asyncio.Event()
@@ -463,7 +465,7 @@ async def test_stream_when_consumer_too_slow_then_closed_and_resumed_with_every_
             await client.submit_order(BTC, "buy", Decimal("0.001"), client_order_id="slow-0")
             await _eventually(lambda: received, what="the first event")
             reading.clear()  # the consumer stops reading while the engine keeps publishing
-            for chunk in range(6):
+            for chunk in range(10):
                 await asyncio.gather(
                     *(
                         client.submit_order(BTC, "buy", Decimal("0.001"), client_order_id=f"slow-{chunk}-{i}")
