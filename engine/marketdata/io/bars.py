@@ -49,6 +49,7 @@ __all__ = [
     "BINANCE_KLINE_COLUMNS",
     "BarArrays",
     "BarFileError",
+    "OffGridError",
     "bars_from_table",
     "detect_epoch_unit",
     "load_bars",
@@ -103,6 +104,16 @@ class BarFileError(ValidationError):
         self.row = row
         self.line = line
         self.column = column
+
+
+class OffGridError(ValidationError):
+    """A value is not on the requested grid; ``index`` is its position in the column."""
+
+    reason = "OFF_GRID"
+
+    def __init__(self, field: str, index: int, problem: str) -> None:
+        super().__init__(field, problem)
+        self.index = index
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,8 +325,8 @@ def to_ticks(values: np.ndarray, increment: str | Decimal, *, what: str = "price
     off = np.abs(scaled - ticks) > 1e-6 * np.maximum(1.0, 1e-9 * np.abs(ticks))
     if np.any(off):
         i = int(np.flatnonzero(off)[0])
-        raise ValidationError(
-            what, f"value {float(values[i])!r} at index {i} is not a multiple of {increment}"
+        raise OffGridError(
+            what, i, f"value {float(values[i])!r} at index {i} is not a multiple of {increment}"
         )
     return ticks.astype(np.int64)
 

@@ -47,7 +47,7 @@ from engine.core.instruments import Instrument
 from engine.marketdata.binance.depth import BinanceDepthSync, DepthOutcome
 from engine.marketdata.binance.instruments import BinanceMarket, infer_instrument, known_instrument
 from engine.marketdata.book import OrderBook
-from engine.marketdata.io.bars import BarArrays, BarFileError, load_bars, to_ticks
+from engine.marketdata.io.bars import BarArrays, BarFileError, OffGridError, load_bars, to_ticks
 from engine.marketdata.io.records import OrderBookDeltas
 
 __all__ = [
@@ -357,12 +357,19 @@ def import_bars(
     pp = instrument.price_precision
     try:
         cols = [
-            to_ticks(col, instrument.price_increment) * step
-            for col in (data.open, data.high, data.low, data.close)
+            to_ticks(col, instrument.price_increment, what=name) * step
+            for name, col in (
+                ("open", data.open),
+                ("high", data.high),
+                ("low", data.low),
+                ("close", data.close),
+            )
         ]
         vol = to_ticks(data.volume, instrument.size_increment, what="volume") * instrument.size_increment.raw
-    except ValidationError as exc:
-        raise BarFileError(path, f"{exc.message} (give the instrument's increments)") from None
+    except OffGridError as exc:
+        raise BarFileError(
+            path, f"{exc.problem} (give the instrument's increments)", row=exc.index + 1, column=exc.field
+        ) from None
     sp = instrument.size_precision
     counts = data.trade_count.tolist() if data.trade_count is not None else [0] * len(data)
     iid = instrument.id

@@ -133,3 +133,15 @@ def test_instrument_document_round_trip(shared_data: Path) -> None:
     inst = next(iter(import_file(shared_data / "trades/tardis_quotes.csv")))
     assert isinstance(inst, Instrument)
     assert instrument_from_dict(instrument_to_dict(inst)) == inst
+
+
+def test_import_bars_when_off_the_given_grid_then_error_names_row_and_column(tmp_path: Path) -> None:
+    from engine.marketdata.io import BarFileError
+    from engine.marketdata.io.importers import import_bars, make_instrument
+
+    path = tmp_path / "bars.csv"
+    path.write_text("timestamp,open,high,low,close,volume\n60,1.5,2,1,1.5,3\n120,1.5,2,1,1.25,3\n")
+    inst = make_instrument("X", "ABCUSD", price_places=1, size_places=0)
+    with pytest.raises(BarFileError) as info:
+        list(import_bars(path, instrument=inst))
+    assert info.value.row == 2 and info.value.column == "close" and str(path) in str(info.value)
