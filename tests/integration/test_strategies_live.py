@@ -53,7 +53,7 @@ def _config(tmp_path: Path, strategies: list[dict[str, Any]], **extra: Any) -> A
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+async def running(tmp_path: Path) -> AsyncIterator[tuple[Engine, list[StrategyQuarantined]]]:
     failing = tmp_path / "failing.py"
     failing.write_text(FAILING)
     config = _config(
@@ -70,9 +70,11 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
         ],
     )
     instance = Engine(config)
+    quarantined: list[StrategyQuarantined] = []
+    instance.bus.subscribe("events.strategy", quarantined.append)  # before any bar can arrive
     await instance.start()
     try:
-        yield instance
+        yield instance, quarantined
     finally:
         await instance.stop()
 
@@ -85,11 +87,10 @@ async def _until(condition: Any, timeout_s: float = 20.0) -> None:
 
 
 async def test_live_strategies_when_bars_flow_then_orders_reach_the_venue_and_a_failing_one_is_quarantined(
-    engine: Engine,
+    running: tuple[Engine, list[StrategyQuarantined]],
 ) -> None:
+    engine, quarantined = running
     assert engine.strategies is not None and engine.trading is not None
-    quarantined: list[StrategyQuarantined] = []
-    engine.bus.subscribe("events.strategy", quarantined.append)
     host = engine.strategies.host
     assert host is not None
     oms = engine.trading.oms
@@ -186,10 +187,8 @@ async def test_live_strategy_when_engine_restarts_then_ids_continue_and_position
         await _until(lambda: len(ours(second)) > len(before))
         assert str(ours(second)[len(before)].client_order_id) == f"sma-{len(before) + 1}"
         # Leave one order of the strategy open (far from the market) across the next restart.
-        assert second.trading is not None and second.trading.venue is not None
-        quote = second.trading.venue.venue.quote(BTC)
-        assert quote is not None
-        below = ctx.price(BTC, float(quote.bid_price.as_decimal()) * 0.98, "down")  # inside the price band
+        last_close = second.strategies.host.bar_view(BTC, 200_000_000).close  # the last 200 ms bar
+        below = ctx.price(BTC, last_close * 0.98, "down")  # not marketable, inside the 5 % price band
         ctx.submit_limit(BTC, Side.BUY, Quantity("0.001"), below)
         await _until(lambda: any(o.status is OrderStatus.ACCEPTED for o in ours(second)))
     finally:
