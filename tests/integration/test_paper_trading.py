@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -259,5 +260,5 @@ async def test_paper_engine_when_risk_currency_is_not_the_symbols_quote_then_ref
         "venue.endpoint": "127.0.0.1:9",  # nothing listens: the check must come first
     }
     engine = Engine(load_config(env={}, overrides=overrides))
-    with pytest.raises(StartupError, match='set risk.quote_currency = "USDT"'):
+    with pytest.raises(StartupError, match=re.escape('set risk.quote_currency = "USDT"')):
         await engine.start()
