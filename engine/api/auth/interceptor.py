@@ -18,6 +18,8 @@ UNAVAILABLE.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -139,6 +141,14 @@ def _refusal(handler: grpc.RpcMethodHandler, exc: AlgoTrendyError) -> grpc.RpcMe
     return grpc.stream_stream_rpc_method_handler(stream_stream, _passthrough, handler.response_serializer)
 
 
+def _reset(token: contextvars.Token[Principal]) -> None:
+    """Undo ``CURRENT.set`` at the end of a stream. A stream closed from elsewhere (its generator
+    finalised by another task) runs this in another context, where the per-call task's value
+    needs no undoing."""
+    with contextlib.suppress(ValueError):
+        CURRENT.reset(token)
+
+
 def _with_principal(handler: grpc.RpcMethodHandler, principal: Principal) -> grpc.RpcMethodHandler:
     """The same handler, run with ``CURRENT`` set to ``principal``."""
     if handler.unary_unary is not None:
@@ -167,7 +177,7 @@ def _with_principal(handler: grpc.RpcMethodHandler, principal: Principal) -> grp
                 else:  # a servicer that writes with context.write and returns a coroutine
                     await result
             finally:
-                CURRENT.reset(token)
+                _reset(token)
 
         return grpc.unary_stream_rpc_method_handler(
             unary_stream, handler.request_deserializer, handler.response_serializer
@@ -193,7 +203,7 @@ def _with_principal(handler: grpc.RpcMethodHandler, principal: Principal) -> grp
             async for item in inner_ss(requests, context):
                 yield item
         finally:
-            CURRENT.reset(token)
+            _reset(token)
 
     return grpc.stream_stream_rpc_method_handler(
         stream_stream, handler.request_deserializer, handler.response_serializer
