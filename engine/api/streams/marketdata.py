@@ -258,7 +258,9 @@ class MarketDataHub:
         self._dirty_books: set[str] = set()
         #: This window's trades per instrument, and latest quote (with how many it replaced).
         self._window_trades: dict[str, list[tuple[bytes, TradeTick]]] = {}
-        self._window_bbo: dict[str, tuple[bytes, int]] = {}
+        self._window_bbo: dict[str, tuple[QuoteTick, int]] = {}
+        #: The last quote of every instrument: a new BBO subscriber starts from it.
+        self._last_quote: dict[str, QuoteTick] = {}
         self._flush_handle: asyncio.Handle | None = None
 
     def attach(self, bus: Any) -> None:
@@ -283,11 +285,12 @@ class MarketDataHub:
             self._schedule()
 
     def on_quote(self, tick: QuoteTick) -> None:
-        """O(1) per quote: the window keeps the latest (BBO conflates by design)."""
+        """O(1) per quote: the window keeps the latest (BBO conflates by design), encoded at its end."""
         iid = str(tick.instrument_id)
+        self._last_quote[iid] = tick
         if iid in self._bbo:
             previous = self._window_bbo.get(iid)
-            self._window_bbo[iid] = (bbo_entry(tick), 0 if previous is None else previous[1] + 1)
+            self._window_bbo[iid] = (tick, 0 if previous is None else previous[1] + 1)
             self._schedule()
         if iid in self._books:
             self._dirty_books.add(iid)
@@ -355,8 +358,9 @@ class MarketDataHub:
         for iid in list(self._window_trades):
             self._deliver_trades(iid)
         if self._window_bbo:
-            for iid, (entry, replaced) in self._window_bbo.items():
+            for iid, (tick, replaced) in self._window_bbo.items():
                 key = ("bbo", iid)
+                entry = bbo_entry(tick)
                 for subscriber in self._bbo.get(iid, ()):
                     subscriber.put_latest(key, entry, replaced)
                     self._mark(subscriber)
@@ -391,6 +395,11 @@ class MarketDataHub:
                 self._trades.setdefault(iid, []).append(subscriber)
             elif kind == "bbo":
                 self._bbo.setdefault(iid, []).append(subscriber)
+                last = self._last_quote.get(iid)
+                if last is not None:  # the first message carries the current BBO
+                    subscriber.latest[("bbo", iid)] = bbo_entry(last)
+                    self._mark(subscriber)
+                    self._schedule()
             elif kind == "book":
                 self._books.setdefault(iid, {}).setdefault(key[2], []).append(subscriber)
                 self._dirty_books.add(iid)  # the first message carries the current book
