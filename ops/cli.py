@@ -21,7 +21,17 @@ from typing import Annotated, Any
 
 import typer
 
-from ops import admin_cmd, backtest_cmd, book_cmd, data_cmd, risk_cmd, store_cmd, stream_cmd, trading_cmd
+from ops import (
+    admin_cmd,
+    backtest_cmd,
+    book_cmd,
+    data_cmd,
+    risk_cmd,
+    store_cmd,
+    strategy_cmd,
+    stream_cmd,
+    trading_cmd,
+)
 from ops.connect import Connection, remote
 
 EXIT_UNAVAILABLE = 3
@@ -53,6 +63,7 @@ app.add_typer(risk_cmd.app, name="risk")
 app.add_typer(stream_cmd.app, name="stream")
 app.add_typer(data_cmd.app, name="data")
 backtest_cmd.register(app)
+strategy_cmd.register(app)
 
 TargetOption = Annotated[
     str,
