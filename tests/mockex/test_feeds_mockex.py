@@ -168,6 +168,31 @@ async def test_feed_when_checksum_mismatches_then_resubscribes_and_resyncs(
         assert book_state(feed, vm) == expected
 
 
+async def test_coinbase_when_an_update_has_an_unreadable_level_then_resync_not_a_skipped_diff(
+    shared_data: Path,
+) -> None:
+    """Coinbase level2 has no sequence numbers: a diff we cannot read exactly must not be skipped
+    silently (the book would be wrong with nothing to notice it) — it invalidates and resubscribes."""
+    expected = await _clean_run(shared_data, "coinbase")
+    vm = venues.coinbase(shared_data)
+
+    def off_grid(text: str) -> str:
+        message = json.loads(text)
+        side, price, size = message["changes"][0]
+        message["changes"][0] = [side, price + "5", size]  # one more decimal than SKL-USD's tick
+        return json.dumps(message)
+
+    vm.mock.mutate = _corrupt_once('"type":"l2update","product_id":"SKL-USD"', off_grid)  # type: ignore[assignment]
+    async with running_feed(vm) as (feed, sink):
+        await until(lambda: feed.stats.parse_errors == 1, what="parse error")
+        await until(lambda: any("unsubscribe" in t for _, t in vm.mock.ws_log), what="resubscription")
+        vm.mock.replay_done.clear()
+        await until(lambda: drained(feed, vm) and synced(feed, vm), what="resync")
+        assert [a.detail.split(":")[0] for a in sink.alerts if a.kind == "BOOK_RESYNC"] == ["PARSE_ERROR"]
+        assert sink.quotes_from_invalid_books == 0 and sink.crossed_quotes == 0
+        assert book_state(feed, vm) == expected
+
+
 async def test_bybit_when_a_delta_is_lost_then_gap_resubscribe_and_resync(shared_data: Path) -> None:
     expected = await _clean_run(shared_data, "bybit")
     vm = venues.bybit(shared_data)

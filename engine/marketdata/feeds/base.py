@@ -528,6 +528,8 @@ class FeedHandler:
             self.stats.checksum_mismatches += 1
         elif kind == "CROSSED":
             self.stats.crossed += 1
+        elif kind == "PARSE_ERROR":
+            self.stats.parse_errors += 1
         else:
             self.stats.gaps += 1
         self.stats.resyncs += 1

@@ -146,8 +146,12 @@ class SequencedBook:
         self._buffers: tuple[np.ndarray, np.ndarray] | None = None
 
     def snapshot(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]], seq: int) -> bool:
-        bid_t, bid_l = self.parser.side_arrays(bids)
-        ask_t, ask_l = self.parser.side_arrays(asks)
+        try:
+            bid_t, bid_l = self.parser.side_arrays(bids)
+            ask_t, ask_l = self.parser.side_arrays(asks)
+        except ValidationError as exc:
+            self.lose("PARSE_ERROR", f"snapshot: {exc.message}")
+            return False
         status = self.book.l2.apply_snapshot(bid_t, bid_l, ask_t, ask_l, -1)
         self.last_seq = seq
         if status == STATUS_CROSSED:
@@ -158,8 +162,16 @@ class SequencedBook:
         return True
 
     def diff(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]], seq: int) -> bool:
-        """Apply one diff (continuity already checked by the caller). False if the book lost sync."""
-        sides, ticks, lots = self.parser.delta_arrays(bids, asks)
+        """Apply one diff (continuity already checked by the caller). False if the book lost sync.
+
+        A level we cannot read exactly (off the grid, not a number) loses sync rather than skipping
+        the diff: a venue without sequence numbers (Coinbase level2) would otherwise keep a wrong book.
+        """
+        try:
+            sides, ticks, lots = self.parser.delta_arrays(bids, asks)
+        except ValidationError as exc:
+            self.lose("PARSE_ERROR", f"update {seq}: {exc.message}")
+            return False
         status = self.book.l2.apply_deltas(sides, ticks, lots)
         self.last_seq = seq
         if status == STATUS_CROSSED:
