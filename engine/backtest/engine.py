@@ -284,7 +284,6 @@ class Backtest:
         self._working: set[Any] = set()
         #: Per series, the row of its last bar seen (-1 before the first).
         self._last_row = [-1] * len(self.instruments)
-        self._k = 0  # index in the merged stream of the bar being processed
         self._fill_bar = 0
         self._dirty = True
         self._row_by_time = False
@@ -367,7 +366,6 @@ class Backtest:
                     clock._now = t
                 last_row[s] = rows[j]
                 self._dirty = True
-                self._k = k
                 self._fill_bar = k
                 sent = router.commands
                 pushers[s](tso[jj], t, o[jj], h[jj], lo[jj], c[jj], v[jj], 0)
