@@ -42,6 +42,10 @@ class BybitProtocol(VenueProtocol):
             raise ValueError("a Bybit feed serves one category: give only spot or only linear symbols")
         return kinds.pop()
 
+    def on_markets_loaded(self) -> None:
+        _ = self.category  # a feed mixing spot and linear symbols is refused at start, not in the loop
+        super().on_markets_loaded()
+
     def venue_of(self, market: dict[str, Any]) -> str:
         return "BYBIT" if market.get("spot") else "BYBIT_LINEAR"
 
