@@ -1,12 +1,15 @@
 """``OmsOrderRouter``: strategy order intents into the order manager (risk gate, journal, venue).
 
-A strategy callback is synchronous and the OMS commands are coroutines (an intent is durable before
-it leaves the process), so each intent becomes one task on the running loop. Tasks start in creation
-order, so the OMS sees a strategy's intents in the order it made them. A risk denial is not an error
-(the order comes back ``OrderDenied`` as an event); an error raised before the OMS created the order
-(halted OMS, unknown instrument) goes to ``on_intent_failed``; an error on an amend or cancel (the
-order finished meanwhile, a risk denial of the amend) is logged and counted: the order's own events
-tell the strategy what happened.
+A strategy callback is synchronous. A submit goes through ``OrderManager.submit_nowait`` in the
+same call (checks, risk gate, journal; sent at once when the journal commits on the loop, else from
+the OMS's background task once durable: an intent is durable before it leaves the process). Amends,
+cancels and brackets are OMS coroutines: each becomes one task on the running loop, started in
+creation order, so the OMS sees a strategy's intents in the order it made them.
+
+A risk denial is not an error (the order comes back ``OrderDenied`` as an event); an error raised
+before the OMS created the order (halted OMS, unknown instrument) goes to ``on_intent_failed``; an
+error on an amend or cancel (the order finished meanwhile, a risk denial of the amend) is logged and
+counted: the order's own events tell the strategy what happened.
 """
 
 from __future__ import annotations
@@ -41,7 +44,13 @@ class OmsOrderRouter:
         self.refused = 0
 
     def submit(self, command: SubmitOrder) -> None:
-        self._spawn(self._oms.submit(command), command, creates=True)
+        """Checks, risk gate and journal in this call (``OrderManager.submit_nowait``): the order's
+        first events reach the strategy before this returns, and with a journal that commits on the
+        loop the order has left for the venue too. Errors go where a task's would."""
+        try:
+            self._oms.submit_nowait(command)
+        except Exception as exc:
+            self._outcome(command, exc, creates=True)
 
     def submit_bracket(self, entry: SubmitOrder, take_profit: SubmitOrder, stop_loss: SubmitOrder) -> None:
         self._spawn(self._oms.submit_bracket(entry, take_profit, stop_loss), entry, creates=True)
@@ -53,9 +62,11 @@ class OmsOrderRouter:
         self._spawn(self._oms.cancel(command), command, creates=False)
 
     async def idle(self) -> None:
-        """Wait until every intent handed over so far has been processed by the OMS."""
+        """Wait until every intent handed over so far has been processed by the OMS (and the OMS's
+        own background sends have finished)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._oms.idle()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], command: Command, *, creates: bool) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -68,8 +79,10 @@ class OmsOrderRouter:
             exc: BaseException | None = asyncio.CancelledError()
         else:
             exc = task.exception()
-        if exc is None:
-            return
+        if exc is not None:
+            self._outcome(command, exc, creates=creates)
+
+    def _outcome(self, command: Command, exc: BaseException, *, creates: bool) -> None:
         coid = command.client_order_id
         if (
             creates

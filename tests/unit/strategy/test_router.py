@@ -150,6 +150,8 @@ async def test_router_when_market_order_then_filled_through_risk_oms_and_venue()
     ctx = rig.slot.ctx
     coid = ctx.submit_market(BTC, Side.BUY, Quantity("2"))
     assert ctx.position(BTC).open_orders == 1
+    # Risk gate and journal ran in the call: the first events reached the strategy already.
+    assert rig.slot.strategy.events == ["s-1:OrderInitialized", "s-1:OrderSubmitted"]
     await rig.settle()
     assert rig.oms.get(MAIN, coid).status is OrderStatus.FILLED
     assert ctx.position(BTC).lots == 200_000 and ctx.position(BTC).open_orders == 0
@@ -176,10 +178,10 @@ async def test_router_when_oms_halted_then_intent_failure_reaches_the_strategy_b
     rig = Rig()
     rig.oms.halt("test halt")
     ctx = rig.slot.ctx
-    ctx.submit_market(BTC, Side.BUY, Quantity("1"))
-    assert ctx.position(BTC).open_orders == 1
-    await rig.settle()
+    ctx.submit_market(BTC, Side.BUY, Quantity("1"))  # refused in this call (submit_nowait)
     assert rig.oms.orders() == [] and ctx.open_orders() == [] and ctx.position(BTC).open_orders == 0
+    await rig.settle()
+    assert rig.oms.orders() == []
     assert ctx.submit_market(BTC, Side.BUY, Quantity("1")) == "s-2"  # ids never reused
 
 
