@@ -308,7 +308,10 @@ class Strategy:
 
     # -- orders ------------------------------------------------------------------------------------
     def on_order_event(self, event: OrderEvent) -> None:
-        """Every event of this strategy's own orders (denied, accepted, filled, canceled ...)."""
+        """Every event of this strategy's own orders (denied, accepted, filled, canceled ...).
+
+        The first events of an order (initialized, submitted or denied) may arrive while the
+        callback that submitted it is still running (the risk gate and journal run in the submit)."""
 
     def on_fill(self, fill: OrderFilled) -> None:
         """A fill of one of this strategy's orders (after ``on_order_event`` for the same event)."""
