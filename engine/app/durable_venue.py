@@ -186,6 +186,8 @@ class DurableSimVenue:
 
     def _prune_some(self) -> None:
         self._prune_scheduled = False
+        if not self._writer.running:
+            return  # stopping: what is left is pruned after the next start (``rebuild``'s stale list)
         prune = self._prune
         for _ in range(min(PRUNE_CHUNK, len(prune))):
             self._state.delete(LOG_TABLE, _log_key(prune.popleft()))
