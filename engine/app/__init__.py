@@ -154,7 +154,7 @@ class Engine:
         )
         self._bars_timer: asyncio.TimerHandle | None = None
         #: [questdb] time-series sink and [replay] recording feed.
-        self.data = DataServices(config, self.bus, self.clock, self.marketdata, self.bars)
+        self.data = DataServices(config, self.bus, self.clock, self.marketdata, self.bars, feeds=self.feeds)
         self.marketdata_hub = MarketDataHub(
             self.marketdata, self.streams, bar_intervals_ns=self.bars.intervals_ns
         )

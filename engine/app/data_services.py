@@ -8,6 +8,9 @@ Kept out of ``engine.app.Engine`` so the engine only creates, starts and stops o
   clock timer. Handlers only append to the sink's queue; the sink thread does the rest.
 - **Replay**: a ``ReplayFeed`` over the recording, publishing on the bus exactly as a live feed
   (``BusFeedSink``); its instruments' books are registered for GetOrderBook and bar precisions.
+- **Recording** ([recording]): a ``Recorder`` subscribed to ``data.trades|quotes|bars|books.*``;
+  instruments come from the market-data registry, book levels from the feeds' (and the replay's)
+  ``OrderBook``; a timer hands the buffered events to the writer thread every ``flush_interval_ms``.
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from engine.bus import MessageBus
 from engine.config import EngineConfig
 from engine.core.clock import Clock, TimeEvent
 from engine.core.enums import ComponentState
-from engine.core.errors import DuplicateError, StartupError
+from engine.core.errors import DuplicateError, NotFoundError, StartupError
 from engine.marketdata.bars import BarService
 from engine.marketdata.feeds.sink import BusFeedSink
 from engine.marketdata.registry import MarketDataRegistry
 from engine.store.questdb import EquitySampled, QuestDbSettings, QuestDbSink
-from engine.store.recording import RecordingReader
+from engine.store.recorder import Recorder
+from engine.store.recording import RecordingReader, RecordingWriter, RetentionPolicy
 from engine.store.replay import ReplayFeed, parse_speed
 
 __all__ = ["DataServices"]
@@ -37,6 +41,7 @@ log = structlog.get_logger("engine.app.data")
 
 SetState = Callable[[str, ComponentState, str], None]
 _EQUITY_TIMER = "questdb.equity"
+_RECORDING_TIMER = "recording.flush"
 
 
 class DataServices:
@@ -47,6 +52,8 @@ class DataServices:
         clock: Clock,
         marketdata: MarketDataRegistry,
         bars: BarService,
+        *,
+        feeds: Any = None,
     ) -> None:
         self._config = config
         self._bus = bus
@@ -73,6 +80,8 @@ class DataServices:
             self.questdb = QuestDbSink(settings, Path(config.data_dir) / "questdb-spool")
         self.replay: ReplayFeed | None = None
         self._reader: RecordingReader | None = None
+        self._feeds = feeds
+        self.recorder: Recorder | None = None
 
     @property
     def component_names(self) -> list[str]:
@@ -81,14 +90,51 @@ class DataServices:
             names.append("questdb")
         if self._config.replay.path:
             names.append("replay")
+        if self._config.recording.enabled:
+            names.append("recording")
         return names
 
     async def start(self, trading: Any, set_state: SetState) -> None:
         """Start after the venue and feeds (their instruments and books are registered by then)."""
         if self.questdb is not None:
             self._start_questdb(trading, set_state)
+        if self._config.recording.enabled:
+            self._start_recording(set_state)  # before the replay, so it records from the first event
         if self._config.replay.path:
             await self._start_replay(set_state)
+
+    def _start_recording(self, set_state: SetState) -> None:
+        r = self._config.recording
+        path = Path(r.path) if r.path else Path(self._config.data_dir) / "recordings" / "live"
+        set_state("recording", ComponentState.STARTING, str(path))
+        retention = RetentionPolicy(max_age_s=r.max_age_s or None, max_size_mb=r.max_size_mb or None)
+        writer = RecordingWriter(path, block_records=r.block_records, retention=retention)
+        registry = self._marketdata
+
+        def instrument_for(instrument_id: Any) -> Any:
+            try:
+                return registry.instrument(str(instrument_id))
+            except NotFoundError:
+                return None
+
+        books: dict[Any, Any] = {}
+        if self._feeds is not None:
+            books.update({instrument.id: book for instrument, book in self._feeds.books()})
+        recorder = Recorder(writer, books=books, instrument_for=instrument_for, book_depth=r.book_depth)
+        recorder.start()
+        subscribe = self._bus.subscribe
+        kinds = set(r.kinds)
+        if "trades" in kinds:
+            subscribe("data.trades.*", recorder.on_trade)
+        if "quotes" in kinds:
+            subscribe("data.quotes.*", recorder.on_quote)
+        if "bars" in kinds:
+            subscribe("data.bars.*", recorder.on_bar)
+        if "books" in kinds:
+            subscribe("data.books.*", recorder.on_book)
+        self._clock.set_timer(_RECORDING_TIMER, r.flush_interval_ms * 1_000_000, lambda _e: recorder.flush())
+        self.recorder = recorder
+        set_state("recording", ComponentState.RUNNING, f"{path}: {', '.join(r.kinds)}")
 
     def _start_questdb(self, trading: Any, set_state: SetState) -> None:
         sink = self.questdb
@@ -151,6 +197,8 @@ class DataServices:
                 continue
             self._bars.precisions[instrument_id] = (instrument.price_precision, instrument.size_precision)
         self.replay = feed
+        if self.recorder is not None:
+            self.recorder.books.update(feed.books)
         await feed.start()
 
         async def report() -> None:
@@ -178,6 +226,18 @@ class DataServices:
 
     async def stop(self, set_state: SetState) -> None:
         await self.stop_replay(set_state)
+        if self.recorder is not None:
+            if _RECORDING_TIMER in self._clock.timer_names():
+                self._clock.cancel_timer(_RECORDING_TIMER)
+            recorder, self.recorder = self.recorder, None
+            finished = await asyncio.get_running_loop().run_in_executor(None, recorder.stop)
+            stats = recorder.stats
+            set_state(
+                "recording",
+                ComponentState.STOPPED,
+                f"{stats.events_written} events written, {stats.events_dropped} dropped"
+                + ("" if finished else " (writer did not finish in time)"),
+            )
         if self.questdb is not None and self.questdb.started:
             if _EQUITY_TIMER in self._clock.timer_names():
                 self._clock.cancel_timer(_EQUITY_TIMER)

@@ -468,6 +468,25 @@ class ReplayConfig(_Section):
     speed: str = Field("1x", pattern=r"^(max|[0-9]+(\.[0-9]+)?x)$")
 
 
+class RecordingConfig(_Section):
+    """Recording what the engine sees (``engine.store.recorder``): trades, quotes, bars and the top
+    ``book_depth`` levels of feed books, from the bus into an LMDB recording (``algotrendy data
+    info|replay``), written by a thread. Empty ``path`` = ``<data_dir>/recordings/live``."""
+
+    enabled: bool = False
+    path: str = ""
+    kinds: list[Literal["trades", "quotes", "books", "bars"]] = Field(
+        default_factory=lambda: ["trades", "quotes", "books", "bars"]
+    )
+    book_depth: int = Field(50, ge=1, le=5_000)
+    #: Buffered events go to the writer thread at this many, or this often.
+    block_records: int = Field(4_096, ge=16, le=1_000_000)
+    flush_interval_ms: int = Field(1_000, ge=10, le=600_000)
+    #: Retention (whole blocks, oldest first); 0 = unbounded.
+    max_age_s: int = Field(0, ge=0)
+    max_size_mb: int = Field(0, ge=0)
+
+
 class EngineConfig(_Section):
     #: Where LMDB, the lock file and (later) credentials live. Created if missing.
     data_dir: Path = Path(".algotrendy")
@@ -488,6 +507,7 @@ class EngineConfig(_Section):
     strategy_host: StrategyHostConfig = StrategyHostConfig()
     questdb: QuestDbConfig = QuestDbConfig()
     replay: ReplayConfig = ReplayConfig()
+    recording: RecordingConfig = RecordingConfig()
     #: Strategies run live (none by default); see ``StrategyConfig``.
     strategies: list[StrategyConfig] = Field(default_factory=list, max_length=256)
 

@@ -50,6 +50,8 @@ class RecorderStats:
     events_written: int = 0
     events_dropped: int = 0
     book_records: int = 0
+    #: Events of an instrument with no definition anywhere: a recording cannot hold their prices.
+    events_unknown_instrument: int = 0
     write_errors: int = 0
     last_error: str = ""
 
@@ -206,14 +208,16 @@ class Recorder:
 
     def _append(self, event: Event) -> None:
         iid = event.instrument_id  # type: ignore[attr-defined]
-        if iid not in self._known:
-            self._learn(iid)
+        if iid not in self._known and not self._learn(iid):
+            self.stats.events_unknown_instrument += 1
+            return
         self._pending.append(event)
         self.stats.events += 1
         if len(self._pending) >= self._block_records:
             self.flush()
 
-    def _learn(self, instrument_id: InstrumentId) -> None:
+    def _learn(self, instrument_id: InstrumentId) -> bool:
+        """Queue the instrument's definition for the writer; False if it is unknown (event skipped)."""
         instrument = None
         book = self.books.get(instrument_id)
         if book is not None:
@@ -221,13 +225,16 @@ class Recorder:
         elif self._instrument_for is not None:
             instrument = self._instrument_for(instrument_id)
         if instrument is None:
-            raise ValueError(f"no instrument definition for {instrument_id}: cannot record its prices")
+            if self.stats.events_unknown_instrument == 0:
+                log.warning("recorder.unknown_instrument", instrument_id=str(instrument_id))
+            return False
         self.flush()  # instruments travel in order with the blocks
         try:
             self._queue.put_nowait(instrument)
         except queue.Full:
             self._queue.put(instrument)  # once per instrument, rare: correctness over latency here
         self._known.add(instrument_id)
+        return True
 
     # -- the writer thread -------------------------------------------------------------------------
     def _run(self) -> None:
