@@ -35,6 +35,8 @@ EXACT = decimal.Context(
     ],
 )
 _POW10 = tuple(10**i for i in range(2 * MAX_PRECISION + 1))
+#: Allocates an instance without running ``__init__`` (results of arithmetic on valid values).
+_new_object = object.__new__
 
 __all__ = ["EXACT", "MAX_MONEY_PRECISION", "MAX_PRECISION", "Money", "Price", "Quantity"]
 
@@ -212,7 +214,11 @@ class _FixedPoint:
         return self._derive(pair[0] + sign * pair[1], max(self._precision, other._precision))
 
     def _derive(self, raw: int, precision: int) -> Self:
-        return self.from_raw(raw, precision)
+        """A result of arithmetic on valid values: ``precision`` is one of theirs, so only the
+        range and sign checks of ``_init`` can fail (no re-validation of type or precision)."""
+        obj = _new_object(type(self))
+        obj._init(raw, precision)
+        return obj
 
     def __add__(self, other: object) -> Self:
         return self._combine(other, 1)
@@ -298,12 +304,17 @@ class Money(_FixedPoint):
         return self._currency
 
     def _same_unit(self, other: object) -> bool:
-        if isinstance(other, Money) and other._currency != self._currency:
-            raise ValueError(f"cannot combine {self._currency} with {other._currency}")
+        if other._currency != self._currency:  # type: ignore[attr-defined]  # _aligned: same type
+            raise ValueError(f"cannot combine {self._currency} with {other._currency}")  # type: ignore[attr-defined]
         return True
 
     def _derive(self, raw: int, precision: int) -> Money:
-        return Money.from_raw(raw, precision, self._currency)
+        # Unbounded and signed: nothing to check; the currency is this one's (already valid).
+        obj = _new_object(Money)
+        obj._raw = raw
+        obj._precision = precision
+        obj._currency = self._currency
+        return obj
 
     def with_precision(self, precision: int) -> Money:
         _check_precision(precision, MAX_MONEY_PRECISION)
@@ -332,6 +343,17 @@ class Money(_FixedPoint):
 
 
 def _check_currency(currency: object) -> str:
+    if type(currency) is str:
+        known = _CURRENCIES.get(currency)
+        if known is not None:
+            return known
     if not isinstance(currency, str) or not currency or not currency.isalnum() or len(currency) > 16:
         raise ValueError(f"currency must be a short alphanumeric code like 'USDT', got {currency!r}")
-    return currency.upper()
+    code = currency.upper()
+    if len(_CURRENCIES) < 4096:  # a handful in practice; bounded against hostile input
+        _CURRENCIES[currency] = code
+    return code
+
+
+#: Currency spellings already checked -> their code (checking costs more than the arithmetic).
+_CURRENCIES: dict[str, str] = {}
