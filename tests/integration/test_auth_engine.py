@@ -235,3 +235,20 @@ def test_tls_config_when_incomplete_then_config_error() -> None:
         load_config(env={}, overrides={"tls.cert_file": "x.pem"})
     with pytest.raises(ConfigError, match="client_ca_file"):
         load_config(env={}, overrides={"tls.client_ca_file": "ca.pem"})
+
+
+async def test_engine_without_trading_when_started_then_auth_has_its_own_store_writer(tmp_path: Path) -> None:
+    engine = Engine(config(tmp_path / "data", **{"sim.enabled": False}))
+    await engine.start()
+    try:
+        async with aio_channel(target(engine), admin_authorization(engine.config.data_dir)) as channel:
+            await admin_pb2_grpc.AdminServiceStub(channel).CreateUser(
+                admin_pb2.CreateUserRequest(user="alice", password=PASSWORD, role=auth_pb2.ROLE_VIEWER)
+            )
+            verdict = await admin_pb2_grpc.AdminServiceStub(channel).VerifyAudit(
+                admin_pb2.VerifyAuditRequest()
+            )
+        assert verdict.ok and verdict.records == 1
+    finally:
+        await engine.stop()
+    assert {c.status.state.name for c in engine.components.values()} == {"STOPPED"}
