@@ -1,8 +1,8 @@
 """AdminService: the audit log (query, verify) and user management over the ``AuthStore``.
 
-Audit reads use short LMDB read transactions and see committed records; a query page scans at
-most ``SCAN_LIMIT`` records (a filter matching little never holds the loop long: the page comes
-back short with a ``next_page_token``). VerifyAudit walks the whole chain in a worker thread.
+Audit reads run in a worker thread (never on the loop), in short LMDB read transactions, and see
+committed records; a query page scans at most ``SCAN_LIMIT`` records (a filter matching little
+comes back with a short page and a ``next_page_token``). VerifyAudit walks the whole chain there too.
 """
 
 from __future__ import annotations
@@ -94,6 +94,16 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
         if len(request.action) > 200:
             raise ValidationError("action", "must be at most 200 characters")
         start = max(request.from_seq, 1, _parse_page_token(request.page_token) if request.page_token else 0)
+        records, next_seq = await asyncio.to_thread(self._scan, request, start, page_size)
+        return admin_pb2.QueryAuditResponse(
+            records=records, next_page_token=_page_token(next_seq) if next_seq else ""
+        )
+
+    def _scan(
+        self, request: admin_pb2.QueryAuditRequest, start: int, page_size: int
+    ) -> tuple[list[admin_pb2.AuditRecord], int]:
+        """One page from ``start`` (a worker thread, one short read transaction): the matching
+        records and the sequence to continue from (0: nothing left)."""
         last = request.to_seq or (1 << 64) - 1
         records: list[admin_pb2.AuditRecord] = []
         next_seq = 0
@@ -125,9 +135,7 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
                         )
                     )
                 found = cursor.next()
-        return admin_pb2.QueryAuditResponse(
-            records=records, next_page_token=_page_token(next_seq) if next_seq else ""
-        )
+        return records, next_seq
 
     @staticmethod
     def _matches(request: admin_pb2.QueryAuditRequest, body: dict[str, Any]) -> bool:
