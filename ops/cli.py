@@ -118,6 +118,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    symbols: Annotated[
+        str | None,
+        typer.Option(
+            "--symbols",
+            help="With a crypto --venue: ccxt symbols to trade, comma-separated (BTC/USDT,ETH/USDT). "
+            "[default: BTC/USDT]",
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override any key: --set grpc.host=0.0.0.0 (repeatable)."),
@@ -140,6 +148,7 @@ def serve(
         ("log.format", "--log-format", log_format),
         ("venue.name", "--venue", venue),
         ("venue.paper", "--paper", paper),
+        ("venue.symbols", "--symbols", None if symbols is None else [s.strip() for s in symbols.split(",")]),
     ):
         if value is not None:
             overrides[key] = str(value) if isinstance(value, Path) else value

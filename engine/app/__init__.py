@@ -49,6 +49,7 @@ from engine.api.streams import (
 from engine.app.data_services import DataServices
 from engine.app.strategies import StrategyRuntime
 from engine.app.trading import TOPIC_ORDER_EVENTS, TOPIC_RISK_EVENTS, TradingCore
+from engine.app.venue_defaults import shared_feeds
 from engine.bus import MessageBus, ThreadHandoff
 from engine.config import EngineConfig, load_config, redacted
 from engine.core.clock import LiveClock
@@ -109,15 +110,20 @@ class Engine:
         )
         self.marketdata = MarketDataRegistry()
         #: Market-data feeds besides the venue's own ([feeds]): GetOrderBook books, quality, failover.
+        #: The trading venue's own symbols listed there share the venue's feed (one feed per instrument).
+        try:
+            feeds = shared_feeds(config)
+        except ConfigError as exc:
+            raise StartupError(f"config error: {exc}") from None
         self.feeds: FeedService | None = (
             FeedService(
-                config.feeds,
+                feeds,
                 self.bus,
                 self.clock,
                 instrument=self.marketdata.instrument,
                 registry=self.metrics.registry,
             )
-            if config.feeds.sources
+            if feeds.sources
             else None
         )
         #: Risk gate, order manager, portfolio and the simulated venue (the only venue so far).

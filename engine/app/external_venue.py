@@ -22,14 +22,17 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import ccxt
 import structlog
 
+from engine.app.venue_defaults import effective_quote_currency, effective_risk, paper_balances
 from engine.bus import MessageBus
 from engine.config import EngineConfig
-from engine.config.model import FeedSourceConfig
+from engine.config.model import FeedSourceConfig, RiskConfig
 from engine.core.clock import LiveClock
 from engine.core.errors import ConfigError, StartupError
 from engine.core.events import Bar, DataQualityAlert, Event, OrderBookUpdated, QuoteTick, TradeTick
@@ -57,6 +60,8 @@ __all__ = ["DurablePaperVenue", "ExternalVenue", "check_venue_mode", "venue_mode
 log = structlog.get_logger("engine.trading")
 
 MODE_TABLE = "venue"
+#: REST book requests for an instrument's reference price at start before the start is refused.
+REFERENCE_ATTEMPTS = 4
 KEY_MODE = "mode"
 
 
@@ -212,6 +217,11 @@ class ExternalVenue:
         self.paper: PaperVenue | None = None
         self.live: CcxtVenue | None = None
         self._credentials = Credentials()
+        #: What the venue trades with (``open`` fills them in): the risk gate's currency, the risk
+        #: config with the derived defaults (``engine.app.venue_defaults``), the paper starting balances.
+        self.quote_currency = config.risk.quote_currency
+        self.risk: RiskConfig = config.risk
+        self.paper_balances: dict[str, str] = dict(venue.paper_balances)
         #: Where the feed's trades and quotes go once the trading core is ready for them.
         self.deliver: Callable[[Event], None] | None = None
 
@@ -223,19 +233,14 @@ class ExternalVenue:
         """Start the market-data feed (markets, books, connection) and, live, load the venue's
         order-entry instruments with the account's credentials."""
         venue = self._config.venue
-        currency = self._config.risk.quote_currency
-        for symbol in venue.symbols:  # before any network: a config the risk gate cannot use
-            quote = symbol.partition("/")[2].partition(":")[0]
-            if quote and quote != currency:
-                problem = ConfigError(
-                    "risk.quote_currency",
-                    f'is {currency} but {symbol} is quoted in {quote}: set risk.quote_currency = "{quote}"',
-                )
-                raise StartupError(f"config error: {problem}")  # exit status 2, nothing started
+        try:  # before any network: a config the risk gate cannot use (exit status 2, nothing started)
+            self.quote_currency = effective_quote_currency(self._config)
+        except ConfigError as exc:
+            raise StartupError(f"config error: {exc}") from None
         await self.feed.start()
         if self.is_paper:
             self.instruments = {i.id: i for i in (self.feed.instrument_for(s) for s in venue.symbols)}
-            self._warn_unlimited()
+            await self._apply_defaults()
             return
         self._credentials = load_credentials(
             api_key_file=_path(venue.api_key_file),
@@ -260,7 +265,11 @@ class ExternalVenue:
             await exchange.close()
             raise
         self.instruments = {i.id: i for i in by_symbol.values()}
-        self._warn_unlimited()
+        try:
+            await self._apply_defaults()
+        except BaseException:
+            await exchange.close()
+            raise
         self.live = CcxtVenue(
             exchange,
             by_symbol,
@@ -277,30 +286,90 @@ class ExternalVenue:
             name=venue.name,
         )
 
-    def _warn_unlimited(self) -> None:
-        """The gate denies every order of an instrument without limits (fail closed): say so once."""
-        configured = self._config.risk.instruments
+    async def _apply_defaults(self) -> None:
+        """The risk config and paper balances this venue trades with: the user's, plus defaults derived
+        from the symbols and the market data for what the user did not set (``venue_defaults``); logged
+        once. An instrument left without limits is warned about: the gate denies its orders."""
+        config = self._config
+        currency = self.quote_currency
+        needed = [i for i in self.instruments.values() if str(i.id) not in config.risk.instruments]
+        prices: dict[str, Decimal] = {}
+        if needed and Decimal(config.venue.default_order_notional) > 0:
+            prices = {str(i.id): await self._reference_price(i) for i in needed}
+        try:
+            self.risk, derived = effective_risk(config, currency, list(self.instruments.values()), prices)
+        except ConfigError as exc:
+            raise StartupError(f"config error: {exc}") from None
+        if self.is_paper:
+            self.paper_balances = paper_balances(config.venue, currency)
+        if currency != config.risk.quote_currency or derived or self.is_paper:
+            log.info(
+                "venue.defaults",
+                quote_currency=currency,
+                instruments={
+                    iid: {
+                        "max_order_quantity": limits.max_order_quantity,
+                        "max_position": limits.max_position,
+                        "reference_price": str(prices[iid]),
+                    }
+                    for iid, limits in derived.items()
+                },
+                paper_balances=self.paper_balances if self.is_paper else None,
+            )
         for iid in self.instruments:
-            if str(iid) not in configured:
+            if str(iid) not in self.risk.instruments:
                 log.warning(
                     "venue.instrument_without_risk_limits",
                     instrument=str(iid),
                     hint=f'add [risk.instruments."{iid}"] max_order_quantity / max_position',
                 )
 
+    async def _reference_price(self, instrument: Instrument) -> Decimal:
+        """The instrument's mid now: from the feed's book when it is synced already, else from a REST
+        book snapshot (the feed's own request, rate limited; retried with the feed's backoff)."""
+        book = self.feed.books[instrument.id]
+        mid = book.mid()
+        if mid is not None:
+            return mid.as_decimal()
+        symbol = next(
+            s for s in self._config.venue.symbols if self.feed.instrument_for(s).id == instrument.id
+        )
+        market = self.feed.exchange.market(symbol)
+        attempt = 0
+        while True:
+            try:
+                _, bids, asks, _ = await self.feed.protocol.fetch_book(market)
+                break
+            except ccxt.BaseError as exc:
+                attempt += 1
+                if attempt >= REFERENCE_ATTEMPTS:
+                    raise StartupError(
+                        f"no reference price for {instrument.id} to derive its risk limits from ({exc}); "
+                        f'set [risk.instruments."{instrument.id}"] max_order_quantity / max_position'
+                    ) from None
+                await asyncio.sleep(self.feed._backoff(attempt))
+        sides = [Decimal(str(levels[0][0])) for levels in (bids, asks) if levels]
+        if not sides:
+            raise StartupError(
+                f"no reference price for {instrument.id} to derive its risk limits from (its book is empty); "
+                f'set [risk.instruments."{instrument.id}"] max_order_quantity / max_position'
+            )
+        return sum(sides, Decimal(0)) / len(sides)
+
     def build_paper(self, fresh: bool) -> PaperVenue:
         books = {iid: self.feed.books[iid] for iid in self.instruments}
-        accounts = {str(self._account): dict(self._config.venue.paper_balances)} if fresh else {}
+        accounts = {str(self._account): dict(self.paper_balances)} if fresh else {}
         self.paper = PaperVenue(
             books, self._clock, PaperVenueConfig(accounts=accounts), name=f"paper-{self._config.venue.name}"
         )
         return self.paper
 
     def starting_balances(self) -> dict[str, Money]:
-        """Paper: ``venue.paper_balances``; live: none here (``live_balances`` after the replay)."""
+        """Paper: ``venue.paper_balances`` (with the quote currency's default); live: none here
+        (``live_balances`` after the replay)."""
         if not self.is_paper:
             return {}
-        return {a: Money(v, a) for a, v in self._config.venue.paper_balances.items()}
+        return {a: Money(v, a) for a, v in self.paper_balances.items()}
 
     async def live_balances(self) -> dict[str, Money]:
         assert self.live is not None

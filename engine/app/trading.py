@@ -148,6 +148,9 @@ class TradingCore:
         if external is not None:
             await external.open()  # markets, instruments, books; live: credentials
             self.instruments = dict(external.instruments)
+            # The user's risk config plus the venue's derived defaults (quote currency, limits of
+            # instruments the user gave none: engine.app.venue_defaults).
+            self.config = self.config.model_copy(update={"risk": external.risk})
             for instrument in self.instruments.values():
                 if instrument.quote != self.config.risk.quote_currency:
                     raise ConfigError(

@@ -279,9 +279,11 @@ class VenueConfig(_Section):
       ``ALGOTRENDY_VENUE_PASSWORD``) or from the secret files named here (files win); they are
       never logged. ``sandbox = true`` uses the venue's testnet.
 
-    Risk limits apply as everywhere: ``risk.quote_currency`` must be the symbols' quote currency and
-    each instrument (``VENUE:WIRESYMBOL``, e.g. ``BINANCE:BTCUSDT``) needs its ``risk.instruments``
-    entry, or the gate denies its orders.
+    Risk limits apply as everywhere, with defaults for a crypto venue (``engine.app.venue_defaults``)
+    where the user set none: ``risk.quote_currency`` follows the symbols' one quote currency, and an
+    instrument (``VENUE:WIRESYMBOL``, e.g. ``BINANCE:BTCUSDT``) without its ``risk.instruments`` entry
+    may order ``default_order_notional`` and hold ``default_position_notional`` (quote currency) at its
+    reference price at start. Explicit settings always win.
     """
 
     name: Literal["sim", "binance", "binanceusdm", "bybit", "okx", "coinbase", "kraken", "cryptocom"] = "sim"
@@ -308,7 +310,25 @@ class VenueConfig(_Section):
     websockets: bool = True
     poll_interval_ms: int = Field(1_000, ge=10, le=600_000)
     #: Paper mode: the account's starting balances at the paper venue.
-    paper_balances: dict[str, str] = Field(default_factory=lambda: {"USDT": "100000"})
+    paper_balances: dict[str, str] = Field(default_factory=dict)
+    #: Paper mode: the starting balance in the symbols' quote currency when paper_balances names none.
+    paper_quote_balance: str = "100000"
+    #: An instrument without its own risk.instruments entry: max order quantity and max position are
+    #: these notionals (quote currency) at its reference price at start, rounded down to the lot (the
+    #: order quantity also capped by the market's maximum). "0": no derived limits (orders denied).
+    default_order_notional: str = "10000"
+    default_position_notional: str = "50000"
+
+    @field_validator("paper_quote_balance", "default_order_notional", "default_position_notional")
+    @classmethod
+    def _non_negative(cls, value: str) -> str:
+        try:
+            parsed = Decimal(value)
+        except (InvalidOperation, TypeError):
+            raise ValueError(f"{value!r} is not a decimal string") from None
+        if not parsed.is_finite() or parsed < 0:
+            raise ValueError(f"{value!r} must be a non-negative decimal")
+        return value
 
     @field_validator("paper_balances")
     @classmethod
@@ -330,6 +350,8 @@ class VenueConfig(_Section):
             raise ValueError("paper = true needs a crypto venue (name = binance, okx...): sim is simulated already")
         if self.max_backoff_ms < self.backoff_ms:
             raise ValueError("max_backoff_ms must be >= backoff_ms")
+        if Decimal(self.default_position_notional) < Decimal(self.default_order_notional):
+            raise ValueError("default_position_notional must be >= default_order_notional")
         return self
 
 
