@@ -9,9 +9,11 @@ In process (the Engine object, orders through its OMS) and as a subprocess (``al
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -168,88 +170,154 @@ async def test_paper_engine_when_the_data_dir_belongs_to_another_venue_mode_then
         await other.start()
 
 
-PAPER_TOML = """
-[venue]
-endpoint = "{endpoint}"
-symbols = ["NKN/USDT"]
-
-[store]
-durability = "async"
-
-[auth]
-argon2_memory_kib = 64
-argon2_time_cost = 1
-
-[risk]
-quote_currency = "USDT"
-max_gross_exposure = "500000"
-max_net_exposure = "500000"
-max_order_notional = "100000"
-max_daily_loss = "10000"
-max_drawdown = "20000"
-
-[risk.instruments."BINANCE:NKNUSDT"]
-max_order_quantity = "100000"
-max_position = "1000000"
-"""
+def recorded_ask_prices(mock: VenueMock, wire_symbol: str = "NKNUSDT") -> set[Decimal]:
+    """Every ask price the mock's recorded Binance session shows for ``wire_symbol`` (REST snapshot,
+    depth diffs, book ticker): where a paper market buy can fill."""
+    prices: set[Decimal] = set()
+    for record in mock.mock.rest:
+        if record.path == "/api/v3/depth" and record.query.get("symbol") == wire_symbol:
+            prices.update(Decimal(level[0]) for level in json.loads(record.body)["asks"])
+    stream = wire_symbol.lower()
+    for text in mock.mock.ws_messages:
+        if f'"{stream}@' not in text:
+            continue
+        data = json.loads(text)["data"]
+        if "a" in data and isinstance(data["a"], list):
+            prices.update(Decimal(level[0]) for level in data["a"] if Decimal(level[1]) > 0)
+        elif "A" in data:
+            prices.add(Decimal(data["a"]))
+    return prices
 
 
 @pytest.mark.slow
-async def test_serve_venue_binance_paper_when_an_order_is_sent_over_grpc_then_it_fills_on_replayed_prices(
+async def test_serve_venue_binance_paper_when_only_the_endpoint_is_set_then_market_and_limit_orders_trade(
     tmp_path: Path, venue_mock: VenueMock
 ) -> None:
+    """Out of the box: no risk, balance or auth settings — the quote currency, NKN's limits and the
+    paper balance are derived (and logged once); a MARKET order fills at the recorded prices, a LIMIT
+    order below the bid rests and cancels."""
     import grpc
     from engine_process import EngineProcess, clean_env
 
-    from algotrendy.v1 import common_pb2, orders_pb2, orders_pb2_grpc
-
-    config = tmp_path / "paper.toml"
-    config.write_text(PAPER_TOML.format(endpoint=f"127.0.0.1:{venue_mock.mock.port}"))
-    engine = EngineProcess(
-        tmp_path / "data", "--venue", "binance", "--paper", "--config", str(config), env=clean_env()
+    from algotrendy.v1 import (
+        common_pb2,
+        marketdata_pb2,
+        marketdata_pb2_grpc,
+        orders_pb2,
+        orders_pb2_grpc,
+        portfolio_pb2,
+        portfolio_pb2_grpc,
     )
+
+    endpoint = f"127.0.0.1:{venue_mock.mock.port}"  # the mock's recording has NKN/USDT, not BTC/USDT
+    engine = EngineProcess(
+        tmp_path / "data",
+        *("--venue", "binance", "--paper", "--symbols", "NKN/USDT", "--set", f"venue.endpoint={endpoint}"),
+        env=clean_env(),
+    )
+    loop = asyncio.get_running_loop()
     try:
         await asyncio.to_thread(engine.wait_started, 60.0)  # the mock answers on this loop meanwhile
-        started = next(r for r in engine.logs if r.get("event") == "trading.started")
-        assert started["trading_state"] == "ACTIVE"
+        defaults = [r for r in engine.logs if r.get("event") == "venue.defaults"]
+        assert len(defaults) == 1
+        assert defaults[0]["quote_currency"] == "USDT"
+        assert defaults[0]["paper_balances"] == {"USDT": "100000"}
+        derived = defaults[0]["instruments"][str(NKN)]
+        reference = Decimal(derived["reference_price"])
+        asks = recorded_ask_prices(venue_mock)
+        assert min(asks) * Decimal("0.95") < reference < max(asks)  # the recorded book's mid at start
+        assert Decimal(derived["max_order_quantity"]) * reference <= 10_000  # venue.default_order_notional
+        assert Decimal(derived["max_position"]) * reference <= 50_000
+        assert not any(r.get("event") == "venue.instrument_without_risk_limits" for r in engine.logs)
         async with engine.aio_channel() as channel:
-            stub = orders_pb2_grpc.OrderServiceStub(channel)
-            request = orders_pb2.SubmitOrderRequest(
+            orders = orders_pb2_grpc.OrderServiceStub(channel)
+            market = orders_pb2.SubmitOrderRequest(
                 account_id="main",
-                client_order_id="cli-paper-1",
+                client_order_id="paper-market-0",
                 instrument_id=str(NKN),
                 side=common_pb2.SIDE_BUY,
                 order_type=common_pb2.ORDER_TYPE_MARKET,
                 quantity=common_pb2.Decimal(value="25"),
                 time_in_force=common_pb2.TIME_IN_FORCE_IOC,
             )
-            deadline = asyncio.get_running_loop().time() + 30
+            deadline = loop.time() + 30
             attempt = 0
             while True:  # until the feed's first prices have reached the risk gate
                 try:
-                    order = (await stub.SubmitOrder(request, timeout=10)).order
+                    order = (await orders.SubmitOrder(market, timeout=10)).order
                     break
                 except grpc.aio.AioRpcError as exc:  # denied: no reference price yet
                     assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION, exc
-                    assert asyncio.get_running_loop().time() < deadline, exc.details()
+                    assert loop.time() < deadline, exc.details()
                 attempt += 1
-                request.client_order_id = f"cli-paper-retry-{attempt}"
-                await asyncio.sleep(0.5)
-            get = orders_pb2.GetOrderRequest(account_id="main", client_order_id=request.client_order_id)
+                market.client_order_id = f"paper-market-{attempt}"
+                await asyncio.sleep(0.2)
+            get = orders_pb2.GetOrderRequest(account_id="main", client_order_id=market.client_order_id)
             while order.status != common_pb2.ORDER_STATUS_FILLED:
-                assert asyncio.get_running_loop().time() < deadline, order
-                await asyncio.sleep(0.1)
-                order = (await stub.GetOrder(get, timeout=10)).order
-        assert order.filled_quantity.value.rstrip("0").rstrip(".") == "25"
-        assert order.average_fill_price.value  # a real price from the replayed Binance book
+                assert loop.time() < deadline, order
+                await asyncio.sleep(0.05)
+                order = (await orders.GetOrder(get, timeout=10)).order
+            assert Decimal(order.filled_quantity.value) == 25
+            average = Decimal(order.average_fill_price.value)
+            assert min(asks) <= average <= max(asks)  # the mock's prices, nothing invented
+
+            balances = await portfolio_pb2_grpc.PortfolioServiceStub(channel).GetBalances(
+                portfolio_pb2.GetBalancesRequest(account_id="main"), timeout=10
+            )
+            held = {b.asset: Decimal(b.total.value) for b in balances.balances}
+            assert held["NKN"] == 25
+            assert 100_000 - 25 * average * Decimal("1.01") <= held["USDT"] <= 100_000 - 25 * average
+
+            book = await marketdata_pb2_grpc.MarketDataServiceStub(channel).GetOrderBook(
+                marketdata_pb2.GetOrderBookRequest(instrument_id=str(NKN), depth=1), timeout=10
+            )
+            below_bid = Decimal(book.bids[0].price.value) - Decimal("0.0005")
+            limit = await orders.SubmitOrder(
+                orders_pb2.SubmitOrderRequest(
+                    account_id="main",
+                    client_order_id="paper-limit",
+                    instrument_id=str(NKN),
+                    side=common_pb2.SIDE_BUY,
+                    order_type=common_pb2.ORDER_TYPE_LIMIT,
+                    quantity=common_pb2.Decimal(value="100"),
+                    price=common_pb2.Decimal(value=str(below_bid)),
+                    time_in_force=common_pb2.TIME_IN_FORCE_GTC,
+                ),
+                timeout=10,
+            )
+            get = orders_pb2.GetOrderRequest(account_id="main", client_order_id="paper-limit")
+            status = limit.order.status
+            while status != common_pb2.ORDER_STATUS_ACCEPTED:
+                assert status in (common_pb2.ORDER_STATUS_INITIALIZED, common_pb2.ORDER_STATUS_SUBMITTED)
+                assert loop.time() < deadline, status
+                await asyncio.sleep(0.05)
+                status = (await orders.GetOrder(get, timeout=10)).order.status
+            await orders.CancelOrder(
+                orders_pb2.CancelOrderRequest(account_id="main", client_order_id="paper-limit"), timeout=10
+            )
+            while status != common_pb2.ORDER_STATUS_CANCELED:
+                assert loop.time() < deadline, status
+                await asyncio.sleep(0.05)
+                status = (await orders.GetOrder(get, timeout=10)).order.status
         assert not any("ALGOTRENDY_VENUE" in line for line in engine.raw_stderr)
         assert await asyncio.to_thread(engine.stop) == 0
     finally:
         engine.kill()
 
 
-async def test_paper_engine_when_risk_currency_is_not_the_symbols_quote_then_refused_before_any_network(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        (
+            {"risk.quote_currency": "USD"},
+            'risk.quote_currency: is USD but BTC/USDT is quoted in USDT: set risk.quote_currency = "USDT"',
+        ),
+        ({"venue.symbols": ["BTC/USDT", "ETH/BTC"]}, "venue.symbols: are quoted in different currencies"),
+    ],
+    ids=["explicit-currency-wins", "symbols-of-two-currencies"],
+)
+async def test_paper_engine_when_risk_currency_cannot_be_the_symbols_quote_then_refused_before_any_network(
+    tmp_path: Path, settings: dict[str, Any], message: str
 ) -> None:
     overrides = {
         "data_dir": str(tmp_path / "data"),
@@ -258,7 +326,8 @@ async def test_paper_engine_when_risk_currency_is_not_the_symbols_quote_then_ref
         "venue.name": "binance",
         "venue.paper": True,
         "venue.endpoint": "127.0.0.1:9",  # nothing listens: the check must come first
+        **settings,
     }
     engine = Engine(load_config(env={}, overrides=overrides))
-    with pytest.raises(StartupError, match=re.escape('set risk.quote_currency = "USDT"')):
+    with pytest.raises(StartupError, match=re.escape(message)):
         await engine.start()
