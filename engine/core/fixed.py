@@ -289,7 +289,15 @@ class Money(_FixedPoint):
 
     @classmethod
     def from_raw(cls, raw: int, precision: int, currency: str = "") -> Money:  # type: ignore[override]
-        obj = super().from_raw(raw, precision)
+        # The same checks as ``_FixedPoint.from_raw`` + ``_init``, inlined: Money is unbounded and
+        # signed, so after the type and precision checks there is nothing left to check on ``raw``.
+        if type(raw) is not int:
+            raise TypeError(f"raw must be int, got {type(raw).__name__}")
+        if type(precision) is not int or not 0 <= precision <= MAX_MONEY_PRECISION:
+            _check_precision(precision, MAX_MONEY_PRECISION)  # raises the usual error
+        obj = _new_object(cls)
+        obj._raw = raw
+        obj._precision = precision
         obj._currency = _check_currency(currency)
         return obj
 
@@ -307,6 +315,26 @@ class Money(_FixedPoint):
         if other._currency != self._currency:  # type: ignore[attr-defined]  # _aligned: same type
             raise ValueError(f"cannot combine {self._currency} with {other._currency}")  # type: ignore[attr-defined]
         return True
+
+    def __add__(self, other: object) -> Money:
+        # Fast path for the common case (same currency, same precision: balances, PnL and fees
+        # of one instrument); anything else takes the general path with its checks and errors.
+        if type(other) is Money and other._precision == self._precision and other._currency == self._currency:
+            obj = _new_object(Money)
+            obj._raw = self._raw + other._raw
+            obj._precision = self._precision
+            obj._currency = self._currency
+            return obj
+        return self._combine(other, 1)
+
+    def __sub__(self, other: object) -> Money:
+        if type(other) is Money and other._precision == self._precision and other._currency == self._currency:
+            obj = _new_object(Money)
+            obj._raw = self._raw - other._raw
+            obj._precision = self._precision
+            obj._currency = self._currency
+            return obj
+        return self._combine(other, -1)
 
     def _derive(self, raw: int, precision: int) -> Money:
         # Unbounded and signed: nothing to check; the currency is this one's (already valid).
