@@ -485,8 +485,10 @@ class Backtest:
 
     # -- events ------------------------------------------------------------------------------------
     def _on_venue_event(self, event: Any) -> None:
+        # The paper venue builds each report for this call only (``PaperVenue.apply`` returns a new
+        # list; the venue keeps no reference): the OMS may sequence it in place instead of copying.
         if isinstance(event, OrderEvent):
-            self.oms.on_order_event(event)
+            self.oms.on_order_event(event, owned=True)
 
     def _on_order_event(self, event: OrderEvent) -> None:
         """Every order event the OMS applied: portfolio, our bookkeeping, then the bus (strategies)."""

@@ -353,9 +353,13 @@ class OrderManager:
         return await self.submit(command)
 
     # == venue reports and market data =============================================================
-    def on_order_event(self, event: OrderEvent) -> Order | None:
+    def on_order_event(self, event: OrderEvent, *, owned: bool = False) -> Order | None:
         """Apply a venue report. Returns the order it changed, or None when it was ignored (unknown
-        order, a repeated report, or a duplicate-id reject of a second submit)."""
+        order, a repeated report, or a duplicate-id reject of a second submit).
+
+        ``owned``: the caller hands the event over and nobody else holds it (the events a
+        synchronous venue core just returned, as in the backtester), so it is sequenced in place
+        instead of copied (see ``_commit``). Default: copied, the venue's object is left as it is."""
         order = self._orders.get((event.account_id, event.client_order_id))
         if order is None or isinstance(event, OrderListCreated):
             self.unknown_events += 1
@@ -367,7 +371,7 @@ class OrderManager:
         if order.is_duplicate(event):
             self.duplicate_events += 1
             return None
-        self._commit(order, event)
+        self._commit(order, event, fresh=owned)
         return order
 
     def on_trade(self, tick: TradeTick) -> None:
