@@ -72,6 +72,16 @@ EventHandler = Callable[[Event], None]
 _MAX = (1 << 53) - 1
 _OPEN = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 _MAKER, _TAKER = int(LiquiditySide.MAKER), int(LiquiditySide.TAKER)
+#: Enum members by their integer value: ``Side(x)`` runs the Enum lookup machinery on every call.
+_SIDE = {int(m): m for m in Side}
+_LIQUIDITY = {int(m): m for m in LiquiditySide}
+_new_str = str.__new__
+
+
+def _venue_order_id(vid: int) -> VenueOrderId:
+    """``P<vid>``: a valid ``VenueOrderId`` by construction (1-128 non-space characters), so the
+    constructor's pattern check is skipped."""
+    return _new_str(VenueOrderId, f"P{vid}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +133,31 @@ class _Paper:
         for name in self.__slots__:
             setattr(self, name, values[name])
 
+    @classmethod
+    def taking(cls, cmd: SubmitOrder, ts: int) -> _Paper:
+        """A new order from a submit, before validation (what ``__init__`` with every field does,
+        without the keyword dict: this runs once per order)."""
+        o = _new_paper(cls)
+        o.account = cmd.account_id
+        o.coid = cmd.client_order_id
+        o.vid = 0
+        o.iid = cmd.instrument_id
+        o.side = int(cmd.side)
+        o.otype = int(cmd.order_type)
+        o.tif = int(cmd.time_in_force)
+        o.qty = o.price = o.trigger = 0
+        o.expire = cmd.expire_at_ns or 0
+        o.flags = (1 if cmd.post_only else 0) | (2 if cmd.reduce_only else 0)
+        o.status = OrderStatus.SUBMITTED
+        o.filled = o.leaves = 0
+        o.triggered = False
+        o.reason = None
+        o.fills = []
+        o.ts_last = ts
+        o.queue_ahead = o.seen = 0
+        o.state = "taking"
+        return o
+
     @property
     def post_only(self) -> bool:
         return bool(self.flags & 1)
@@ -130,6 +165,9 @@ class _Paper:
     @property
     def reduce_only(self) -> bool:
         return bool(self.flags & 2)
+
+
+_new_paper = object.__new__
 
 
 class PaperVenue:
@@ -355,30 +393,7 @@ class PaperVenue:
                 )
             )
             return
-        o = _Paper(
-            account=cmd.account_id,
-            coid=cmd.client_order_id,
-            vid=0,
-            iid=cmd.instrument_id,
-            side=int(cmd.side),
-            otype=int(cmd.order_type),
-            tif=int(cmd.time_in_force),
-            qty=0,
-            price=0,
-            trigger=0,
-            expire=cmd.expire_at_ns or 0,
-            flags=(1 if cmd.post_only else 0) | (2 if cmd.reduce_only else 0),
-            status=OrderStatus.SUBMITTED,
-            filled=0,
-            leaves=0,
-            triggered=False,
-            reason=None,
-            fills=[],
-            ts_last=ts,
-            queue_ahead=0,
-            seen=0,
-            state="taking",
-        )
+        o = _Paper.taking(cmd, ts)
         self._orders[key] = o
         reason = self._validate(cmd, o, ts)
         if reason is not None:
@@ -396,7 +411,7 @@ class PaperVenue:
                 ts_event=ts,
                 ts_init=self._ts_init(ts),
                 **self._ids(o),
-                venue_order_id=VenueOrderId(f"P{o.vid}"),
+                venue_order_id=_venue_order_id(o.vid),
             )
         )
         if o.otype in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT):
@@ -513,6 +528,8 @@ class PaperVenue:
         terms = self._terms[o.iid]
         fee_units = terms.fee_units(ticks, lots, maker=liq == _MAKER)
         commission = terms.fee(fee_units)
+        # ``P-<symbol>-<n>``: a symbol has no spaces and at most 64 characters, so this is a valid
+        # ``TradeId`` by construction (the pattern check is skipped below).
         trade_id = f"P-{o.iid.symbol}-{self._next_trade}"
         self._next_trade += 1
         o.filled += lots
@@ -522,18 +539,19 @@ class PaperVenue:
         o.ts_last = ts
         key = (o.account, o.iid)
         self._positions[key] = self._positions.get(key, 0) + (lots if o.side == Side.BUY else -lots)
-        self._ledger.apply_fill(o.account, terms, Side(o.side), ticks, lots, commission)
+        side = _SIDE[o.side]
+        self._ledger.apply_fill(o.account, terms, side, ticks, lots, commission)
         out.append(
             OrderFilled(
                 ts_event=ts,
                 ts_init=self._ts_init(ts),
                 **self._ids(o),
-                venue_order_id=VenueOrderId(f"P{o.vid}"),
-                trade_id=TradeId(trade_id),
-                side=Side(o.side),
+                venue_order_id=_venue_order_id(o.vid),
+                trade_id=_new_str(TradeId, trade_id),
+                side=side,
                 last_price=terms.price(ticks),
                 last_quantity=terms.quantity(lots),
-                liquidity_side=LiquiditySide(liq),
+                liquidity_side=_LIQUIDITY[liq],
                 commission=commission,
             )
         )
