@@ -82,6 +82,7 @@ class DataServices:
         self._reader: RecordingReader | None = None
         self._feeds = feeds
         self.recorder: Recorder | None = None
+        self._questdb_stopping = False
 
     @property
     def component_names(self) -> list[str]:
@@ -143,10 +144,16 @@ class DataServices:
         set_state("questdb", ComponentState.STARTING, f"{q.protocol}://{q.host}:{q.port}")
         loop = asyncio.get_running_loop()
 
-        def on_connection(connected: bool, detail: str) -> None:  # sink thread -> loop
+        def report(connected: bool, detail: str) -> None:  # on the loop
+            if self._questdb_stopping:  # a late report must not revive a stopping component
+                return
             state = ComponentState.RUNNING if connected else ComponentState.DEGRADED
-            text = "connected" if connected else f"QuestDB unavailable, spooling: {detail}"
-            loop.call_soon_threadsafe(set_state, "questdb", state, text)
+            set_state(
+                "questdb", state, "connected" if connected else f"QuestDB unavailable, spooling: {detail}"
+            )
+
+        def on_connection(connected: bool, detail: str) -> None:  # sink thread -> loop
+            loop.call_soon_threadsafe(report, connected, detail)
 
         sink.on_state_change = on_connection
         sink.start()
@@ -241,6 +248,7 @@ class DataServices:
         if self.questdb is not None and self.questdb.started:
             if _EQUITY_TIMER in self._clock.timer_names():
                 self._clock.cancel_timer(_EQUITY_TIMER)
+            self._questdb_stopping = True
             set_state("questdb", ComponentState.STOPPING, "sending what is queued (or spooling it)")
             sink = self.questdb
             finished = await asyncio.get_running_loop().run_in_executor(None, sink.stop)
