@@ -25,7 +25,7 @@ from engine.config import load_config
 from engine.core.commands import SubmitOrder
 from engine.core.enums import OrderStatus, OrderType, Side
 from engine.core.errors import StartupError
-from engine.core.events import OrderFilled
+from engine.core.events import OrderFilled, TradeTick
 from engine.core.fixed import Quantity
 from engine.core.ids import ClientOrderId, InstrumentId
 from tests.mockex.venues import VenueMock, binance
@@ -155,6 +155,31 @@ async def test_paper_engine_when_the_feed_is_live_then_orders_fill_at_the_venues
         assert again.trading.portfolio.position(again.trading.account, NKN).quantity == quantity.as_decimal()  # type: ignore[union-attr]
     finally:
         await again.stop()
+
+
+async def test_paper_engine_when_feeds_list_the_venues_own_symbol_then_they_share_its_feed(
+    tmp_path: Path, venue_mock: VenueMock
+) -> None:
+    """[feeds.sources] naming the trading venue's NKN/USDT next to BLZ/ETH: one feed per instrument (the
+    venue's serves NKN; the source keeps BLZ/ETH), both books served, each recorded trade on the bus once."""
+    endpoint = f"127.0.0.1:{venue_mock.mock.port}"
+    overrides = paper_overrides(tmp_path, endpoint)
+    overrides["feeds.sources"] = [
+        {"venue": "binance", "symbols": ["NKN/USDT", "BLZ/ETH"], "endpoint": endpoint}
+    ]
+    engine = Engine(load_config(env={}, overrides=overrides))
+    trades: list[TradeTick] = []
+    engine.bus.subscribe(f"data.trades.{NKN}", trades.append)
+    await engine.start()
+    try:
+        assert engine.feeds is not None
+        assert [h.settings.symbols for h in engine.feeds.handlers] == [("BLZ/ETH",)]
+        assert [str(i.id) for i in engine.marketdata.instruments()] == ["BINANCE:BLZETH", str(NKN)]
+        await eventually(lambda: bool(trades), what="the recorded NKN trade")
+        await asyncio.sleep(0.3)  # a second feed would replay the same trade now
+        assert len({t.trade_id for t in trades}) == len(trades) == 1
+    finally:
+        await engine.stop()
 
 
 async def test_paper_engine_when_the_data_dir_belongs_to_another_venue_mode_then_it_refuses_to_start(
