@@ -203,7 +203,9 @@ def test_bench_recording_write_peer_orjson_zstd(benchmark: Any, plain_dicts: lis
         try:
             with (root / "events.zst").open("wb") as f:
                 for i in range(0, len(plain_dicts), 4096):
-                    f.write(compressor.compress(b"\n".join(orjson.dumps(d) for d in plain_dicts[i : i + 4096])))
+                    f.write(
+                        compressor.compress(b"\n".join(orjson.dumps(d) for d in plain_dicts[i : i + 4096]))
+                    )
             out.append((root / "events.zst").stat().st_size)
         finally:
             shutil.rmtree(root, ignore_errors=True)
