@@ -197,7 +197,17 @@ class Backtest:
     # == the run ===================================================================================
     def run(self, progress: ProgressCallback | None = None) -> BacktestResult:
         """Run to the end (its own event loop) and return the result."""
-        return asyncio.run(self.run_async(progress))
+        box: list[BacktestResult] = []
+
+        async def main() -> None:
+            # The main coroutine returns nothing: on the way out ``asyncio.run`` (3.11) formats its
+            # task, result included (``signal.getsignal`` builds an error text with the repr of the
+            # SIGINT handler, a partial bound to the task) -- every fill and order of the result,
+            # tens of milliseconds thrown away.
+            box.append(await self.run_async(progress))
+
+        asyncio.run(main())
+        return box[0]
 
     async def run_async(self, progress: ProgressCallback | None = None) -> BacktestResult:
         started = time.perf_counter()
