@@ -95,6 +95,37 @@ async def submit_when_priced(engine: Engine, command: SubmitOrder) -> Any:
     return await trading.oms.submit(command)
 
 
+async def test_live_engine_when_no_risk_settings_then_limits_are_derived_from_the_venues_book(
+    tmp_path: Path, mock: BinanceTradingMock
+) -> None:
+    """Live with only keys and the endpoint: USDT from the symbol, BTCUSDT's limits from the venue's
+    REST book (mid 50,000): 10,000 / 50,000 = 0.2 per order, 50,000 / 50,000 = 1 held. The gate
+    enforces them: 0.3 is denied, 0.01 goes to the venue."""
+    overrides = {
+        k: v for k, v in live_overrides(tmp_path, mock.endpoint).items() if not k.startswith("risk.")
+    }
+    engine = Engine(load_config(env={}, overrides=overrides))
+    await engine.start()
+    try:
+        trading = engine.trading
+        assert trading is not None and trading.risk is not None and trading.oms is not None
+        assert trading.risk.quote_currency == "USDT" and trading.pnl_currency() == "USDT"
+        limits = trading.risk.limits().instruments[BTC]
+        assert limits.max_order_quantity == Quantity("0.2")
+        assert limits.max_position == Quantity("1")
+        order = await submit_when_priced(engine, buy("live-ok-0", "0.01", "49990", trading.account))
+        for attempt in range(1, 40):  # until the polled book's quote has reached the gate
+            if order.reason != "RISK_NO_REFERENCE_PRICE":
+                break
+            await asyncio.sleep(0.25)
+            order = await trading.oms.submit(buy(f"live-ok-{attempt}", "0.01", "49990", trading.account))
+        await eventually(lambda: order.status is OrderStatus.ACCEPTED, what=f"accepted ({order.reason})")
+        too_big = await trading.oms.submit(buy("live-big", "0.3", "49990", trading.account))
+        assert too_big.status is OrderStatus.DENIED and too_big.reason == "RISK_MAX_ORDER_QUANTITY"
+    finally:
+        await engine.stop()
+
+
 async def test_live_engine_when_orders_fill_at_the_venue_then_oms_portfolio_and_reconciliation_agree(
     tmp_path: Path, mock: BinanceTradingMock
 ) -> None:
