@@ -27,7 +27,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from engine.core.enums import InstrumentKind
+from engine.core.enums import InstrumentKind, Side
 from engine.core.errors import ValidationError
 from engine.core.events import OrderFilled, QuoteTick, TradeTick
 from engine.core.fixed import EXACT, Money, Price, Quantity
@@ -71,11 +71,15 @@ class _Terms:
     """Integer terms of one instrument: notionals are ``price.raw * qty_raw * mult_int`` at
     ``price.precision + size_precision + mult_places`` decimal places."""
 
-    __slots__ = ("instrument", "is_spot", "mult_int", "mult_places", "size_precision")
+    __slots__ = ("base", "instrument", "is_spot", "mult_int", "mult_places", "quote", "size_precision")
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
         self.is_spot = instrument.kind is InstrumentKind.SPOT
+        # The currency codes as ``Money`` spells them (checked once here, not per fill).
+        self.quote = Money.from_raw(0, 0, instrument.quote).currency
+        # Only spot fills move a base-currency balance.
+        self.base = Money.from_raw(0, 0, instrument.base).currency if self.is_spot else instrument.base
         if not self.is_spot and instrument.settlement != instrument.quote:
             raise ValidationError(
                 "settlement",
@@ -91,17 +95,32 @@ class _Terms:
             self.mult_int, self.mult_places = mantissa, -exponent
 
     def qty_raw(self, quantity: Quantity) -> int:
+        if quantity._precision == self.size_precision:  # the usual case: already on the grid's scale
+            return quantity._raw
         try:
             return quantity.with_precision(self.size_precision).raw
         except ValueError as exc:
             raise ValidationError("last_quantity", str(exc), reason="SIZE_OFF_INCREMENT") from None
 
     def notional(self, price: Price, qty_raw: int) -> Money:
-        return Money.from_raw(
-            price.raw * qty_raw * self.mult_int,
-            price.precision + self.size_precision + self.mult_places,
-            self.instrument.quote,
+        return _money(
+            price._raw * qty_raw * self.mult_int,
+            price._precision + self.size_precision + self.mult_places,
+            self.quote,
         )
+
+
+_new_object = object.__new__
+
+
+def _money(raw: int, precision: int, currency: str) -> Money:
+    """A ``Money`` from parts that are valid by construction (an int product of valid raws, a sum
+    of valid precisions, an instrument's checked currency): ``Money.from_raw`` without its checks."""
+    m = _new_object(Money)
+    m._raw = raw
+    m._precision = precision
+    m._currency = currency
+    return m
 
 
 class _Position:
@@ -156,16 +175,16 @@ class Portfolio:
         assets[amount.currency] = amount if current is None else current + amount
 
     def on_fill(self, fill: OrderFilled) -> None:
-        terms = self._terms_of(fill.instrument_id)
+        terms = self._terms.get(fill.instrument_id) or self._terms_of(fill.instrument_id)
         qty = terms.qty_raw(fill.last_quantity)
         if qty <= 0:
             raise ValidationError("last_quantity", "a fill must have a positive quantity")
         key = (fill.account_id, fill.instrument_id)
         position = self._positions.get(key)
         if position is None:
-            position = self._positions[key] = _Position(terms.instrument.quote)
+            position = self._positions[key] = _Position(terms.quote)
             self._holders.setdefault(fill.instrument_id, set()).add(fill.account_id)
-        sign = fill.side.sign
+        sign = 1 if fill.side is Side.BUY else -1
         price = fill.last_price
         before = position.realised
         if position.qty == 0 or (position.qty > 0) == (sign > 0):
@@ -177,10 +196,10 @@ class Portfolio:
             if closed == open_qty:
                 released = position.cost
             else:
-                released = Money.from_raw(
-                    _div_half_even(position.cost.raw * closed, open_qty),
-                    position.cost.precision,
-                    position.cost.currency,
+                released = _money(
+                    _div_half_even(position.cost._raw * closed, open_qty),
+                    position.cost._precision,
+                    position.cost._currency,
                 )
             held = 1 if position.qty > 0 else -1
             position.realised = position.realised + held * terms.notional(price, closed) - released
@@ -191,20 +210,24 @@ class Portfolio:
                 position.qty += sign * rest
                 position.cost = position.cost + sign * terms.notional(price, rest)
         account = fill.account_id
-        instrument = terms.instrument
         if terms.is_spot:
             self.deposit(account, -sign * terms.notional(price, qty))
-            self.deposit(account, Money.from_raw(sign * qty, terms.size_precision, instrument.base))
+            self.deposit(account, _money(sign * qty, terms.size_precision, terms.base))
         else:
             self.deposit(account, position.realised - before)
         commission = fill.commission
-        if commission.raw:
+        if commission._raw:
             self.deposit(account, -commission)
-        fees = self._fees.setdefault(account, {})
-        current = fees.get(commission.currency)
-        fees[commission.currency] = commission if current is None else current + commission
-        self._marks.setdefault(fill.instrument_id, price)
-        self._emit_equity(account, instrument.quote, fill.ts_event)
+        fees = self._fees.get(account)
+        if fees is None:
+            fees = self._fees[account] = {}
+        currency = commission._currency
+        current = fees.get(currency)
+        fees[currency] = commission if current is None else current + commission
+        if fill.instrument_id not in self._marks:
+            self._marks[fill.instrument_id] = price
+        if self._on_equity is not None:
+            self._on_equity(account, self.equity(account, terms.quote), fill.ts_event)
 
     def mark(self, instrument_id: InstrumentId, price: Price, ts_ns: int) -> None:
         """Mark ``instrument_id`` at ``price``: unrealised PnL moves; each holder's equity is sampled."""
