@@ -409,8 +409,10 @@ class PaperVenue:
         out.append(
             OrderAccepted(
                 ts_event=ts,
-                ts_init=self._ts_init(ts),
-                **self._ids(o),
+                ts_init=ts + self._config.report_latency_ns,
+                account_id=o.account,
+                client_order_id=o.coid,
+                instrument_id=o.iid,
                 venue_order_id=_venue_order_id(o.vid),
             )
         )
@@ -487,7 +489,8 @@ class PaperVenue:
     def _execute(self, o: _Paper, ts: int, out: list[Event]) -> None:
         """Take what the book offers, then rest or cancel the remainder."""
         levels = self._walk(o)
-        want = min(o.leaves, self._reducible(o)) if o.reduce_only else o.leaves
+        reduce_only = o.flags & 2  # o.reduce_only, without a property call per level
+        want = min(o.leaves, self._reducible(o)) if reduce_only else o.leaves
         if o.tif == TimeInForce.FOK and (want < o.leaves or sum(q for _, q in levels) < o.leaves):
             self._close(o, ts, "FOK_CANNOT_FILL", out)
             return
@@ -495,7 +498,7 @@ class PaperVenue:
             if o.leaves == 0:
                 return
             take = min(o.leaves, shown)
-            if o.reduce_only:
+            if reduce_only:
                 cap = self._reducible(o)
                 if cap == 0:
                     self._close(o, ts, "REDUCE_ONLY_EXHAUSTED", out)
@@ -520,7 +523,8 @@ class PaperVenue:
     def _fill(self, o: _Paper, ticks: int, lots: int, liq: int, ts: int, out: list[Event]) -> None:
         if lots <= 0:
             return
-        if o.reduce_only:
+        reduce_only = o.flags & 2  # o.reduce_only
+        if reduce_only:
             lots = min(lots, self._reducible(o))
             if lots == 0:
                 self._close(o, ts, "REDUCE_ONLY_EXHAUSTED", out)
@@ -544,8 +548,10 @@ class PaperVenue:
         out.append(
             OrderFilled(
                 ts_event=ts,
-                ts_init=self._ts_init(ts),
-                **self._ids(o),
+                ts_init=ts + self._config.report_latency_ns,
+                account_id=o.account,
+                client_order_id=o.coid,
+                instrument_id=o.iid,
                 venue_order_id=_venue_order_id(o.vid),
                 trade_id=_new_str(TradeId, trade_id),
                 side=side,
@@ -558,7 +564,7 @@ class PaperVenue:
         if o.leaves == 0:
             self._live.pop(o.vid, None)
             o.state = "done"
-        elif o.reduce_only and self._reducible(o) == 0:
+        elif reduce_only and self._reducible(o) == 0:
             self._close(o, ts, "REDUCE_ONLY_EXHAUSTED", out)
 
     def _close(self, o: _Paper, ts: int, reason: str, out: list[Event]) -> None:
