@@ -507,6 +507,8 @@ CORE_EVENT_TAGS: dict[type, int] = {
     _events.TradeTick: 1,
     _events.QuoteTick: 2,
     _events.Bar: 3,
+    _events.OrderBookUpdated: 4,
+    _events.DataQualityAlert: 5,
     _events.OrderInitialized: 10,
     _events.OrderDenied: 11,
     _events.OrderSubmitted: 12,
