@@ -110,6 +110,8 @@ class _Sink:
     def on_quote(self, tick: QuoteTick) -> None:
         if self._owner.deliver is not None:
             self._owner.deliver(tick)
+        else:  # kept until the trading core is ready: its risk gate then has a price at once
+            self._owner.early_quotes[tick.instrument_id] = tick
 
     def on_book(self, event: OrderBookUpdated) -> None:
         paper = self._owner.paper
@@ -222,8 +224,25 @@ class ExternalVenue:
         self.quote_currency = config.risk.quote_currency
         self.risk: RiskConfig = config.risk
         self.paper_balances: dict[str, str] = dict(venue.paper_balances)
-        #: Where the feed's trades and quotes go once the trading core is ready for them.
-        self.deliver: Callable[[Event], None] | None = None
+        self._deliver: Callable[[Event], None] | None = None
+        #: The latest quote per instrument that arrived before the trading core was ready.
+        self.early_quotes: dict[InstrumentId, QuoteTick] = {}
+
+    @property
+    def deliver(self) -> Callable[[Event], None] | None:
+        """Where the feed's trades and quotes go once the trading core is ready for them."""
+        return self._deliver
+
+    @deliver.setter
+    def deliver(self, target: Callable[[Event], None] | None) -> None:
+        """Set by the trading core when it is ready: it first gets the latest quote of each instrument
+        seen while it started (with their own receive times, so the gate judges their age), instead of
+        waiting up to ``quote_refresh_ms`` (or a REST poll) for the next one."""
+        self._deliver = target
+        early, self.early_quotes = self.early_quotes, {}
+        if target is not None:
+            for tick in early.values():
+                target(tick)
 
     @property
     def is_paper(self) -> bool:
