@@ -45,7 +45,7 @@ from engine.backtest.result import BacktestResult, FillRecord, TradeRecord, deci
 from engine.backtest.runtime import BacktestRisk, InstantVenue, MemoryJournal, SimOrderRouter
 from engine.bus import MessageBus
 from engine.core.clock import TestClock
-from engine.core.enums import TradingState
+from engine.core.enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, TradingState
 from engine.core.errors import ValidationError
 from engine.core.events import OrderEvent, OrderFilled, OrderSubmitted
 from engine.core.fixed import Money
@@ -640,17 +640,27 @@ def _chunk_columns(series: BarSeries, rows: list[int], single: bool) -> tuple[li
     )
 
 
+#: Member names per enum (``member.name`` is a Python-level descriptor: several per order add up
+#: on a run with tens of thousands of orders). One dict per enum: IntEnum members of different
+#: enums with the same value are equal keys.
+_SIDE_NAME = {m: m.name for m in Side}
+_LIQUIDITY_NAME = {m: m.name for m in LiquiditySide}
+_TYPE_NAME = {m: m.name for m in OrderType}
+_TIF_NAME = {m: m.name for m in TimeInForce}
+_STATUS_NAME = {m: m.name for m in OrderStatus}
+
+
 def _fill_record(bar: int, ev: OrderFilled) -> FillRecord:
     return FillRecord(
         ts_ns=ev.ts_event,
         bar_index=bar,
         instrument_id=str(ev.instrument_id),
         client_order_id=str(ev.client_order_id),
-        side=ev.side.name,
+        side=_SIDE_NAME[ev.side],
         price=ev.last_price.as_decimal(),
         quantity=ev.last_quantity.as_decimal(),
         commission=ev.commission.as_decimal(),
-        liquidity=ev.liquidity_side.name,
+        liquidity=_LIQUIDITY_NAME[ev.liquidity_side],
     )
 
 
@@ -660,13 +670,13 @@ def _order_record(o: Any) -> dict[str, Any]:
         "client_order_id": str(o.client_order_id),
         "instrument_id": str(o.instrument_id),
         "strategy_id": str(o.strategy_id),
-        "side": o.side.name,
-        "type": o.order_type.name,
+        "side": _SIDE_NAME[o.side],
+        "type": _TYPE_NAME[o.order_type],
         "quantity": str(o.quantity),
         "price": None if o.price is None else str(o.price),
         "trigger_price": None if o.trigger_price is None else str(o.trigger_price),
-        "time_in_force": o.time_in_force.name,
-        "status": o.status.name,
+        "time_in_force": _TIF_NAME[o.time_in_force],
+        "status": _STATUS_NAME[o.status],
         "filled_quantity": str(o.filled_quantity),
         "average_fill_price": None if avg is None else str(avg),
         "reason": o.reason,
