@@ -368,10 +368,10 @@ class ExternalVenue:
                     ) from None
                 await asyncio.sleep(self.feed._backoff(attempt))
         sides = [Decimal(str(levels[0][0])) for levels in (bids, asks) if levels]
-        if not sides:
+        if not sides or min(sides) <= 0:
             raise StartupError(
-                f"no reference price for {instrument.id} to derive its risk limits from (its book is empty); "
-                f'set [risk.instruments."{instrument.id}"] max_order_quantity / max_position'
+                f"no reference price for {instrument.id} to derive its risk limits from (its book is "
+                f'empty or unpriced); set [risk.instruments."{instrument.id}"] max_order_quantity / max_position'
             )
         return sum(sides, Decimal(0)) / len(sides)
 

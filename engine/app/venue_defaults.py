@@ -11,10 +11,13 @@ derived; anything set explicitly wins, unchanged:
   naming them (``quote_of_symbols``).
 * per traded instrument without its own ``risk.instruments`` entry: ``max_order_quantity`` and
   ``max_position`` are ``venue.default_order_notional`` and ``venue.default_position_notional`` (in the
-  quote currency) converted at the instrument's reference price at start (the mid of its book, or of a
-  REST book snapshot), times its contract multiplier, rounded **down** to the lot, and capped by the
-  market's own maximum order quantity (``default_instrument_limits``). A notional of ``0`` turns this
-  off: such instruments stay without limits and the gate denies their orders, as before.
+  quote currency) divided by the instrument's reference price at start (the mid of its book, or of a
+  REST book snapshot) times its contract multiplier, rounded **down** to the lot; the order quantity
+  is also capped by the market's own maximum order quantity (``default_instrument_limits``). A
+  notional of ``0`` turns this off: such instruments stay without limits and the gate denies their
+  orders, as before. The limits are fixed at start (a price move does not change them; restart or
+  ``RiskService.SetLimits`` does). Account limits (exposure, loss) keep their configured values,
+  read in the derived currency.
 * paper mode: the paper account starts with ``venue.paper_quote_balance`` of the quote currency unless
   ``venue.paper_balances`` names that currency (``paper_balances``).
 
@@ -99,10 +102,11 @@ def default_instrument_limits(
 ) -> InstrumentRiskConfig | None:
     """Limits for an instrument the user gave none: the configured notionals at ``reference_price``.
 
-    Quantity = notional / (price x multiplier), rounded down to the instrument's lot, capped by the
-    market's maximum order quantity. None when ``venue.default_order_notional`` is ``0`` (no derived
-    limits: the gate keeps denying the instrument's orders). A notional too small to buy the
-    instrument's minimum quantity is a ``ConfigError`` naming the key to raise."""
+    Quantity = notional / (price x multiplier), rounded down to the instrument's lot; the order
+    quantity is also capped by the market's maximum order quantity. None when
+    ``venue.default_order_notional`` is ``0`` (no derived limits: the gate keeps denying the
+    instrument's orders). A notional too small to buy the instrument's minimum quantity is a
+    ``ConfigError`` naming the key to raise."""
     order_notional = Decimal(venue.default_order_notional)
     position_notional = Decimal(venue.default_position_notional)
     if order_notional == 0 or position_notional == 0:
