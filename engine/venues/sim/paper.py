@@ -477,10 +477,24 @@ class PaperVenue:
     def _walk(self, o: _Paper) -> list[tuple[int, int]]:
         """Levels (ticks, lots) this order may take, best first, within its limit price."""
         l2 = self._books[o.iid].l2
-        n = l2.depth(3 - o.side, self._walk_ticks, self._walk_lots)
+        side = 3 - o.side
+        count = l2.level_count(side)  # O(1)
+        if count == 0:
+            return []
+        pairs: Any
+        if count == 1:  # e.g. the one-level books of a bar backtest: no buffer copy
+            buy = o.side == Side.BUY
+            pairs = (
+                (l2.best_ask_ticks(), l2.best_ask_lots())
+                if buy
+                else (l2.best_bid_ticks(), l2.best_bid_lots()),
+            )
+        else:
+            n = l2.depth(side, self._walk_ticks, self._walk_lots, min(count, len(self._walk_ticks)))
+            pairs = zip(self._walk_ticks[:n].tolist(), self._walk_lots[:n].tolist(), strict=True)
         levels = []
         market = o.otype in (OrderType.MARKET, OrderType.STOP_MARKET)
-        for ticks, lots in zip(self._walk_ticks[:n].tolist(), self._walk_lots[:n].tolist(), strict=True):
+        for ticks, lots in pairs:
             if not market and (ticks > o.price if o.side == Side.BUY else ticks < o.price):
                 break
             levels.append((ticks, lots))
