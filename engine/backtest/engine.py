@@ -524,7 +524,8 @@ class Backtest:
                 return
             self._ref_ts = ts
             closes = self.stream.series[0].ts_close
-            self._last_row[0] = int(np.searchsorted(closes, ts, side="right")) - 1
+            # The method, not ``np.searchsorted`` (a Python-level wrapper: +0.8 us per order).
+            self._last_row[0] = int(closes.searchsorted(ts, side="right")) - 1
         elif not self._dirty:
             return
         self._dirty = False
