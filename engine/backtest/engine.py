@@ -29,9 +29,12 @@ monitor (daily loss / drawdown breach) is not fed per bar.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import gc
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -212,11 +215,12 @@ class Backtest:
     async def run_async(self, progress: ProgressCallback | None = None) -> BacktestResult:
         started = time.perf_counter()
         self._build()
-        try:
-            await self._replay(progress)
-        finally:
-            self._host_stop()
-        result = self._result()
+        with _fewer_young_collections():
+            try:
+                await self._replay(progress)
+            finally:
+                self._host_stop()
+            result = self._result()
         result.elapsed_s = time.perf_counter() - started
         return result
 
@@ -621,6 +625,44 @@ class Backtest:
             trades=trades,
             orders=orders,
         )
+
+
+class _FewerYoungCollections:
+    """``with fewer_young_collections():`` runs with the cyclic garbage collector's first threshold
+    raised to ``threshold`` allocations (default 700).
+
+    Why: a run allocates ~150 small objects per order (events, Money, records) and keeps many of
+    them (the journal, the orders, the fill log), so at the default threshold the collector passes
+    over the young survivors every few orders: measured ~30% of the CPU per order. Nothing a run
+    does per order is cyclic garbage (``gc.collect()`` with a finished run still referenced finds 0
+    objects), and the collector still runs, only less often, so a strategy that does make cycles
+    stays bounded in memory. The setting is process-wide: nested or concurrent runs (threads) share
+    it and the last one out restores the previous thresholds."""
+
+    def __init__(self, threshold: int) -> None:
+        self._threshold = threshold
+        self._lock = threading.Lock()
+        self._runs = 0
+        self._saved: tuple[int, int, int] | None = None
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        with self._lock:
+            if self._runs == 0:
+                self._saved = saved = gc.get_threshold()
+                gc.set_threshold(max(saved[0], self._threshold), saved[1], saved[2])
+            self._runs += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._runs -= 1
+                if self._runs == 0 and self._saved is not None:
+                    gc.set_threshold(*self._saved)
+                    self._saved = None
+
+
+_fewer_young_collections = _FewerYoungCollections(100_000)
 
 
 def _chunk_columns(series: BarSeries, rows: list[int], single: bool) -> tuple[list[Any], ...]:
