@@ -531,16 +531,23 @@ class OrderManager:
         except Exception as exc:  # the gate fails closed
             _log.exception("risk_check_failed", client_order_id=command.client_order_id)
             approved, reason, detail = False, "RISK_CHECK_FAILED", str(exc)
-        ids = _ids(order)
         if not approved:
             durable = self._commit(
                 order,
-                OrderDenied(ts_event=ts, ts_init=ts, **ids, reason=reason or "RISK_DENIED", detail=detail),
+                OrderDenied(
+                    ts_event=ts, ts_init=ts, **_ids(order), reason=reason or "RISK_DENIED", detail=detail
+                ),
                 fresh=True,
             )
             return order, durable, False
-        durable = self._commit(order, OrderSubmitted(ts_event=ts, ts_init=ts, **ids), fresh=True)
-        return order, durable, True
+        submitted = OrderSubmitted(
+            ts_event=ts,
+            ts_init=ts,
+            account_id=order.account_id,
+            client_order_id=order.client_order_id,
+            instrument_id=order.instrument_id,
+        )
+        return order, self._commit(order, submitted, fresh=True), True
 
     def _mark_in_flight(self, order: Order) -> asyncio.Future[None]:
         """The future amends and cancels of ``order`` wait on until its submit has left."""
@@ -554,9 +561,10 @@ class OrderManager:
             self._venue.send(command)
         except AlgoTrendyError as exc:
             self._not_sent(order, OrderRejected, exc.reason, exc)
-        lst = self._list_of.get(order.key)
-        if lst is not None:
-            self._mark_dirty(lst)
+        if self._list_of:
+            lst = self._list_of.get(order.key)
+            if lst is not None:
+                self._mark_dirty(lst)
 
     async def _send_when_durable(
         self, order: Order, command: SubmitOrder, durable: Awaitable[None], sent: asyncio.Future[None]
@@ -656,9 +664,10 @@ class OrderManager:
         if not self._replaying:
             event = _sequenced(event, self._sequence + 1, fresh)
         order = Order(event, len(self._by_index))
-        lst = self._list_of.get(order.key)
-        if lst is not None:
-            order.list_id = lst.list_id
+        if self._list_of:  # (no dict lookup per order while there are no order lists)
+            lst = self._list_of.get(order.key)
+            if lst is not None:
+                order.list_id = lst.list_id
         self._orders[order.key] = order
         self._by_index.append(order)
         if not self._replaying:
@@ -679,9 +688,10 @@ class OrderManager:
             raise
         self._sequence = event.sequence
         durable = self._record(event)
-        lst = self._list_of.get(order.key)
-        if lst is not None:
-            self._mark_dirty(lst)
+        if self._list_of:
+            lst = self._list_of.get(order.key)
+            if lst is not None:
+                self._mark_dirty(lst)
         return durable
 
     def _record(self, event: OrderEvent) -> Awaitable[None]:

@@ -200,7 +200,7 @@ class Order:
         trigger = TRIGGER_OF.get(type(event))
         if trigger is None:
             raise InvariantViolation(f"{type(event).__name__} is not an order transition")
-        acknowledged = self.acknowledged
+        acknowledged = self.venue_order_id is not None  # self.acknowledged, inlined (hot path)
         if isinstance(event, OrderAccepted):
             if acknowledged and event.venue_order_id != self.venue_order_id:
                 raise InvariantViolation(
@@ -213,7 +213,7 @@ class Order:
                 f"{self.client_order_id}: updated quantity {event.quantity} below filled {self.filled_quantity}"
             )
         status = next_status(
-            self.status, trigger, acknowledged=acknowledged, has_fills=not self.filled_quantity.is_zero()
+            self.status, trigger, acknowledged=acknowledged, has_fills=self.filled_quantity.raw != 0
         )
         if isinstance(event, OrderAccepted):
             self.venue_order_id = event.venue_order_id
@@ -256,7 +256,9 @@ class Order:
                 f"{self.client_order_id}: overfill, {filled} filled of {self.quantity}", reason="OVERFILL"
             )
         trigger = Trigger.FILL_COMPLETE if filled == self.quantity else Trigger.FILL_PARTIAL
-        status = next_status(self.status, trigger, acknowledged=self.acknowledged, has_fills=True)
+        status = next_status(
+            self.status, trigger, acknowledged=self.venue_order_id is not None, has_fills=True
+        )
         self.filled_quantity = filled
         self.fill_notional = EXACT.add(
             self.fill_notional, EXACT.multiply(fill.last_price.as_decimal(), fill.last_quantity.as_decimal())
