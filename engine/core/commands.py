@@ -45,10 +45,18 @@ class SubmitOrder(Command):
     reduce_only: bool = False
 
     def __post_init__(self) -> None:
-        _require_type("side", self.side, Side)
-        _require_type("order_type", self.order_type, OrderType)
-        _require_type("time_in_force", self.time_in_force, TimeInForce)
-        _require_type("quantity", self.quantity, Quantity)
+        # The four type checks inline first (one ``isinstance`` each on the hot path); the helper
+        # only runs to raise the error naming the field.
+        if not (
+            isinstance(self.side, Side)
+            and isinstance(self.order_type, OrderType)
+            and isinstance(self.time_in_force, TimeInForce)
+            and isinstance(self.quantity, Quantity)
+        ):
+            _require_type("side", self.side, Side)
+            _require_type("order_type", self.order_type, OrderType)
+            _require_type("time_in_force", self.time_in_force, TimeInForce)
+            _require_type("quantity", self.quantity, Quantity)
         if self.quantity.is_zero():
             raise ValidationError("quantity", "must be positive")
         if self.order_type.has_price:
