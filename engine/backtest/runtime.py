@@ -37,6 +37,8 @@ from engine.venues.sim import PaperVenue, SimOrderState
 __all__ = ["BacktestRisk", "InstantVenue", "MemoryJournal", "SimOrderRouter"]
 
 _log = structlog.get_logger("engine.backtest")
+#: What a venue accepts (a tuple built once: ``A | B`` in the check would build a union per call).
+_VENUE_COMMANDS = (SubmitOrder, AmendOrder, CancelOrder, CancelAllOrders)
 
 
 class MemoryJournal:
@@ -78,7 +80,7 @@ class InstantVenue:
     def send(self, command: Command) -> None:
         if not self._venue.is_running:
             raise UnavailableError("the backtest venue is not running")
-        if not isinstance(command, SubmitOrder | AmendOrder | CancelOrder | CancelAllOrders):
+        if not isinstance(command, _VENUE_COMMANDS):
             raise ValidationError("command", f"{type(command).__name__} is not a venue command")
         self._queue.append(command)
 
