@@ -67,7 +67,7 @@ from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId
 from engine.core.instruments import Instrument
 from engine.oms.contingency import Amend, Cancel, OrderList, Submit
 from engine.oms.events import ContingencyKind, OrderListCreated
-from engine.oms.order import Order, OrderKey, initialized_from
+from engine.oms.order import TERMINAL_STATUSES, Order, OrderKey, initialized_from
 from engine.oms.ports import Clock, JournalPort, RiskPort, VenueCommand, VenueOrderView, VenuePort
 
 __all__ = ["OrderManager", "OrderPage"]
@@ -715,7 +715,11 @@ class OrderManager:
             risk.on_fill(order, event)
         elif isinstance(event, OrderUpdated):
             risk.on_order_updated(order)
-        if after.is_terminal and not before.is_terminal and before is not OrderStatus.INITIALIZED:
+        if (
+            after in TERMINAL_STATUSES
+            and before not in TERMINAL_STATUSES
+            and before is not OrderStatus.INITIALIZED
+        ):
             risk.on_order_closed(order)
 
     # == internals: order lists ====================================================================

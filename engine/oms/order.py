@@ -28,8 +28,11 @@ from engine.oms.fsm import TRIGGER_OF, Trigger, next_status
 
 #: Averages are quotients: 28 significant digits, half-even (analytics, not money).
 _AVERAGE = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
+#: ``OrderStatus.is_terminal`` as a set (built from the property, so it stays the one definition):
+#: a membership test instead of a property call, several times per event on the hot path.
+TERMINAL_STATUSES = frozenset(s for s in OrderStatus if s.is_terminal)
 
-__all__ = ["Order", "OrderKey", "initialized_from"]
+__all__ = ["TERMINAL_STATUSES", "Order", "OrderKey", "initialized_from"]
 
 #: Orders are identified by account and client order id (client order ids are unique per account).
 OrderKey = tuple[AccountId, ClientOrderId]
@@ -185,7 +188,7 @@ class Order:
             return event.trade_id in self.trade_ids
         if isinstance(event, OrderAccepted) and self.status is OrderStatus.ACCEPTED:
             return event.venue_order_id == self.venue_order_id
-        return self.status.is_terminal and type(event).__name__ == self.closed_by
+        return self.status in TERMINAL_STATUSES and type(event).__name__ == self.closed_by
 
     def apply(self, event: OrderEvent) -> OrderStatus:
         """Apply ``event`` (not a duplicate: check ``is_duplicate`` first); returns the new status.
@@ -270,7 +273,7 @@ class Order:
         return status
 
     def _moved(self, event: OrderEvent, status: OrderStatus) -> None:
-        if status.is_terminal and not self.status.is_terminal:
+        if status in TERMINAL_STATUSES and self.status not in TERMINAL_STATUSES:
             self.closed_by = type(event).__name__
         self.status = status
         self.ts_last = event.ts_event
