@@ -55,6 +55,7 @@ from engine.core.fixed import Money
 from engine.core.ids import AccountId, InstrumentId, StrategyId
 from engine.marketdata.book import OrderBook
 from engine.oms.manager import OrderManager
+from engine.oms.order import TERMINAL_STATUSES
 from engine.oms.portfolio import Portfolio
 from engine.risk import RiskEngine
 from engine.risk.limits import AccountLimits, InstrumentLimits, StrategyLimits
@@ -506,15 +507,17 @@ class Backtest:
 
     def _on_order_event(self, event: OrderEvent) -> None:
         """Every order event the OMS applied: portfolio, our bookkeeping, then the bus (strategies)."""
-        if type(event) is OrderFilled:
-            self.portfolio.on_fill(event)
-            self._fill_log.append((self._fill_bar, event))
-        if type(event) is OrderSubmitted:
-            self._working.add(event.client_order_id)
-        elif event.client_order_id in self._working:
+        kind = type(event)
+        if kind is OrderFilled:
+            self.portfolio.on_fill(event)  # type: ignore[arg-type]
+            self._fill_log.append((self._fill_bar, event))  # type: ignore[arg-type]
+        working = self._working
+        if kind is OrderSubmitted:
+            working.add(event.client_order_id)
+        elif event.client_order_id in working:
             order = self.oms.find(event.account_id, event.client_order_id)
-            if order is None or order.is_terminal:
-                self._working.discard(event.client_order_id)
+            if order is None or order.status in TERMINAL_STATUSES:
+                working.discard(event.client_order_id)
         self.bus.publish_c(self._order_topic, event)
 
     def _before_send(self) -> None:
