@@ -477,8 +477,8 @@ class Context:
         quantity: Quantity,
         **terms: Any,
     ) -> ClientOrderId:
-        command = self._command(instrument_id, side, order_type, quantity, **terms)
-        self._track(command)
+        command, lots = self._command_and_lots(instrument_id, side, order_type, quantity, **terms)
+        self._track(command, lots)
         try:
             self._router.submit(command)
         except Exception:
@@ -490,10 +490,16 @@ class Context:
     def _command(
         self, instrument_id: InstrumentId, side: Side, order_type: OrderType, quantity: Quantity, **terms: Any
     ) -> SubmitOrder:
+        return self._command_and_lots(instrument_id, side, order_type, quantity, **terms)[0]
+
+    def _command_and_lots(
+        self, instrument_id: InstrumentId, side: Side, order_type: OrderType, quantity: Quantity, **terms: Any
+    ) -> tuple[SubmitOrder, int]:
+        """A validated ``SubmitOrder`` with a new client order id, and its size in lots."""
         instrument = self.instrument(instrument_id)
         if not isinstance(quantity, Quantity):
             raise ValidationError("quantity", f"must be a Quantity, got {type(quantity).__name__}")
-        instrument.quantity_to_lots(quantity)
+        lots = instrument.quantity_to_lots(quantity)  # off the size grid raises here
         terms = {k: v for k, v in terms.items() if v is not None or k == "expire_at_ns"}
         command = SubmitOrder(
             ts_init=self._clock.timestamp_ns(),
@@ -509,11 +515,13 @@ class Context:
             **terms,
         )
         self._next_number += 1
-        return command
+        return command, lots
 
-    def _track(self, command: SubmitOrder) -> None:
+    def _track(self, command: SubmitOrder, lots: int | None = None) -> None:
+        """Book a new order of this strategy; ``lots``: its size in lots when already known."""
         position = self.position(command.instrument_id)
-        lots = position.instrument.quantity_to_lots(command.quantity)
+        if lots is None:
+            lots = position.instrument.quantity_to_lots(command.quantity)
         self._open[command.client_order_id] = _Tracked(position, command.side, lots)
         position.open_orders += 1
         self._on_new_order(command.client_order_id, self)
