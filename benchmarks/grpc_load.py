@@ -99,7 +99,11 @@ async def _engine_server(ready: mp.Queue, stop: Any, durability: str) -> None:
         configure_logging(config.log.level, config.log.format)
         engine = Engine(config)
         await engine.start()
-        book = engine.marketdata.snapshot(INSTRUMENT, 1)
+        deadline = time.monotonic() + 60
+        while not (book := engine.marketdata.snapshot(INSTRUMENT, 1)).bids:  # the market makers quote
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the simulated market left {INSTRUMENT} without a bid")
+            await asyncio.sleep(0.05)
         bid = book.bids[0][0].as_decimal()
         credentials = Path(config.data_dir) / "admin-credentials.json"  # written by the first start
         authorization = (
