@@ -203,7 +203,15 @@ async def _fanout_server(
         next_at += tick_s
         await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
     # What the publisher managed (it shares the loop with the fan-out, so a saturated loop publishes less).
-    ready.put({"published_per_s": published / (time.perf_counter() - started), "refused": streams.refused})
+    await asyncio.sleep(1.0)  # the clients canceled their calls: let the subscriptions end
+    ready.put(
+        {
+            "published_per_s": published / (time.perf_counter() - started),
+            "refused": streams.refused,
+            "skipped_trades": hub.skipped_trades,
+            "conflated": hub.conflated,
+        }
+    )
     await server.stop(0)
 
 

@@ -240,6 +240,8 @@ def _fanout(subscribers: int, slow: int, trades_per_s: int, quotes_per_s: int) -
         "delivered_ratio": events / DURATION_S / (final.get("published_per_s") or 1) / (subscribers or 1),
         "messages_per_s": messages / DURATION_S,
         "events_per_message": events / messages if messages else 0.0,
+        "skipped_trades": final.get("skipped_trades", 0),
+        "conflated": final.get("conflated", 0),
         "server_cpu": server_cpu,
         "delivered_events_per_server_cpu_s": events / DURATION_S / server_cpu if server_cpu else 0.0,
         "clients_cpu": sum(p["cpu"] for p in parts),

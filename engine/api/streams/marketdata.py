@@ -259,6 +259,9 @@ class MarketDataHub:
         #: This window's trades per instrument, and latest quote (with how many it replaced).
         self._window_trades: dict[str, list[tuple[bytes, TradeTick]]] = {}
         self._window_bbo: dict[str, tuple[QuoteTick, int]] = {}
+        #: Over ended subscriptions: trades skipped (reported in TradesSkipped) and values conflated.
+        self.skipped_trades = 0
+        self.conflated = 0
         #: The last quote of every instrument: a new BBO subscriber starts from it.
         self._last_quote: dict[str, QuoteTick] = {}
         self._flush_handle: asyncio.Handle | None = None
@@ -416,6 +419,8 @@ class MarketDataHub:
         return subscriber
 
     def unsubscribe(self, subscriber: MarketDataSubscriber) -> None:
+        self.skipped_trades += subscriber.skipped_trades
+        self.conflated += subscriber.conflated
         for key in subscriber.keys:
             kind, iid = key[0], key[1]
             if kind == "trades":
