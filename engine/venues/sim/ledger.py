@@ -49,19 +49,29 @@ class Ledger:
         current = book.get(amount.currency)
         book[amount.currency] = amount if current is None else current + amount
 
+    def _sub(self, account: str, amount: Money) -> None:
+        """``_add(account, -amount)`` without the negated intermediate when the asset is held."""
+        book = self._balances[account]
+        current = book.get(amount.currency)
+        book[amount.currency] = -amount if current is None else current - amount
+
     def apply_fill(
         self, account: str, terms: InstrumentTerms, side: Side, ticks: int, lots: int, fee: Money
     ) -> None:
         notional = terms.notional(ticks, lots)
-        if side is Side.BUY:
-            self._add(account, -notional)
+        buy = side is Side.BUY
+        if buy:
+            self._sub(account, notional)
         else:
             self._add(account, notional)
         if terms.instrument.kind is InstrumentKind.SPOT:
             base = terms.base_amount(lots)
-            self._add(account, base if side is Side.BUY else -base)
+            if buy:
+                self._add(account, base)
+            else:
+                self._sub(account, base)
         if fee.raw:
-            self._add(account, -fee)
+            self._sub(account, fee)
 
     # -- persistence: decimal strings keep the precision, so the round trip is exact -----------
     def snapshot(self) -> dict[str, dict[str, str]]:
