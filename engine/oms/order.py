@@ -31,6 +31,16 @@ _AVERAGE = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
 #: ``OrderStatus.is_terminal`` as a set (built from the property, so it stays the one definition):
 #: a membership test instead of a property call, several times per event on the hot path.
 TERMINAL_STATUSES = frozenset(s for s in OrderStatus if s.is_terminal)
+#: Zero quantity per precision (``Quantity`` is immutable, so every new order can share one).
+_ZERO_QUANTITY: dict[int, Quantity] = {}
+
+
+def _zero_quantity(precision: int) -> Quantity:
+    zero = _ZERO_QUANTITY.get(precision)
+    if zero is None:
+        zero = _ZERO_QUANTITY[precision] = Quantity.from_raw(0, precision)
+    return zero
+
 
 __all__ = ["TERMINAL_STATUSES", "Order", "OrderKey", "initialized_from"]
 
@@ -137,7 +147,7 @@ class Order:
         self.post_only = event.post_only
         self.reduce_only = event.reduce_only
         self.status = OrderStatus.INITIALIZED
-        self.filled_quantity = Quantity.from_raw(0, event.quantity.precision)
+        self.filled_quantity = _zero_quantity(event.quantity.precision)
         #: Exact sum of price x quantity over the fills (for the average fill price).
         self.fill_notional = Decimal(0)
         self.venue_order_id = None
