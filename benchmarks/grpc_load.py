@@ -203,10 +203,11 @@ async def _fanout_server(
         next_at += tick_s
         await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
     # What the publisher managed (it shares the loop with the fan-out, so a saturated loop publishes less).
+    published_per_s = published / (time.perf_counter() - started)
     await asyncio.sleep(1.0)  # the clients canceled their calls: let the subscriptions end
     ready.put(
         {
-            "published_per_s": published / (time.perf_counter() - started),
+            "published_per_s": published_per_s,
             "refused": streams.refused,
             "skipped_trades": hub.skipped_trades,
             "conflated": hub.conflated,
