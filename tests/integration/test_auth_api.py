@@ -478,3 +478,17 @@ async def test_access_token_when_verified_once_then_still_refused_after_it_expir
     api.auth_store._verified[tokens.access_token] = expired
     error = await rpc_error(auth.WhoAmI(auth_pb2.WhoAmIRequest(), metadata=bearer(tokens.access_token)))
     assert trailers(error)["algotrendy-reason"] == "TOKEN_EXPIRED"
+
+
+async def test_principal_when_many_callers_interleave_then_each_call_sees_its_own(api: Api) -> None:
+    """The principal lives in the call's own task: concurrent calls never see each other's."""
+    import asyncio
+
+    stubs = {
+        "admin": api.auth_api,
+        "viewer": auth_pb2_grpc.AuthServiceStub(await api.channel_as(Role.VIEWER)),
+        "trader": auth_pb2_grpc.AuthServiceStub(await api.channel_as(Role.TRADER)),
+    }
+    callers = [name for _ in range(40) for name in stubs]
+    answers = await asyncio.gather(*(stubs[name].WhoAmI(auth_pb2.WhoAmIRequest()) for name in callers))
+    assert [a.user for a in answers] == callers

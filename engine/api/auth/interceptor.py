@@ -8,7 +8,8 @@ For each call, before any servicer code or request decoding runs:
 4. everything else needs a valid credential (UNAUTHENTICATED), a role at least the RPC's minimum
    (PERMISSION_DENIED), and a token from the principal's bucket of the RPC's class
    (RESOURCE_EXHAUSTED with ``retry-after-ms``);
-5. the servicer then runs with ``principal.CURRENT`` set, so the audit log records who.
+5. the servicer then runs with ``principal.CURRENT`` set (in the call's own task), so the audit
+   log records who.
 
 A refused call never decodes its request (its deserializer passes the bytes through), so a
 malformed or hostile payload from an unauthenticated caller costs nothing. Until ``attach``
@@ -18,8 +19,6 @@ UNAVAILABLE.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -76,7 +75,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             principal = self._admit(method, handler_call_details)
         except AlgoTrendyError as exc:
             return _refusal(handler, exc)
-        return _with_principal(handler, principal)
+        # grpc.aio runs each call in a task of its own -- interceptors, then the handler -- so a
+        # value set here is the call's alone and ends with it; the handler needs no wrapping
+        # (wrapping it cost ~40 us a call: a new handler and a coroutine layer per call).
+        CURRENT.set(principal)
+        return handler
 
     def _admit(self, method: str, details: grpc.HandlerCallDetails) -> Principal:
         rule = rule_for(method)
@@ -139,72 +142,3 @@ def _refusal(handler: grpc.RpcMethodHandler, exc: AlgoTrendyError) -> grpc.RpcMe
         yield  # pragma: no cover - abort raises
 
     return grpc.stream_stream_rpc_method_handler(stream_stream, _passthrough, handler.response_serializer)
-
-
-def _reset(token: contextvars.Token[Principal]) -> None:
-    """Undo ``CURRENT.set`` at the end of a stream. A stream closed from elsewhere (its generator
-    finalised by another task) runs this in another context, where the per-call task's value
-    needs no undoing."""
-    with contextlib.suppress(ValueError):
-        CURRENT.reset(token)
-
-
-def _with_principal(handler: grpc.RpcMethodHandler, principal: Principal) -> grpc.RpcMethodHandler:
-    """The same handler, run with ``CURRENT`` set to ``principal``."""
-    if handler.unary_unary is not None:
-        inner = handler.unary_unary
-
-        async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            token = CURRENT.set(principal)
-            try:
-                return await inner(request, context)
-            finally:
-                CURRENT.reset(token)
-
-        return grpc.unary_unary_rpc_method_handler(
-            unary_unary, handler.request_deserializer, handler.response_serializer
-        )
-    if handler.unary_stream is not None:
-        inner_stream = handler.unary_stream
-
-        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            token = CURRENT.set(principal)
-            try:
-                result = inner_stream(request, context)
-                if hasattr(result, "__aiter__"):
-                    async for item in result:
-                        yield item
-                else:  # a servicer that writes with context.write and returns a coroutine
-                    await result
-            finally:
-                _reset(token)
-
-        return grpc.unary_stream_rpc_method_handler(
-            unary_stream, handler.request_deserializer, handler.response_serializer
-        )
-    if handler.stream_unary is not None:
-        inner_su = handler.stream_unary
-
-        async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-            token = CURRENT.set(principal)
-            try:
-                return await inner_su(requests, context)
-            finally:
-                CURRENT.reset(token)
-
-        return grpc.stream_unary_rpc_method_handler(
-            stream_unary, handler.request_deserializer, handler.response_serializer
-        )
-    inner_ss = handler.stream_stream
-
-    async def stream_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
-        token = CURRENT.set(principal)
-        try:
-            async for item in inner_ss(requests, context):
-                yield item
-        finally:
-            _reset(token)
-
-    return grpc.stream_stream_rpc_method_handler(
-        stream_stream, handler.request_deserializer, handler.response_serializer
-    )
