@@ -139,7 +139,9 @@ class Engine:
             try:
                 self.strategies = StrategyRuntime(config, self.bus, self.clock, self.metrics)
                 if self.trading is None:
-                    raise ConfigError("strategies", "live strategies need the trading core (sim.enabled = true)")
+                    raise ConfigError(
+                        "strategies", "live strategies need the trading core (sim.enabled = true)"
+                    )
             except ConfigError as exc:
                 raise StartupError(f"config error: {exc}") from None
             self.trading.strategy_ids = self.strategies.strategy_ids

@@ -347,7 +347,9 @@ class VenueConfig(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> VenueConfig:
         if self.name == "sim" and self.paper:
-            raise ValueError("paper = true needs a crypto venue (name = binance, okx...): sim is simulated already")
+            raise ValueError(
+                "paper = true needs a crypto venue (name = binance, okx...): sim is simulated already"
+            )
         if self.max_backoff_ms < self.backoff_ms:
             raise ValueError("max_backoff_ms must be >= backoff_ms")
         if Decimal(self.default_position_notional) < Decimal(self.default_order_notional):
