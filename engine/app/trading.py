@@ -239,6 +239,9 @@ class TradingCore:
                 MarketSimulatorConfig(seed=self.config.sim.seed, step_ns=self.config.sim.step_ms * 1_000_000),
             )
             self.simulator.start()
+            # One step now: the simulated market is quoted (and the risk gate has reference prices)
+            # before the engine reports RUNNING, not one step interval later.
+            self.simulator.step(self._clock.timestamp_ns())
         log.info(
             "trading.started",
             recovered_events=report.count,
