@@ -20,6 +20,10 @@ __all__ = ["LMDB_DIR", "lmdb_dir", "open_readonly"]
 LMDB_DIR = "lmdb"
 DATA_FILE = "data.mdb"
 MAX_DBS = 32
+#: Readers map more address space than any engine will grow to (a read-only map reserves address
+#: space, not memory). A reader whose map is smaller than the writer's current map size gets
+#: MDB_MAP_RESIZED from every new transaction once the engine has grown the store.
+READER_MAP_SIZE = 1 << 40
 
 
 def lmdb_dir(path: Path) -> Path:
@@ -38,7 +42,13 @@ def open_readonly(path: Path) -> Iterator[lmdb.Environment]:
     directory = lmdb_dir(path)
     try:
         env = lmdb.open(
-            str(directory), readonly=True, lock=True, max_dbs=MAX_DBS, subdir=True, readahead=False
+            str(directory),
+            readonly=True,
+            lock=True,
+            max_dbs=MAX_DBS,
+            subdir=True,
+            readahead=False,
+            map_size=READER_MAP_SIZE,
         )
     except lmdb.Error as exc:
         raise StorageError(f"cannot open {directory} read-only: {exc}") from None
