@@ -8,7 +8,11 @@ the writer thread through a bounded queue; the thread encodes, compresses and co
 
 If the disk falls behind by more than ``max_pending_blocks`` blocks, the newest block is dropped and
 counted (``events_dropped``) rather than blocking the loop or growing memory without bound: a
-recording is a copy of market data, the live trading path must not wait for it.
+recording is a copy of market data, the live trading path must not wait for it. The recording then
+has a gap, never a wrong book: the next record of each book that had records in the dropped block is
+a full snapshot of its view (its deltas would otherwise be relative to a view that never reached the
+disk, and a replay would rebuild a book the live feed never had). ``stop`` waits for room instead of
+dropping: at shutdown nothing is latency-critical.
 
 **Books.** A live feed announces a book change with ``OrderBookUpdated`` (the levels live in the
 feed's ``OrderBook``). The recorder keeps the top ``book_depth`` levels of each side it last recorded
@@ -71,6 +75,10 @@ class BookViewDiffer:
         self._ask: dict[int, int] = {}
         self._buf_ticks = np.zeros(depth, dtype=np.int64)
         self._buf_lots = np.zeros(depth, dtype=np.int64)
+        self._count = 0
+
+    def resync(self) -> None:
+        """Make the next record a full snapshot of the view (the previous records did not all persist)."""
         self._count = 0
 
     def _side(self, book: OrderBook, side: int) -> dict[int, int]:
@@ -155,12 +163,15 @@ class Recorder:
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         """Hand over what is buffered, let the thread write everything, then close the writer."""
-        self.flush()
         thread = self._thread
         if thread is None:
+            self.flush()  # nothing drains the queue: a full queue drops (and counts) the rest
             self._writer.close()
             return True
-        self._queue.put(_STOP)  # blocking is fine here: shutdown, not the trading path
+        if self._pending:  # blocking is fine here (shutdown, not the trading path): no drop at the end
+            block, self._pending = self._pending, []
+            self._queue.put(block)
+        self._queue.put(_STOP)
         thread.join(timeout_s)
         if thread.is_alive():
             return False
@@ -205,6 +216,16 @@ class Recorder:
         except queue.Full:
             self.stats.events_dropped += len(block)
             log.warning("recorder.dropped_block", events=len(block), reason="writer behind")
+            self._resync_books(block)
+
+    def _resync_books(self, dropped: list[Event]) -> None:
+        """The books with records in a dropped block record a full view next (see the module doc)."""
+        differs = self._differs
+        for event in dropped:
+            if type(event) is OrderBookDeltas:
+                differ = differs.get(event.instrument_id)
+                if differ is not None:
+                    differ.resync()
 
     def _append(self, event: Event) -> None:
         iid = event.instrument_id  # type: ignore[attr-defined]
