@@ -791,13 +791,7 @@ class OrderManager:
                 command = action.command
                 if (command.account_id, command.client_order_id) in self._orders:
                     return
-                self._check_submit(command)
-                order, durable, approved = self._submit_now(command)
-                if self._journal.commit_pending():
-                    if approved:
-                        self._send_now(order, command)
-                elif approved:
-                    self._spawn(self._send_when_durable(order, command, durable, self._mark_in_flight(order)))
+                self.submit_nowait(command)
             elif isinstance(action, Cancel):
                 order = self._orders[action.key]
                 cancel = CancelOrder(
