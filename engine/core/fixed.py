@@ -320,20 +320,12 @@ class Money(_FixedPoint):
         # Fast path for the common case (same currency, same precision: balances, PnL and fees
         # of one instrument); anything else takes the general path with its checks and errors.
         if type(other) is Money and other._precision == self._precision and other._currency == self._currency:
-            obj = _new_object(Money)
-            obj._raw = self._raw + other._raw
-            obj._precision = self._precision
-            obj._currency = self._currency
-            return obj
+            return self._derive(self._raw + other._raw, self._precision)
         return self._combine(other, 1)
 
     def __sub__(self, other: object) -> Money:
         if type(other) is Money and other._precision == self._precision and other._currency == self._currency:
-            obj = _new_object(Money)
-            obj._raw = self._raw - other._raw
-            obj._precision = self._precision
-            obj._currency = self._currency
-            return obj
+            return self._derive(self._raw - other._raw, self._precision)
         return self._combine(other, -1)
 
     def _derive(self, raw: int, precision: int) -> Money:
