@@ -12,7 +12,6 @@ Market data has no sequence (it is conflated by design); ``reconnecting`` simply
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ from algotrendy_sdk.errors import AlgoTrendyError, Unauthenticated, from_rpc_err
 T = TypeVar("T")
 
 __all__ = ["Backoff", "reconnecting", "resume_by_sequence"]
-
-RESUME_SEQUENCE_KEY = "algotrendy-resume-sequence"
 
 #: Failures after which a stream reconnects: the engine may come back, or the consumer catches up.
 RETRYABLE = frozenset(
@@ -121,13 +118,8 @@ async def resume_by_sequence(
         elif error.code not in RETRYABLE or backoff.exhausted():
             raise error
         hint_s = 0.0
-        resume = error.metadata.get(RESUME_SEQUENCE_KEY)
-        if resume is not None:
-            # A slow consumer the engine closed: it names the first sequence it did not deliver.
-            with contextlib.suppress(ValueError):
-                resume_at = int(resume)
-                if resume_at >= 1 and (last_seen is None or resume_at - 1 > last_seen):
-                    last_seen = resume_at - 1
+        # Always resume from what this client saw: a message in flight when the engine closed the
+        # stream may never have arrived, so no server-named resume point is trusted.
         if error.code is grpc.StatusCode.RESOURCE_EXHAUSTED:
             hint_s = getattr(error, "retry_after", 0.0)
         if on_reconnect is not None:
