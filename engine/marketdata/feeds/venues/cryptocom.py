@@ -5,9 +5,19 @@ Channels: ``book.<instrument>.<depth>`` with ``SNAPSHOT_AND_UPDATE`` (a ``book``
 and ``candlestick.<interval>.<instrument>``. A gap resubscribes the book (a new snapshot). The
 ``public/heartbeat`` the venue sends is answered by ccxt's own handler (we pass it through).
 
-Not validated: the ``cs`` checksum of ``book.update`` (its algorithm is not published in the v1 docs
-we follow); no recorded Crypto.com session exists in ``../shared/data``, so this protocol has unit
-coverage of its parsing only, not a mock-exchange session test.
+Book integrity rests on the ``pu`` chain, the venue's documented sync rule: every delta names the
+``u`` it follows, so a lost, duplicated or reordered frame is a gap and brings a fresh snapshot.
+The ``cs`` field that snapshots and deltas carry (a signed 32-bit integer) is deliberately not
+checked. Crypto.com does not publish how it is computed, ccxt ignores it, and a public probe of the
+live feed that tried several hundred CRC-32 layouts of the price and size strings (1 to 50 levels,
+every side order, separator and number format, with and without the order count) matched none of
+300 real deltas. A guessed algorithm would reject every correct book and resubscribe forever, which
+protects nothing. Should the venue document it, the
+check belongs next to OKX's and Kraken's (``okx_checksum``, ``kraken_checksum``).
+
+No recorded Crypto.com session exists in ``../shared/data``: this protocol is tested against a mock
+that serves the documented v1 message shapes through a real ccxt.pro client
+(``tests/mockex/test_feed_cryptocom.py``).
 """
 
 from __future__ import annotations
