@@ -89,14 +89,15 @@ class DelayLine:
         """Re-compute the next alert (after the extra time source changed)."""
         if not self._running:
             return
-        candidates = [self._heap[0][0]] if self._heap else []
+        heap = self._heap
+        at = heap[0][0] if heap else None
         if self._next_extra is not None:
             extra = self._next_extra()
-            if extra:
-                candidates.append(extra)
-        if candidates:
-            self._arm(min(candidates))
-        else:
+            if extra and (at is None or extra < at):
+                at = extra
+        if at is not None:
+            self._arm(at)
+        elif self._armed_ns is not None:  # (None: no alert is set; nothing to cancel)
             self._clock.cancel_timer(self._name)
             self._armed_ns = None
 
