@@ -113,6 +113,9 @@ class OrderManager:
         self._by_index: list[Order] = []
         self._sequence = 0
         self._subscribers: list[EventHandler] = []
+        #: The subscribers as a tuple, rebuilt on (un)subscribe: the per-event fan-out iterates a
+        #: snapshot (a handler may unsubscribe while called) without copying the list per event.
+        self._fanout: tuple[EventHandler, ...] = ()
         #: Submits journalled but not sent yet: resolved once the command left (or never will).
         self._in_flight: dict[OrderKey, asyncio.Future[None]] = {}
         self._lists: dict[OrderKey, OrderList] = {}
@@ -142,7 +145,13 @@ class OrderManager:
         clients awaits the journal's durability first). Returns the unsubscribe function.
         """
         self._subscribers.append(handler)
-        return lambda: self._subscribers.remove(handler)
+        self._fanout = tuple(self._subscribers)
+
+        def unsubscribe() -> None:
+            self._subscribers.remove(handler)
+            self._fanout = tuple(self._subscribers)
+
+        return unsubscribe
 
     @property
     def sequence(self) -> int:
@@ -696,7 +705,7 @@ class OrderManager:
 
     def _record(self, event: OrderEvent) -> Awaitable[None]:
         durable = self._journal.append(event)
-        for handler in list(self._subscribers):
+        for handler in self._fanout:
             try:
                 handler(event)
             except Exception:
@@ -709,11 +718,12 @@ class OrderManager:
         if not notify_risk:
             return
         risk = self._risk
-        if isinstance(event, OrderSubmitted):
+        cls = type(event)  # (final event classes: identity, not an isinstance chain per event)
+        if cls is OrderSubmitted:
             risk.on_order_opened(order)
-        elif isinstance(event, OrderFilled):
-            risk.on_fill(order, event)
-        elif isinstance(event, OrderUpdated):
+        elif cls is OrderFilled:
+            risk.on_fill(order, event)  # type: ignore[arg-type]
+        elif cls is OrderUpdated:
             risk.on_order_updated(order)
         if (
             after in TERMINAL_STATUSES
@@ -962,7 +972,7 @@ class OrderManager:
 
 
 _set_field = object.__setattr__
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+_COPIERS: dict[type, Callable[[Any, int], Any]] = {}
 
 
 def _sequenced(event: _E, sequence: int, fresh: bool) -> _E:
@@ -970,23 +980,31 @@ def _sequenced(event: _E, sequence: int, fresh: bool) -> _E:
 
     A ``fresh`` event (constructed by the caller, not yet published to anyone) gets its sequence
     set in place before it escapes -- the frozen dataclass is immutable from then on. Any other
-    event (e.g. the venue's) is copied field by field; order events have no ``__post_init__``, so
-    the copy equals what ``replace`` builds (falls back to ``replace`` for a class that has one).
+    event (e.g. the venue's) is copied by a straight-line copier generated once per class (slot
+    getters and setters, no per-field loop); order events have no ``__post_init__``, so the copy
+    equals what ``replace`` builds (a class with one, or without slots, goes through ``replace``).
     """
     if fresh:
         _set_field(event, "sequence", sequence)
         return event
-    cls = type(event)
-    names = _FIELD_NAMES.get(cls)
-    if names is None:
-        if hasattr(cls, "__post_init__") or not hasattr(cls, "__slots__"):
-            return dataclasses.replace(event, sequence=sequence)
-        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(event))  # type: ignore[arg-type]
-    copy = object.__new__(cls)
-    for name in names:
-        _set_field(copy, name, getattr(event, name))
-    _set_field(copy, "sequence", sequence)
-    return copy
+    copier = _COPIERS.get(type(event))
+    if copier is None:
+        copier = _COPIERS[type(event)] = _copier(type(event))
+    return copier(event, sequence)  # type: ignore[no-any-return]
+
+
+def _copier(cls: type) -> Callable[[Any, int], Any]:
+    if hasattr(cls, "__post_init__") or not hasattr(cls, "__slots__"):
+        return lambda event, sequence: dataclasses.replace(event, sequence=sequence)
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = ["def copy(e, sequence):", "    o = _new(_cls)"]
+    for i, f in enumerate(dataclasses.fields(cls)):
+        scope[f"_s{i}"] = getattr(cls, f.name).__set__
+        value = "sequence" if f.name == "sequence" else f"e.{f.name}"
+        lines.append(f"    _s{i}(o, {value})")
+    lines.append("    return o")
+    exec("\n".join(lines) + "\n", scope)  # a fixed template over the class's own field names
+    return scope["copy"]  # type: ignore[no-any-return]
 
 
 def _unsent_reason(exc: BaseException) -> str:

@@ -208,42 +208,44 @@ class Order:
         """
         if event.client_order_id != self.client_order_id or event.account_id != self.account_id:
             raise InvariantViolation(f"event of {event.client_order_id} applied to {self.client_order_id}")
-        if isinstance(event, OrderFilled):
-            return self._apply_fill(event)
-        trigger = TRIGGER_OF.get(type(event))
+        cls = type(event)  # event classes are final: dispatch on identity, not isinstance chains
+        if cls is OrderFilled:
+            return self._apply_fill(event)  # type: ignore[arg-type]
+        trigger = TRIGGER_OF.get(cls)
         if trigger is None:
-            raise InvariantViolation(f"{type(event).__name__} is not an order transition")
+            raise InvariantViolation(f"{cls.__name__} is not an order transition")
         acknowledged = self.venue_order_id is not None  # self.acknowledged, inlined (hot path)
-        if isinstance(event, OrderAccepted):
-            if acknowledged and event.venue_order_id != self.venue_order_id:
+        if cls is OrderAccepted:
+            if acknowledged and event.venue_order_id != self.venue_order_id:  # type: ignore[attr-defined]
                 raise InvariantViolation(
-                    f"{self.client_order_id}: acknowledged as {event.venue_order_id}, "
+                    f"{self.client_order_id}: acknowledged as {event.venue_order_id}, "  # type: ignore[attr-defined]
                     f"already known as {self.venue_order_id}"
                 )
             acknowledged = True
-        if isinstance(event, OrderUpdated) and event.quantity < self.filled_quantity:
+        elif cls is OrderUpdated and event.quantity < self.filled_quantity:  # type: ignore[attr-defined]
+            quantity = event.quantity  # type: ignore[attr-defined]
             raise InvariantViolation(
-                f"{self.client_order_id}: updated quantity {event.quantity} below filled {self.filled_quantity}"
+                f"{self.client_order_id}: updated quantity {quantity} below filled {self.filled_quantity}"
             )
         status = next_status(
             self.status, trigger, acknowledged=acknowledged, has_fills=self.filled_quantity.raw != 0
         )
-        if isinstance(event, OrderAccepted):
-            self.venue_order_id = event.venue_order_id
-        elif isinstance(event, OrderUpdated):
-            self.quantity = event.quantity
-            self.price = event.price
-            self.trigger_price = event.trigger_price
-        elif isinstance(event, OrderTriggered):
+        if cls is OrderAccepted:
+            self.venue_order_id = event.venue_order_id  # type: ignore[attr-defined]
+        elif cls is OrderUpdated:
+            self.quantity = event.quantity  # type: ignore[attr-defined]
+            self.price = event.price  # type: ignore[attr-defined]
+            self.trigger_price = event.trigger_price  # type: ignore[attr-defined]
+        elif cls is OrderTriggered:
             self.triggered = True
-        elif isinstance(event, OrderDenied | OrderRejected):
-            self.reason, self.detail = event.reason, event.detail
-        elif isinstance(event, OrderCanceled):
-            self.reason = event.reason
-        elif isinstance(event, OrderExpired):
+        elif cls is OrderDenied or cls is OrderRejected:
+            self.reason, self.detail = event.reason, event.detail  # type: ignore[attr-defined]
+        elif cls is OrderCanceled:
+            self.reason = event.reason  # type: ignore[attr-defined]
+        elif cls is OrderExpired:
             self.reason = "EXPIRED"
-        elif isinstance(event, OrderModifyRejected | OrderCancelRejected) and not status.is_terminal:
-            self.reason, self.detail = event.reason, event.detail
+        elif (cls is OrderModifyRejected or cls is OrderCancelRejected) and status not in TERMINAL_STATUSES:
+            self.reason, self.detail = event.reason, event.detail  # type: ignore[attr-defined]
         self._moved(event, status)
         return status
 
