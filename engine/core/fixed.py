@@ -62,6 +62,9 @@ def _reject_float(cls: type, value: object) -> None:
 
 def _decimal_places(text: str) -> int:
     """Decimal places a literal carries, e.g. '1.50' -> 2, '1e-5' -> 5, '100' -> 0."""
+    if "e" not in text and "E" not in text:  # the usual plain literal: count after the point
+        dot = text.find(".")
+        return 0 if dot < 0 else len(text) - dot - 1
     mantissa, _, exponent = text.lower().partition("e")
     _, _, fraction = mantissa.partition(".")
     places = len(fraction) - (int(exponent) if exponent else 0)
@@ -89,6 +92,13 @@ class _FixedPoint:
     _precision: int
 
     def __init__(self, value: str | int | Decimal, precision: int | None = None) -> None:
+        if type(value) is str:  # the common case (feeds, the API, config) first, stripped once
+            text = value.strip()
+            if precision is None:
+                precision = _decimal_places(text)
+            _check_precision(precision, self._max_precision)
+            self._init(self._parse_stripped(text, precision), precision)
+            return
         _reject_float(type(self), value)
         if isinstance(value, str):
             if precision is None:
@@ -111,9 +121,12 @@ class _FixedPoint:
         self._init(raw, precision)
 
     def _parse(self, text: str, precision: int) -> int:
+        return self._parse_stripped(text.strip(), precision)
+
+    def _parse_stripped(self, text: str, precision: int) -> int:
         if self._bounded:
-            return parse_fixed(text.strip(), precision)
-        return _raw_from_decimal(type(self), Decimal(text.strip()), precision)
+            return parse_fixed(text, precision)
+        return _raw_from_decimal(type(self), Decimal(text), precision)
 
     def _init(self, raw: int, precision: int) -> None:
         if self._bounded and not -INT64_MAX <= raw <= INT64_MAX:
@@ -220,10 +233,16 @@ class _FixedPoint:
         obj._init(raw, precision)
         return obj
 
+    # Same kind at the same precision (a price and a price offset of one instrument): no alignment.
+    # Money overrides both (its unit is also the currency), so this path is Price and Quantity only.
     def __add__(self, other: object) -> Self:
+        if type(other) is type(self) and other._precision == self._precision:  # type: ignore[attr-defined]
+            return self._derive(self._raw + other._raw, self._precision)  # type: ignore[attr-defined]
         return self._combine(other, 1)
 
     def __sub__(self, other: object) -> Self:
+        if type(other) is type(self) and other._precision == self._precision:  # type: ignore[attr-defined]
+            return self._derive(self._raw - other._raw, self._precision)  # type: ignore[attr-defined]
         return self._combine(other, -1)
 
     def __mul__(self, factor: object) -> Self:

@@ -73,7 +73,12 @@ class Instrument:
     # -- ticks and lots ---------------------------------------------------------------------
     def price_to_ticks(self, price: Price) -> int:
         """Exact number of ticks; ``ValidationError(field='price')`` if off the tick grid."""
-        raw = self._at_precision(price, self.price_precision, "price")
+        # Prices on the hot path carry the increment's precision (they came from this grid): the
+        # raw value needs no rescaling. (Reads the slots, as the properties cost a call each.)
+        if price._precision == self.price_increment._precision:
+            raw = price._raw
+        else:
+            raw = self._at_precision(price, self.price_precision, "price")
         ticks, remainder = divmod(raw, self._price_step)
         if remainder:
             raise ValidationError(
@@ -87,7 +92,10 @@ class Instrument:
         return Price.from_raw(ticks * self._price_step, self.price_precision)
 
     def quantity_to_lots(self, quantity: Quantity) -> int:
-        raw = self._at_precision(quantity, self.size_precision, "quantity")
+        if quantity._precision == self.size_increment._precision:  # as in price_to_ticks
+            raw = quantity._raw
+        else:
+            raw = self._at_precision(quantity, self.size_precision, "quantity")
         lots, remainder = divmod(raw, self._size_step)
         if remainder:
             raise ValidationError(
