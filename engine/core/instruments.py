@@ -73,12 +73,10 @@ class Instrument:
     # -- ticks and lots ---------------------------------------------------------------------
     def price_to_ticks(self, price: Price) -> int:
         """Exact number of ticks; ``ValidationError(field='price')`` if off the tick grid."""
-        # Prices on the hot path carry the increment's precision (they came from this grid): the
-        # raw value needs no rescaling. (Reads the slots, as the properties cost a call each.)
-        if price._precision == self.price_increment._precision:
-            raw = price._raw
-        else:
-            raw = self._at_precision(price, self.price_precision, "price")
+        # Several calls per order on the hot path: the values' slots are read directly (the public
+        # properties cost a call each), and a price at the grid's precision needs no rescaling.
+        precision = self.price_increment._precision
+        raw = price._raw if price._precision == precision else self._at_precision(price, precision, "price")
         ticks, remainder = divmod(raw, self._price_step)
         if remainder:
             raise ValidationError(
@@ -92,10 +90,9 @@ class Instrument:
         return Price.from_raw(ticks * self._price_step, self.price_precision)
 
     def quantity_to_lots(self, quantity: Quantity) -> int:
-        if quantity._precision == self.size_increment._precision:  # as in price_to_ticks
-            raw = quantity._raw
-        else:
-            raw = self._at_precision(quantity, self.size_precision, "quantity")
+        precision = self.size_increment._precision  # as in price_to_ticks
+        own = quantity._precision
+        raw = quantity._raw if own == precision else self._at_precision(quantity, precision, "quantity")
         lots, remainder = divmod(raw, self._size_step)
         if remainder:
             raise ValidationError(
@@ -130,9 +127,10 @@ class Instrument:
 
     @staticmethod
     def _at_precision(value: Price | Quantity, precision: int, field_name: str) -> int:
-        if value.precision <= precision:
-            return value.raw * 10 ** (precision - value.precision)
-        quotient, remainder = divmod(value.raw, 10 ** (value.precision - precision))
+        own = value._precision
+        if own <= precision:
+            return value._raw * 10 ** (precision - own)
+        quotient, remainder = divmod(value._raw, 10 ** (own - precision))
         if remainder:
             raise ValidationError(
                 field_name,

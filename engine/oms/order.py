@@ -147,7 +147,7 @@ class Order:
         self.post_only = event.post_only
         self.reduce_only = event.reduce_only
         self.status = OrderStatus.INITIALIZED
-        self.filled_quantity = _zero_quantity(event.quantity.precision)
+        self.filled_quantity = _zero_quantity(event.quantity._precision)
         #: Exact sum of price x quantity over the fills (for the average fill price).
         self.fill_notional = Decimal(0)
         self.venue_order_id = None
@@ -228,7 +228,7 @@ class Order:
                 f"{self.client_order_id}: updated quantity {quantity} below filled {self.filled_quantity}"
             )
         status = next_status(
-            self.status, trigger, acknowledged=acknowledged, has_fills=self.filled_quantity.raw != 0
+            self.status, trigger, acknowledged=acknowledged, has_fills=self.filled_quantity._raw != 0
         )
         if cls is OrderAccepted:
             self.venue_order_id = event.venue_order_id  # type: ignore[attr-defined]
