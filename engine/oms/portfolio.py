@@ -123,6 +123,22 @@ def _money(raw: int, precision: int, currency: str) -> Money:
     return m
 
 
+def _plus(m: Money, raw: int, precision: int) -> Money:
+    """``m + Money.from_raw(raw, precision, m.currency)``: exact, at the larger precision."""
+    places = m._precision
+    if places == precision:
+        return _money(m._raw + raw, places, m._currency)
+    if places > precision:
+        return _money(m._raw + raw * 10 ** (places - precision), places, m._currency)
+    return _money(m._raw * 10 ** (precision - places) + raw, precision, m._currency)
+
+
+def _credit(assets: dict[str, Money], currency: str, raw: int, precision: int) -> None:
+    """``assets[currency] += Money.from_raw(raw, precision, currency)`` (``deposit`` on parts)."""
+    current = assets.get(currency)
+    assets[currency] = _money(raw, precision, currency) if current is None else _plus(current, raw, precision)
+
+
 class _Position:
     __slots__ = ("cost", "qty", "realised")
 
@@ -175,57 +191,70 @@ class Portfolio:
         assets[amount.currency] = amount if current is None else current + amount
 
     def on_fill(self, fill: OrderFilled) -> None:
-        terms = self._terms.get(fill.instrument_id) or self._terms_of(fill.instrument_id)
+        """Apply one fill. Exact: the same sums as ``Money`` arithmetic (results keep the larger
+        precision), done on the integers (``_plus``): a fill moves several amounts, and a
+        ``Money`` per intermediate step costs more than the arithmetic."""
+        iid = fill.instrument_id
+        account = fill.account_id
+        terms = self._terms.get(iid) or self._terms_of(iid)
         qty = terms.qty_raw(fill.last_quantity)
         if qty <= 0:
             raise ValidationError("last_quantity", "a fill must have a positive quantity")
-        key = (fill.account_id, fill.instrument_id)
+        key = (account, iid)
         position = self._positions.get(key)
         if position is None:
             position = self._positions[key] = _Position(terms.quote)
-            self._holders.setdefault(fill.instrument_id, set()).add(fill.account_id)
+            self._holders.setdefault(iid, set()).add(account)
         sign = 1 if fill.side is Side.BUY else -1
         price = fill.last_price
+        # price x quantity x multiplier as raw at ``places`` decimals, per unit of raw quantity
+        unit = price._raw * terms.mult_int
+        places = price._precision + terms.size_precision + terms.mult_places
         before = position.realised
-        if position.qty == 0 or (position.qty > 0) == (sign > 0):
-            position.qty += sign * qty
-            position.cost = position.cost + sign * terms.notional(price, qty)
+        held_qty = position.qty
+        if held_qty == 0 or (held_qty > 0) == (sign > 0):
+            position.qty = held_qty + sign * qty
+            position.cost = _plus(position.cost, sign * unit * qty, places)
         else:
-            open_qty = abs(position.qty)
+            open_qty = abs(held_qty)
             closed = min(qty, open_qty)
-            if closed == open_qty:
-                released = position.cost
-            else:
-                released = _money(
-                    _div_half_even(position.cost._raw * closed, open_qty),
-                    position.cost._precision,
-                    position.cost._currency,
-                )
-            held = 1 if position.qty > 0 else -1
-            position.realised = position.realised + held * terms.notional(price, closed) - released
-            position.cost = position.cost - released
-            position.qty -= held * closed
+            cost = position.cost
+            released = cost._raw if closed == open_qty else _div_half_even(cost._raw * closed, open_qty)
+            held = 1 if held_qty > 0 else -1
+            # realised + held * notional(closed) - released; cost - released (at the cost's places)
+            realised = _plus(position.realised, held * unit * closed, places)
+            position.realised = _plus(realised, -released, cost._precision)
+            position.cost = _money(cost._raw - released, cost._precision, cost._currency)
+            position.qty = held_qty - held * closed
             rest = qty - closed
             if rest:
                 position.qty += sign * rest
-                position.cost = position.cost + sign * terms.notional(price, rest)
-        account = fill.account_id
+                position.cost = _plus(position.cost, sign * unit * rest, places)
+        assets = self._balances.get(account)
+        if assets is None:
+            assets = self._balances[account] = {}
         if terms.is_spot:
-            self.deposit(account, -sign * terms.notional(price, qty))
-            self.deposit(account, _money(sign * qty, terms.size_precision, terms.base))
+            _credit(assets, terms.quote, -sign * unit * qty, places)
+            _credit(assets, terms.base, sign * qty, terms.size_precision)
         else:
-            self.deposit(account, position.realised - before)
+            realised = position.realised
+            if realised is not before:
+                # realised - before: both in the quote currency; ``_plus`` aligns their places
+                delta = _plus(realised, -before._raw, before._precision)
+                _credit(assets, delta._currency, delta._raw, delta._precision)
+            else:  # a zero deposit still aligns the balance to the realised PnL's places
+                _credit(assets, realised._currency, 0, realised._precision)
         commission = fill.commission
         if commission._raw:
-            self.deposit(account, -commission)
+            _credit(assets, commission._currency, -commission._raw, commission._precision)
         fees = self._fees.get(account)
         if fees is None:
             fees = self._fees[account] = {}
         currency = commission._currency
         current = fees.get(currency)
         fees[currency] = commission if current is None else current + commission
-        if fill.instrument_id not in self._marks:
-            self._marks[fill.instrument_id] = price
+        if iid not in self._marks:
+            self._marks[iid] = price
         if self._on_equity is not None:
             self._on_equity(account, self.equity(account, terms.quote), fill.ts_event)
 

@@ -21,10 +21,13 @@ __all__ = ["Ledger"]
 class Ledger:
     """Balances per account and asset (``Money``; exact at any precision)."""
 
-    __slots__ = ("_balances",)
+    __slots__ = ("_balances", "_fill_terms")
 
     def __init__(self) -> None:
         self._balances: dict[str, dict[str, Money]] = {}
+        #: Per instrument terms, what a fill needs as plain values (worked out once): the quote
+        #: code, the notional precision and unit, and for spot the base code and size precision.
+        self._fill_terms: dict[InstrumentTerms, tuple[str, int, int, str | None, int]] = {}
 
     def open(self, account: str, balances: Mapping[str, Money] | None = None) -> None:
         if account in self._balances:
@@ -58,20 +61,20 @@ class Ledger:
     def apply_fill(
         self, account: str, terms: InstrumentTerms, side: Side, ticks: int, lots: int, fee: Money
     ) -> None:
-        notional = terms.notional(ticks, lots)
-        buy = side is Side.BUY
-        if buy:
-            self._sub(account, notional)
-        else:
-            self._add(account, notional)
-        if terms.instrument.kind is InstrumentKind.SPOT:
-            base = terms.base_amount(lots)
-            if buy:
-                self._add(account, base)
-            else:
-                self._sub(account, base)
-        if fee.raw:
-            self._sub(account, fee)
+        """The quote moves by the notional against the fill, spot's base by the quantity with it,
+        and the fee is debited. Exact: the same sums as ``Money`` arithmetic (the result keeps the
+        larger precision), on the integers directly (a fill is several balance moves)."""
+        fill_terms = self._fill_terms.get(terms)
+        if fill_terms is None:
+            fill_terms = self._fill_terms[terms] = _fill_terms(terms)
+        quote, notional_precision, unit, base, size_precision = fill_terms
+        book = self._balances[account]
+        sign = 1 if side is Side.BUY else -1
+        _move(book, quote, -sign * ticks * lots * unit, notional_precision)
+        if base is not None:
+            _move(book, base, sign * lots * terms.instrument.size_increment.raw, size_precision)
+        if fee._raw:
+            _move(book, fee._currency, -fee._raw, fee._precision)
 
     # -- persistence: decimal strings keep the precision, so the round trip is exact -----------
     def snapshot(self) -> dict[str, dict[str, str]]:
@@ -85,3 +88,34 @@ class Ledger:
             account: {asset: Money(amount, asset) for asset, amount in book.items()}
             for account, book in data.items()
         }
+
+
+_new_object = object.__new__
+
+
+def _fill_terms(terms: InstrumentTerms) -> tuple[str, int, int, str | None, int]:
+    instrument = terms.instrument
+    quote = Money.from_raw(0, 0, instrument.quote).currency
+    spot = instrument.kind is InstrumentKind.SPOT
+    base = Money.from_raw(0, 0, instrument.base).currency if spot else None
+    return quote, terms.notional_precision, terms.notional_unit_raw, base, instrument.size_precision
+
+
+def _move(book: dict[str, Money], currency: str, raw: int, precision: int) -> None:
+    """``book[currency] += Money.from_raw(raw, precision, currency)`` (checked currency code)."""
+    current = book.get(currency)
+    if current is None:
+        total, places = raw, precision
+    else:
+        places = current._precision
+        if places == precision:
+            total = current._raw + raw
+        elif places > precision:
+            total = current._raw + raw * 10 ** (places - precision)
+        else:
+            total, places = current._raw * 10 ** (precision - places) + raw, precision
+    m = _new_object(Money)
+    m._raw = total
+    m._precision = places
+    m._currency = currency
+    book[currency] = m

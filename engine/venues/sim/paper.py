@@ -57,7 +57,7 @@ from engine.core.events import (
     OrderUpdated,
     TradeTick,
 )
-from engine.core.fixed import Money
+from engine.core.fixed import Money, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, TradeId, VenueOrderId
 from engine.marketdata.book import OrderBook
 from engine.venues.sim.delay import DelayLine
@@ -72,6 +72,11 @@ EventHandler = Callable[[Event], None]
 _MAX = (1 << 53) - 1
 _OPEN = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 _MAKER, _TAKER = int(LiquiditySide.MAKER), int(LiquiditySide.TAKER)
+#: Plain ints of the enums compared on every order (an ``int == IntEnum`` compare is slower).
+_BUY = int(Side.BUY)
+_MARKET, _STOP_MARKET = int(OrderType.MARKET), int(OrderType.STOP_MARKET)
+#: How many recent prices / quantities per instrument the venue keeps for reuse.
+_RECENT = 64
 #: Enum members by their integer value: ``Side(x)`` runs the Enum lookup machinery on every call.
 _SIDE = {int(m): m for m in Side}
 _LIQUIDITY = {int(m): m for m in LiquiditySide}
@@ -201,6 +206,26 @@ class PaperVenue:
         self._line = DelayLine(clock, name, on_tick=self._on_tick, next_extra_ns=self._next_expiry_ns)
         self._walk_ticks = np.zeros(cfg.max_walk_levels, dtype=np.int64)
         self._walk_lots = np.zeros(cfg.max_walk_levels, dtype=np.int64)
+        #: Per instrument, its grid as plain ints (size precision, size step, price precision,
+        #: price step) and the ``P-<symbol>-`` trade id prefix: read on every order and fill.
+        self._grid = {
+            iid: (
+                t.instrument.size_precision,
+                t.instrument.size_increment.raw,
+                t.instrument.price_precision,
+                t.instrument.price_increment.raw,
+                f"P-{iid.symbol}-",
+            )
+            for iid, t in self._terms.items()
+        }
+        #: Recently built prices and quantities per instrument, by ticks / lots. They are
+        #: immutable, so a fill at a price or size seen before (the same order size bought and
+        #: sold, the same reference price) reuses the object instead of building one per fill.
+        self._prices: dict[InstrumentId, dict[int, Price]] = {iid: {} for iid in self._terms}
+        self._quantities: dict[InstrumentId, dict[int, Quantity]] = {iid: {} for iid in self._terms}
+        #: Whether a GTD order was ever live: until then nothing can expire, so the expiry scan
+        #: and the delay line's re-arm after each command (for the next expiry) are skipped.
+        self._gtd_seen = False
         for account, balances in cfg.accounts.items():
             self.open_account(AccountId(account), {a: Money(v, a) for a, v in balances.items()})
 
@@ -293,9 +318,12 @@ class PaperVenue:
         """Run ``command`` at ``ts_ns`` (default: now) against the books as they are; return events."""
         ts = self._clock.timestamp_ns() if ts_ns is None else ts_ns
         out: list[Event] = []
-        self._expire(ts, out)
-        if isinstance(command, SubmitOrder):
+        if self._gtd_seen:
+            self._expire(ts, out)
+        if type(command) is SubmitOrder or isinstance(command, SubmitOrder):
             self._submit(command, ts, out)
+            if not self._gtd_seen and not self._line.pending:
+                return out  # no expiry to re-arm for (the next GTD submit sets _gtd_seen first)
         elif isinstance(command, CancelOrder):
             self._cancel(command, ts, out)
         elif isinstance(command, AmendOrder):
@@ -316,7 +344,8 @@ class PaperVenue:
     def advance(self, ts_ns: int) -> list[Event]:
         """Expire GTD orders due by ``ts_ns``."""
         out: list[Event] = []
-        self._expire(ts_ns, out)
+        if self._gtd_seen:
+            self._expire(ts_ns, out)
         return out
 
     # -- market data in ---------------------------------------------------------------------------
@@ -336,7 +365,8 @@ class PaperVenue:
         if terms is None:
             return out
         ts = tick.ts_event
-        self._expire(ts, out)
+        if self._gtd_seen:
+            self._expire(ts, out)
         price = terms.instrument.price_to_ticks(tick.price)
         size = terms.instrument.quantity_to_lots(tick.size)
         self._last_trade[iid] = price
@@ -406,6 +436,8 @@ class PaperVenue:
         self._next_vid += 1
         o.status = OrderStatus.ACCEPTED
         self._live[o.vid] = o
+        if o.tif == TimeInForce.GTD:
+            self._gtd_seen = True
         out.append(
             OrderAccepted(
                 ts_event=ts,
@@ -431,42 +463,50 @@ class PaperVenue:
         if not self._ledger.has(cmd.account_id):
             return "UNKNOWN_ACCOUNT"
         try:
-            o.qty = o.leaves = inst.quantity_to_lots(cmd.quantity)
+            # The usual quantity is at the grid's precision: its lots are one divmod (else the
+            # instrument's conversion, which raises the reason for an off-grid value).
+            q = cmd.quantity
+            size_precision, size_step = self._grid[cmd.instrument_id][:2]
+            lots, off = divmod(q._raw, size_step)
+            if q._precision != size_precision or off:
+                lots = inst.quantity_to_lots(q)
+            o.qty = o.leaves = lots
             o.price = inst.price_to_ticks(cmd.price) if cmd.price is not None else 0
             o.trigger = inst.price_to_ticks(cmd.trigger_price) if cmd.trigger_price is not None else 0
         except ValidationError as exc:
             return exc.reason if exc.reason in REASON_DETAILS else "VALUE_OUT_OF_RANGE"
-        if max(o.qty, o.price, o.trigger) > _MAX:
+        if o.qty > _MAX or o.price > _MAX or o.trigger > _MAX:
             return "VALUE_OUT_OF_RANGE"
         if o.tif == TimeInForce.GTD and o.expire <= ts:
             return "INVALID_EXPIRE_TIME"
-        if o.post_only and (o.otype != OrderType.LIMIT or o.tif in (TimeInForce.IOC, TimeInForce.FOK)):
+        if o.flags & 1 and (o.otype != OrderType.LIMIT or o.tif in (TimeInForce.IOC, TimeInForce.FOK)):
             return "POST_ONLY_INVALID"
         if o.qty < terms.min_lots:
             return "BELOW_MIN_QUANTITY"
         if terms.max_lots and o.qty > terms.max_lots:
             return "ABOVE_MAX_QUANTITY"
         l2 = self._books[o.iid].l2
-        opposite_lots = l2.best_ask_lots() if o.side == Side.BUY else l2.best_bid_lots()
-        opposite = (
-            (l2.best_ask_ticks() if o.side == Side.BUY else l2.best_bid_ticks()) if opposite_lots else 0
-        )
-        if o.otype == OrderType.MARKET and not opposite:
+        buy = o.side == _BUY
+        if buy:
+            opposite = l2.best_ask_ticks() if l2.best_ask_lots() else 0
+        else:
+            opposite = l2.best_bid_ticks() if l2.best_bid_lots() else 0
+        if o.otype == _MARKET and not opposite:
             return "NO_LIQUIDITY"
         ref = o.price or o.trigger or opposite
         if ref * o.qty < terms.min_notional_units:
             return "BELOW_MIN_NOTIONAL"
-        if o.reduce_only and self._reducible(o) == 0:
+        if o.flags & 2 and self._reducible(o) == 0:
             return "REDUCE_ONLY_WOULD_INCREASE"
         if o.trigger and self._triggers(o, self._last_trade.get(o.iid, 0)):
             return "STOP_WOULD_TRIGGER"
-        if o.post_only and opposite and (o.price >= opposite if o.side == Side.BUY else o.price <= opposite):
+        if o.flags & 1 and opposite and (o.price >= opposite if buy else o.price <= opposite):
             return "POST_ONLY_WOULD_TAKE"
         return None
 
     def _reducible(self, o: _Paper) -> int:
         pos = self._positions.get((o.account, o.iid), 0)
-        return max(-pos, 0) if o.side == Side.BUY else max(pos, 0)
+        return max(-pos, 0) if o.side == _BUY else max(pos, 0)
 
     @staticmethod
     def _triggers(o: _Paper, last: int) -> bool:
@@ -481,21 +521,20 @@ class PaperVenue:
         count = l2.level_count(side)  # O(1)
         if count == 0:
             return []
-        pairs: Any
+        buy = o.side == _BUY
+        market = o.otype in (_MARKET, _STOP_MARKET)
         if count == 1:  # e.g. the one-level books of a bar backtest: no buffer copy
-            buy = o.side == Side.BUY
-            pairs = (
-                (l2.best_ask_ticks(), l2.best_ask_lots())
-                if buy
-                else (l2.best_bid_ticks(), l2.best_bid_lots()),
-            )
-        else:
-            n = l2.depth(side, self._walk_ticks, self._walk_lots, min(count, len(self._walk_ticks)))
-            pairs = zip(self._walk_ticks[:n].tolist(), self._walk_lots[:n].tolist(), strict=True)
+            if buy:
+                ticks, lots = l2.best_ask_ticks(), l2.best_ask_lots()
+            else:
+                ticks, lots = l2.best_bid_ticks(), l2.best_bid_lots()
+            if not market and (ticks > o.price if buy else ticks < o.price):
+                return []
+            return [(ticks, lots)]
+        n = l2.depth(side, self._walk_ticks, self._walk_lots, min(count, len(self._walk_ticks)))
         levels = []
-        market = o.otype in (OrderType.MARKET, OrderType.STOP_MARKET)
-        for ticks, lots in pairs:
-            if not market and (ticks > o.price if o.side == Side.BUY else ticks < o.price):
+        for ticks, lots in zip(self._walk_ticks[:n].tolist(), self._walk_lots[:n].tolist(), strict=True):
+            if not market and (ticks > o.price if buy else ticks < o.price):
                 break
             levels.append((ticks, lots))
         return levels
@@ -543,34 +582,47 @@ class PaperVenue:
             if lots == 0:
                 self._close(o, ts, "REDUCE_ONLY_EXHAUSTED", out)
                 return
-        terms = self._terms[o.iid]
+        iid = o.iid
+        terms = self._terms[iid]
         fee_units = terms.fee_units(ticks, lots, maker=liq == _MAKER)
         commission = terms.fee(fee_units)
         # ``P-<symbol>-<n>``: a symbol has no spaces and at most 64 characters, so this is a valid
         # ``TradeId`` by construction (the pattern check is skipped below).
-        trade_id = f"P-{o.iid.symbol}-{self._next_trade}"
+        trade_id = f"{self._grid[iid][4]}{self._next_trade}"
         self._next_trade += 1
         o.filled += lots
         o.leaves -= lots
         o.fills.append((trade_id, ticks, lots, liq, fee_units, ts))
         o.status = OrderStatus.FILLED if o.leaves == 0 else OrderStatus.PARTIALLY_FILLED
         o.ts_last = ts
-        key = (o.account, o.iid)
-        self._positions[key] = self._positions.get(key, 0) + (lots if o.side == Side.BUY else -lots)
+        key = (o.account, iid)
+        self._positions[key] = self._positions.get(key, 0) + (lots if o.side == _BUY else -lots)
         side = _SIDE[o.side]
         self._ledger.apply_fill(o.account, terms, side, ticks, lots, commission)
+        prices = self._prices[iid]
+        price = prices.get(ticks)
+        if price is None:
+            if len(prices) >= _RECENT:
+                prices.clear()
+            price = prices[ticks] = terms.price(ticks)
+        quantities = self._quantities[iid]
+        quantity = quantities.get(lots)
+        if quantity is None:
+            if len(quantities) >= _RECENT:
+                quantities.clear()
+            quantity = quantities[lots] = terms.quantity(lots)
         out.append(
             OrderFilled(
                 ts_event=ts,
                 ts_init=ts + self._config.report_latency_ns,
                 account_id=o.account,
                 client_order_id=o.coid,
-                instrument_id=o.iid,
+                instrument_id=iid,
                 venue_order_id=_venue_order_id(o.vid),
                 trade_id=_new_str(TradeId, trade_id),
                 side=side,
-                last_price=terms.price(ticks),
-                last_quantity=terms.quantity(lots),
+                last_price=price,
+                last_quantity=quantity,
                 liquidity_side=_LIQUIDITY[liq],
                 commission=commission,
             )
@@ -789,6 +841,8 @@ class PaperVenue:
             self._orders[(o.account, o.coid)] = o
             if o.status in _OPEN:
                 self._live[o.vid] = o
+                if o.tif == TimeInForce.GTD:
+                    self._gtd_seen = True
         self._line.rearm()
 
 
