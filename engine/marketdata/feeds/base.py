@@ -19,6 +19,15 @@ snapshot resync after a gap, checksum validation) applied into OUR compiled book
 here: reconnect with exponential backoff and jitter, resubscription, the REST polling fallback while
 the socket is down, the circuit breaker and the stale-feed watchdog.
 
+Connections
+-----------
+A feed holds its venue's main connection (``VenueProtocol.ws_url``: books and trades; its state is
+``FeedHandler.state``, its breaker ``FeedHandler.breaker``) and any extra connections the protocol
+declares (``VenueProtocol.extra_streams``, e.g. OKX's ``/business`` endpoint for candles). Each runs
+in its own task under the same supervision (backoff with jitter, resubscription, a circuit breaker,
+the stale watchdog) and is seen in ``FeedHandler.streams``; losing an extra connection never touches
+the books, the REST fallback or the main connection, and losing the main one never drops an extra.
+
 Using a feed
 ------------
 ::
@@ -40,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,7 +67,7 @@ from engine.marketdata.book import OrderBook
 from engine.marketdata.feeds.breaker import CircuitBreaker, CircuitState
 
 if TYPE_CHECKING:
-    from engine.marketdata.feeds.venues.common import VenueProtocol
+    from engine.marketdata.feeds.venues.common import ExtraStream, VenueProtocol
 
 __all__ = [
     "Channel",
@@ -66,6 +76,7 @@ __all__ = [
     "FeedSink",
     "FeedState",
     "FeedStats",
+    "StreamStatus",
     "backoff_delay_s",
 ]
 
@@ -135,6 +146,9 @@ class FeedSink(Protocol):
 
 @dataclass(slots=True)
 class FeedStats:
+    """Counters of a feed. ``connects``/``disconnects`` are the main connection's (an extra stream
+    counts its own in ``StreamStatus``); every other counter covers all connections."""
+
     messages: int = 0
     trades: int = 0
     quotes: int = 0
@@ -150,6 +164,20 @@ class FeedStats:
     rate_limited: int = 0
     rest_polls: int = 0
     parse_errors: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class StreamStatus:
+    """Supervision state of one extra connection of a feed (``FeedHandler.streams[name]``)."""
+
+    stream: ExtraStream
+    breaker: CircuitBreaker
+    state: FeedState = FeedState.STOPPED
+    connects: int = 0
+    disconnects: int = 0
+    #: ts_init of the last message on this connection (what its staleness is judged on).
+    last_message_ns: int = 0
+    task: asyncio.Task[None] | None = None
 
 
 def backoff_delay_s(attempt: int, base_ms: int, max_ms: int, jitter: float, rng: random.Random) -> float:
@@ -197,14 +225,7 @@ class FeedHandler:
         self._rng = rng or random.Random()
         self.stats = FeedStats()
         self.state = FeedState.STOPPED
-        self.breaker = CircuitBreaker(
-            failures=settings.breaker_failures,
-            window_ns=settings.breaker_window_ms * 1_000_000,
-            open_ns=settings.breaker_open_ms * 1_000_000,
-            successes=settings.breaker_successes,
-            clock=self.clock,
-            on_change=self._on_breaker_change,
-        )
+        self.breaker = self._make_breaker(functools.partial(self._on_breaker_change, ""))
         self.protocol: VenueProtocol = protocol_for(settings.venue)(self)
         self.exchange: Any = None
         self.instruments: dict[InstrumentId, Instrument] = {}
@@ -212,6 +233,8 @@ class FeedHandler:
         #: ts_init (our clock) of the last message applied per instrument: what staleness is judged on.
         self.last_update_ns: dict[InstrumentId, int] = {}
         self.last_message_ns = 0
+        #: The extra connections the venue protocol declared, by name (filled at start).
+        self.streams: dict[str, StreamStatus] = {}
         self._task: asyncio.Task[None] | None = None
         self._poll_task: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -245,19 +268,29 @@ class FeedHandler:
         except BaseException:
             await self.exchange.close()  # no dangling HTTP session when the start fails
             raise
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"feed:{self.venue}")
-        self._watchdog = asyncio.get_running_loop().create_task(self._watch_stale())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name=f"feed:{self.venue}")
+        self.streams = {}
+        for stream in self.protocol.extra_streams():
+            breaker = self._make_breaker(functools.partial(self._on_breaker_change, stream.name))
+            status = self.streams[stream.name] = StreamStatus(stream, breaker)
+            status.task = loop.create_task(self._run(status), name=f"feed:{self.venue}:{stream.name}")
+        self._watchdog = loop.create_task(self._watch_stale())
 
     async def stop(self) -> None:
         self._stopping = True
-        for task in (self._task, self._poll_task, self._watchdog):
+        tasks = [self._task, self._poll_task, self._watchdog, *(s.task for s in self.streams.values())]
+        for task in tasks:
             if task is not None:
                 task.cancel()
-        for task in (self._task, self._poll_task, self._watchdog):
+        for task in tasks:
             if task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down
                     await task
         self._task = self._poll_task = self._watchdog = None
+        for status in self.streams.values():
+            status.task = None
+            status.state = FeedState.STOPPED
         if self.exchange is not None:
             try:
                 await self.exchange.close()
@@ -273,11 +306,26 @@ class FeedHandler:
         last = self.last_update_ns.get(instrument_id)
         return last is None or self.clock.timestamp_ns() - last > max_age_ns
 
-    def disconnect(self) -> None:
-        """Drop the websocket (as a network failure would); the loop reconnects and resyncs."""
-        self.protocol.drop_connection()
+    def disconnect(self, stream: str = "") -> None:
+        """Drop the main websocket (or the extra ``stream``'s) as a network failure would; its loop
+        reconnects, resubscribes and resyncs."""
+        if stream:
+            self.protocol.drop_connection(self.streams[stream].stream.url)
+        else:
+            self.protocol.drop_connection()
 
     # -- construction ------------------------------------------------------------------------------
+    def _make_breaker(self, on_change: Callable[[CircuitState, CircuitState], None]) -> CircuitBreaker:
+        s = self.settings
+        return CircuitBreaker(
+            failures=s.breaker_failures,
+            window_ns=s.breaker_window_ms * 1_000_000,
+            open_ns=s.breaker_open_ms * 1_000_000,
+            successes=s.breaker_successes,
+            clock=self.clock,
+            on_change=on_change,
+        )
+
     def _make_exchange(self) -> Any:
         cls = self.protocol.exchange_class()
         options = {**self.protocol.ccxt_options(), **self.settings.ccxt_options}
@@ -342,22 +390,39 @@ class FeedHandler:
             self.stats.rate_limited += 1
             log.warning("feed.rate_limited", venue=self.venue, error=str(exc)[:200])
 
-    async def _run(self) -> None:
+    async def _run(self, status: StreamStatus | None = None) -> None:
+        """Keep one connection up: the main one (``status`` None; its state is the feed's, its loss
+        invalidates the books and starts the REST fallback) or an extra stream."""
+        main = status is None
+        breaker = self.breaker if status is None else status.breaker
+        name = "main" if status is None else status.stream.name
         attempt = 0
         while not self._stopping:
-            if not self.breaker.allow():
-                self._set_state(FeedState.POLLING)
-                self._ensure_polling()
-                await asyncio.sleep(max(self.breaker.remaining_open_ns() / 1e9, 0.001))
+            if not breaker.allow():
+                if main:
+                    self._set_state(FeedState.POLLING)
+                    self._ensure_polling()
+                else:
+                    self._set_stream_state(status, FeedState.BACKOFF)
+                await asyncio.sleep(max(breaker.remaining_open_ns() / 1e9, 0.001))
                 continue
-            self._set_state(FeedState.CONNECTING)
+            self._set_stream_state(status, FeedState.CONNECTING)
             try:
-                connection = await self.protocol.connect_and_subscribe()
-                self.stats.connects += 1
-                self.breaker.record_success()
-                self._set_state(FeedState.LIVE)
-                self._connected.set()
-                self._stop_polling()
+                connection = await self.protocol.connect_and_subscribe(
+                    None if status is None else status.stream
+                )
+                breaker.record_success()
+                now = self.clock.timestamp_ns()  # a new connection: silence is judged from here
+                if status is None:
+                    self.stats.connects += 1
+                    self.last_message_ns = now
+                    self._set_state(FeedState.LIVE)
+                    self._connected.set()
+                    self._stop_polling()
+                else:
+                    status.connects += 1
+                    status.last_message_ns = now
+                    self._set_stream_state(status, FeedState.LIVE)
                 attempt = 0
                 await connection  # rejected by ccxt when the socket closes or errors
                 raise ccxt.NetworkError("connection closed")
@@ -366,22 +431,36 @@ class FeedHandler:
             except Exception as exc:  # ccxt.NetworkError / ExchangeError / protocol errors
                 if self._stopping:
                     return
-                self._connected.clear()
-                self.stats.disconnects += 1
                 self._count_rate_limit(exc)
-                self.breaker.record_failure()
-                self.protocol.on_disconnected()
-                self._invalidate_books()
+                breaker.record_failure()
+                if status is None:
+                    self._connected.clear()
+                    self.stats.disconnects += 1
+                    self.protocol.on_disconnected()
+                    self._invalidate_books()
+                    self._ensure_polling()
+                else:
+                    status.disconnects += 1
+                    status.stream.on_disconnected()
                 delay = self._backoff(attempt)
                 attempt += 1
                 log.warning(
-                    "feed.disconnected", venue=self.venue, error=str(exc)[:200], retry_in_s=round(delay, 3)
+                    "feed.disconnected",
+                    venue=self.venue,
+                    stream=name,
+                    error=str(exc)[:200],
+                    retry_in_s=round(delay, 3),
                 )
-                self._ensure_polling()
-                if self.breaker.state is CircuitState.OPEN:
+                if breaker.state is CircuitState.OPEN:
                     continue  # the open circuit decides when to try again
-                self._set_state(FeedState.BACKOFF)
+                self._set_stream_state(status, FeedState.BACKOFF)
                 await asyncio.sleep(delay)
+
+    def _set_stream_state(self, status: StreamStatus | None, state: FeedState) -> None:
+        if status is None:
+            self._set_state(state)
+        else:
+            status.state = state
 
     def record_success(self) -> None:
         """A venue interaction succeeded (a book synced, a REST poll answered)."""
@@ -426,16 +505,30 @@ class FeedHandler:
             await asyncio.sleep(self.settings.rest_poll_ms / 1000)
 
     async def _watch_stale(self) -> None:
-        period_s = max(self.settings.stale_after_ms / 4000, 0.01)
+        """A connection that is up but silent for its stale limit is dropped (and reconnects)."""
+        limits_ms = [self.settings.stale_after_ms]
+        limits_ms += [s.stream.stale_after_ms or self.settings.stale_after_ms for s in self.streams.values()]
+        period_s = max(min(limits_ms) / 4000, 0.01)
         stale_ns = self.settings.stale_after_ms * 1_000_000
         while not self._stopping:
             await asyncio.sleep(period_s)
-            if self.state is not FeedState.LIVE or not self.last_message_ns:
-                continue
-            if self.clock.timestamp_ns() - self.last_message_ns > stale_ns:
+            now = self.clock.timestamp_ns()
+            if (
+                self.state is FeedState.LIVE
+                and self.last_message_ns
+                and now - self.last_message_ns > stale_ns
+            ):
                 self.alert(None, "FEED_STALE", f"no message for {self.settings.stale_after_ms} ms")
-                self.last_message_ns = self.clock.timestamp_ns()
+                self.last_message_ns = now
                 self.protocol.drop_connection()
+            for status in self.streams.values():
+                limit_ms = status.stream.stale_after_ms or self.settings.stale_after_ms
+                if status.state is not FeedState.LIVE or not status.last_message_ns:
+                    continue
+                if now - status.last_message_ns > limit_ms * 1_000_000:
+                    self.alert(None, "FEED_STALE", f"{status.stream.name}: no message for {limit_ms} ms")
+                    status.last_message_ns = now
+                    self.protocol.drop_connection(status.stream.url)
 
     def _set_state(self, state: FeedState) -> None:
         if state is self.state:
@@ -444,9 +537,10 @@ class FeedHandler:
         for listener in self._state_listeners:
             listener(state)
 
-    def _on_breaker_change(self, previous: CircuitState, current: CircuitState) -> None:
+    def _on_breaker_change(self, stream: str, previous: CircuitState, current: CircuitState) -> None:
         kind = "CIRCUIT_OPEN" if current is CircuitState.OPEN else f"CIRCUIT_{current.name}"
-        self.alert(None, kind, f"{previous.name} -> {current.name}")
+        prefix = f"{stream}: " if stream else ""
+        self.alert(None, kind, f"{prefix}{previous.name} -> {current.name}")
 
     # -- emitting (called by the venue protocols, on the loop) --------------------------------------
     def alert(self, instrument_id: InstrumentId | None, kind: str, detail: str, value: str = "") -> None:

@@ -1,6 +1,7 @@
 """What every venue protocol shares: the ccxt.pro exchange subclass that routes raw messages to us,
-connect-and-subscribe on ccxt's client, instrument construction from ccxt markets, exact parsing
-helpers and the generic sequenced/checksummed book synchroniser.
+connect-and-subscribe on ccxt's client, extra connections a venue needs (``ExtraStream``), instrument
+construction from ccxt markets, exact parsing helpers, candles into ``Bar`` events and the generic
+sequenced/checksummed book synchroniser.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,7 +23,7 @@ import structlog
 
 from engine.core.enums import InstrumentKind, Side
 from engine.core.errors import ValidationError
-from engine.core.events import TradeTick
+from engine.core.events import Bar, TradeTick
 from engine.core.fixed import Price, Quantity
 from engine.core.ids import InstrumentId, TradeId
 from engine.core.instruments import Instrument
@@ -34,8 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BOOK_WIRE_SIZE_INCREMENT",
+    "CandleCloser",
+    "ExtraStream",
     "SequencedBook",
     "VenueProtocol",
+    "candle_bar",
     "decimal_str",
     "instrument_from_market",
     "ms_to_ns",
@@ -124,6 +129,85 @@ def refine_grid(
         return instrument
     tick = Price.from_raw(gcd, places)
     return dataclasses.replace(instrument, price_increment=tick)
+
+
+def candle_bar(
+    parser: LevelParser,
+    ts_open: int,
+    interval_ns: int,
+    ohlc: Sequence[str],
+    volume: str,
+    ts_init: int,
+) -> Bar:
+    """A venue candle (open, high, low, close and volume as the venue's decimal strings) as a ``Bar``
+    on the instrument's grid, exactly (a price or size off the grid raises ``ValidationError``).
+
+    ``ts_event`` is the candle's close time; venue candles carry no trade count (0) and no VWAP.
+    """
+    inst = parser.instrument
+    o, h, low, c = (inst.ticks_to_price(parser.ticks(str(text))) for text in ohlc)
+    return Bar(
+        ts_event=ts_open + interval_ns,
+        ts_init=ts_init,
+        instrument_id=inst.id,
+        interval_ns=interval_ns,
+        ts_open=ts_open,
+        open=o,
+        high=h,
+        low=low,
+        close=c,
+        volume=inst.lots_to_quantity(parser.lots(str(volume))),
+        trade_count=0,
+    )
+
+
+class CandleCloser:
+    """Emits each candle of a venue's candle channel once, when it is final.
+
+    Venues push the candle still forming over and over. A push the venue marks closed (OKX
+    ``confirm`` "1", Bybit ``confirm``) is emitted at once. A candle that never got such a push (a
+    venue without the flag, like Crypto.com, or a closing push the venue skipped) is final when a
+    later candle starts: its last push is its final state, emitted then (``ts_init`` = when that
+    became known). Pushes of a candle at or before the last one emitted (a resubscription replays
+    the current candle) and pushes older than the running candle are dropped.
+
+    ``reset()`` belongs to a disconnect: the pushes during the outage are lost, so the running
+    candle's last known state is not final and is never emitted (the next push starts afresh).
+    """
+
+    __slots__ = ("_emit", "_last_emitted", "_running")
+
+    def __init__(self, emit: Callable[[Bar], None]) -> None:
+        self._emit = emit
+        #: (instrument, interval) -> the candle still forming.
+        self._running: dict[tuple[InstrumentId, int], Bar] = {}
+        #: (instrument, interval) -> ts_open of the last candle emitted.
+        self._last_emitted: dict[tuple[InstrumentId, int], int] = {}
+
+    def push(self, bar: Bar, closed: bool) -> None:
+        key = (bar.instrument_id, bar.interval_ns)
+        last = self._last_emitted.get(key)
+        if last is not None and bar.ts_open <= last:
+            return
+        running = self._running.get(key)
+        if running is not None:
+            if bar.ts_open < running.ts_open:
+                return
+            if running.ts_open < bar.ts_open:  # a later candle started: the running one is final
+                del self._running[key]
+                self._close(key, dataclasses.replace(running, ts_init=bar.ts_init))
+        if closed:
+            self._running.pop(key, None)
+            self._close(key, bar)
+        else:
+            self._running[key] = bar
+
+    def reset(self) -> None:
+        self._running.clear()
+
+    def _close(self, key: tuple[InstrumentId, int], bar: Bar) -> None:
+        self._last_emitted[key] = bar.ts_open
+        self._emit(bar)
 
 
 class SequencedBook:
@@ -246,6 +330,35 @@ class UnitStrings:
         return [cache[u] if u in cache else self(u) for u in units]
 
 
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraStream:
+    """A websocket connection a venue needs beside its main one (``ws_url``), e.g. OKX's
+    ``/business`` endpoint, the only one serving candles since 2023.
+
+    The feed runs each in its own task under the main connection's supervision (reconnect with
+    backoff and jitter, resubscription on every new connection, a circuit breaker of its own whose
+    successes are connects and data messages handled, the stale watchdog) without touching the main
+    connection: a candle endpoint that fails neither drops nor invalidates the books. Messages
+    arriving on ``url`` go to ``handle`` (same contract as ``VenueProtocol.handle``: False passes the
+    message to ccxt's own handling: acks, pongs, errors).
+    """
+
+    #: Short name for logs, alerts (``<name>: ...`` in their detail) and ``FeedHandler.streams``.
+    name: str
+    url: str
+    #: Called on every (re)connect: the subscriptions to send.
+    subscribe_messages: Callable[[], list[Any]]
+    handle: Callable[[Any, int], bool]
+    #: Called when the connection is lost (forget per-connection state).
+    on_disconnected: Callable[[], None] = _nothing
+    #: Silence after which the connection is judged dead (0: the feed's ``stale_after_ms``).
+    stale_after_ms: int = 0
+
+
 class VenueProtocol(ABC):
     """One venue's wire protocol over ccxt.pro's client. Subclasses set the class variables."""
 
@@ -262,6 +375,8 @@ class VenueProtocol(ABC):
         self.books: dict[InstrumentId, SequencedBook] = {}
         self.trade_parsers: dict[InstrumentId, LevelParser] = {}
         self._exchange_class: type | None = None
+        #: Extra streams by URL (filled as they connect): where their messages go.
+        self._extra_by_url: dict[str, ExtraStream] = {}
 
     # -- ccxt ----------------------------------------------------------------------------------------
     def exchange_class(self) -> type:
@@ -326,21 +441,29 @@ class VenueProtocol(ABC):
     @abstractmethod
     def subscribe_messages(self) -> list[Any]: ...
 
-    async def connect_and_subscribe(self) -> asyncio.Future[Any]:
-        """Open ccxt's client for ``ws_url`` and send our subscriptions; returns a future that ccxt
-        rejects when the connection closes or errors (the feed awaits it)."""
-        url = self.ws_url()
+    def extra_streams(self) -> list[ExtraStream]:
+        """Further connections this feed needs (asked once markets are loaded; none by default)."""
+        return []
+
+    async def connect_and_subscribe(self, stream: ExtraStream | None = None) -> asyncio.Future[Any]:
+        """Open ccxt's client for ``ws_url`` (or ``stream``'s URL) and send the subscriptions; returns
+        a future that ccxt rejects when the connection closes or errors (the feed awaits it)."""
+        if stream is not None:
+            self._extra_by_url[stream.url] = stream
+        url = self.ws_url() if stream is None else stream.url
         exchange = self.exchange
         alive = exchange.watch(url, "algotrendy:alive")
         client = exchange.client(url)
         await asyncio.wait({client.connected, alive}, return_when=asyncio.FIRST_COMPLETED)
         if alive.done():
             alive.result()  # raises the connect error
-        for message in self.subscribe_messages():
+        messages = self.subscribe_messages() if stream is None else stream.subscribe_messages()
+        for message in messages:
             if exchange.enableRateLimit:
                 await client.throttle(1)
             await client.send(message)
-        self.after_subscribe()
+        if stream is None:
+            self.after_subscribe()
         return alive
 
     def after_subscribe(self) -> None:  # noqa: B027 - an optional hook, empty by default
@@ -351,8 +474,10 @@ class VenueProtocol(ABC):
             sync.synced = False
             sync.last_seq = -1
 
-    def drop_connection(self) -> None:
-        client = (self.exchange.clients or {}).get(self.ws_url()) if self.exchange is not None else None
+    def drop_connection(self, url: str = "") -> None:
+        """Fail the main connection (or the one to ``url``) as a network error would."""
+        url = url or self.ws_url()
+        client = (self.exchange.clients or {}).get(url) if self.exchange is not None else None
         if client is not None and not client.closed():
             client.on_error(ccxt.NetworkError("connection dropped by the feed handler"))
 
@@ -370,11 +495,19 @@ class VenueProtocol(ABC):
     def on_ws_message(self, client: Any, message: Any) -> None:
         feed = self.feed
         ts_init = feed.clock.timestamp_ns()
-        feed.last_message_ns = ts_init
+        extra = self._extra_by_url.get(client.url) if self._extra_by_url else None
+        status = None
+        if extra is None:
+            feed.last_message_ns = ts_init
+            handle = self.handle
+        else:
+            status = feed.streams[extra.name]
+            status.last_message_ns = ts_init
+            handle = extra.handle
         feed.stats.messages += 1
         client.lastPong = ts_init // _MS  # any inbound frame proves the connection is alive
         try:
-            handled = self.handle(message, ts_init)
+            handled = handle(message, ts_init)
         except (ValidationError, KeyError, ValueError, TypeError, IndexError) as exc:
             feed.stats.parse_errors += 1
             log.warning(
@@ -386,6 +519,8 @@ class VenueProtocol(ABC):
                 self.exchange.ccxt_handle_message(client, message)
             except Exception as exc:
                 log.debug("feed.unhandled_message", venue=self.venue, error=str(exc)[:200])
+        elif status is not None:
+            status.breaker.record_success()  # data read on an extra stream: its endpoint works
 
     @abstractmethod
     def handle(self, message: Any, ts_init: int) -> bool:

@@ -1,11 +1,22 @@
-"""OKX v5 market data (``OKX``): ``books`` (400 levels), ``trades``, ``candle<interval>``.
+"""OKX v5 market data (``OKX``): ``books`` (400 levels) and ``trades`` on the ``/public`` endpoint,
+``candle<bar>`` on ``/business``.
 
 Book rules (OKX API v5 "Order book" docs): a ``snapshot`` then ``update`` pushes; when the push
 carries ``seqId``/``prevSeqId`` an update must have ``prevSeqId == previous seqId`` (a heartbeat
 update may repeat the same ``seqId``); every push carries ``checksum``: CRC-32 (signed) of the top
 25 levels interleaved ``bidPx:bidSz:askPx:askSz:...`` with the venue's own number formatting. A gap
 or a checksum mismatch invalidates the book and resubscribes the channel, which brings a new
-snapshot. Candles live on the ``/business`` endpoint since 2023 and are not subscribed here.
+snapshot.
+
+Candles: since June 2023 OKX serves ``candle<bar>`` only on its ``/business`` endpoint (ccxt.pro's
+``okx.get_url``), so with ``Channel.OHLCV`` the feed runs that second connection (an
+``ExtraStream``: its own reconnects, breaker and stale watchdog; losing it never touches the books).
+A push is ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]`` for the candle opened at ``ts``,
+repeated while it forms (``confirm`` "0") and once more when it closes ("1"): the ``Bar`` is emitted
+on "1", or, for a candle whose closing push never came (or a push without ``confirm``), when a later
+candle starts (``CandleCloser``). ``vol`` is in the instrument's size unit (base currency on spot,
+contracts on swaps and futures, like ``trades``' ``sz``). Pushes of another channel than the one
+subscribed (another bar size) or of another instrument are ignored.
 """
 
 from __future__ import annotations
@@ -14,9 +25,12 @@ from typing import Any
 
 from engine.core.ids import InstrumentId
 from engine.marketdata.feeds.venues.common import (
+    CandleCloser,
+    ExtraStream,
     SequencedBook,
     UnitStrings,
     VenueProtocol,
+    candle_bar,
     crc32_signed,
     format_units,
     ms_to_ns,
@@ -68,6 +82,10 @@ class OkxProtocol(VenueProtocol):
     def __init__(self, feed: Any) -> None:
         super().__init__(feed)
         self._formatters: dict[InstrumentId, tuple[UnitStrings, UnitStrings]] = {}
+        self._candles = CandleCloser(self.feed.emit_bar)
+        #: The subscribed candle channel ("candle1D") and its interval (set once markets are loaded).
+        self._candle_channel = ""
+        self._candle_interval_ns = 0
 
     def ccxt_options(self) -> dict[str, Any]:
         return {"fetchMarkets": {"types": ["spot", "swap", "future"]}, "fetchCurrencies": False}
@@ -75,6 +93,67 @@ class OkxProtocol(VenueProtocol):
     def ws_url(self) -> str:
         return f"{self.exchange.urls['api']['ws']}/public"
 
+    # -- candles on /business -------------------------------------------------------------------------
+    def on_markets_loaded(self) -> None:
+        from engine.marketdata.feeds.base import Channel
+
+        super().on_markets_loaded()
+        if Channel.OHLCV not in self.feed.settings.channels:
+            return
+        # an unknown interval is refused at start, not in the loop; fixed-length bars only (a
+        # calendar month, "1M", has no single interval_ns)
+        interval = self.feed.settings.ohlcv_interval
+        timeframes = {t: str(bar) for t, bar in self.exchange.timeframes.items() if not t.endswith("M")}
+        if interval not in timeframes:
+            known = ", ".join(timeframes)
+            raise ValueError(f"OKX feed: no {interval!r} candles; ohlcv_interval is one of {known}")
+        self._candle_channel = f"candle{timeframes[interval]}"
+        self._candle_interval_ns = int(self.exchange.parse_timeframe(interval)) * 1_000_000_000
+
+    def extra_streams(self) -> list[ExtraStream]:
+        from engine.marketdata.feeds.base import Channel
+
+        if Channel.OHLCV not in self.feed.settings.channels:
+            return []
+        exchange = self.exchange
+        stale_ms = self.feed.settings.stale_after_ms + self._candle_interval_ns // 1_000_000
+        return [
+            ExtraStream(
+                name="business",
+                url=str(exchange.get_url("candle", "business")),
+                subscribe_messages=self._candle_subscriptions,
+                handle=self._handle_candles,
+                on_disconnected=self._candles.reset,
+                # a quiet market may push nothing until its candle closes: one bar plus the usual
+                # silence before the connection is judged dead (ccxt's ping/pong catches a dead socket)
+                stale_after_ms=stale_ms,
+            )
+        ]
+
+    def _candle_subscriptions(self) -> list[Any]:
+        channel = self._candle_channel
+        return [
+            {
+                "op": "subscribe",
+                "args": [{"channel": channel, "instId": str(m["id"])} for m in self.markets()],
+            }
+        ]
+
+    def _handle_candles(self, message: Any, ts_init: int) -> bool:
+        if type(message) is not dict or "data" not in message:
+            return False
+        arg = message["arg"]
+        iid = self.instrument_by_wire.get(arg.get("instId", ""))
+        if arg.get("channel") != self._candle_channel or iid is None:
+            return True  # not a candle we subscribed (another bar size, another instrument)
+        parser, interval_ns = self.trade_parsers[iid], self._candle_interval_ns
+        for row in message["data"]:
+            bar = candle_bar(parser, ms_to_ns(row[0]), interval_ns, row[1:5], row[5], ts_init)
+            # without the confirm field (pushes before it existed) a candle closes when the next starts
+            self._candles.push(bar, closed=len(row) > 8 and row[8] == "1")
+        return True
+
+    # -- books and trades on /public --------------------------------------------------------------------
     def _args(self, iid: InstrumentId | None = None) -> list[dict[str, str]]:
         from engine.marketdata.feeds.base import Channel
 
