@@ -9,7 +9,9 @@ Behaviour a test can steer:
 * ``mutate``: rewrite message ``i`` before it is sent (a corrupted update, a wrong checksum);
 * every subscribe message (re)starts the replay from the first message (debounced so that one
   subscription burst starts it once) — a client that resubscribes gets a fresh snapshot;
-* ``pong``: the venue's answer to an application-level ping text, if any.
+* ``pong``: the venue's answer to an application-level ping text, if any;
+* ``ws_routes``: WebSocket paths served by another ``MockExchange`` (never started itself) with its
+  own messages and all of the above (OKX's ``/business`` candle endpoint beside ``/public``).
 
 ``rest_log`` and ``ws_log`` record what the client did (with monotonic times) so tests can check the
 backoff, the subscriptions and the reconnects.
@@ -54,6 +56,8 @@ class MockExchange:
     sent: int = 0
     #: Called with (index, monotonic ns) right before message ``index`` is sent (latency benchmarks).
     on_send: Callable[[int, int], None] | None = None
+    #: WebSocket path -> the mock serving it (its messages, drops, logs); other paths are served here.
+    ws_routes: dict[str, MockExchange] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._failures: dict[str, _Failure] = {}
@@ -86,22 +90,24 @@ class MockExchange:
         return self.base_url
 
     async def stop(self) -> None:
-        for ws in list(self._sockets):
-            await ws.close()
+        await self.close_sockets()
         if self._runner is not None:
             await self._runner.cleanup()
 
     async def close_sockets(self) -> None:
+        for route in self.ws_routes.values():
+            await route.close_sockets()
         for ws in list(self._sockets):
             await ws.close()
 
     # -- HTTP ----------------------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() == "websocket":
-            if not self.ws_enabled:
-                self.ws_log.append((time.monotonic(), "<refused>"))
+            target = self.ws_routes.get(request.path, self)
+            if not target.ws_enabled:
+                target.ws_log.append((time.monotonic(), "<refused>"))
                 return web.Response(status=503, text="websocket unavailable")
-            return await self._websocket(request)
+            return await target._websocket(request)
         return self._rest(request)
 
     def _rest(self, request: web.Request) -> web.Response:

@@ -17,6 +17,9 @@ from tests.mockex.sessions import RestRecord, merge, read_rest, read_ws
 
 SESSIONS = "exchange-payloads/cryptofeed-sessions"
 FIXTURES = "exchange-payloads/nautilus-adapter-fixtures"
+OKX_CANDLE_FIXTURE = f"{FIXTURES}/okx/test_data/ws_candle.json"
+#: Where ccxt.pro's okx opens its candle connection (``get_url('candle', 'business')``).
+OKX_BUSINESS_PATH = "/ws/v5/business"
 
 
 @dataclass
@@ -50,10 +53,58 @@ def binance_usdm(data: Path) -> VenueMock:
 
 
 def okx(data: Path) -> VenueMock:
-    """OKX v5, 2022-05-13: instruments (spot/swap/futures), books (with checksums), trades."""
+    """OKX v5, 2022-05-13: instruments (spot/swap/futures), books (with checksums), trades on
+    ``/public``. The recording has no candles: ``/business`` answers and stays silent (the feed's
+    candle connection must never land on ``/public``); ``okx_with_candles`` serves candles there."""
     mock = _session(data, ["OKX.0"], ["OKX.ws.1.0"])
     mock.pong = lambda text: "pong" if text == "ping" else None
+    business = MockExchange([], [])
+    business.pong = mock.pong
+    mock.ws_routes[OKX_BUSINESS_PATH] = business
     return VenueMock("okx", mock, ("BTC/USDT", "UNI/USD:UNI", "BTC/USD:BTC-220527"))
+
+
+def okx_business(vm: VenueMock) -> MockExchange:
+    """The mock behind an OKX mock's ``/business`` endpoint."""
+    return vm.mock.ws_routes[OKX_BUSINESS_PATH]
+
+
+def okx_candle_pushes(data: Path) -> list[str] | None:
+    """The ``/business`` pushes of one BTC-USDT ``candle1D``, from nautilus's ``ws_candle.json`` (the
+    venue's closing push, ``confirm`` "1"): first the same row with ``confirm`` "0" (how OKX pushes a
+    candle while it forms), then the fixture as recorded. None when the fixture is absent."""
+    path = data / OKX_CANDLE_FIXTURE
+    if not path.is_file():
+        return None
+    closed = json.loads(path.read_text())
+    forming = json.loads(json.dumps(closed))
+    for row in forming["data"]:
+        row[8] = "0"
+    return [json.dumps(forming), json.dumps(closed)]
+
+
+def okx_with_candles(data: Path) -> VenueMock | None:
+    """``okx`` plus the candle pushes of ``okx_candle_pushes`` on ``/business`` (None without the
+    fixture). The fixture is OKX's documentation example, priced at 0.01 (8533.02) while the 2022
+    session lists BTC-USDT at a 0.1 tick, and prices off the grid are refused, never rounded: here the
+    instrument list gives BTC-USDT a 0.01 tick (a finer grid that still holds every recorded book
+    price; OKX's checksum formatting of them is unchanged)."""
+    pushes = okx_candle_pushes(data)
+    if pushes is None:
+        return None
+    vm = okx(data)
+    spot: str | None = None
+    for record in vm.mock.rest:
+        if record.path == "/api/v5/public/instruments" and record.query == {"instType": "SPOT"}:
+            if spot is None:
+                listing = json.loads(record.body)
+                for row in listing["data"]:
+                    if row["instId"] == "BTC-USDT":
+                        row["tickSz"] = "0.01"
+                spot = json.dumps(listing)
+            record.body = spot
+    okx_business(vm).ws_messages = pushes
+    return vm
 
 
 def kraken(data: Path) -> VenueMock:
