@@ -25,9 +25,10 @@ class Ledger:
 
     def __init__(self) -> None:
         self._balances: dict[str, dict[str, Money]] = {}
-        #: Per instrument terms, what a fill needs as plain values (worked out once): the quote
-        #: code, the notional precision and unit, and for spot the base code and size precision.
-        self._fill_terms: dict[InstrumentTerms, tuple[str, int, int, str | None, int]] = {}
+        #: Per instrument (by id: hashing the terms would hash every field), its terms and what a
+        #: fill needs from them as plain values, worked out once: the quote code, the notional
+        #: precision and unit, and for spot the base code, size precision and size step.
+        self._fill_terms: dict[str, tuple[InstrumentTerms, str, int, int, str | None, int, int]] = {}
 
     def open(self, account: str, balances: Mapping[str, Money] | None = None) -> None:
         if account in self._balances:
@@ -47,32 +48,21 @@ class Ledger:
     def balances(self, account: str) -> dict[str, Money]:
         return dict(self._balances[account])
 
-    def _add(self, account: str, amount: Money) -> None:
-        book = self._balances[account]
-        current = book.get(amount.currency)
-        book[amount.currency] = amount if current is None else current + amount
-
-    def _sub(self, account: str, amount: Money) -> None:
-        """``_add(account, -amount)`` without the negated intermediate when the asset is held."""
-        book = self._balances[account]
-        current = book.get(amount.currency)
-        book[amount.currency] = -amount if current is None else current - amount
-
     def apply_fill(
         self, account: str, terms: InstrumentTerms, side: Side, ticks: int, lots: int, fee: Money
     ) -> None:
         """The quote moves by the notional against the fill, spot's base by the quantity with it,
         and the fee is debited. Exact: the same sums as ``Money`` arithmetic (the result keeps the
         larger precision), on the integers directly (a fill is several balance moves)."""
-        fill_terms = self._fill_terms.get(terms)
-        if fill_terms is None:
-            fill_terms = self._fill_terms[terms] = _fill_terms(terms)
-        quote, notional_precision, unit, base, size_precision = fill_terms
+        fill_terms = self._fill_terms.get(terms.instrument.id)
+        if fill_terms is None or fill_terms[0] is not terms:
+            fill_terms = self._fill_terms[terms.instrument.id] = _fill_terms(terms)
+        _, quote, notional_precision, unit, base, size_precision, size_step = fill_terms
         book = self._balances[account]
         sign = 1 if side is Side.BUY else -1
         _move(book, quote, -sign * ticks * lots * unit, notional_precision)
         if base is not None:
-            _move(book, base, sign * lots * terms.instrument.size_increment.raw, size_precision)
+            _move(book, base, sign * lots * size_step, size_precision)
         if fee._raw:
             _move(book, fee._currency, -fee._raw, fee._precision)
 
@@ -93,12 +83,13 @@ class Ledger:
 _new_object = object.__new__
 
 
-def _fill_terms(terms: InstrumentTerms) -> tuple[str, int, int, str | None, int]:
+def _fill_terms(terms: InstrumentTerms) -> tuple[InstrumentTerms, str, int, int, str | None, int, int]:
     instrument = terms.instrument
     quote = Money.from_raw(0, 0, instrument.quote).currency
     spot = instrument.kind is InstrumentKind.SPOT
     base = Money.from_raw(0, 0, instrument.base).currency if spot else None
-    return quote, terms.notional_precision, terms.notional_unit_raw, base, instrument.size_precision
+    step = instrument.size_increment
+    return terms, quote, terms.notional_precision, terms.notional_unit_raw, base, step.precision, step.raw
 
 
 def _move(book: dict[str, Money], currency: str, raw: int, precision: int) -> None:
