@@ -8,15 +8,17 @@ connection can fail and come back without disturbing the other.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from engine.core.clock import TestClock
 from engine.core.events import Bar
 from engine.core.fixed import Price, Quantity
-from engine.marketdata.feeds import Channel, FeedState
+from engine.marketdata.feeds import Channel, FeedHandler, FeedSettings, FeedState
 from tests.mockex import venues
-from tests.mockex.harness import drained, running_feed, synced, until
+from tests.mockex.harness import FAST, RecordingSink, drained, running_feed, synced, until
 
 #: The fixture's candle: BTC-USDT, 1D, opened 1597026383085 ms, confirm "1".
 TS_OPEN = 1_597_026_383_085 * 1_000_000
@@ -227,3 +229,45 @@ async def test_okx_when_ohlcv_interval_unknown_then_start_refused(shared_data: P
         async with running_feed(vm, ohlcv_interval="7m"):
             pass
     assert vm.mock.connections == 0 and venues.okx_business(vm).connections == 0
+
+
+async def test_okx_when_business_goes_silent_then_stale_alert_and_only_it_reconnects(
+    shared_data: Path,
+) -> None:
+    """Staleness is judged per connection on the feed's clock (a ``TestClock`` here, advanced by hand):
+    the candle connection's limit is one bar longer than the feed's ``stale_after_ms`` (a quiet market
+    may push nothing until its candle closes)."""
+    vm = _candles(shared_data)
+    business = venues.okx_business(vm)
+    base = await vm.mock.start()
+    clock = TestClock(time.time_ns())
+    sink = RecordingSink()
+    settings = FeedSettings(
+        venue="okx",
+        symbols=vm.symbols,
+        base_url_override=base,
+        ohlcv_interval="1d",
+        stale_after_ms=200,
+        **FAST,
+    )
+    feed = FeedHandler(settings, sink, clock=clock)
+    sink.feed = feed
+    try:
+        await feed.start()
+        await until(lambda: drained(feed, vm) and synced(feed, vm), what="public replay")
+        await until(lambda: business.replay_done.is_set() and sink.bars, what="candle replay")
+        assert feed.streams["business"].stream.stale_after_ms == 200 + 86_400_000
+        clock.advance(1_000_000_000)  # 1 s: past the main limit, far within the candle one
+        await until(lambda: vm.mock.connections >= 2, what="main reconnect after stale")
+        assert [a.detail for a in sink.alerts if a.kind == "FEED_STALE"] == ["no message for 200 ms"]
+        assert business.connections == 1 and feed.streams["business"].disconnects == 0
+        clock.advance(DAY)  # one more day: the candle connection is silent past its limit too
+        await until(lambda: business.connections >= 2, what="candle reconnect after stale")
+        stale = [a.detail for a in sink.alerts if a.kind == "FEED_STALE"]
+        assert "business: no message for 86400200 ms" in stale
+        await until(lambda: len(_business_subscribes(business)) == 2, what="candle resubscription")
+        await until(lambda: feed.streams["business"].state is FeedState.LIVE, what="candle live again")
+        assert len(sink.bars) == 1  # the replayed closing push of an emitted candle is not emitted again
+    finally:
+        await feed.stop()
+        await vm.mock.stop()
