@@ -24,7 +24,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import structlog
@@ -35,9 +35,11 @@ from engine.core.events import Bar, Event, OrderBookUpdated, QuoteTick, TradeTic
 from engine.core.ids import InstrumentId
 from engine.core.instruments import Instrument
 from engine.marketdata.book import OrderBook
-from engine.marketdata.feeds.base import FeedSink
 from engine.marketdata.io.records import OrderBookDeltas
 from engine.store.recording import RecordingReader
+
+if TYPE_CHECKING:
+    from engine.marketdata.feeds.base import FeedSink
 
 __all__ = ["ReplayFeed", "ReplayStats", "apply_deltas", "parse_speed"]
 
