@@ -266,8 +266,10 @@ class StoreWriter:
         ``wait``/``flush`` instead. A failed commit answers False; the waiters get the error.
         """
         if self.on_loop and self._started:
+            # The callback scheduled for this burst stays scheduled (and finds nothing, or what
+            # was queued after this call): appends later in this loop iteration need no new one.
             while self._batch and self._failure is None:
-                self._commit_batch()
+                self._commit_now()
         return self._failure is None and self.committed_ticket == self.enqueued_ticket
 
     async def close(self) -> None:
@@ -322,6 +324,10 @@ class StoreWriter:
     def _commit_batch(self) -> None:
         """Loop callback: commit everything queued since the last one in one write transaction."""
         self._commit_scheduled = False
+        self._commit_now()
+
+    def _commit_now(self) -> None:
+        """Commit the queued items (at most ``max_batch``; the rest from a scheduled callback)."""
         batch = self._batch
         if not batch or self._failure is not None:
             return
@@ -331,10 +337,11 @@ class StoreWriter:
             n = self._max_batch
             self._batch = batch[n:]
             batch = batch[:n]
-            self._commit_scheduled = True
-            loop = self._loop
-            assert loop is not None
-            loop.call_soon(self._commit_batch)
+            if not self._commit_scheduled:
+                self._commit_scheduled = True
+                loop = self._loop
+                assert loop is not None
+                loop.call_soon(self._commit_batch)
         else:
             self._batch = []
         try:
@@ -352,7 +359,7 @@ class StoreWriter:
 
     def _drain_on_loop(self) -> None:
         while self._batch and self._failure is None:
-            self._commit_batch()
+            self._commit_now()
 
     def _on_committed(self, ticket: int, last_keys: list[tuple[int, bytes]]) -> None:
         """Loop thread: one call per committed batch."""
