@@ -4,6 +4,12 @@ Every server and every client runs in its own process (multiprocessing, spawn), 
 is not the server's; the machine is shared, so the numbers that travel are the **ratios to the
 peer measured in the same run** (the echo baseline) and medians.
 
+The load generators are built to cost as little as a serious load tool (see grpc_load.py: request
+bytes prepared once, answers and stream messages not decoded) and the unary load runs in ONE client process: on
+a 2-core machine the server then has a core of its own instead of sharing two with the clients. Each
+result carries the server's CPU (cores) and its CPU per call / per delivered event -- the
+load-independent figures -- and the clients' CPU, so a figure can be read for what limited it.
+
 1. ``echo``: a raw grpc.aio server (uvloop) that returns the request bytes -- what one unary call
    costs on this machine with nothing behind it.
 2. ``get_order_book``: the engine's unary floor (authenticated, rate-limited, metered, a cheap
@@ -11,7 +17,7 @@ peer measured in the same run** (the echo baseline) and medians.
 3. ``submit_order``: ``OrderService.SubmitOrder`` on the real engine (authenticated with an API
    key, validated, risk-checked, journalled in LMDB, sent to and acknowledged by the simulated
    venue), resting limit orders. Both with ``CONCURRENCY`` concurrent callers (one call at a time
-   each), the same client work per call (serialize a fresh SubmitOrderRequest, parse the answer).
+   each) and the same load generator: the echo server gets the very SubmitOrder request bytes.
    Goals: >= 80% of the echo calls/s, p99 <= 20 ms.
 4. ``fanout``: ``FANOUT_SUBSCRIBERS`` streams of one instrument's trades and BBO from the engine's
    ``MarketDataHub`` (real servicer, real bus, published at a fixed rate in the server process).
@@ -41,7 +47,13 @@ import grpc_load
 
 RESULTS = Path(__file__).parent / "results" / "grpc.json"
 CONCURRENCY = 50
-CLIENT_PROCESSES = 2
+#: One unary client process (many channels) keeps the server busy; a second would only take CPU
+#: from it. 1,000 stream readers need two: one Python process cannot read that many messages.
+CLIENT_PROCESSES = 1
+FANOUT_CLIENT_PROCESSES = 2
+UNARY_CHANNELS = 5
+#: Subscribers per client channel (HTTP/2 connection) in the fan-out runs.
+STREAMS_PER_CHANNEL = 100
 #: Client processes start and connect, then load runs WARMUP_S unmeasured, then DURATION_S measured.
 SETUP_S = 4.0
 WARMUP_S = 2.0
@@ -131,6 +143,7 @@ def _unary(method: str, server: _Server, tag: str) -> dict[str, Any]:
                 info.get("authorization", ""),
                 info.get("price", "60000.0"),
                 per_process,
+                UNARY_CHANNELS,
                 f"{tag}{p}",
             )
             for p in range(CLIENT_PROCESSES)
@@ -144,14 +157,18 @@ def _unary(method: str, server: _Server, tag: str) -> dict[str, Any]:
         for code, count in part["errors"].items():
             errors[code] = errors.get(code, 0) + count
     first_error = next((p["first_error"][0] for p in parts if p["first_error"]), "")
+    clients_cpu = sum(p["cpu"] for p in parts)
     return {
         "calls": calls,
         "calls_per_s": calls / DURATION_S,
         **_latency_ms(latencies),
-        # The server's CPU in the window (cores) and calls per server CPU-second: what one core
-        # would sustain -- the load-independent figure on a shared machine.
+        # The server's CPU in the window (cores), its CPU per call and calls per server CPU-second:
+        # what one core would sustain -- the load-independent figures on a shared machine.
         "server_cpu": server_cpu,
+        "server_us_per_call": server_cpu * DURATION_S / calls * 1e6 if calls else 0.0,
         "calls_per_server_cpu_s": calls / DURATION_S / server_cpu if server_cpu else 0.0,
+        "clients_cpu": clients_cpu,
+        "client_us_per_call": clients_cpu * DURATION_S / calls * 1e6 if calls else 0.0,
         "errors": errors,
         "first_error": first_error,
     }
@@ -214,13 +231,13 @@ def _fanout(subscribers: int, slow: int, trades_per_s: int, quotes_per_s: int) -
     server = _Server(grpc_load.fanout_server, trades_per_s, quotes_per_s, CONFLATION_WINDOW_MS)
     try:
         sizes = [
-            subscribers // CLIENT_PROCESSES + (1 if p < subscribers % CLIENT_PROCESSES else 0)
-            for p in range(CLIENT_PROCESSES)
+            subscribers // FANOUT_CLIENT_PROCESSES + (1 if p < subscribers % FANOUT_CLIENT_PROCESSES else 0)
+            for p in range(FANOUT_CLIENT_PROCESSES)
         ]
         parts, server_cpu = _run_clients(
             grpc_load.stream_clients,
             [
-                (server.info["target"], size, max(1, size // 100), slow if p == 0 else 0)
+                (server.info["target"], size, max(1, size // STREAMS_PER_CHANNEL), slow if p == 0 else 0)
                 for p, size in enumerate(sizes)
             ],
             server,
@@ -244,6 +261,8 @@ def _fanout(subscribers: int, slow: int, trades_per_s: int, quotes_per_s: int) -
         "conflated": final.get("conflated", 0),
         "server_cpu": server_cpu,
         "delivered_events_per_server_cpu_s": events / DURATION_S / server_cpu if server_cpu else 0.0,
+        "server_us_per_event": server_cpu * DURATION_S / events * 1e6 if events else 0.0,
+        "server_us_per_message": server_cpu * DURATION_S / messages * 1e6 if messages else 0.0,
         "clients_cpu": sum(p["cpu"] for p in parts),
         **_latency_ms(latencies),
     }
