@@ -15,7 +15,7 @@ import grpc
 
 from algotrendy.v1 import orders_pb2, orders_pb2_grpc
 from engine.api import validate
-from engine.api.convert import AuditHook, RpcHooks, order_to_proto
+from engine.api.convert import AuditHook, RpcHooks, fill_order, order_to_proto
 from engine.api.errors import grpc_errors, status_for
 from engine.api.streams import SequencedHub, run_stream
 from engine.api.validate import AccountCheck, InstrumentLookup
@@ -97,7 +97,9 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
         order = await self._oms.submit(command)
         if order.status is OrderStatus.DENIED:
             raise OrderDenied(order)
-        return orders_pb2.SubmitOrderResponse(order=order_to_proto(order))
+        response = orders_pb2.SubmitOrderResponse()
+        fill_order(response.order, order)  # in place: no Order built and copied in
+        return response
 
     @grpc_errors()
     async def CancelOrder(
@@ -110,7 +112,9 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             request, ts_ns=self._clock.timestamp_ns(), account_exists=self._account_exists
         )
         order = await self._oms.cancel(command)
-        return orders_pb2.CancelOrderResponse(order=order_to_proto(order))
+        response = orders_pb2.CancelOrderResponse()
+        fill_order(response.order, order)
+        return response
 
     @grpc_errors()
     async def CancelAllOrders(
@@ -141,7 +145,9 @@ class OrderServicer(orders_pb2_grpc.OrderServiceServicer):
             request, instrument_of=self._instrument_of, ts_ns=self._clock.timestamp_ns()
         )
         order = await self._oms.amend(command)
-        return orders_pb2.AmendOrderResponse(order=order_to_proto(order))
+        response = orders_pb2.AmendOrderResponse()
+        fill_order(response.order, order)
+        return response
 
     def _instrument_of(self, account_id: AccountId, client_order_id: ClientOrderId) -> Instrument:
         return self._instruments(self._oms.get(account_id, client_order_id).instrument_id)

@@ -85,6 +85,26 @@ _DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _E = TypeVar("_E", bound=IntEnum)
 _I = TypeVar("_I", bound=str)
 
+#: Successful parses of request text, remembered: a client sends the same account, instrument and
+#: strategy ids -- and mostly the same few prices and sizes -- on every order, and each parse
+#: (regex, ``Decimal``, the instrument's grid) costs microseconds on the order path. The parses are
+#: pure functions of the text (and the instrument object), the results immutable values, and only
+#: successes are kept: a bad value is checked, and refused, every time. The keys come from callers,
+#: so each memo is cleared when it reaches ``_MEMO_MAX`` entries.
+_MEMO_MAX = 4096
+_MEMO_IDS = (AccountId, InstrumentId, StrategyId)  # not client order ids: unique per order
+_ids: dict[tuple[type, str], Any] = {}
+#: (id(instrument), "price" | "quantity", text) -> (the instrument, the value on its grid).
+_grid_values: dict[tuple[int, str, str], tuple[Instrument, Price | Quantity]] = {}
+#: Enum class -> its members by value (``kind(value)`` is a slow call for an IntEnum).
+_enum_members: dict[type, dict[int, Any]] = {}
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = value
+
 
 # == decoded queries ===============================================================================
 @dataclass(frozen=True, slots=True)
@@ -375,14 +395,20 @@ def get_risk_state(request: risk_pb2.GetRiskStateRequest) -> AccountId | None:
 
 # == field checks ==================================================================================
 def _id(kind: type[_I], value: str, field: str) -> _I:
+    known = _ids.get((kind, value))
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     if not value:
         raise ValidationError(field, "is required")
     if len(value) > MAX_ID_CHARS:
         raise ValidationError(field, f"at most {MAX_ID_CHARS} characters")
     try:
-        return kind(value)
+        parsed = kind(value)
     except ValidationError as exc:
         raise ValidationError(field, exc.problem) from None
+    if kind in _MEMO_IDS:
+        _remember(_ids, (kind, value), parsed)
+    return parsed
 
 
 def _optional_id(kind: type[_I], value: str, field: str) -> _I | None:
@@ -400,10 +426,13 @@ def _enum(value: int, kind: type[_E], proto_enum: Any, field: str) -> _E:
     if value == 0:
         unspecified = proto_enum.DESCRIPTOR.values_by_number[0].name
         raise ValidationError(field, f"must be set ({unspecified} is not allowed)")
-    try:
-        return kind(value)
-    except ValueError:
-        raise ValidationError(field, f"{value} is not a valid {proto_enum.DESCRIPTOR.name}") from None
+    members = _enum_members.get(kind)
+    if members is None:
+        members = _enum_members[kind] = {member.value: member for member in kind}
+    member = members.get(value)
+    if member is None:
+        raise ValidationError(field, f"{value} is not a valid {proto_enum.DESCRIPTOR.name}")
+    return member  # type: ignore[no-any-return]
 
 
 def _breach_state(value: int, field: str) -> TradingState:
@@ -457,19 +486,31 @@ def _positive(text: str, field: str) -> None:
 
 
 def _price(instrument: Instrument, text: str, field: str) -> Price:
+    key = (id(instrument), "price", text)
+    known = _grid_values.get(key)
+    if known is not None and known[0] is instrument:
+        return known[1]  # type: ignore[return-value]
     _positive(text, field)
     try:
-        return instrument.parse_price(text)
+        price = instrument.parse_price(text)
     except ValidationError as exc:
         raise ValidationError(field, exc.problem, reason=exc.reason) from None
+    _remember(_grid_values, key, (instrument, price))
+    return price
 
 
 def _quantity(instrument: Instrument, text: str, field: str) -> Quantity:
+    key = (id(instrument), "quantity", text)
+    known = _grid_values.get(key)
+    if known is not None and known[0] is instrument:
+        return known[1]  # type: ignore[return-value]
     _positive(text, field)
     try:
-        return instrument.parse_quantity(text)
+        quantity = instrument.parse_quantity(text)
     except ValidationError as exc:
         raise ValidationError(field, exc.problem, reason=exc.reason) from None
+    _remember(_grid_values, key, (instrument, quantity))
+    return quantity
 
 
 def _required_decimal(parent: Message, name: str, prefix: str) -> str:

@@ -133,5 +133,9 @@ def rule_for(full_method: str) -> MethodRule | None:
 
 def is_public(full_method: str) -> bool:
     """Health and reflection: no credential, no rate limit."""
-    service = full_method[1:].split("/", 1)[0] if full_method.startswith("/") else ""
-    return service in PUBLIC_SERVICES
+    if not full_method.startswith("/grpc."):  # every call asks: the common answer in one test
+        return False
+    return full_method[1:].split("/", 1)[0] in PUBLIC_SERVICES
+
+
+assert all(service.startswith("grpc.") for service in PUBLIC_SERVICES), "is_public's fast test"

@@ -155,6 +155,10 @@ class AuthStore:
         #: API keys already checked against their hash -> key id (revocation, expiry and the user
         #: are still checked on every call).
         self._verified_keys: dict[str, str] = {}
+        #: The principal last built for a session / API key, with the (claims or key record, user
+        #: record) it was built from: reused while both are the very same objects (every change to
+        #: a key or a user replaces its record), so a call builds no new Principal.
+        self._principals: dict[str, tuple[Any, dict[str, Any], Principal]] = {}
 
     # -- per call (hot path) ------------------------------------------------------------------
     def authenticate(self, authorization: str | None) -> Principal:
@@ -187,17 +191,22 @@ class AuthStore:
         if session is None or session["revoked_at_ns"] or session["user"] != claims.user:
             raise AuthenticationError("the session of this token was revoked", reason="SESSION_REVOKED")
         user = self._enabled_user(claims.user)
+        known = self._principals.get(claims.session_id)
+        if known is not None and known[0] is claims and known[1] is user:
+            return known[2]
         try:
             token_role = Role.parse(claims.role)
         except KeyError:
             raise AuthenticationError("the access token is not valid", reason="BAD_TOKEN") from None
-        return Principal(
+        principal = Principal(
             claims.user,
             min(token_role, Role.parse(user["role"])),
             CredentialKind.ACCESS_TOKEN,
             session_id=claims.session_id,
             expires_at_ns=claims.expires_at_s * _NS,
         )
+        self._remember_principal(claims.session_id, claims, user, principal)
+        return principal
 
     def _key_principal(self, api_key: str) -> Principal:
         key_id = self._verified_keys.get(api_key)
@@ -219,13 +228,23 @@ class AuthStore:
         if now - record["last_used_at_ns"] >= _LAST_USED_EVERY_NS:
             record = self.keys[record["key_id"]] = {**record, "last_used_at_ns": now}
             self._state.put(KEYS, record["key_id"], record)  # best effort; not awaited
-        return Principal(
+        known = self._principals.get(key_id)
+        if known is not None and known[0] is record and known[1] is user:
+            return known[2]
+        principal = Principal(
             record["user"],
             min(Role.parse(record["role"]), Role.parse(user["role"])),
             CredentialKind.API_KEY,
             key_id=record["key_id"],
             expires_at_ns=record["expires_at_ns"],
         )
+        self._remember_principal(key_id, record, user, principal)
+        return principal
+
+    def _remember_principal(self, key: str, source: Any, user: dict[str, Any], principal: Principal) -> None:
+        if len(self._principals) >= _VERIFIED_MAX:
+            self._principals.clear()
+        self._principals[key] = (source, user, principal)
 
     def _forget_expired_tokens(self) -> None:
         now_s = self._clock_ns() // _NS
