@@ -265,13 +265,17 @@ class FeedHandler:
         self.exchange = self._make_exchange()
         try:
             await self._load_markets()
+            extras = self.protocol.extra_streams()
+            urls = [self.protocol.ws_url(), *(stream.url for stream in extras)]
+            if len(set(urls)) != len(urls) or len({stream.name for stream in extras}) != len(extras):
+                raise ValueError(f"{self.venue} feed: every connection needs its own URL and name: {urls}")
         except BaseException:
             await self.exchange.close()  # no dangling HTTP session when the start fails
             raise
         loop = asyncio.get_running_loop()
         self._task = loop.create_task(self._run(), name=f"feed:{self.venue}")
         self.streams = {}
-        for stream in self.protocol.extra_streams():
+        for stream in extras:
             breaker = self._make_breaker(functools.partial(self._on_breaker_change, stream.name))
             status = self.streams[stream.name] = StreamStatus(stream, breaker)
             status.task = loop.create_task(self._run(status), name=f"feed:{self.venue}:{stream.name}")
