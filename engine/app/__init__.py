@@ -17,7 +17,7 @@ import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvloop
@@ -67,11 +67,14 @@ from engine.core.events import ComponentStateChanged, TradingStateChanged
 from engine.core.ids import AccountId
 from engine.core.kernels import verify_kernels
 from engine.marketdata.bars import BarService, parse_interval
-from engine.marketdata.feeds.service import TOPIC_REFERENCE, FeedService
 from engine.marketdata.registry import MarketDataRegistry
 from engine.store import DataDirLock, LmdbStore
 from engine.store.persistence import Persistence
 from engine.telemetry import CallbackCollector, EngineMetrics, LoopLagMonitor, configure_logging
+
+if TYPE_CHECKING:
+    # Imported where a feed is configured: the feeds import ccxt (~2 s of start-up).
+    from engine.marketdata.feeds.service import FeedService
 
 log = structlog.get_logger("engine.app")
 
@@ -115,17 +118,17 @@ class Engine:
             feeds = shared_feeds(config)
         except ConfigError as exc:
             raise StartupError(f"config error: {exc}") from None
-        self.feeds: FeedService | None = (
-            FeedService(
+        self.feeds: FeedService | None = None
+        if feeds.sources:
+            from engine.marketdata.feeds.service import FeedService
+
+            self.feeds = FeedService(
                 feeds,
                 self.bus,
                 self.clock,
                 instrument=self.marketdata.instrument,
                 registry=self.metrics.registry,
             )
-            if feeds.sources
-            else None
-        )
         #: Risk gate, order manager, portfolio and the simulated venue (the only venue so far).
         self.trading: TradingCore | None = (
             TradingCore(config, self.store, self.bus, self.clock, self._on_invariant_violation)
@@ -338,6 +341,8 @@ class Engine:
             self.bars.precisions[instrument.id] = (instrument.price_precision, instrument.size_precision)
         risk = self.trading.risk if self.trading is not None else None
         if risk is not None and self.config.feeds.reference_fallbacks:
+            from engine.marketdata.feeds.service import TOPIC_REFERENCE
+
             self.bus.subscribe(f"{TOPIC_REFERENCE}.*", risk.on_quote_tick)
         self._set("feeds", ComponentState.RUNNING, feeds.describe())
 

@@ -30,6 +30,7 @@ import ccxt
 import structlog
 
 from engine.app.venue_defaults import effective_quote_currency, effective_risk, paper_balances
+from engine.app.venue_mode import check_venue_mode, venue_mode
 from engine.bus import MessageBus
 from engine.config import EngineConfig
 from engine.config.model import FeedSourceConfig, RiskConfig
@@ -59,36 +60,8 @@ __all__ = ["DurablePaperVenue", "ExternalVenue", "check_venue_mode", "venue_mode
 
 log = structlog.get_logger("engine.trading")
 
-MODE_TABLE = "venue"
 #: REST book requests for an instrument's reference price at start before the start is refused.
 REFERENCE_ATTEMPTS = 4
-KEY_MODE = "mode"
-
-
-def venue_mode(config: EngineConfig) -> str:
-    """``sim``, ``paper:binance`` or ``live:binance`` (``live-sandbox:`` on a testnet)."""
-    venue = config.venue
-    if venue.name == "sim":
-        return "sim"
-    if venue.paper:
-        return f"paper:{venue.name}"
-    return f"{'live-sandbox' if venue.sandbox else 'live'}:{venue.name}"
-
-
-def check_venue_mode(state: StateStore, mode: str, *, has_history: bool) -> None:
-    """Refuse a data directory written by another venue mode; remember the mode of a new one.
-
-    A directory from before this marker existed (journal history, no mark) was the simulator's."""
-    saved = state.get(MODE_TABLE, KEY_MODE)
-    if saved is None and has_history:
-        saved = "sim"
-    if saved is not None and saved != mode:
-        raise StartupError(
-            f"this data directory belongs to venue mode {saved!r}, not {mode!r}: its open orders live at "
-            "that venue. Use another --data-dir for this mode."
-        )
-    if saved is None:
-        state.put(MODE_TABLE, KEY_MODE, mode)
 
 
 class _Sink:

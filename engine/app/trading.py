@@ -25,13 +25,13 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from engine.app.adapters import JournalAdapter, RiskAdapter
 from engine.app.durable_venue import DurableSimVenue
-from engine.app.external_venue import DurablePaperVenue, ExternalVenue, check_venue_mode, venue_mode
+from engine.app.venue_mode import check_venue_mode, venue_mode
 from engine.bus import MessageBus
 from engine.config import EngineConfig
 from engine.core.clock import LiveClock
@@ -59,7 +59,6 @@ from engine.store import LmdbStore
 from engine.store.codec import CODEC
 from engine.store.persistence import Persistence
 from engine.store.recovery import recover
-from engine.venues.ccxt import CcxtVenue
 from engine.venues.sim import (
     MarketSimulator,
     MarketSimulatorConfig,
@@ -68,6 +67,11 @@ from engine.venues.sim import (
     default_instruments,
 )
 from engine.venues.sim.venue import VenueInput
+
+if TYPE_CHECKING:
+    # Imported only when [venue] names a crypto venue: both import ccxt (~2 s of start-up).
+    from engine.app.external_venue import DurablePaperVenue, ExternalVenue
+    from engine.venues.ccxt import CcxtVenue
 
 log = structlog.get_logger("engine.trading")
 
@@ -117,9 +121,11 @@ class TradingCore:
         self._on_invariant_violation = on_invariant_violation
         self.instruments = {i.id: i for i in default_instruments()}
         #: Paper or live trading on a crypto venue (``[venue]``); None: the simulated venue.
-        self.external: ExternalVenue | None = (
-            ExternalVenue(config, clock, bus, self.account) if config.venue.name != "sim" else None
-        )
+        self.external: ExternalVenue | None = None
+        if config.venue.name != "sim":
+            from engine.app.external_venue import ExternalVenue
+
+            self.external = ExternalVenue(config, clock, bus, self.account)
         self.persistence: Persistence | None = None
         self.risk: RiskEngine | None = None
         self.oms: OrderManager | None = None
@@ -211,10 +217,11 @@ class TradingCore:
         )
         oms.restore(order_events, notify_risk=True)
         oms.subscribe(self._on_order_event)
-        if isinstance(venue, CcxtVenue):
+        live = self._live_venue()
+        if live is not None:
             # Adopt the open orders, connect, reconcile by client order id; again after reconnects.
-            venue.set_resync_handler(oms.reconcile)
-            await venue.start([o for o in oms.orders() if o.is_open])
+            live.set_resync_handler(oms.reconcile)
+            await live.start([o for o in oms.orders() if o.is_open])
         else:
             venue.venue.start()
         changed = await oms.reconcile(venue)
@@ -258,7 +265,7 @@ class TradingCore:
             self._save_equity_tracks(self._clock.timestamp_ns())
         if self.external is not None:
             self.external.deliver = None
-        if isinstance(self.venue, DurableSimVenue | DurablePaperVenue):
+        if self.venue is not None and self.venue is not self._live_venue():  # simulated or paper
             await self.venue.flush()
             self.venue.venue.stop()
         if self.oms is not None:
@@ -267,6 +274,10 @@ class TradingCore:
             await self.external.close()  # live venue (in-flight commands finish), feed
         if self.persistence is not None:
             await self.persistence.close()
+
+    def _live_venue(self) -> CcxtVenue | None:
+        """The live ccxt venue, or None when the venue is ours (simulated or paper, both durable)."""
+        return self.external.live if self.external is not None else None
 
     # -- construction ----------------------------------------------------------------------------
     def _build_risk(self) -> RiskEngine:
@@ -336,6 +347,8 @@ class TradingCore:
             return external.live
         if external is not None:
             # Paper: durable like the simulated venue, so restarts reconcile against its state.
+            from engine.app.external_venue import DurablePaperVenue
+
             saved_paper = DurablePaperVenue.saved_state(persistence.state)
             paper = external.build_paper(fresh=saved_paper is None)
             if saved_paper is not None:
