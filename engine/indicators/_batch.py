@@ -8,13 +8,39 @@ ranges) and calls a compiled Numba kernel from ``engine.ext.indicators``; it ret
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from types import ModuleType
+
 import numpy as np
 
-from engine.ext.indicators import channels as _ch
-from engine.ext.indicators import momentum as _mo
-from engine.ext.indicators import overlap as _ov
-from engine.ext.indicators import volatility as _vo
 from engine.ext.indicators.stream import check_matype, check_period, check_real
+
+
+def _kernels(name: str) -> ModuleType:
+    """The Numba kernel module ``name``, executed on its first attribute access (``LazyLoader``).
+
+    Importing Numba and loading the kernels costs about a second; the streaming indicators (the
+    engine's, via ``registry``) are Cython and never call a batch kernel, so ``algotrendy serve`` does
+    not pay for it. The first batch call (or ``warm_up()``) loads them.
+    """
+    full = f"engine.ext.indicators.{name}"
+    loaded = sys.modules.get(full)
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.find_spec(full)
+    assert spec is not None and spec.loader is not None, full
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[full] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_ch = _kernels("channels")
+_mo = _kernels("momentum")
+_ov = _kernels("overlap")
+_vo = _kernels("volatility")
 
 __all__ = [
     "adx",
