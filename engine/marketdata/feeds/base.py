@@ -397,20 +397,19 @@ class FeedHandler:
     async def _run(self, status: StreamStatus | None = None) -> None:
         """Keep one connection up: the main one (``status`` None; its state is the feed's, its loss
         invalidates the books and starts the REST fallback) or an extra stream."""
-        main = status is None
         breaker = self.breaker if status is None else status.breaker
         name = "main" if status is None else status.stream.name
         attempt = 0
         while not self._stopping:
             if not breaker.allow():
-                if main:
+                if status is None:
                     self._set_state(FeedState.POLLING)
                     self._ensure_polling()
                 else:
-                    self._set_stream_state(status, FeedState.BACKOFF)
+                    self._set_connection_state(status, FeedState.BACKOFF)
                 await asyncio.sleep(max(breaker.remaining_open_ns() / 1e9, 0.001))
                 continue
-            self._set_stream_state(status, FeedState.CONNECTING)
+            self._set_connection_state(status, FeedState.CONNECTING)
             try:
                 connection = await self.protocol.connect_and_subscribe(
                     None if status is None else status.stream
@@ -426,7 +425,7 @@ class FeedHandler:
                 else:
                     status.connects += 1
                     status.last_message_ns = now
-                    self._set_stream_state(status, FeedState.LIVE)
+                    self._set_connection_state(status, FeedState.LIVE)
                 attempt = 0
                 await connection  # rejected by ccxt when the socket closes or errors
                 raise ccxt.NetworkError("connection closed")
@@ -457,10 +456,10 @@ class FeedHandler:
                 )
                 if breaker.state is CircuitState.OPEN:
                     continue  # the open circuit decides when to try again
-                self._set_stream_state(status, FeedState.BACKOFF)
+                self._set_connection_state(status, FeedState.BACKOFF)
                 await asyncio.sleep(delay)
 
-    def _set_stream_state(self, status: StreamStatus | None, state: FeedState) -> None:
+    def _set_connection_state(self, status: StreamStatus | None, state: FeedState) -> None:
         if status is None:
             self._set_state(state)
         else:
