@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import decimal
+from collections.abc import Callable
+from dataclasses import fields
 from decimal import Decimal
+from typing import Any
 
 from engine.core.commands import SubmitOrder
 from engine.core.enums import OrderStatus, OrderType, Side, TimeInForce
@@ -48,24 +51,37 @@ __all__ = ["TERMINAL_STATUSES", "Order", "OrderKey", "initialized_from"]
 OrderKey = tuple[AccountId, ClientOrderId]
 
 
-def initialized_from(command: SubmitOrder, ts_ns: int) -> OrderInitialized:
-    return OrderInitialized(
-        ts_event=ts_ns,
-        ts_init=ts_ns,
-        account_id=command.account_id,
-        client_order_id=command.client_order_id,
-        instrument_id=command.instrument_id,
-        strategy_id=command.strategy_id,
-        side=command.side,
-        order_type=command.order_type,
-        quantity=command.quantity,
-        price=command.price,
-        trigger_price=command.trigger_price,
-        time_in_force=command.time_in_force,
-        expire_at_ns=command.expire_at_ns,
-        post_only=command.post_only,
-        reduce_only=command.reduce_only,
-    )
+def _build_initialized_from() -> Callable[[SubmitOrder, int], OrderInitialized]:
+    """``initialized_from``, generated once: straight-line slot setters from the command's fields.
+
+    Same result as ``OrderInitialized(ts_event=ts, ts_init=ts, account_id=command.account_id, ...)``
+    (events have no ``__post_init__``; ``sequence`` gets its default), without the keyword-argument
+    call per order (~2x cheaper). Every field of ``OrderInitialized`` is the command's field of the
+    same name except the times and the sequence; a new field without one fails here, at import.
+    """
+    command_fields = {f.name for f in fields(SubmitOrder)}
+    scope: dict[str, Any] = {"_new": object.__new__, "_cls": OrderInitialized}
+    lines = ["def initialized_from(command, ts_ns):", "    e = _new(_cls)"]
+    for f in fields(OrderInitialized):
+        if f.name in ("ts_event", "ts_init"):
+            value = "ts_ns"
+        elif f.name == "sequence":
+            scope["_sequence0"] = f.default
+            value = "_sequence0"
+        elif f.name in command_fields:
+            value = f"command.{f.name}"
+        else:
+            raise TypeError(f"OrderInitialized.{f.name} has no SubmitOrder field to come from")
+        scope[f"_set_{f.name}"] = getattr(OrderInitialized, f.name).__set__
+        lines.append(f"    _set_{f.name}(e, {value})")
+    lines.append("    return e")
+    exec("\n".join(lines) + "\n", scope)  # a fixed template over the event's own field names
+    function: Callable[[SubmitOrder, int], OrderInitialized] = scope["initialized_from"]
+    function.__doc__ = "The ``OrderInitialized`` event of ``command`` at ``ts_ns`` (sequence not set yet)."
+    return function
+
+
+initialized_from = _build_initialized_from()
 
 
 class Order:
