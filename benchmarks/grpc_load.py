@@ -123,13 +123,18 @@ async def _engine_server(ready: mp.Queue, stop: Any, durability: str) -> None:
         await engine.stop()
 
 
-def fanout_server(ready: mp.Queue, stop: Any, trades_per_s: int, quotes_per_s: int, window_ms: int) -> None:
-    uvloop.run(_fanout_server(ready, stop, trades_per_s, quotes_per_s, window_ms))
+def fanout_server(
+    ready: mp.Queue, stop: Any, trades_per_s: int, quotes_per_s: int, window_ms: int, subscribers: int
+) -> None:
+    uvloop.run(_fanout_server(ready, stop, trades_per_s, quotes_per_s, window_ms, subscribers))
 
 
 async def _fanout_server(
-    ready: mp.Queue, stop: Any, trades_per_s: int, quotes_per_s: int, window_ms: int
+    ready: mp.Queue, stop: Any, trades_per_s: int, quotes_per_s: int, window_ms: int, subscribers: int
 ) -> None:
+    """Publishing starts once ``subscribers`` streams are open (or after 60 s): a saturated loop
+    accepts new calls slowly, so subscribers still connecting under load would never catch up and
+    the run would measure fewer streams than it names."""
     from engine.api.interceptors import MetricsInterceptor
     from engine.api.marketdata_service import MarketDataServicer
     from engine.api.streams import MarketDataHub, Streams, add_service
@@ -168,6 +173,12 @@ async def _fanout_server(
     per_tick_quotes = max(1, round(quotes_per_s * tick_s))
     size = Quantity("0.01000")
     stopping = asyncio.ensure_future(_wait(stop))
+    connecting = time.perf_counter()
+    # Polled: Streams has no event for "n admitted" (and needs none outside this benchmark).
+    while len(streams) < subscribers and time.perf_counter() - connecting < 60 and not stopping.done():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    connected = len(streams)
+    connected_s = time.perf_counter() - connecting
     started = next_at = time.perf_counter()
     n = published = 0
     while not stopping.done():
@@ -211,6 +222,8 @@ async def _fanout_server(
     ready.put(
         {
             "published_per_s": published_per_s,
+            "connected": connected,
+            "connected_s": connected_s,
             "refused": streams.refused,
             "skipped_trades": hub.skipped_trades,
             "conflated": hub.conflated,
@@ -424,7 +437,12 @@ async def _stream_clients(
             marketdata_pb2.ChannelSubscription(channel=marketdata_pb2.MARKET_DATA_CHANNEL_BBO),
         ],
     ).SerializeToString()
-    fast_channels = [grpc.aio.insecure_channel(target) for _ in range(channels)]
+    # Each channel its own connection: channels with equal arguments would otherwise share one
+    # (the global subchannel pool), and the streams beyond its concurrent-stream limit would wait.
+    fast_channels = [
+        grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(channels)
+    ]
     slow_channel = grpc.aio.insecure_channel(
         target, options=[("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 1024)]
     )
@@ -434,6 +452,8 @@ async def _stream_clients(
     end = measure_from + duration_s
     events = [0]
     messages = [0]
+    receiving = [0]
+    started = [0]
     latencies: list[int] = []
     opened: list[Any] = []
 
@@ -441,9 +461,14 @@ async def _stream_clients(
         perf = time.perf_counter
         clock_ns = time.time_ns
         record = latencies.append
+        counted = False
+        first = True
         async for raw in call:
             now = clock_ns()
             now_perf = perf()
+            if first:
+                first = False
+                started[0] += 1
             if now_perf >= end:
                 return
             if now_perf < measure_from:
@@ -453,6 +478,9 @@ async def _stream_clients(
                 record(now - ts)  # the oldest event of the message: its worst latency
                 events[0] += count
                 messages[0] += 1
+                if not counted:
+                    counted = True
+                    receiving[0] += 1
 
     tasks = []
     for s in range(streams):
@@ -471,6 +499,8 @@ async def _stream_clients(
     return {
         "events": events[0],
         "messages": messages[0],
+        "streams_receiving": receiving[0],
+        "streams_started": started[0],
         "seconds": duration_s,
         "latencies_ns": latencies,
         "cpu": cpu,

@@ -228,7 +228,9 @@ def test_bench_grpc_submit_order(benchmark: Any, durability: str) -> None:
 
 
 def _fanout(subscribers: int, slow: int, trades_per_s: int, quotes_per_s: int) -> dict[str, Any]:
-    server = _Server(grpc_load.fanout_server, trades_per_s, quotes_per_s, CONFLATION_WINDOW_MS)
+    server = _Server(
+        grpc_load.fanout_server, trades_per_s, quotes_per_s, CONFLATION_WINDOW_MS, subscribers + slow
+    )
     try:
         sizes = [
             subscribers // FANOUT_CLIENT_PROCESSES + (1 if p < subscribers % FANOUT_CLIENT_PROCESSES else 0)
@@ -246,10 +248,16 @@ def _fanout(subscribers: int, slow: int, trades_per_s: int, quotes_per_s: int) -
         final = server.stop(report=True)
     events = sum(p["events"] for p in parts)
     messages = sum(p["messages"] for p in parts)
+    # Streams open when publishing began (and how long they took), and readers that got messages in
+    # the measured window: a run where these fall short of ``subscribers`` measured fewer streams.
+    connected = {"connected": final.get("connected", 0), "connected_s": final.get("connected_s", 0.0)}
+    receiving = sum(p["streams_receiving"] for p in parts)
     latencies = [x for p in parts for x in p["latencies_ns"]]
     return {
         "subscribers": subscribers,
         "slow_subscribers": slow,
+        **connected,
+        "streams_receiving": receiving,
         "target_published_per_s": trades_per_s + quotes_per_s,
         "published_per_s": final.get("published_per_s", 0.0),
         "delivered_events_per_s": events / DURATION_S,
