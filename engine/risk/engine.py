@@ -481,21 +481,30 @@ class RiskEngine:
     # -- order lifecycle (from the OMS) --------------------------------------------------------
     def on_order_opened(self, cmd: SubmitOrder) -> None:
         """An approved order is working (call right after the approval, before the next check)."""
-        grid = self._grid(cmd.instrument_id)
+        # Once per order on the submit path: the registry lookups are inlined (the helpers only
+        # run to raise their NotFoundError).
+        grid = self._instruments.get(cmd.instrument_id) or self._grid(cmd.instrument_id)
         ident = (cmd.account_id, cmd.client_order_id)
         if ident in self._orders:
             raise InvariantViolation(f"order {cmd.client_order_id} of {cmd.account_id} is already open")
+        account_ix = self._accounts.get(cmd.account_id)
+        if account_ix is None:
+            account_ix = self._account_ix(cmd.account_id)
+        strategy_ix = self._strategies.get(cmd.strategy_id)
+        if strategy_ix is None:
+            strategy_ix = self._strategy_ix(cmd.strategy_id)
         instrument = grid.instrument
+        price, trigger = cmd.price, cmd.trigger_price
         key = self._next_key
         self._gate.on_order_opened(
             key,
-            self._account_ix(cmd.account_id),
+            account_ix,
             grid.ix,
-            self._strategy_ix(cmd.strategy_id),
+            strategy_ix,
             cmd.side,
             cmd.order_type,
-            0 if cmd.price is None else instrument.price_to_ticks(cmd.price),
-            0 if cmd.trigger_price is None else instrument.price_to_ticks(cmd.trigger_price),
+            0 if price is None else instrument.price_to_ticks(price),
+            0 if trigger is None else instrument.price_to_ticks(trigger),
             instrument.quantity_to_lots(cmd.quantity),
         )
         self._next_key = key + 1
@@ -596,8 +605,8 @@ class RiskEngine:
         instrument = grid.instrument
         self._gate.on_quote(
             grid.ix,
-            instrument.price_to_ticks(tick.bid_price) if tick.bid_size.raw else 0,
-            instrument.price_to_ticks(tick.ask_price) if tick.ask_size.raw else 0,
+            instrument.price_to_ticks(tick.bid_price) if tick.bid_size._raw else 0,
+            instrument.price_to_ticks(tick.ask_price) if tick.ask_size._raw else 0,
             tick.ts_init,
         )
         return True
