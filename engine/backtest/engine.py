@@ -51,7 +51,7 @@ from engine.core.clock import TestClock
 from engine.core.enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, TradingState
 from engine.core.errors import ValidationError
 from engine.core.events import OrderEvent, OrderFilled, OrderSubmitted
-from engine.core.fixed import Money
+from engine.core.fixed import EXACT, Money
 from engine.core.ids import AccountId, InstrumentId, StrategyId
 from engine.marketdata.book import OrderBook
 from engine.oms.manager import OrderManager
@@ -291,9 +291,13 @@ class Backtest:
         self.portfolio = Portfolio(
             self.instruments, balances={self.account: {cfg.currency: Money(str(cfg.cash), cfg.currency)}}
         )
-        oms.subscribe(self._on_order_event)
         self.router = SimOrderRouter(oms, self._before_send)
         self._fill_log: list[tuple[int, OrderFilled]] = []
+        # What ``_on_order_event`` calls for every event, bound once.
+        self._portfolio_fill = self.portfolio.on_fill
+        self._orders_by_key = oms.find
+        self._publish = self.bus.publish_c
+        oms.subscribe(self._on_order_event)
         self._order_topic = f"{TOPIC_ORDER_EVENTS}.{self.account}"
         #: Client order ids of our orders that are working (submitted and not finished).
         self._working: set[Any] = set()
@@ -509,16 +513,17 @@ class Backtest:
         """Every order event the OMS applied: portfolio, our bookkeeping, then the bus (strategies)."""
         kind = type(event)
         if kind is OrderFilled:
-            self.portfolio.on_fill(event)  # type: ignore[arg-type]
+            self._portfolio_fill(event)  # type: ignore[arg-type]
             self._fill_log.append((self._fill_bar, event))  # type: ignore[arg-type]
         working = self._working
+        coid = event.client_order_id
         if kind is OrderSubmitted:
-            working.add(event.client_order_id)
-        elif event.client_order_id in working:
-            order = self.oms.find(event.account_id, event.client_order_id)
+            working.add(coid)
+        elif coid in working:
+            order = self._orders_by_key(event.account_id, coid)
             if order is None or order.status in TERMINAL_STATUSES:
-                working.discard(event.client_order_id)
-        self.bus.publish_c(self._order_topic, event)
+                working.discard(coid)
+        self._publish(self._order_topic, event)
 
     def _before_send(self) -> None:
         """Right before a command goes to the OMS: show the venue and the risk gate the current
@@ -569,7 +574,7 @@ class Backtest:
 
         fills = [_fill_record(bar, ev) for bar, ev in self._fill_log]
         trades = _round_trips(fills, self.stream)
-        ts_close, equity, position_value, notional = _equity_curve(stream, fills, float(cfg.cash))
+        ts_close, equity, position_value, notional = _equity_curve(stream, self._fill_log, float(cfg.cash))
         in_position = position_value != 0
         first_open = min(int(s.ts_open[0]) for s in stream.series)
         last_close = max(int(s.ts_close[-1]) for s in stream.series)
@@ -697,16 +702,18 @@ _STATUS_NAME = {m: m.name for m in OrderStatus}
 
 
 def _fill_record(bar: int, ev: OrderFilled) -> FillRecord:
+    # Positional (the field order of FillRecord) and ``as_decimal`` inlined: one per fill of the run.
+    price, quantity, commission = ev.last_price, ev.last_quantity, ev.commission
     return FillRecord(
-        ts_ns=ev.ts_event,
-        bar_index=bar,
-        instrument_id=str(ev.instrument_id),
-        client_order_id=str(ev.client_order_id),
-        side=_SIDE_NAME[ev.side],
-        price=ev.last_price.as_decimal(),
-        quantity=ev.last_quantity.as_decimal(),
-        commission=ev.commission.as_decimal(),
-        liquidity=_LIQUIDITY_NAME[ev.liquidity_side],
+        ev.ts_event,
+        bar,
+        str(ev.instrument_id),
+        str(ev.client_order_id),
+        _SIDE_NAME[ev.side],
+        Decimal(price._raw).scaleb(-price._precision, EXACT),
+        Decimal(quantity._raw).scaleb(-quantity._precision, EXACT),
+        Decimal(commission._raw).scaleb(-commission._precision, EXACT),
+        _LIQUIDITY_NAME[ev.liquidity_side],
     )
 
 
@@ -791,23 +798,42 @@ def _round_trips(fills: list[FillRecord], stream: BarStream) -> list[TradeRecord
 
 
 def _equity_curve(
-    stream: BarStream, fills: list[FillRecord], cash: float
+    stream: BarStream, fill_log: list[tuple[int, OrderFilled]], cash: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Per merged bar: close time, equity and position value (float64, marked at each close), and the
-    total traded notional. Fills count from the bar they are attributed to."""
+    total traded notional. Fills count from the bar they are attributed to.
+
+    The fills' prices, quantities and commissions become floats straight from their exact integers
+    (``raw / 10**precision``: the correctly rounded double, as ``float(Decimal)``), and the per-fill
+    sums are NumPy's unbuffered ``ufunc.at`` in fill order: the same additions, in the same order, as
+    a loop over the fills."""
     n = len(stream)
     cash_flow = np.zeros(n + 1)
-    index = {str(s.instrument.id): i for i, s in enumerate(stream.series)}
+    index = {s.instrument.id: i for i, s in enumerate(stream.series)}
     pos_delta = np.zeros((len(stream.series), n + 1))
     notional = 0.0
-    for f in fills:
-        k = min(f.bar_index, n)
-        q = float(f.quantity)
-        value = float(f.price) * q
-        notional += value
-        sign = 1.0 if f.side == "BUY" else -1.0
-        cash_flow[k] -= sign * value + float(f.commission)
-        pos_delta[index[f.instrument_id], k] += sign * q
+    if fill_log:
+        where: list[tuple[int, int]] = []  # (bar, series)
+        amounts: list[tuple[float, float, float, float]] = []  # price, quantity, commission, sign
+        buy = Side.BUY
+        for bar, ev in fill_log:
+            price, quantity, commission = ev.last_price, ev.last_quantity, ev.commission
+            where.append((bar, index[ev.instrument_id]))
+            amounts.append(
+                (
+                    price._raw / 10**price._precision,
+                    quantity._raw / 10**quantity._precision,
+                    commission._raw / 10**commission._precision,
+                    1.0 if ev.side is buy else -1.0,
+                )
+            )
+        bars, rows = np.array(where, dtype=np.int64).T
+        price, q, fee, sign = np.array(amounts, dtype=np.float64).T
+        bars = np.minimum(bars, n)
+        value = price * q
+        notional = float(np.cumsum(value)[-1])
+        np.subtract.at(cash_flow, bars, sign * value + fee)
+        np.add.at(pos_delta, (rows, bars), sign * q)
     cash_curve = cash + np.cumsum(cash_flow)[:n]
     ts_close = np.empty(n, dtype=np.int64)
     position_value = np.zeros(n)

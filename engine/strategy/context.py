@@ -61,6 +61,17 @@ _new_id = str.__new__
 _ROUNDING = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
 
 
+def _lots(instrument: Instrument, quantity: Quantity) -> int:
+    """``instrument.quantity_to_lots(quantity)``: one divmod for the usual quantity, at the grid's
+    precision and on it; anything else goes through the instrument (which raises for off-grid)."""
+    step = instrument.size_increment
+    if quantity._precision == step._precision:
+        lots, off = divmod(quantity._raw, step._raw)
+        if not off:
+            return lots
+    return instrument.quantity_to_lots(quantity)
+
+
 class BalanceSource(Protocol):
     """What the context reads cash from (``engine.oms.portfolio.Portfolio``)."""
 
@@ -499,8 +510,9 @@ class Context:
         instrument = self.instrument(instrument_id)
         if not isinstance(quantity, Quantity):
             raise ValidationError("quantity", f"must be a Quantity, got {type(quantity).__name__}")
-        lots = instrument.quantity_to_lots(quantity)  # off the size grid raises here
-        terms = {k: v for k, v in terms.items() if v is not None or k == "expire_at_ns"}
+        lots = _lots(instrument, quantity)  # off the size grid raises here
+        if terms:
+            terms = {k: v for k, v in terms.items() if v is not None or k == "expire_at_ns"}
         command = SubmitOrder(
             ts_init=self._clock.timestamp_ns(),
             account_id=self.account_id,
@@ -564,7 +576,7 @@ class Context:
             return
         if kind == _FILLED:
             position = tracked.position
-            lots = position.instrument.quantity_to_lots(event.last_quantity)  # type: ignore[attr-defined]
+            lots = _lots(position.instrument, event.last_quantity)  # type: ignore[attr-defined]
             position.lots += lots if event.side is Side.BUY else -lots  # type: ignore[attr-defined]
             tracked.filled += lots
             if tracked.filled >= tracked.quantity:
