@@ -4,17 +4,23 @@ One hub per engine listens on the bus (``data.trades.*``, ``data.quotes.*``, ``d
 ``data.bars.*``). Work per event is O(1) whatever the number of subscribers: a trade is encoded
 once (``encode``) and kept for the current window, a quote replaces the window's previous one.
 When the window closes (``streams.conflation_window_ms``, one timer for all subscribers) the
-window's trades of an instrument are joined into one chunk and appended -- one list append -- to
-each subscriber of that key, the latest quote is set, changed books are snapshotted once per
-(instrument, depth), and every subscriber with news is woken: a message carries every event of
-the window. A subscriber still busy writing its previous message sends everything that piled up
-as soon as that write completes.
+window's trades of an instrument are joined into one chunk and appended ONCE to the instrument's
+shared ``_TradeLog``, the latest quote is encoded once into its ``_QuoteState``, changed books are
+snapshotted once per (instrument, depth), and the subscribers waiting for news are woken. Trades
+and BBO cost nothing per subscriber per window: each subscriber keeps a cursor and picks up what
+is new (``catch_up``) when it builds its next message, so a message carries every event since the
+last one, and a subscriber still busy writing sends everything that piled up as soon as that write
+completes. (With 1,000 subscribers, handing each window to each subscriber was a third of the
+fan-out's CPU.) The bounds below are applied at pick-up time exactly as if each window had been
+handed over when it closed (``add_trades`` / ``put_latest``, in window order), and a log is
+trimmed by catching up the subscribers far behind, so it stays short even with a stalled reader.
 
 Bounded per subscriber, never slowing the engine or the other subscribers:
 
 * BBO, book and indicator values keep the **latest value per key** (instrument, channel,
   parameters): a slow reader gets fewer, current values (``conflated`` counts the replaced ones,
-  including those replaced within a window);
+  including those replaced within a window); they follow the message's trades and bars, in no
+  meaningful order among themselves (each names its instrument and carries its times);
 * trades and bars are kept in order up to ``streams.marketdata_queue_max`` events; a window's
   trades that would take the queue past it -- and all later ones until the report went out -- are
   **not queued but summarised** per instrument in one ``TradesSkipped`` event (count, volume,
@@ -31,6 +37,7 @@ values are NaN until it has seen enough bars, and dropped with the last one.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -104,6 +111,63 @@ class _Skipped:
         )
 
 
+#: A trade log holds at most this many windows; past it, the subscribers furthest behind are caught
+#: up (their bounded queue takes the windows, or their skip summary) and the log is cut short.
+_LOG_TRIM = 256
+
+
+class _TradeLog:
+    """One instrument's closed trade windows, shared by its TRADES subscribers: ``(seq, chunk,
+    window)`` with the hub-wide close order (``seq``: a subscriber of several instruments gets
+    their windows in that order), the window's entries joined (``chunk``) and its ``(entry, tick)``
+    pairs (for skip reports). ``base`` is the absolute index of ``windows[0]``; ``idle`` the
+    subscribers waiting for news."""
+
+    __slots__ = ("base", "idle", "subscribers", "windows")
+
+    def __init__(self) -> None:
+        self.base = 0
+        self.windows: list[tuple[int, bytes, list[tuple[bytes, TradeTick]]]] = []
+        self.subscribers: list[MarketDataSubscriber] = []
+        self.idle: dict[MarketDataSubscriber, None] = {}
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.windows)
+
+
+class _QuoteState:
+    """One instrument's latest BBO entry for its BBO subscribers: ``version`` counts the windows
+    that had a quote, ``quotes`` every quote (so a subscriber's conflation count is exact)."""
+
+    __slots__ = ("entry", "idle", "quotes", "subscribers", "version")
+
+    def __init__(self) -> None:
+        self.entry = b""
+        self.version = 0
+        self.quotes = 0
+        self.subscribers: list[MarketDataSubscriber] = []
+        self.idle: dict[MarketDataSubscriber, None] = {}
+
+
+class _TradeCursor:
+    __slots__ = ("log", "position")
+
+    def __init__(self, log: _TradeLog) -> None:
+        self.log = log
+        self.position = log.end
+
+
+class _QuoteCursor:
+    __slots__ = ("key", "quotes", "state", "version")
+
+    def __init__(self, key: Key, state: _QuoteState) -> None:
+        self.key = key
+        self.state = state
+        self.version = state.version
+        self.quotes = state.quotes
+
+
 class MarketDataSubscriber(Subscriber):
     __slots__ = (
         "conflated",
@@ -112,19 +176,29 @@ class MarketDataSubscriber(Subscriber):
         "items",
         "keys",
         "latest",
+        "queue_limit",
         "queued",
+        "quote_cursors",
         "skipped",
         "skipped_trades",
+        "trade_cursors",
     )
 
-    def __init__(self, context: grpc.aio.ServicerContext | None, keys: list[Key]) -> None:
+    def __init__(
+        self, context: grpc.aio.ServicerContext | None, keys: list[Key], queue_limit: int = 0
+    ) -> None:
         super().__init__(context)
         self.keys = keys
+        #: ``streams.marketdata_queue_max``, applied when shared trade windows are picked up.
+        self.queue_limit = queue_limit
+        #: Positions in the shared trade logs and BBO states of this subscriber's instruments.
+        self.trade_cursors: list[_TradeCursor] = []
+        self.quote_cursors: list[_QuoteCursor] = []
         #: Chunks of pre-encoded trades and bars in arrival order, and how many events each holds.
         self.items: list[bytes] = []
         self.counts: list[int] = []
         self.queued = 0
-        #: Latest BBO / book / indicator value per key (dict order = first arrival).
+        #: Latest BBO / book / indicator value per key (BBO added from the shared state on pick-up).
         self.latest: dict[Key, bytes] = {}
         self.skipped: dict[str, _Skipped] = {}
         self.dirty = False
@@ -134,7 +208,43 @@ class MarketDataSubscriber(Subscriber):
 
     @property
     def has_data(self) -> bool:
-        return bool(self.items or self.latest or self.skipped)
+        if self.items or self.latest or self.skipped:
+            return True
+        for trades in self.trade_cursors:
+            if trades.position < trades.log.base + len(trades.log.windows):
+                return True
+        return any(quotes.version != quotes.state.version for quotes in self.quote_cursors)
+
+    def parked(self) -> None:
+        """About to wait: be woken by the next trade window or quote of its instruments."""
+        for trades in self.trade_cursors:
+            trades.log.idle[self] = None
+        for quotes in self.quote_cursors:
+            quotes.state.idle[self] = None
+
+    def catch_up(self) -> None:
+        """Pick up the shared trade windows and BBO values that closed since the last call, as if
+        each had been handed over when it closed (``add_trades`` / ``put_latest`` in order)."""
+        pending: list[tuple[int, bytes, list[tuple[bytes, TradeTick]]]] = []
+        for trades in self.trade_cursors:
+            log = trades.log
+            end = log.base + len(log.windows)
+            if trades.position < end:
+                pending.extend(log.windows[trades.position - log.base :])
+                trades.position = end
+        if pending:
+            if len(self.trade_cursors) > 1:
+                pending.sort(key=_close_order)  # several instruments: in the order the windows closed
+            for _, chunk, window in pending:
+                self.add_trades(chunk, window, self.queue_limit)
+        for quotes in self.quote_cursors:
+            state = quotes.state
+            if quotes.version != state.version:
+                # The windows' quotes but the one sent were replaced (put_latest adds one more if
+                # an unsent value of the key is still waiting).
+                self.put_latest(quotes.key, state.entry, state.quotes - quotes.quotes - 1)
+                quotes.version = state.version
+                quotes.quotes = state.quotes
 
     def add_trades(self, chunk: bytes, trades: list[tuple[bytes, TradeTick]], limit: int) -> None:
         """A window's trades of one instrument (``chunk``: their entries joined): queued whole, or,
@@ -171,6 +281,8 @@ class MarketDataSubscriber(Subscriber):
     def take(self, limit: int, ts_ns: int) -> bytes | None:
         """The next message (about ``limit`` events at most: whole chunks), or None when there is
         nothing to send and no heartbeat is due."""
+        if self.trade_cursors or self.quote_cursors:
+            self.catch_up()
         items = self.items
         taken = 0
         n = 0
@@ -249,8 +361,9 @@ class MarketDataHub:
         self._streams = streams
         self._now = timestamp_ns
         self.bar_intervals_ns = tuple(sorted(set(bar_intervals_ns)))
-        self._trades: dict[str, list[MarketDataSubscriber]] = {}
-        self._bbo: dict[str, list[MarketDataSubscriber]] = {}
+        self._trades: dict[str, _TradeLog] = {}
+        self._window_seq = itertools.count()
+        self._bbo: dict[str, _QuoteState] = {}
         self._books: dict[str, dict[int, list[MarketDataSubscriber]]] = {}
         self._bars: dict[str, dict[int, list[MarketDataSubscriber]]] = {}
         self._indicators: dict[str, dict[int, dict[tuple[Any, ...], _Indicator]]] = {}
@@ -310,9 +423,10 @@ class MarketDataHub:
         by_interval = self._bars.get(iid)
         subscribers = by_interval.get(bar.interval_ns) if by_interval else None
         if subscribers:
-            self._deliver_trades(iid)  # the trades before the bar go first
+            self._close_window(iid)  # the trades before the bar go first
             entry = bar_entry(bar)
             for subscriber in subscribers:
+                subscriber.catch_up()
                 subscriber.add_item(entry)  # never dropped: one per interval
                 self._mark(subscriber)
             self._schedule()
@@ -341,32 +455,47 @@ class MarketDataHub:
                 loop.call_later(window_ms / 1000, self._flush) if window_ms else loop.call_soon(self._flush)
             )
 
-    def _deliver_trades(self, iid: str) -> None:
+    def _close_window(self, iid: str) -> None:
+        """The instrument's window of trades into its shared log (one append), waking its idle
+        subscribers."""
         window = self._window_trades.pop(iid, None)
-        subscribers = self._trades.get(iid)
-        if not window or not subscribers:
+        log = self._trades.get(iid)
+        if not window or log is None:
             return
-        chunk = b"".join([entry for entry, _ in window])
-        limit = self._streams.config.marketdata_queue_max
-        for subscriber in subscribers:
-            subscriber.add_trades(chunk, window, limit)
-            if not subscriber.dirty:
-                subscriber.dirty = True
-                self._dirty.append(subscriber)
+        log.windows.append((next(self._window_seq), b"".join([entry for entry, _ in window]), window))
+        if len(log.windows) > _LOG_TRIM:
+            self._trim(log)
+        _wake(log.idle)
+
+    @staticmethod
+    def _trim(log: _TradeLog) -> None:
+        """Catch up the subscribers behind the log's middle (their own bounded queue or skip summary
+        takes the windows), then drop the windows every subscriber has passed."""
+        middle = log.base + len(log.windows) // 2
+        for subscriber in log.subscribers:
+            if any(c.log is log and c.position < middle for c in subscriber.trade_cursors):
+                subscriber.catch_up()
+        start = min(
+            (c.position for s in log.subscribers for c in s.trade_cursors if c.log is log), default=log.end
+        )
+        del log.windows[: start - log.base]
+        log.base = start
 
     def _flush(self) -> None:
-        """End of a conflation window: fan out its trades (one chunk per instrument) and latest
-        quotes, snapshot changed books, wake every subscriber with news."""
+        """End of a conflation window: append its trades (one chunk per instrument) to the shared
+        logs, set the latest quotes, snapshot changed books, wake every subscriber with news."""
         self._flush_handle = None
         for iid in list(self._window_trades):
-            self._deliver_trades(iid)
+            self._close_window(iid)
         if self._window_bbo:
             for iid, (tick, replaced) in self._window_bbo.items():
-                key = ("bbo", iid)
-                entry = bbo_entry(tick)
-                for subscriber in self._bbo.get(iid, ()):
-                    subscriber.put_latest(key, entry, replaced)
-                    self._mark(subscriber)
+                state = self._bbo.get(iid)
+                if state is None:
+                    continue
+                state.entry = bbo_entry(tick)
+                state.version += 1
+                state.quotes += replaced + 1  # the window's quotes: the one kept and those it replaced
+                _wake(state.idle)
             self._window_bbo.clear()
         if self._dirty_books:
             now = self._now()
@@ -390,14 +519,22 @@ class MarketDataHub:
     ) -> MarketDataSubscriber:
         """Validate the request (every field) and register the subscriber; nothing changes on error."""
         keys, indicator_specs = self._parse(request)
-        subscriber = MarketDataSubscriber(context, keys)
+        subscriber = MarketDataSubscriber(context, keys, self._streams.config.marketdata_queue_max)
         self._streams.admit(subscriber)
         for key in keys:
             kind, iid = key[0], key[1]
             if kind == "trades":
-                self._trades.setdefault(iid, []).append(subscriber)
+                log = self._trades.get(iid)
+                if log is None:
+                    log = self._trades[iid] = _TradeLog()
+                log.subscribers.append(subscriber)
+                subscriber.trade_cursors.append(_TradeCursor(log))
             elif kind == "bbo":
-                self._bbo.setdefault(iid, []).append(subscriber)
+                state = self._bbo.get(iid)
+                if state is None:
+                    state = self._bbo[iid] = _QuoteState()
+                state.subscribers.append(subscriber)
+                subscriber.quote_cursors.append(_QuoteCursor(key, state))
                 last = self._last_quote.get(iid)
                 if last is not None:  # the first message carries the current BBO
                     subscriber.latest[("bbo", iid)] = bbo_entry(last)
@@ -419,14 +556,23 @@ class MarketDataHub:
         return subscriber
 
     def unsubscribe(self, subscriber: MarketDataSubscriber) -> None:
+        subscriber.catch_up()  # what it skipped and had conflated, for the hub's counts
         self.skipped_trades += subscriber.skipped_trades
         self.conflated += subscriber.conflated
         for key in subscriber.keys:
             kind, iid = key[0], key[1]
             if kind == "trades":
-                _remove(self._trades, iid, subscriber)
+                log = self._trades.get(iid)
+                if log is not None:
+                    _leave(log, subscriber)
+                    if not log.subscribers:
+                        del self._trades[iid]
             elif kind == "bbo":
-                _remove(self._bbo, iid, subscriber)
+                state = self._bbo.get(iid)
+                if state is not None:
+                    _leave(state, subscriber)
+                    if not state.subscribers:
+                        del self._bbo[iid]
             elif kind == "book":
                 _remove(self._books.get(iid, {}), key[2], subscriber)
                 if not self._books.get(iid, True):
@@ -587,6 +733,23 @@ class MarketDataHub:
         spec_key = ("indicator", interval, name, params_key)
         indicator_params[spec_key] = (name, params)
         return spec_key
+
+
+def _close_order(window: tuple[int, bytes, list[tuple[bytes, TradeTick]]]) -> int:
+    return window[0]
+
+
+def _wake(idle: dict[MarketDataSubscriber, None]) -> None:
+    if idle:
+        for subscriber in idle:
+            subscriber.wake()
+        idle.clear()
+
+
+def _leave(shared: _TradeLog | _QuoteState, subscriber: MarketDataSubscriber) -> None:
+    if subscriber in shared.subscribers:
+        shared.subscribers.remove(subscriber)
+    shared.idle.pop(subscriber, None)
 
 
 def _remove(index: dict[Any, list[MarketDataSubscriber]], key: Any, subscriber: MarketDataSubscriber) -> None:

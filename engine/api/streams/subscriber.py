@@ -52,10 +52,14 @@ class Subscriber:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def parked(self) -> None:
+        """Called just before waiting (a hub that wakes only waiting subscribers registers it)."""
+
     async def wait(self) -> None:
         """Until the hub has something (data, a heartbeat or a failure) for this subscriber."""
         if self.has_data or self.heartbeat_due or self.failure is not None:
             return
+        self.parked()
         waiter = self._waiter = asyncio.get_running_loop().create_future()
         try:
             await waiter
