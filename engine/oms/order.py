@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import fields
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,7 @@ _AVERAGE = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
 #: ``OrderStatus.is_terminal`` as a set (built from the property, so it stays the one definition):
 #: a membership test instead of a property call, several times per event on the hot path.
 TERMINAL_STATUSES = frozenset(s for s in OrderStatus if s.is_terminal)
+_NO_TRADES: frozenset[TradeId] = frozenset()
 #: Zero quantity per precision (``Quantity`` is immutable, so every new order can share one).
 _ZERO_QUANTITY: dict[int, Quantity] = {}
 
@@ -137,7 +139,9 @@ class Order:
     reason: str
     detail: str
     triggered: bool
-    trade_ids: set[TradeId]
+    #: Trade ids of the fills applied (a shared empty frozenset until the first fill: most orders
+    #: rest or end unfilled, and a set per order is one more object for the collector to track).
+    trade_ids: AbstractSet[TradeId]
     #: Client order id of the primary order of the order list this order belongs to, if any.
     list_id: ClientOrderId | None
     #: Creation order within this engine (listing order, page tokens).
@@ -170,7 +174,7 @@ class Order:
         self.reason = ""
         self.detail = ""
         self.triggered = False
-        self.trade_ids = set()
+        self.trade_ids = _NO_TRADES
         self.list_id = None
         self.index = index
         self.ts_created = event.ts_event
@@ -294,7 +298,10 @@ class Order:
         self.fill_notional = EXACT.add(
             self.fill_notional, EXACT.multiply(fill.last_price.as_decimal(), fill.last_quantity.as_decimal())
         )
-        self.trade_ids.add(fill.trade_id)
+        if self.trade_ids is _NO_TRADES:
+            self.trade_ids = {fill.trade_id}
+        else:
+            self.trade_ids.add(fill.trade_id)  # type: ignore[attr-defined]
         if self.venue_order_id is None:
             self.venue_order_id = fill.venue_order_id
         self._moved(fill, status)

@@ -92,6 +92,7 @@ class VenueInput:
 
 _MAX_TICKS = (1 << 53) - 1
 _new_str = str.__new__
+_NO_FILLS: tuple[()] = ()
 
 
 def _venue_order_id(vid: int) -> VenueOrderId:
@@ -207,7 +208,7 @@ class _Order:
         coid: ClientOrderId,
         expire: int,
         filled: int,
-        fills: list[tuple[int, ...]],
+        fills: list[tuple[int, ...]] | tuple[()],
         flags: int,
         iid: InstrumentId,
         leaves: int,
@@ -602,7 +603,7 @@ class SimVenue:
             leaves=lots,
             triggered=False,
             reason=None,
-            fills=[],
+            fills=_NO_FILLS,  # a list from the first fill on (most orders never fill; one object less)
             ts_last=ts,
         )
         self._orders[key] = record
@@ -776,7 +777,10 @@ class SimVenue:
                 commission = terms.fee(fee)
                 o.filled += qty
                 o.leaves = leaves
-                o.fills.append((tid, price, qty, liq, fee, ts))
+                if o.fills:
+                    o.fills.append((tid, price, qty, liq, fee, ts))
+                else:
+                    o.fills = [(tid, price, qty, liq, fee, ts)]
                 o.status = OrderStatus.FILLED if leaves == 0 else OrderStatus.PARTIALLY_FILLED
                 self._ledger.apply_fill(o.account, terms, Side(side), price, qty, commission)
                 out.append(
