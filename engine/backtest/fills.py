@@ -44,6 +44,7 @@ __all__ = ["UNLIMITED_LOTS", "BarBooks", "FillAt", "slipped_ticks"]
 
 #: Displayed size of the synthetic book and of the synthetic prints (no volume cap).
 UNLIMITED_LOTS = 1 << 50
+_WINDOW_TICKS = 64
 
 
 class FillAt(StrEnum):
@@ -86,7 +87,12 @@ class BarBooks:
             raise ValidationError("slippage_bps", "must be below 10000")
         #: Whether there is slippage at all (a ``Fraction`` compare per order costs ~1 us).
         self._slipped = self._slippage != 0
-        self.books: dict[InstrumentId, OrderBook] = {i.id: OrderBook(i) for i in instruments}
+        # The smallest price window: these books hold one level a side, and moving a book clears its
+        # window (a 64-tick window clears in a fraction of the default's time; levels outside the
+        # window are kept exactly all the same).
+        self.books: dict[InstrumentId, OrderBook] = {
+            i.id: OrderBook(i, window_ticks=_WINDOW_TICKS) for i in instruments
+        }
         self._l2 = {iid: book.l2 for iid, book in self.books.items()}
         self._bid_t = np.zeros(1, dtype=np.int64)
         self._bid_l = np.full(1, UNLIMITED_LOTS, dtype=np.int64)
