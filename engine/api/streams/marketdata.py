@@ -235,8 +235,16 @@ class MarketDataSubscriber(Subscriber):
         if pending:
             if len(self.trade_cursors) > 1:
                 pending.sort(key=_close_order)  # several instruments: in the order the windows closed
-            for _, chunk, window in pending:
-                self.add_trades(chunk, window, self.queue_limit)
+            counts = [len(window) for _, _, window in pending]
+            total = sum(counts)
+            if not self.skipped and self.queued + total <= self.queue_limit:
+                # The usual case, all at once: every window fits, so add_trades would queue each.
+                self.items.extend([chunk for _, chunk, _ in pending])
+                self.counts.extend(counts)
+                self.queued += total
+            else:
+                for _, chunk, window in pending:
+                    self.add_trades(chunk, window, self.queue_limit)
         for quotes in self.quote_cursors:
             state = quotes.state
             if quotes.version != state.version:
@@ -284,12 +292,15 @@ class MarketDataSubscriber(Subscriber):
         if self.trade_cursors or self.quote_cursors:
             self.catch_up()
         items = self.items
-        taken = 0
-        n = 0
         counts = self.counts
-        while n < len(items) and (taken == 0 or taken + counts[n] <= limit):
-            taken += counts[n]
-            n += 1
+        n = len(items)
+        taken = self.queued
+        if taken > limit:  # (else all of it: the loop would take every chunk)
+            taken = 0
+            n = 0
+            while n < len(items) and (taken == 0 or taken + counts[n] <= limit):
+                taken += counts[n]
+                n += 1
         if n < len(items):
             parts = items[:n]
             del items[:n]
