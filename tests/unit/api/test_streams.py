@@ -11,17 +11,19 @@ from pathlib import Path
 import pytest
 
 from algotrendy.v1 import marketdata_pb2, orders_pb2
-from engine.api.streams import OrderEventSource, SequencedHub, Streams
+from engine.api.streams import MarketDataHub, OrderEventSource, SequencedHub, Streams
 from engine.api.streams.encode import trade_entry
 from engine.api.streams.marketdata import MarketDataSubscriber
 from engine.api.streams.sequenced import locate_order_sequence
 from engine.config.model import StreamsConfig
 from engine.core.enums import Side, TradingState
 from engine.core.errors import ResourceExhaustedError, ValidationError
-from engine.core.events import OrderAccepted, TradeTick, TradingStateChanged
+from engine.core.events import OrderAccepted, QuoteTick, TradeTick, TradingStateChanged
 from engine.core.fixed import Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, TradeId, VenueOrderId
+from engine.marketdata.registry import MarketDataRegistry
 from engine.store import LmdbStore, Persistence
+from engine.venues.sim import default_instruments
 
 BTC = InstrumentId("SIM:BTC-USD")
 
@@ -193,3 +195,61 @@ def test_market_data_subscriber_when_latest_value_replaced_then_only_the_last_is
     subscriber.heartbeat_due = True
     beat = marketdata_pb2.StreamMarketDataResponse.FromString(subscriber.take(1000, 3))
     assert beat.heartbeat and not beat.events
+
+
+async def test_market_data_hub_when_a_reader_falls_far_behind_then_shared_log_stays_short_and_pickup_is_exact() -> (
+    None
+):
+    """Trade windows go once into the instrument's shared log; a subscriber picks them up when it
+    writes. One that does not write for many windows is caught up when the log is trimmed: its own
+    bounded queue takes what fits and the rest becomes its skip report, while a reader that keeps
+    up gets every trade in order, and each gets one BBO with the others counted as conflated."""
+    registry = MarketDataRegistry()
+    for instrument in default_instruments():
+        registry.add_book(instrument)
+    streams = Streams(StreamsConfig(conflation_window_ms=10_000, marketdata_queue_max=50))
+    hub = MarketDataHub(registry, streams, timestamp_ns=lambda: 1)
+    request = marketdata_pb2.StreamMarketDataRequest(
+        instrument_ids=[str(BTC)],
+        channels=[
+            marketdata_pb2.ChannelSubscription(channel=marketdata_pb2.MARKET_DATA_CHANNEL_TRADES),
+            marketdata_pb2.ChannelSubscription(channel=marketdata_pb2.MARKET_DATA_CHANNEL_BBO),
+        ],
+    )
+    keeping_up, behind = hub.subscribe(request, None), hub.subscribe(request, None)
+    windows, per_window = 1_000, 2
+    fast: list[marketdata_pb2.MarketDataEvent] = []
+    for w in range(windows):
+        for j in range(per_window):
+            hub.on_trade(_trade(w * per_window + j))
+        hub.on_quote(_quote(w))
+        hub._flush()  # the window closes (its timer, called directly)
+        fast.extend(marketdata_pb2.StreamMarketDataResponse.FromString(keeping_up.take(1000, 2)).events)
+    total = windows * per_window
+    assert [e.trade.trade_id for e in fast if e.WhichOneof("event") == "trade"] == [
+        f"t{i}" for i in range(total)
+    ]
+    assert len(hub._trades[str(BTC)].windows) <= 256  # trimmed: the reader behind was caught up
+    late = marketdata_pb2.StreamMarketDataResponse.FromString(behind.take(100_000, 3))
+    trades = [e.trade.trade_id for e in late.events if e.WhichOneof("event") == "trade"]
+    skipped = [e.trades_skipped for e in late.events if e.WhichOneof("event") == "trades_skipped"]
+    quotes = [e.bbo.bid_price.value for e in late.events if e.WhichOneof("event") == "bbo"]
+    assert trades == [f"t{i}" for i in range(50)]  # the bound, then the report of the rest
+    assert len(skipped) == 1 and skipped[0].count == total - 50
+    assert quotes == [f"{windows - 1}.0"] and late.conflated == windows - 1
+    hub.unsubscribe(keeping_up)
+    hub.unsubscribe(behind)
+    assert str(BTC) not in hub._trades and len(streams) == 0
+    assert hub.skipped_trades == total - 50 and hub.conflated == windows - 1
+
+
+def _quote(i: int) -> QuoteTick:
+    return QuoteTick(
+        ts_event=i,
+        ts_init=i,
+        instrument_id=BTC,
+        bid_price=Price(f"{i}.0"),
+        bid_size=Quantity("1.00"),
+        ask_price=Price(f"{i + 1}.0"),
+        ask_size=Quantity("1.00"),
+    )
