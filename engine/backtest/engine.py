@@ -419,18 +419,20 @@ class Backtest:
             lo = as_float(series.low[start:end]).tolist()
             c = as_float(series.close[start:end]).tolist()
             v = series.volume[start:end].tolist()
-            for j in range(end - start):
-                t = tsc[j]
+            # One zip over the columns (a tuple per bar, reused) instead of seven list indexings.
+            for k, t, ts_open, open_, high, low, close, volume in zip(
+                range(start, end), tsc, tso, o, h, lo, c, v, strict=True
+            ):
                 if working:
-                    self._walk(0, start + j, start + j)
+                    self._walk(0, k, k)
                 if heap and heap[0].next_ns <= t:
-                    self._fill_bar = start + j
+                    self._fill_bar = k
                     clock.advance_to(t)
                 else:
                     clock._now = t
-                push(tso[j], t, o[j], h[j], lo[j], c[j], v[j])
+                push(ts_open, t, open_, high, low, close, volume)
                 if queue or router.pending or (heap and heap[0].next_ns <= t):
-                    self._fill_bar = start + j + 1 if next_open else start + j
+                    self._fill_bar = k + 1 if next_open else k
                     await self._settle(t)
             if progress is not None:
                 progress(end, n)

@@ -140,7 +140,7 @@ class BacktestRisk:
         return self._risk.check_cancel(command)
 
     def on_order_opened(self, order: Order) -> None:
-        self._risk.on_order_opened(cast(SubmitOrder, order))
+        self._risk.on_order_opened(order)  # type: ignore[arg-type]  # an Order has the fields it reads
 
     def on_order_updated(self, order: Order) -> None:
         self._risk.on_order_updated(
