@@ -457,6 +457,12 @@ class _Sequence(_Kind):
 
     def enc(self, gen: _Gen, expr: str) -> str:
         inner = self.inner.enc(gen, "e")
+        if inner == "e":
+            # Elements JSON carries as they are (ints, strings, ids): orjson writes a tuple or list
+            # as an array itself, no comprehension per record (same bytes); any other iterable
+            # (a frozenset ...) still goes through the comprehension.
+            v, t = gen.var(), gen.var()
+            return f"({v} if ({t} := type({v} := {expr})) is tuple or {t} is list else [e for e in {v}])"
         return f"[{inner} for e in {expr}]"
 
     def dec(self, gen: _Gen, expr: str) -> str:
