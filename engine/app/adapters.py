@@ -7,7 +7,7 @@ as Protocols; the composition root plugs the LMDB journal and the Cython risk ga
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any, cast
+from typing import Any
 
 from engine.core.commands import AmendOrder, CancelOrder, SubmitOrder
 from engine.core.events import OrderEvent, OrderFilled, OrderUpdated, QuoteTick, TradeTick
@@ -53,8 +53,13 @@ class RiskAdapter:
 
     def __init__(self, risk: RiskEngine) -> None:
         self._risk = risk
+        # The calls whose signature is the engine's own go straight to it (no adapter frame per
+        # order or tick); the methods below stay as the documented ``RiskPort`` implementation.
+        self.check_submit = risk.check_submit  # type: ignore[method-assign]
+        self.on_trade = risk.on_trade_tick  # type: ignore[method-assign]
+        self.on_quote = risk.on_quote_tick  # type: ignore[method-assign]
 
-    def check_submit(self, command: SubmitOrder, ts_ns: int) -> RiskDecision:
+    def check_submit(self, command: SubmitOrder, ts_ns: int) -> RiskDecision:  # (bound in __init__)
         return self._risk.check_submit(command, ts_ns)
 
     def check_amend(self, command: AmendOrder, ts_ns: int) -> RiskDecision:
@@ -67,7 +72,7 @@ class RiskAdapter:
         # The gate reads the order's terms (ids, side, type, prices, quantity) once, right here and
         # does not keep the object; ``Order`` carries them under the ``SubmitOrder`` names, so it is
         # handed over as is instead of re-building (and re-validating) a command per order (~3 us).
-        self._risk.on_order_opened(cast(SubmitOrder, order))
+        self._risk.on_order_opened(order)  # type: ignore[arg-type]
 
     def on_order_updated(self, order: Order) -> None:
         self._risk.on_order_updated(
@@ -89,8 +94,8 @@ class RiskAdapter:
     def on_fill(self, order: Order, fill: OrderFilled) -> None:
         self._risk.on_order_filled(fill)
 
-    def on_trade(self, tick: TradeTick) -> None:
+    def on_trade(self, tick: TradeTick) -> None:  # (bound to the engine's in __init__)
         self._risk.on_trade_tick(tick)
 
-    def on_quote(self, tick: QuoteTick) -> None:
+    def on_quote(self, tick: QuoteTick) -> None:  # (bound to the engine's in __init__)
         self._risk.on_quote_tick(tick)
