@@ -39,6 +39,7 @@ class JournalAdapter:
 
     def __init__(self, journal: Journal) -> None:
         self._journal = journal
+        self.commit_pending = journal.commit_pending  # type: ignore[method-assign]  # (no adapter frame)
 
     def append(self, record: OrderEvent) -> Durability:
         journal = self._journal
