@@ -67,7 +67,8 @@ def add_service(service: ServiceDescriptor) -> Callable[[Any, grpc.aio.Server], 
                 request_deserializer=request.FromString,
                 response_serializer=serialize,
             )
+        # Generic handlers only (see engine.api.server._GenericHandlersOnly: registered methods make
+        # grpc.aio wait on one pending task per method for every call it accepts).
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
-        server.add_registered_method_handlers(service.full_name, handlers)
 
     return add
