@@ -52,17 +52,20 @@ def instrument_to_proto(instrument: Instrument) -> marketdata_pb2.Instrument:
 
 
 def book_snapshot_to_proto(snapshot: BookSnapshot, ts_ns: int) -> marketdata_pb2.GetOrderBookResponse:
-    def level(price: Price, size: Quantity) -> marketdata_pb2.BookLevel:
-        return marketdata_pb2.BookLevel(price=decimal_to_proto(price), size=decimal_to_proto(size))
-
-    return marketdata_pb2.GetOrderBookResponse(
+    """Levels are added to the response in place (a BookLevel and two Decimals built and copied
+    per level cost several times more)."""
+    message = marketdata_pb2.GetOrderBookResponse(
         instrument_id=str(snapshot.instrument_id),
-        bids=[level(p, q) for p, q in snapshot.bids],
-        asks=[level(p, q) for p, q in snapshot.asks],
         sequence=snapshot.sequence,
         crossed=snapshot.is_crossed,
         ts_ns=ts_ns,
     )
+    for side, levels in ((message.bids, snapshot.bids), (message.asks, snapshot.asks)):
+        for price, size in levels:
+            level = side.add()
+            level.price.value = str(price)
+            level.size.value = str(size)
+    return message
 
 
 def component_status_to_proto(status: ComponentStatus) -> engine_pb2.ComponentStatus:
