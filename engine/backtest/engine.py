@@ -391,7 +391,8 @@ class Backtest:
                 if router.commands != sent or (heap and heap[0].next_ns <= t) or queue:
                     if next_open:
                         self._fill_bar = k + 1
-                    await self._settle(t)
+                    if self._deliver_due(t):
+                        await self._settle(t)
             done = end
             if progress is not None:
                 progress(done, n)
@@ -433,7 +434,8 @@ class Backtest:
                 push(ts_open, t, open_, high, low, close, volume)
                 if queue or router.pending or (heap and heap[0].next_ns <= t):
                     self._fill_bar = k + 1 if next_open else k
-                    await self._settle(t)
+                    if self._deliver_due(t):
+                        await self._settle(t)
             if progress is not None:
                 progress(end, n)
 
@@ -478,12 +480,12 @@ class Backtest:
         elif ts > clock._now:
             clock._now = ts
 
-    async def _settle(self, t: int) -> None:
-        """Deliver everything due at ``t`` (zero-latency venue commands and reports, timers) and
-        resume suspended OMS work, until nothing is left for this instant."""
+    def _deliver_due(self, t: int) -> bool:
+        """Deliver everything due at ``t`` that runs synchronously (zero-latency venue commands and
+        reports, timers); True when OMS work is suspended on the loop (then ``_settle``). The usual
+        order needs no loop round trip, so the replay awaits nothing for it."""
         clock = self.clock
         heap = clock._heap
-        router = self.router
         instant = self.instant
         while True:
             if instant is not None and instant.pending:
@@ -492,10 +494,15 @@ class Backtest:
             if heap and heap[0].next_ns <= t:
                 clock.advance_to(t)
                 continue
-            if router.pending:
-                await asyncio.sleep(0)
-                continue
-            break
+            return self.router.pending > 0
+
+    async def _settle(self, t: int) -> None:
+        """Deliver everything due at ``t`` (``_deliver_due``) and resume suspended OMS work, until
+        nothing is left for this instant."""
+        while True:
+            if not self._deliver_due(t):
+                return
+            await asyncio.sleep(0)  # let the suspended OMS work resume
 
     def _settle_now(self) -> None:
         clock = self.clock
