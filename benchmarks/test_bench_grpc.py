@@ -5,10 +5,11 @@ is not the server's; the machine is shared, so the numbers that travel are the *
 peer measured in the same run** (the echo baseline) and medians.
 
 The load generators are built to cost as little as a serious load tool (see grpc_load.py: request
-bytes prepared once, answers and stream messages not decoded) and the unary load runs in ONE client process: on
-a 2-core machine the server then has a core of its own instead of sharing two with the clients. Each
-result carries the server's CPU (cores) and its CPU per call / per delivered event -- the
-load-independent figures -- and the clients' CPU, so a figure can be read for what limited it.
+bytes prepared once, answers and stream messages not decoded), and the unary load runs in ONE client
+process: on a 2-core machine the server then has a core of its own instead of sharing two with the
+clients (1,000 stream readers need two processes). Each result carries the server's CPU (cores) and
+its CPU per call / per message / per delivered event -- the load-independent figures -- and the
+clients' CPU, so a figure can be read for what limited it.
 
 1. ``echo``: a raw grpc.aio server (uvloop) that returns the request bytes -- what one unary call
    costs on this machine with nothing behind it.
@@ -22,7 +23,8 @@ load-independent figures -- and the clients' CPU, so a figure can be read for wh
 4. ``fanout``: ``FANOUT_SUBSCRIBERS`` streams of one instrument's trades and BBO from the engine's
    ``MarketDataHub`` (real servicer, real bus, published at a fixed rate in the server process).
    Goal: >= 500k delivered events/s in aggregate, p99 publish-to-receive <= 50 ms (measured on the
-   oldest event of each message, so it is the worst event of the message).
+   oldest event of each message, so it is the worst event of the message). Publishing starts once
+   every stream is open; ``connected`` and ``streams_receiving`` in the results confirm it.
 5. ``slow``: 100 subscribers, then 99 + one that never reads: the others' latency must not move.
 
 Run: make bench PYTEST_ARGS=benchmarks/test_bench_grpc.py  (results: benchmarks/results/grpc.json)
