@@ -385,11 +385,13 @@ class OrderManager:
 
     def on_trade(self, tick: TradeTick) -> None:
         self._risk.on_trade(tick)
-        self._trail(tick.instrument_id, tick.price, tick.price)
+        if self._trailing:  # (every tick: no call while there are no trailing stops)
+            self._trail(tick.instrument_id, tick.price, tick.price)
 
     def on_quote(self, tick: QuoteTick) -> None:
         self._risk.on_quote(tick)
-        self._trail(tick.instrument_id, tick.bid_price, tick.ask_price)
+        if self._trailing:
+            self._trail(tick.instrument_id, tick.bid_price, tick.ask_price)
 
     # == recovery ==================================================================================
     def restore(self, events: Iterable[OrderEvent], *, notify_risk: bool = True) -> None:
