@@ -141,6 +141,8 @@ class StrategyHost:
         self._bar_table: dict[
             tuple[InstrumentId, int], tuple[tuple[StrategySlot, Callable[[BarView], None]], ...]
         ] = {}
+        #: One cell per ``bar_pusher``: its handlers, or None after a change (then looked up again).
+        self._pusher_cells: list[list[Any]] = []
         self._trade_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
         self._quote_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
         self._book_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
@@ -360,9 +362,12 @@ class StrategyHost:
         strategies' ``on_bar`` (guarded), with no object allocated per bar."""
         key = (instrument_id, interval_ns)
         view = self.bar_view(instrument_id, interval_ns)
-        tables = self._bar_table
         handlers_for = self._bar_handlers
         failed = self._failed
+        # The handlers are held in a cell that ``_rebuild`` empties: one list read per bar instead
+        # of hashing the (instrument, interval) key for a table lookup.
+        cell: list[Any] = [None]
+        self._pusher_cells.append(cell)
 
         def push(
             ts_open: int,
@@ -382,9 +387,9 @@ class StrategyHost:
             view.close = close
             view.volume = volume
             view.trade_count = trade_count
-            handlers = tables.get(key)
+            handlers = cell[0]
             if handlers is None:
-                handlers = handlers_for(key)
+                handlers = cell[0] = handlers_for(key)
             for slot, fn in handlers:
                 try:
                     fn(view)
@@ -511,6 +516,8 @@ class StrategyHost:
                 for iid in slot.instruments:
                     table.setdefault(iid, []).append((slot, fn))
         self._bar_table.clear()  # rebuilt lazily per (instrument, interval)
+        for cell in self._pusher_cells:
+            cell[0] = None
         self._trade_table = {k: tuple(v) for k, v in tables["on_trade"].items()}
         self._quote_table = {k: tuple(v) for k, v in tables["on_quote"].items()}
         self._book_table = {k: tuple(v) for k, v in tables["on_book"].items()}
