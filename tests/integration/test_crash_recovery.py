@@ -49,6 +49,8 @@ from engine.venues.sim import SimVenue, default_instruments
 pytestmark = pytest.mark.slow
 
 CYCLES = 10
+#: GetOrder calls in flight at once when every acknowledged order is checked after a restart.
+LOOKUPS_IN_FLIGHT = 32
 ACCOUNT = "main"
 INSTRUMENT = "SIM:BTC-USD"
 TICK = Decimal("0.10")
@@ -178,15 +180,21 @@ async def _trade_then_kill(
 async def _verify_after_restart(engine: EngineProcess, data_dir: Path, acked: Acknowledged) -> None:
     async with engine.aio_channel() as channel:
         orders = orders_pb2_grpc.OrderServiceStub(channel)
-        for coid, before in acked.orders.items():
-            now = (
-                await orders.GetOrder(
-                    orders_pb2.GetOrderRequest(account_id=ACCOUNT, client_order_id=coid), timeout=5
-                )
-            ).order
+        in_flight = asyncio.Semaphore(LOOKUPS_IN_FLIGHT)
+
+        async def check(coid: str, before: orders_pb2.Order) -> None:
+            async with in_flight:
+                now = (
+                    await orders.GetOrder(
+                        orders_pb2.GetOrderRequest(account_id=ACCOUNT, client_order_id=coid), timeout=5
+                    )
+                ).order
             assert _progress(now) >= _progress(before), f"{coid} went back: {before.status} -> {now.status}"
             if before.status in TERMINAL:
                 assert now.status == before.status, f"{coid} left its terminal state"
+
+        # Every acknowledged order (hundreds by the last cycle), looked up concurrently.
+        await asyncio.gather(*(check(coid, before) for coid, before in acked.orders.items()))
 
         # Quiesce our side: cancel everything, wait until nothing of ours is open, then compare.
         await orders.CancelAllOrders(orders_pb2.CancelAllOrdersRequest(account_id=ACCOUNT), timeout=5)
@@ -210,7 +218,22 @@ async def _verify_after_restart(engine: EngineProcess, data_dir: Path, acked: Ac
             portfolio_pb2.GetBalancesRequest(account_id=ACCOUNT), timeout=5
         )
 
-    journal_position, venue_balances, received = _read_store(data_dir)
+    # The audit chain is verified by the CLI in its own process while this one reads the store.
+    audit_run = asyncio.create_task(
+        asyncio.to_thread(
+            subprocess.run,
+            [ALGOTRENDY, "audit", "verify", "--data-dir", str(data_dir), "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=clean_env(),
+            check=False,
+        )
+    )
+    try:
+        journal_position, venue_balances, received = await asyncio.to_thread(_read_store, data_dir)
+    finally:
+        audit = await audit_run
     reported = {
         p.instrument_id: Decimal(p.quantity.value) for p in positions.positions if Decimal(p.quantity.value)
     }
@@ -223,16 +246,6 @@ async def _verify_after_restart(engine: EngineProcess, data_dir: Path, acked: Ac
     )
     twice = {coid: n for coid, n in received.items() if n != 1}
     assert not twice, f"client order ids that reached the venue more than once: {twice}"
-
-    audit = await asyncio.to_thread(
-        subprocess.run,
-        [ALGOTRENDY, "audit", "verify", "--data-dir", str(data_dir), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=clean_env(),
-        check=False,
-    )
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
