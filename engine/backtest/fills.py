@@ -29,14 +29,13 @@ from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
 
-import numpy as np
-
 from engine.core.enums import Side
 from engine.core.errors import ValidationError
 from engine.core.events import TradeTick
 from engine.core.fixed import Price, Quantity
 from engine.core.ids import InstrumentId, TradeId
 from engine.core.instruments import Instrument
+from engine.ext.book.l2book import ASK, BID
 from engine.marketdata.book import OrderBook
 from engine.venues.sim import PaperVenue
 
@@ -66,10 +65,6 @@ class BarBooks:
     """The synthetic books of every instrument and the prints that work resting orders."""
 
     __slots__ = (
-        "_ask_l",
-        "_ask_t",
-        "_bid_l",
-        "_bid_t",
         "_books",
         "_l2",
         "_slippage",
@@ -94,10 +89,6 @@ class BarBooks:
             i.id: OrderBook(i, window_ticks=_WINDOW_TICKS) for i in instruments
         }
         self._l2 = {iid: book.l2 for iid, book in self.books.items()}
-        self._bid_t = np.zeros(1, dtype=np.int64)
-        self._bid_l = np.full(1, UNLIMITED_LOTS, dtype=np.int64)
-        self._ask_t = np.zeros(1, dtype=np.int64)
-        self._ask_l = np.full(1, UNLIMITED_LOTS, dtype=np.int64)
         self._venue: PaperVenue | None = None
         self._trade_no = 0
 
@@ -110,9 +101,13 @@ class BarBooks:
             bid, ask = slipped_ticks(ref_ticks, self._slippage)
         else:
             bid = ask = ref_ticks
-        self._bid_t[0] = bid
-        self._ask_t[0] = ask
-        self._l2[instrument_id].apply_snapshot(self._bid_t, self._bid_l, self._ask_t, self._ask_l)
+        # Emptied and set level by level: two plain-int calls instead of a snapshot from arrays (four
+        # typed buffers acquired per call). Bid first: with no slippage both sides show the one
+        # reference price, a crossed-by-zero book the venue takes from either side.
+        l2 = self._l2[instrument_id]
+        l2.clear()
+        l2.apply_delta(BID, bid, UNLIMITED_LOTS)
+        l2.apply_delta(ASK, ask, UNLIMITED_LOTS)
         if self._venue is not None:
             self._venue.apply_book_update(instrument_id, ts_ns)
 
