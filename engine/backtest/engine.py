@@ -7,9 +7,9 @@ clock (``TestClock``), the journal (in memory) and the market (bars, see ``engin
 differ. Same inputs, same outputs: nothing reads the wall clock, iteration orders are fixed, and
 client order ids are ``<strategy>-<n>``.
 
-The replay loop is built for speed (about 1 us of CPU per bar with the SMA-cross strategy's own
-work included, measured by ``benchmarks/test_bench_backtest.py``; every order costs far more, ~150 us,
-in the OMS, venue and exact portfolio):
+The replay loop is built for speed (about 0.6 us of CPU per bar with the SMA-cross strategy's own
+work included, measured by ``benchmarks/test_bench_backtest.py``; every order costs far more, ~80 us
+in all: risk gate, OMS, paper venue, exact portfolio, and its records in the result):
 
 * bars come from NumPy arrays in chunks and go to the strategy host's bar fast path
   (``StrategyHost.bar_pusher``: the strategy's ``BarView`` overwritten in place, no ``Bar`` object and
