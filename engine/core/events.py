@@ -44,16 +44,19 @@ def _frozen(cls: type[_T]) -> type[_T]:
     ``object.__setattr__(self, name, value)`` (an attribute lookup and a generic call per field);
     this one calls each slot's own descriptor setter, captured once: ~40% cheaper per event, same
     keyword-only signature, defaults and errors, and the instances stay as immutable as before
-    (``__setattr__`` still raises ``FrozenInstanceError``). Only for plain-default fields without
-    ``__post_init__``, which is every event here (checked, so a new one cannot slip through).
+    (``__setattr__`` still raises ``FrozenInstanceError``). A class with a ``default_factory``, an
+    ``init=False`` field or a ``__post_init__`` keeps the dataclass-generated ``__init__``.
     """
     cls = _dataclass(cls)
+    all_fields = fields(cls)  # type: ignore[arg-type]
+    if hasattr(cls, "__post_init__") or any(
+        f.default_factory is not MISSING or not f.init for f in all_fields
+    ):
+        return cls
     names: list[str] = []
     params: list[str] = []
     scope: dict[str, Any] = {}
-    for f in fields(cls):  # type: ignore[arg-type]
-        if f.default_factory is not MISSING or hasattr(cls, "__post_init__"):
-            raise TypeError(f"{cls.__name__}: events take plain defaults and no __post_init__")
+    for f in all_fields:
         names.append(f.name)
         if f.default is MISSING:
             params.append(f.name)
