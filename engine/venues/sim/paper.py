@@ -75,6 +75,8 @@ _MAKER, _TAKER = int(LiquiditySide.MAKER), int(LiquiditySide.TAKER)
 #: Plain ints of the enums compared on every order (an ``int == IntEnum`` compare is slower).
 _BUY = int(Side.BUY)
 _MARKET, _STOP_MARKET = int(OrderType.MARKET), int(OrderType.STOP_MARKET)
+_LIMIT, _STOP_LIMIT = int(OrderType.LIMIT), int(OrderType.STOP_LIMIT)
+_GTD, _IOC, _FOK = int(TimeInForce.GTD), int(TimeInForce.IOC), int(TimeInForce.FOK)
 #: How many recent prices / quantities per instrument the venue keeps for reuse.
 _RECENT = 64
 #: Enum members by their integer value: ``Side(x)`` runs the Enum lookup machinery on every call.
@@ -222,6 +224,8 @@ class PaperVenue:
         #: immutable, so a fill at a price or size seen before (the same order size bought and
         #: sold, the same reference price) reuses the object instead of building one per fill.
         self._prices: dict[InstrumentId, dict[int, Price]] = {iid: {} for iid in self._terms}
+        #: The zero commission per instrument (``Money`` is immutable: every fee-free fill shares it).
+        self._zero_fee = {iid: t.fee(0) for iid, t in self._terms.items()}
         self._quantities: dict[InstrumentId, dict[int, Quantity]] = {iid: {} for iid in self._terms}
         #: Whether a GTD order was ever live: until then nothing can expire, so the expiry scan
         #: and the delay line's re-arm after each command (for the next expiry) are skipped.
@@ -436,7 +440,7 @@ class PaperVenue:
         self._next_vid += 1
         o.status = OrderStatus.ACCEPTED
         self._live[o.vid] = o
-        if o.tif == TimeInForce.GTD:
+        if o.tif == _GTD:
             self._gtd_seen = True
         out.append(
             OrderAccepted(
@@ -448,7 +452,7 @@ class PaperVenue:
                 venue_order_id=_venue_order_id(o.vid),
             )
         )
-        if o.otype in (OrderType.STOP_MARKET, OrderType.STOP_LIMIT):
+        if o.otype in (_STOP_MARKET, _STOP_LIMIT):
             o.state = "stop"
             return
         self._execute(o, ts, out)
@@ -477,9 +481,9 @@ class PaperVenue:
             return exc.reason if exc.reason in REASON_DETAILS else "VALUE_OUT_OF_RANGE"
         if o.qty > _MAX or o.price > _MAX or o.trigger > _MAX:
             return "VALUE_OUT_OF_RANGE"
-        if o.tif == TimeInForce.GTD and o.expire <= ts:
+        if o.tif == _GTD and o.expire <= ts:
             return "INVALID_EXPIRE_TIME"
-        if o.flags & 1 and (o.otype != OrderType.LIMIT or o.tif in (TimeInForce.IOC, TimeInForce.FOK)):
+        if o.flags & 1 and (o.otype != _LIMIT or o.tif in (_IOC, _FOK)):
             return "POST_ONLY_INVALID"
         if o.qty < terms.min_lots:
             return "BELOW_MIN_QUANTITY"
@@ -544,7 +548,7 @@ class PaperVenue:
         levels = self._walk(o)
         reduce_only = o.flags & 2  # o.reduce_only, without a property call per level
         want = min(o.leaves, self._reducible(o)) if reduce_only else o.leaves
-        if o.tif == TimeInForce.FOK and (want < o.leaves or sum(q for _, q in levels) < o.leaves):
+        if o.tif == _FOK and (want < o.leaves or sum(q for _, q in levels) < o.leaves):
             self._close(o, ts, "FOK_CANNOT_FILL", out)
             return
         for ticks, shown in levels:
@@ -560,9 +564,9 @@ class PaperVenue:
             self._fill(o, ticks, take, _TAKER, ts, out)
         if o.leaves == 0:
             return
-        if o.otype in (OrderType.MARKET, OrderType.STOP_MARKET):
+        if o.otype in (_MARKET, _STOP_MARKET):
             self._close(o, ts, "NO_LIQUIDITY", out)
-        elif o.tif in (TimeInForce.IOC, TimeInForce.FOK):
+        elif o.tif in (_IOC, _FOK):
             self._close(o, ts, "IOC_REMAINDER", out)
         else:
             self._rest(o)
@@ -585,7 +589,7 @@ class PaperVenue:
         iid = o.iid
         terms = self._terms[iid]
         fee_units = terms.fee_units(ticks, lots, maker=liq == _MAKER)
-        commission = terms.fee(fee_units)
+        commission = terms.fee(fee_units) if fee_units else self._zero_fee[iid]
         # ``P-<symbol>-<n>``: a symbol has no spaces and at most 64 characters, so this is a valid
         # ``TradeId`` by construction (the pattern check is skipped below).
         trade_id = f"{self._grid[iid][4]}{self._next_trade}"
