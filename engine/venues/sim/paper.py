@@ -208,25 +208,19 @@ class PaperVenue:
         self._line = DelayLine(clock, name, on_tick=self._on_tick, next_extra_ns=self._next_expiry_ns)
         self._walk_ticks = np.zeros(cfg.max_walk_levels, dtype=np.int64)
         self._walk_lots = np.zeros(cfg.max_walk_levels, dtype=np.int64)
-        #: Per instrument, its grid as plain ints (size precision, size step, price precision,
-        #: price step) and the ``P-<symbol>-`` trade id prefix: read on every order and fill.
+        #: Per instrument, read on every order and fill: its size grid as plain ints (precision,
+        #: step) and the ``P-<symbol>-`` prefix of its trade ids.
         self._grid = {
-            iid: (
-                t.instrument.size_precision,
-                t.instrument.size_increment.raw,
-                t.instrument.price_precision,
-                t.instrument.price_increment.raw,
-                f"P-{iid.symbol}-",
-            )
+            iid: (t.instrument.size_precision, t.instrument.size_increment.raw, f"P-{iid.symbol}-")
             for iid, t in self._terms.items()
         }
         #: Recently built prices and quantities per instrument, by ticks / lots. They are
         #: immutable, so a fill at a price or size seen before (the same order size bought and
         #: sold, the same reference price) reuses the object instead of building one per fill.
         self._prices: dict[InstrumentId, dict[int, Price]] = {iid: {} for iid in self._terms}
+        self._quantities: dict[InstrumentId, dict[int, Quantity]] = {iid: {} for iid in self._terms}
         #: The zero commission per instrument (``Money`` is immutable: every fee-free fill shares it).
         self._zero_fee = {iid: t.fee(0) for iid, t in self._terms.items()}
-        self._quantities: dict[InstrumentId, dict[int, Quantity]] = {iid: {} for iid in self._terms}
         #: Whether a GTD order was ever live: until then nothing can expire, so the expiry scan
         #: and the delay line's re-arm after each command (for the next expiry) are skipped.
         self._gtd_seen = False
@@ -470,7 +464,7 @@ class PaperVenue:
             # The usual quantity is at the grid's precision: its lots are one divmod (else the
             # instrument's conversion, which raises the reason for an off-grid value).
             q = cmd.quantity
-            size_precision, size_step = self._grid[cmd.instrument_id][:2]
+            size_precision, size_step, _ = self._grid[cmd.instrument_id]
             lots, off = divmod(q._raw, size_step)
             if q._precision != size_precision or off:
                 lots = inst.quantity_to_lots(q)
@@ -592,7 +586,7 @@ class PaperVenue:
         commission = terms.fee(fee_units) if fee_units else self._zero_fee[iid]
         # ``P-<symbol>-<n>``: a symbol has no spaces and at most 64 characters, so this is a valid
         # ``TradeId`` by construction (the pattern check is skipped below).
-        trade_id = f"{self._grid[iid][4]}{self._next_trade}"
+        trade_id = f"{self._grid[iid][2]}{self._next_trade}"
         self._next_trade += 1
         o.filled += lots
         o.leaves -= lots
