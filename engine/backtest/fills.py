@@ -102,8 +102,8 @@ class BarBooks:
         else:
             bid = ask = ref_ticks
         # Emptied and set level by level: two plain-int calls instead of a snapshot from arrays (four
-        # typed buffers acquired per call). Bid first: with no slippage both sides show the one
-        # reference price, a crossed-by-zero book the venue takes from either side.
+        # typed buffers acquired per call). With no slippage both sides show the one reference
+        # price (a locked book, bid = ask): a market order takes it from either side.
         l2 = self._l2[instrument_id]
         l2.clear()
         l2.apply_delta(BID, bid, UNLIMITED_LOTS)
