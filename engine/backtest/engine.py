@@ -303,6 +303,9 @@ class Backtest:
         self._working: set[Any] = set()
         #: Per series, the row of its last bar seen (-1 before the first).
         self._last_row = [-1] * len(self.instruments)
+        #: Per series, what ``_before_send`` reads (instrument, close and open readers, bar count):
+        #: built on the first order.
+        self._reference_columns: list[tuple[InstrumentId, Any, Any, int]] | None = None
         self._fill_bar = 0
         self._dirty = True
         self._row_by_time = False
@@ -551,17 +554,23 @@ class Backtest:
             return
         self._dirty = False
         next_open = self.config.fill is FillAt.NEXT_OPEN
-        for s, row in enumerate(self._last_row):
+        set_price, set_reference = self.risk.set_price, self.books.set_reference
+        columns = self._reference_columns
+        if columns is None:
+            # ``ndarray.item`` reads a Python int straight from the array (``int(a[i])`` builds a
+            # NumPy scalar first).
+            columns = self._reference_columns = [
+                (s.instrument.id, s.close.item, s.open.item, len(s)) for s in self.stream.series
+            ]
+        for (iid, close_at, open_at, n), row in zip(columns, self._last_row, strict=True):
             if row < 0:
                 continue
-            series = self.stream.series[s]
-            iid = series.instrument.id
-            close = int(series.close[row])
-            self.risk.set_price(iid, close, ts)
+            close = close_at(row)
+            set_price(iid, close, ts)
             if not next_open:
-                self.books.set_reference(iid, close, ts)
-            elif row + 1 < len(series):
-                self.books.set_reference(iid, int(series.open[row + 1]), ts)
+                set_reference(iid, close, ts)
+            elif row + 1 < n:
+                set_reference(iid, open_at(row + 1), ts)
             else:  # the last bar has no next open: nothing to fill against
                 self.books.clear(iid, ts)
 
