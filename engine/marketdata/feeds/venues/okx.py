@@ -91,7 +91,8 @@ class OkxProtocol(VenueProtocol):
         return {"fetchMarkets": {"types": ["spot", "swap", "future"]}, "fetchCurrencies": False}
 
     def ws_url(self) -> str:
-        return f"{self.exchange.urls['api']['ws']}/public"
+        # ccxt's own URL rule: in sandbox mode OKX's demo endpoints want ``?brokerId=9999``.
+        return str(self.exchange.get_url("books", "public"))
 
     # -- candles on /business -------------------------------------------------------------------------
     def on_markets_loaded(self) -> None:
