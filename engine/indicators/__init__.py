@@ -8,7 +8,9 @@
   ``donchian`` and ``supertrend``.
 * Streaming: ``registry.create(name, **params)`` gives an object whose ``update(...)`` takes one bar
   and equals the batch output at that bar; ``snapshot()`` / ``registry.restore(...)`` persist it.
-* ``warm_up()`` compiles every kernel with the live signatures; the engine calls it before trading.
+* ``warm_up()`` compiles every batch kernel ahead of its first use (Numba caches them on disk), for
+  a batch job that wants no compile pause on its first call. The engine does not need it: its
+  streaming indicators are compiled Cython, and Numba is not even imported until a batch call.
 """
 
 from __future__ import annotations
