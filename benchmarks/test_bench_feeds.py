@@ -64,7 +64,14 @@ class _NullSink:
 
 
 class _Client:
+    """The parts of a ccxt websocket client that ccxt's own handlers read for the acks, heartbeats
+    and status messages our protocols pass on to it (a real client in the feed; none here)."""
+
     lastPong = 0
+    url = ""
+
+    def __init__(self) -> None:
+        self.subscriptions: dict[str, object] = {}
 
 
 def _data() -> Path:
