@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -95,6 +96,28 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream is not None and inspect.iscoroutinefunction(handler.unary_stream):
+            # A handler that writes with ``context.write`` (e.g. grpc's aio Health.Watch) is a
+            # coroutine, not an async generator: iterating it fails, so it is awaited instead.
+            inner_writer = handler.unary_stream
+            writer_metrics = _MethodMetrics(self._metrics, service, method, "server_stream")
+
+            async def unary_stream_writer(request: Any, context: grpc.aio.ServicerContext) -> None:
+                writer_metrics.started.inc()
+                start = time.perf_counter()
+                code = "UNKNOWN"
+                try:
+                    await inner_writer(request, context)
+                    code = _code_of(context)
+                except grpc.aio.AbortError:
+                    code = _code_of(context)
+                    raise
+                finally:
+                    writer_metrics.handling(code).observe(time.perf_counter() - start)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream_writer, handler.request_deserializer, handler.response_serializer
             )
         if handler.unary_stream is not None:
             inner_stream = handler.unary_stream
