@@ -492,3 +492,42 @@ async def test_principal_when_many_callers_interleave_then_each_call_sees_its_ow
     callers = [name for _ in range(40) for name in stubs]
     answers = await asyncio.gather(*(stubs[name].WhoAmI(auth_pb2.WhoAmIRequest()) for name in callers))
     assert [a.user for a in answers] == callers
+
+
+async def test_principal_when_reused_across_calls_then_a_role_change_or_disable_applies_on_the_next_call(
+    api: Api,
+) -> None:
+    """Principals are reused while their key / session and user records are unchanged: a credential
+    already used (and its principal cached) must see a demotion, a disable and a re-enable at once."""
+    await make_user(api)
+    tokens = await (await anonymous(api)).Login(auth_pb2.LoginRequest(user="alice", password=PASSWORD))
+    created = await api.auth_api.CreateApiKey(auth_pb2.CreateApiKeyRequest(name="k", user="alice"))
+    channels = [
+        aio_channel(api.target, f"Bearer {tokens.access_token}"),
+        aio_channel(api.target, f"ApiKey {created.api_key}"),
+    ]
+    try:
+        for channel in channels:
+            auth = auth_pb2_grpc.AuthServiceStub(channel)
+            orders = orders_pb2_grpc.OrderServiceStub(channel)
+            cancel_all = orders_pb2.CancelAllOrdersRequest(account_id="main")
+            for _ in range(2):  # the second call reuses the cached principal
+                assert (await auth.WhoAmI(auth_pb2.WhoAmIRequest())).role == auth_pb2.ROLE_TRADER
+                await orders.CancelAllOrders(cancel_all)
+            await api.admin_api.SetUserRole(
+                admin_pb2.SetUserRoleRequest(user="alice", role=auth_pb2.ROLE_VIEWER)
+            )
+            assert (await auth.WhoAmI(auth_pb2.WhoAmIRequest())).role == auth_pb2.ROLE_VIEWER
+            error = await rpc_error(orders.CancelAllOrders(cancel_all))
+            assert trailers(error)["algotrendy-reason"] == "ROLE_TOO_LOW"
+            await api.admin_api.DisableUser(admin_pb2.DisableUserRequest(user="alice"))
+            error = await rpc_error(auth.WhoAmI(auth_pb2.WhoAmIRequest()))
+            assert trailers(error)["algotrendy-reason"] == "USER_DISABLED"
+            await api.admin_api.DisableUser(admin_pb2.DisableUserRequest(user="alice", enable=True))
+            await api.admin_api.SetUserRole(
+                admin_pb2.SetUserRoleRequest(user="alice", role=auth_pb2.ROLE_TRADER)
+            )
+            await orders.CancelAllOrders(cancel_all)
+    finally:
+        for channel in channels:
+            await channel.close()
