@@ -138,6 +138,19 @@ def test_resting_limit_fills_at_its_price_when_the_path_reaches_it_with_the_make
     assert r.orders[0]["status"] == "FILLED"
 
 
+def test_resting_limit_far_outside_the_book_window_fills_at_its_price_when_the_path_reaches_it(
+    tmp_path: Path,
+) -> None:
+    # The bar books keep a 64-tick price window around the reference: a limit 150 ticks of 0.01
+    # below the touch (bar 0 closes at 100.5) rests outside it, and still fills at 99.00 as maker on
+    # bar 2 (low 98), with nothing queued ahead of it.
+    config = BacktestConfig(tick_size="0.01", size_increment="0.001", fill="close")  # type: ignore[arg-type]
+    script = _script({0: [("limit", Side.BUY, "1", 99.0)]})
+    r = Backtest(script, [_csv(tmp_path / "x-1m.csv")], config).run()
+    assert _fills(r) == [(2, "BUY", Decimal("99.00"), Decimal("1"), Decimal("0"), "MAKER")]
+    assert r.orders[0]["status"] == "FILLED"
+
+
 def test_limit_that_the_path_never_reaches_stays_working(tmp_path: Path) -> None:
     r = _run(tmp_path, {0: [("limit", Side.BUY, "1", 90)]}, fill="close")
     assert r.fills == []

@@ -9,8 +9,9 @@ import pytest
 from engine.core.commands import SubmitOrder
 from engine.core.enums import OrderStatus, OrderType, Side
 from engine.core.errors import StorageError
-from engine.core.fixed import Quantity
-from engine.core.ids import ClientOrderId
+from engine.core.events import TradeTick
+from engine.core.fixed import Price, Quantity
+from engine.core.ids import ClientOrderId, TradeId
 from engine.oms import OrderManager
 from engine.oms.order import Order
 from engine.venues.sim import default_instruments
@@ -57,6 +58,34 @@ async def test_restore_when_replaying_the_journal_then_equals_live_state(h, kit)
     # the next event continues the sequence
     await oms.submit(kit.order("n1", Side.BUY, "0.1", "60000.0"))
     assert oms.sequence == h.oms.sequence + 2
+
+
+async def test_restore_when_a_trailing_stop_is_in_the_journal_then_the_new_manager_trails_it(h, kit):
+    # The market-data path skips the trailing pass until a trailing stop exists: one restored from
+    # the journal exists, so the restarted manager must keep moving its trigger.
+    await h.oms.submit_trailing_stop(
+        kit.order("trail", Side.SELL, "0.5", order_type=OrderType.STOP_MARKET, trigger="64000.0"),
+        offset_ticks=100,
+    )
+    await h.settle()
+    oms, _, _ = fresh(h, kit)
+    oms.restore(h.journal.records)
+    h.oms = oms  # the venue's reports now reach the restarted manager
+    now = h.clock.timestamp_ns()
+    oms.on_trade(
+        TradeTick(
+            ts_event=now,
+            ts_init=now,
+            instrument_id=kit.BTC,
+            price=Price("65000.0"),
+            size=Quantity("0.1"),
+            aggressor_side=Side.BUY,
+            trade_id=TradeId("x1"),
+        )
+    )
+    await h.settle()
+    assert h.venue.order(kit.MAIN, ClientOrderId("trail")).trigger_price == Price("64990.0")
+    assert oms.find(kit.MAIN, ClientOrderId("trail")).trigger_price == Price("64990.0")
 
 
 async def test_restore_when_journal_has_a_gap_then_storage_error(h, kit):

@@ -213,6 +213,41 @@ def test_paper_gtd_when_clock_reaches_expiry_then_expired(paper, submit, clock):
     assert of(seen, OrderExpired) and paper.order(MAIN, ClientOrderId("g1")).status is OrderStatus.EXPIRED
 
 
+def test_paper_gtd_when_submitted_after_other_orders_then_expires_on_time(paper, submit, clock):
+    # Before any GTD order the venue skips the expiry scan and the re-arm: the first GTD order after
+    # plain ones (and after the delay line emptied) must still arm its expiry.
+    seen = []
+    paper.set_event_handler(seen.append)
+    paper.start()
+    seen += paper.apply(submit("l1", Side.BUY, "0.1", "60000.00"))
+    clock.advance(1)
+    seen += paper.apply(submit("l2", Side.BUY, "0.1", "60001.00"))
+    clock.advance(1)
+    expire = clock.timestamp_ns() + 50
+    seen += paper.apply(submit("g1", Side.BUY, "0.1", "60002.00", tif=TimeInForce.GTD, expire_at_ns=expire))
+    clock.advance(49)
+    assert len(of(seen, OrderAccepted)) == 3 and not of(seen, OrderExpired)
+    clock.advance(1)
+    assert [e.client_order_id for e in of(seen, OrderExpired)] == ["g1"]
+    assert paper.order(MAIN, ClientOrderId("l1")).status is OrderStatus.ACCEPTED
+
+
+def test_paper_gtd_when_restored_from_a_snapshot_then_expires_on_time(paper, submit, book, clock):
+    expire = clock.timestamp_ns() + 100
+    paper.apply(submit("g1", Side.BUY, "0.1", "60000.00", tif=TimeInForce.GTD, expire_at_ns=expire))
+    restored = PaperVenue(
+        {BTC: book}, clock, PaperVenueConfig(accounts={"main": {"USD": "1000000", "BTC": "5"}})
+    )
+    restored.restore(json.loads(json.dumps(paper.snapshot())))
+    seen = []
+    restored.set_event_handler(seen.append)
+    restored.start()
+    clock.advance(99)
+    assert not of(seen, OrderExpired)
+    clock.advance(1)
+    assert [e.client_order_id for e in of(seen, OrderExpired)] == ["g1"]
+
+
 def test_paper_snapshot_when_restored_then_round_trips_and_continues_identically(paper, submit, book, clock):
     paper.apply(submit("l1", Side.BUY, "0.5", "64999.00"))
     paper.apply(submit("m1", Side.BUY, "0.3"))
