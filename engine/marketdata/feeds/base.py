@@ -109,6 +109,12 @@ class FeedSettings:
     #: Book depth to subscribe (0 = the venue protocol's default).
     book_depth: int = 0
     ohlcv_interval: str = "1m"
+    #: After a reconnect of the connection carrying candles, the candles that closed while it was down
+    #: are fetched over REST (venues with a REST candle endpoint): at most this many per instrument,
+    #: the most recent ones (a longer outage leaves the older part of its gap). 0 disables the
+    #: backfill. One request per instrument, so it is also bounded by the venue's page size (OKX 300,
+    #: Bybit 1000).
+    candle_backfill_max: int = 300
     #: Reconnect backoff: base * 2**attempt, capped, times a random factor in [1 - jitter, 1 + jitter].
     backoff_base_ms: int = 500
     backoff_max_ms: int = 30_000
@@ -164,6 +170,9 @@ class FeedStats:
     rate_limited: int = 0
     rest_polls: int = 0
     parse_errors: int = 0
+    candle_backfills: int = 0  # REST candle backfills run after a reconnect of the candle connection
+    bars_backfilled: int = 0  # bars emitted from those backfills
+    candle_backfill_errors: int = 0  # instruments whose backfill request or parse failed
 
 
 @dataclass(slots=True, eq=False)
@@ -426,6 +435,7 @@ class FeedHandler:
                     status.connects += 1
                     status.last_message_ns = now
                     self._set_connection_state(status, FeedState.LIVE)
+                self.protocol.on_connected("" if status is None else status.stream.name)
                 attempt = 0
                 await connection  # rejected by ccxt when the socket closes or errors
                 raise ccxt.NetworkError("connection closed")
@@ -567,6 +577,14 @@ class FeedHandler:
         self.stats.trades += 1
         self.last_update_ns[tick.instrument_id] = tick.ts_init
         self.sink.on_trade(tick)
+
+    def candle_backfill_failed(self, instrument_id: InstrumentId, exc: BaseException) -> None:
+        """A REST candle backfill failed for one instrument: its gap stays (logged, counted, alerted);
+        the live candles go on."""
+        self._count_rate_limit(exc)
+        self.stats.candle_backfill_errors += 1
+        detail = f"{type(exc).__name__}: {str(exc)[:200]}"
+        self.alert(instrument_id, "CANDLE_BACKFILL_FAILED", detail)
 
     def emit_bar(self, bar: Bar) -> None:
         self.stats.bars += 1

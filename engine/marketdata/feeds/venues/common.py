@@ -162,7 +162,7 @@ def candle_bar(
 
 
 class CandleCloser:
-    """Emits each candle of a venue's candle channel once, when it is final.
+    """Emits each candle of a venue's candle channel once, when it is final, in time order.
 
     Venues push the candle still forming over and over. A push the venue marks closed (OKX
     ``confirm`` "1", Bybit ``confirm``) is emitted at once. A candle that never got such a push (a
@@ -173,16 +173,28 @@ class CandleCloser:
 
     ``reset()`` belongs to a disconnect: the pushes during the outage are lost, so the running
     candle's last known state is not final and is never emitted (the next push starts afresh).
+
+    Gaps (``hold_on_gap``, for venues that can fetch candles over REST): candles that closed while
+    the connection was down are missing from the pushes. From a disconnect on (once a candle has been
+    emitted) closed live candles are held back; the REST backfill after the reconnect hands its
+    closed candles to ``fill``, which emits them and the held ones merged, in time order, once each,
+    and releases the hold. Before any candle was emitted there is no gap to fill and nothing is held.
     """
 
-    __slots__ = ("_emit", "_last_emitted", "_running")
+    __slots__ = ("_emit", "_epoch", "_gap", "_held", "_hold_on_gap", "_last_emitted", "_running")
 
-    def __init__(self, emit: Callable[[Bar], None]) -> None:
+    def __init__(self, emit: Callable[[Bar], None], *, hold_on_gap: bool = False) -> None:
         self._emit = emit
+        self._hold_on_gap = hold_on_gap
         #: (instrument, interval) -> the candle still forming.
         self._running: dict[tuple[InstrumentId, int], Bar] = {}
         #: (instrument, interval) -> ts_open of the last candle emitted.
         self._last_emitted: dict[tuple[InstrumentId, int], int] = {}
+        #: Closed live candles waiting for the backfill of the current gap (``fill``).
+        self._held: list[Bar] = []
+        self._gap = False
+        #: Counts disconnects with a gap: a backfill started before a newer one does not release.
+        self._epoch = 0
 
     def push(self, bar: Bar, closed: bool) -> None:
         key = (bar.instrument_id, bar.interval_ns)
@@ -204,8 +216,44 @@ class CandleCloser:
 
     def reset(self) -> None:
         self._running.clear()
+        if self._hold_on_gap and self._last_emitted:
+            self._gap = True
+            self._epoch += 1
+
+    def gap(self) -> tuple[int, dict[tuple[InstrumentId, int], int]] | None:
+        """The open gap, if any: (its epoch for ``fill``, ts_open of the last candle emitted per
+        (instrument, interval)); None when nothing is missing (no disconnect, or none emitted yet)."""
+        if not self._gap:
+            return None
+        return self._epoch, dict(self._last_emitted)
+
+    def fill(self, bars: Sequence[Bar], epoch: int) -> int:
+        """Emit the backfilled closed candles ``bars`` and the held live ones, merged in time order,
+        each candle once and only if newer than the last emitted; release the hold unless a newer gap
+        opened meanwhile (its own backfill releases it). Returns how many of ``bars`` were emitted."""
+        merged = sorted([*bars, *self._held], key=lambda b: b.ts_open)
+        self._held = []
+        if epoch == self._epoch:
+            self._gap = False
+        from_rest = {id(b) for b in bars}
+        emitted = 0
+        for bar in merged:
+            key = (bar.instrument_id, bar.interval_ns)
+            last = self._last_emitted.get(key)
+            if last is not None and bar.ts_open <= last:
+                continue
+            self._last_emitted[key] = bar.ts_open
+            self._emit(bar)
+            emitted += id(bar) in from_rest
+        for key, running in list(self._running.items()):  # a forming candle the backfill closed
+            if running.ts_open <= self._last_emitted.get(key, running.ts_open - 1):
+                del self._running[key]
+        return emitted
 
     def _close(self, key: tuple[InstrumentId, int], bar: Bar) -> None:
+        if self._gap:
+            self._held.append(bar)
+            return
         self._last_emitted[key] = bar.ts_open
         self._emit(bar)
 
@@ -368,6 +416,8 @@ class VenueProtocol(ABC):
     default_depth: ClassVar[int] = 0
     #: Fetch a REST snapshot at start to widen the price grid for levels resting at an old tick.
     infer_grid: ClassVar[bool] = False
+    #: The connection carrying the venue's candles: "" the main one, else an ``ExtraStream``'s name.
+    candle_stream: ClassVar[str] = ""
 
     def __init__(self, feed: FeedHandler) -> None:
         self.feed = feed
@@ -377,6 +427,16 @@ class VenueProtocol(ABC):
         self._exchange_class: type | None = None
         #: Extra streams by URL (filled as they connect): where their messages go.
         self._extra_by_url: dict[str, ExtraStream] = {}
+        #: Candle pushes -> closed ``Bar`` events; holds live closes across a gap when the venue can
+        #: backfill it over REST (``fetch_candles``).
+        self.candles = CandleCloser(
+            feed.emit_bar, hold_on_gap=self.backfills_candles and feed.settings.candle_backfill_max > 0
+        )
+
+    @property
+    def backfills_candles(self) -> bool:
+        """Whether this venue fetches missed candles over REST after a reconnect (``fetch_candles``)."""
+        return type(self).fetch_candles is not VenueProtocol.fetch_candles
 
     # -- ccxt ----------------------------------------------------------------------------------------
     def exchange_class(self) -> type:
@@ -469,7 +529,16 @@ class VenueProtocol(ABC):
     def after_subscribe(self) -> None:  # noqa: B027 - an optional hook, empty by default
         """Hook: start snapshot fetches etc. once subscriptions are sent."""
 
+    def on_connected(self, stream: str) -> None:
+        """The connection ``stream`` ("" the main one) is up and subscribed: after a reconnect of the
+        candle connection, backfill the candles that closed while it was down (in its own task: the
+        live stream never waits for REST)."""
+        if stream == self.candle_stream and self.candles.gap() is not None:
+            self.spawn(self.backfill_candles())
+
     def on_disconnected(self) -> None:
+        if not self.candle_stream:
+            self.candles.reset()
         for sync in self.books.values():
             sync.synced = False
             sync.last_seq = -1
@@ -539,6 +608,58 @@ class VenueProtocol(ABC):
         if sync.snapshot(bids, asks, seq):
             sync.synced = False  # a polled book is not a websocket sync: the next WS snapshot decides
             self.feed.emit_book(sync.book, ts_event or ts_init, ts_init, snapshot=True, sequence=seq)
+
+    async def fetch_candles(
+        self, market: dict[str, Any], interval_ns: int, since_ns: int, limit: int, ts_init: int
+    ) -> list[tuple[Bar, bool | None]]:
+        """The venue's REST candles of ``market`` opened at or after ``since_ns`` (at most ``limit``;
+        more is fine, the caller filters), each with the venue's own closed flag (None: the venue
+        gives none, the feed clock decides). Exact: parsed from the raw endpoint's decimal strings,
+        never ccxt's float OHLCV. Venues without a REST candle endpoint do not override this."""
+        raise NotImplementedError(f"{self.venue}: no REST candles")
+
+    async def backfill_candles(self) -> None:
+        """Fill the gap the last disconnect of the candle connection left: per (instrument,
+        interval), the closed candles since the last one emitted (at most ``candle_backfill_max``,
+        the most recent ones), through ccxt's rate-limited REST client. A failure (an instrument's
+        request, a parse) is logged, counted (``FeedStats.candle_backfill_errors``) and alerted
+        (``CANDLE_BACKFILL_FAILED``); the held live candles are emitted either way."""
+        gap = self.candles.gap()
+        if gap is None:
+            return
+        epoch, last_emitted = gap
+        feed = self.feed
+        cap = feed.settings.candle_backfill_max
+        fetched: list[Bar] = []
+        try:
+            for (iid, interval_ns), last in last_emitted.items():
+                now = feed.clock.timestamp_ns()
+                since = max(last + interval_ns, now - (cap + 1) * interval_ns)
+                try:
+                    rows = await self.fetch_candles(
+                        self._market_of(iid), interval_ns, since, cap + 1, feed.clock.timestamp_ns()
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # ccxt errors, parse errors: this instrument's gap stays
+                    feed.candle_backfill_failed(iid, exc)
+                    continue
+                now = feed.clock.timestamp_ns()
+                bars = sorted(
+                    (
+                        bar
+                        for bar, closed in rows
+                        if bar.instrument_id == iid
+                        and bar.ts_open >= since
+                        and (bar.ts_event <= now if closed is None else closed)
+                    ),
+                    key=lambda b: b.ts_open,
+                )
+                fetched.extend(bars[-cap:])
+        finally:
+            emitted = self.candles.fill(fetched, epoch)
+            feed.stats.candle_backfills += 1
+            feed.stats.bars_backfilled += emitted
 
     def _market_of(self, instrument_id: InstrumentId) -> dict[str, Any]:
         for symbol in self.feed.settings.symbols:

@@ -14,7 +14,8 @@ Candles: since June 2023 OKX serves ``candle<bar>`` only on its ``/business`` en
 A push is ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]`` for the candle opened at ``ts``,
 repeated while it forms (``confirm`` "0") and once more when it closes ("1"): the ``Bar`` is emitted
 on "1", or, for a candle whose closing push never came (or a push without ``confirm``), when a later
-candle starts (``CandleCloser``). ``vol`` is in the instrument's size unit (base currency on spot,
+candle starts (``CandleCloser``). After a reconnect of ``/business`` the candles that closed while it
+was down come from ``GET /api/v5/market/candles`` (``VenueProtocol.backfill_candles``), exactly. ``vol`` is in the instrument's size unit (base currency on spot,
 contracts on swaps and futures, like ``trades``' ``sz``). Pushes of another channel than the one
 subscribed (another bar size) or of another instrument are ignored.
 """
@@ -23,9 +24,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.core.events import Bar
 from engine.core.ids import InstrumentId
 from engine.marketdata.feeds.venues.common import (
-    CandleCloser,
     ExtraStream,
     SequencedBook,
     UnitStrings,
@@ -40,6 +41,8 @@ from engine.marketdata.feeds.venues.common import (
 __all__ = ["OkxProtocol", "okx_checksum"]
 
 _CHECKSUM_LEVELS = 25
+#: Most candles ``/api/v5/market/candles`` returns per request.
+_CANDLES_PAGE = 300
 
 
 def _okx_number(units: int, step_raw: int, precision: int) -> str:
@@ -78,11 +81,11 @@ class OkxProtocol(VenueProtocol):
     venue = "OKX"
     ccxt_id = "okx"
     default_depth = 400
+    candle_stream = "business"
 
     def __init__(self, feed: Any) -> None:
         super().__init__(feed)
         self._formatters: dict[InstrumentId, tuple[UnitStrings, UnitStrings]] = {}
-        self._candles = CandleCloser(self.feed.emit_bar)
         #: The subscribed candle channel ("candle1D") and its interval (set once markets are loaded).
         self._candle_channel = ""
         self._candle_interval_ns = 0
@@ -124,7 +127,7 @@ class OkxProtocol(VenueProtocol):
                 url=str(exchange.get_url("candle", "business")),
                 subscribe_messages=self._candle_subscriptions,
                 handle=self._handle_candles,
-                on_disconnected=self._candles.reset,
+                on_disconnected=self.candles.reset,
                 # a quiet market may push nothing until its candle closes: one bar plus the usual
                 # silence before the connection is judged dead (ccxt's ping/pong catches a dead socket)
                 stale_after_ms=stale_ms,
@@ -151,8 +154,35 @@ class OkxProtocol(VenueProtocol):
         for row in message["data"]:
             bar = candle_bar(parser, ms_to_ns(row[0]), interval_ns, row[1:5], row[5], ts_init)
             # without the confirm field (pushes before it existed) a candle closes when the next starts
-            self._candles.push(bar, closed=len(row) > 8 and row[8] == "1")
+            self.candles.push(bar, closed=len(row) > 8 and row[8] == "1")
         return True
+
+    async def fetch_candles(
+        self, market: dict[str, Any], interval_ns: int, since_ns: int, limit: int, ts_init: int
+    ) -> list[tuple[Bar, bool | None]]:
+        """``GET /api/v5/market/candles`` (the last 1440 candles; at most 300 a page, newest first;
+        ``before``/``after`` bound the open times exclusively, as ccxt's ``fetch_ohlcv`` uses them):
+        rows like the pushes, ``[ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm]``."""
+        limit = min(limit, _CANDLES_PAGE)
+        since_ms, interval_ms = since_ns // 1_000_000, interval_ns // 1_000_000
+        # a longer gap than a page gets its most recent page (newest first, as OKX answers)
+        request = {
+            "instId": market["id"],
+            "bar": self._candle_channel.removeprefix("candle"),
+            "before": since_ms - 1,
+            "after": ts_init // 1_000_000 + interval_ms,  # up to the candle forming now
+            "limit": limit,
+        }
+        raw = await self.exchange.public_get_market_candles(request)
+        iid = self.instrument_by_wire[str(market["id"])]
+        parser = self.trade_parsers[iid]
+        return [
+            (
+                candle_bar(parser, ms_to_ns(row[0]), interval_ns, row[1:5], row[5], ts_init),
+                (row[8] == "1") if len(row) > 8 else None,
+            )
+            for row in raw["data"]
+        ]
 
     # -- books and trades on /public --------------------------------------------------------------------
     def _args(self, iid: InstrumentId | None = None) -> list[dict[str, str]]:

@@ -1,0 +1,189 @@
+"""Candles that close while the candle connection is down are backfilled over REST after the
+reconnect (OKX: ``/business`` drops, ``GET /api/v5/market/candles`` fills the hole): a real ccxt.pro
+client (our ``FeedHandler``) against one local mock exchange. The live pushes come from nautilus's
+``ws_candle.json`` fixture (``tests.mockex.venues.okx_with_candles``), the REST candles from its
+``http_get_candlesticks.json`` rows (OKX's own REST shape), re-timed onto the days after the pushed
+candle. The feed runs on a ``TestClock`` just after those days, so "closed" is judged on known times.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.core.clock import TestClock
+from engine.core.events import Bar
+from engine.core.fixed import Price, Quantity
+from engine.marketdata.feeds import FeedHandler, FeedSettings, FeedState
+from tests.mockex import venues
+from tests.mockex.harness import FAST, RecordingSink, until
+
+REST_CANDLES_FIXTURE = f"{venues.FIXTURES}/okx/test_data/http_get_candlesticks.json"
+CANDLES_PATH = "/api/v5/market/candles"
+#: The pushed candle: BTC-USDT, 1D, opened 1597026383085 ms (the WS fixture's).
+TS_OPEN = 1_597_026_383_085 * 1_000_000
+DAY = 86_400 * 10**9
+#: The feed's clock: half way through the fourth day after the pushed candle (days 1 and 2 closed,
+#: day 3 still forming).
+NOW = TS_OPEN + 3 * DAY + DAY // 2
+
+
+def _mock(shared_data: Path) -> venues.VenueMock:
+    vm = venues.okx_with_candles(shared_data)
+    if vm is None:
+        pytest.skip(f"OKX candle fixture not found at {shared_data / venues.OKX_CANDLE_FIXTURE}")
+    if not (shared_data / REST_CANDLES_FIXTURE).is_file():
+        pytest.skip(f"OKX REST candle fixture not found at {shared_data / REST_CANDLES_FIXTURE}")
+    return vm
+
+
+def _rest_rows(shared_data: Path) -> list[list[str]]:
+    """The REST fixture's two rows as days 1 and 2 (closed) plus row 1 again as day 3 (forming)."""
+    rows: list[list[str]] = json.loads((shared_data / REST_CANDLES_FIXTURE).read_text())["data"]
+    day = lambda row, n, confirm: [str((TS_OPEN + n * DAY) // 10**6), *row[1:8], confirm]  # noqa: E731
+    return [day(rows[0], 3, "0"), day(rows[1], 2, "1"), day(rows[0], 1, "1")]  # newest first, as OKX
+
+
+def _rest_body(shared_data: Path) -> str:
+    body = json.loads((shared_data / REST_CANDLES_FIXTURE).read_text())
+    body["data"] = _rest_rows(shared_data)
+    return json.dumps(body)
+
+
+def _push(row: list[str]) -> str:
+    return json.dumps({"arg": {"channel": "candle1D", "instId": "BTC-USDT"}, "data": [row]})
+
+
+def _expect(bar: Bar, row: list[str]) -> None:
+    """``bar`` is ``row`` exactly (integer ticks and lots on BTC-USDT's grid, never a float)."""
+    assert str(bar.instrument_id) == "OKX:BTC-USDT" and bar.interval_ns == DAY
+    assert (bar.ts_open, bar.ts_event) == (int(row[0]) * 10**6, int(row[0]) * 10**6 + DAY)
+    assert (bar.open, bar.high, bar.low, bar.close) == tuple(Price(p) for p in row[1:5])
+    assert bar.volume == Quantity(row[5]) and bar.trade_count == 0
+
+
+def _candle_requests(vm: venues.VenueMock) -> list[tuple[float, str, int]]:
+    return [entry for entry in vm.mock.rest_log if entry[1].startswith(CANDLES_PATH)]
+
+
+@asynccontextmanager
+async def _feed(vm: venues.VenueMock, **settings: Any) -> AsyncIterator[tuple[FeedHandler, RecordingSink]]:
+    base = await vm.mock.start()
+    sink = RecordingSink()
+    options = {**FAST, "ohlcv_interval": "1d", **settings}
+    feed = FeedHandler(
+        FeedSettings(venue="okx", symbols=vm.symbols, base_url_override=base, **options),
+        sink,
+        clock=TestClock(NOW),
+    )
+    sink.feed = feed
+    try:
+        await feed.start()
+        yield feed, sink
+    finally:
+        await feed.stop()
+        await vm.mock.stop()
+
+
+def _dropping_business(vm: venues.VenueMock, shared_data: Path) -> venues.MockExchange:
+    """``/business`` pushes the fixture's candle (forming, then closed) and drops; every later
+    connection replays that (already emitted), then day 2's closing push (also served by REST) and
+    day 3 forming."""
+    business = venues.okx_business(vm)
+    rows = _rest_rows(shared_data)
+    business.ws_messages = [*business.ws_messages, _push(rows[1]), _push(rows[0])]
+    business.drop_after = 2
+    return business
+
+
+async def test_okx_when_business_reconnects_then_missed_candles_arrive_from_rest_in_order_once(
+    shared_data: Path,
+) -> None:
+    vm = _mock(shared_data)
+    business = _dropping_business(vm, shared_data)
+    vm.mock.extra_rest[CANDLES_PATH] = _rest_body(shared_data)
+    rows = _rest_rows(shared_data)
+    async with _feed(vm) as (feed, sink):
+        await until(lambda: business.connections >= 2 and feed.stats.candle_backfills == 1, what="backfill")
+        await until(lambda: business.replay_done.is_set() and len(sink.bars) >= 3, what="bars")
+        await until(lambda: feed.stats.messages >= vm.mock.sent + business.sent, what="all handled")
+        # the pushed candle (live), day 1 (REST only), day 2 (REST and live: once); day 3 is forming
+        assert [b.ts_open for b in sink.bars] == [TS_OPEN, TS_OPEN + DAY, TS_OPEN + 2 * DAY]
+        assert str(sink.bars[0].open) == "8533.02"
+        _expect(sink.bars[1], rows[2])
+        _expect(sink.bars[2], rows[1])
+        assert feed.stats.bars == 3 and feed.stats.candle_backfill_errors == 0
+        assert feed.stats.bars_backfilled in (1, 2)  # day 2 came from whichever arrived first
+        # one request, for BTC-USDT only (the one instrument with a candle emitted), answered
+        ((_, _, status),) = _candle_requests(vm)
+        assert status == 200
+        status_ = feed.streams["business"]
+        assert (status_.connects, status_.disconnects) == (2, 1) and status_.state is FeedState.LIVE
+        assert not [a for a in sink.alerts if a.kind == "CANDLE_BACKFILL_FAILED"]
+
+
+async def test_okx_backfill_asks_okx_for_the_gap_since_the_last_emitted_candle(shared_data: Path) -> None:
+    vm = _mock(shared_data)
+    business = _dropping_business(vm, shared_data)
+    vm.mock.extra_rest[CANDLES_PATH] = _rest_body(shared_data)
+    async with _feed(vm) as (feed, _):
+        await until(lambda: business.connections >= 2 and feed.stats.candle_backfills == 1, what="backfill")
+    (request,) = [t for t in vm.mock.rest_log if t[1].startswith(CANDLES_PATH)]
+    # the mock logs the query of unrecorded paths only on 404; ask ccxt's last request instead
+    url = feed.exchange.last_request_url or ""
+    since_ms = (TS_OPEN + DAY) // 10**6
+    until_ms = (NOW + DAY) // 10**6
+    for part in ("instId=BTC-USDT", "bar=1D", f"before={since_ms - 1}", f"after={until_ms}", "limit=300"):
+        assert part in url, (part, url)
+    assert request[2] == 200
+
+
+async def test_okx_first_connect_and_a_drop_before_any_candle_backfill_nothing(shared_data: Path) -> None:
+    vm = _mock(shared_data)
+    business = venues.okx_business(vm)
+    business.drop_after = 1  # only the forming push, then the socket closes: nothing emitted yet
+    vm.mock.extra_rest[CANDLES_PATH] = _rest_body(shared_data)
+    async with _feed(vm) as (feed, sink):
+        await until(lambda: business.connections >= 2 and sink.bars, what="reconnect + bar")
+        await until(business.replay_done.is_set, what="candle replay")
+        assert [b.ts_open for b in sink.bars] == [TS_OPEN]
+        assert _candle_requests(vm) == [] and feed.stats.candle_backfills == 0
+
+
+async def test_okx_backfill_is_capped_to_the_most_recent_candles(shared_data: Path) -> None:
+    vm = _mock(shared_data)
+    business = _dropping_business(vm, shared_data)
+    vm.mock.extra_rest[CANDLES_PATH] = _rest_body(shared_data)
+    async with _feed(vm, candle_backfill_max=1) as (feed, sink):
+        await until(lambda: feed.stats.candle_backfills == 1, what="backfill")
+        await until(lambda: business.replay_done.is_set() and len(sink.bars) >= 2, what="bars")
+        await until(lambda: feed.stats.messages >= vm.mock.sent + business.sent, what="all handled")
+        # day 1 is older than the last 1 + 1 intervals before now: left out (the hole is capped)
+        assert [b.ts_open for b in sink.bars] == [TS_OPEN, TS_OPEN + 2 * DAY]
+
+
+async def test_okx_when_the_rest_backfill_fails_then_live_candles_go_on(shared_data: Path) -> None:
+    vm = _mock(shared_data)
+    business = _dropping_business(vm, shared_data)
+    rows = _rest_rows(shared_data)
+    closing_day_3 = [*rows[0][:8], "1"]
+    business.ws_messages = [*business.ws_messages, _push(closing_day_3)]
+    vm.mock.extra_rest[CANDLES_PATH] = _rest_body(shared_data)
+    vm.mock.fail_rest(CANDLES_PATH, 500, count=1, body='{"code":"50001","msg":"Service unavailable"}')
+    async with _feed(vm) as (feed, sink):
+        await until(lambda: feed.stats.candle_backfills == 1, what="backfill attempt")
+        await until(lambda: business.replay_done.is_set() and len(sink.bars) >= 3, what="live bars")
+        await until(lambda: feed.stats.messages >= vm.mock.sent + business.sent, what="all handled")
+        # day 1 stays missing; the live days 2 and 3 arrive, in order, once
+        assert [b.ts_open for b in sink.bars] == [TS_OPEN, TS_OPEN + 2 * DAY, TS_OPEN + 3 * DAY]
+        _expect(sink.bars[2], closing_day_3)
+        assert feed.stats.candle_backfill_errors == 1 and feed.stats.bars_backfilled == 0
+        (alert,) = [a for a in sink.alerts if a.kind == "CANDLE_BACKFILL_FAILED"]
+        assert str(alert.instrument_id) == "OKX:BTC-USDT"
+        assert feed.streams["business"].state is FeedState.LIVE
+        assert [s for _, _, s in _candle_requests(vm)] == [500]
