@@ -6,6 +6,11 @@ Book rules (Bybit v5 "Orderbook" docs): a ``snapshot`` resets the book; each ``d
 id ``u`` which must be the previous ``u`` + 1 (checked on the real ``orderbook.500`` capture in
 ``../shared/data/l2-samples``); ``u == 1`` means the venue restarted the stream and the message is a
 snapshot. A gap resubscribes the topic (a new snapshot). Bybit sends no checksum.
+
+Candles: a ``kline`` push with ``confirm`` true is the closed candle (``CandleCloser``: once each).
+After a reconnect the candles that closed while the socket was down come from ``GET /v5/market/kline``
+(``VenueProtocol.backfill_candles``; rows ``[startTime, open, high, low, close, volume, turnover]``,
+newest first, the forming candle included: the feed clock leaves it out).
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from typing import Any
 
 from engine.core.events import Bar
 from engine.core.ids import InstrumentId
-from engine.marketdata.feeds.venues.common import VenueProtocol, ms_to_ns, register
+from engine.marketdata.feeds.venues.common import VenueProtocol, candle_bar, ms_to_ns, register
 
 __all__ = ["BybitProtocol"]
 
 _DEPTHS = {"spot": (1, 50, 200, 1000), "linear": (1, 50, 200, 1000)}
+#: Most candles ``/v5/market/kline`` returns per request.
+_KLINE_PAGE = 1000
 
 
 @register("bybit")
@@ -107,7 +114,7 @@ class BybitProtocol(VenueProtocol):
             if iid is not None:
                 for k in message["data"]:
                     if k.get("confirm"):
-                        self._on_kline(iid, k, ts_init)
+                        self.candles.push(self._kline_bar(iid, k, ts_init), closed=True)
         return True
 
     def _on_book(
@@ -132,23 +139,40 @@ class BybitProtocol(VenueProtocol):
             return
         self.feed.emit_book(sync.book, ts_event, ts_init, snapshot=False, sequence=sync.last_seq)
 
-    def _on_kline(self, iid: InstrumentId, k: dict[str, Any], ts_init: int) -> None:
+    async def fetch_candles(
+        self, market: dict[str, Any], interval_ns: int, since_ns: int, limit: int, ts_init: int
+    ) -> list[tuple[Bar, bool | None]]:
+        request = {
+            "category": self.category,
+            "symbol": market["id"],
+            "interval": self.exchange.timeframes.get(self.feed.settings.ohlcv_interval, "1"),
+            "start": since_ns // 1_000_000,
+            "end": ts_init // 1_000_000,
+            "limit": min(limit, _KLINE_PAGE),
+        }
+        raw = await self.exchange.public_get_v5_market_kline(request)
+        iid = self.instrument_by_wire[str(market["id"])]
+        parser = self.trade_parsers[iid]
+        return [
+            (candle_bar(parser, ms_to_ns(row[0]), interval_ns, row[1:5], row[5], ts_init), None)
+            for row in raw["result"]["list"]
+        ]
+
+    def _kline_bar(self, iid: InstrumentId, k: dict[str, Any], ts_init: int) -> Bar:
         parser = self.trade_parsers[iid]
         inst = parser.instrument
         price = lambda text: inst.ticks_to_price(parser.ticks(text))  # noqa: E731
         start, end = ms_to_ns(k["start"]), ms_to_ns(k["end"]) + 1_000_000
-        self.feed.emit_bar(
-            Bar(
-                ts_event=end,
-                ts_init=ts_init,
-                instrument_id=iid,
-                interval_ns=end - start,
-                ts_open=start,
-                open=price(k["open"]),
-                high=price(k["high"]),
-                low=price(k["low"]),
-                close=price(k["close"]),
-                volume=inst.lots_to_quantity(parser.lots(k["volume"])),
-                trade_count=0,  # Bybit's kline carries no trade count
-            )
+        return Bar(
+            ts_event=end,
+            ts_init=ts_init,
+            instrument_id=iid,
+            interval_ns=end - start,
+            ts_open=start,
+            open=price(k["open"]),
+            high=price(k["high"]),
+            low=price(k["low"]),
+            close=price(k["close"]),
+            volume=inst.lots_to_quantity(parser.lots(k["volume"])),
+            trade_count=0,  # Bybit's kline carries no trade count
         )

@@ -18,6 +18,11 @@ check belongs next to OKX's and Kraken's (``okx_checksum``, ``kraken_checksum``)
 No recorded Crypto.com session exists in ``../shared/data``: this protocol is tested against a mock
 that serves the documented v1 message shapes through a real ccxt.pro client
 (``tests/mockex/test_feed_cryptocom.py``).
+
+Candles: ``candlestick`` pushes the running candle; it is final when a later one starts
+(``CandleCloser``). After a reconnect the candles that closed while the socket was down come from
+``public/get-candlestick`` (``VenueProtocol.backfill_candles``); its shape is the one ccxt's
+``fetch_ohlcv`` documents (no recorded answer in ``../shared/data``).
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ from typing import Any
 
 from engine.core.events import Bar
 from engine.core.ids import InstrumentId
-from engine.marketdata.feeds.venues.common import VenueProtocol, ms_to_ns, register
+from engine.marketdata.feeds.venues.common import VenueProtocol, candle_bar, ms_to_ns, register
 
 __all__ = ["CryptocomProtocol"]
+
+#: Most candles ``public/get-candlestick`` returns per request.
+_CANDLES_PAGE = 300
 
 
 @register("cryptocom", "crypto.com")
@@ -41,8 +49,6 @@ class CryptocomProtocol(VenueProtocol):
     def __init__(self, feed: Any) -> None:
         super().__init__(feed)
         self._ids = itertools.count(1)
-        #: The candle the venue is still updating, per instrument (emitted once the next one starts).
-        self._running_candles: dict[InstrumentId, Bar] = {}
 
     def ws_url(self) -> str:
         return str(self.exchange.urls["api"]["ws"]["public"])
@@ -133,27 +139,28 @@ class CryptocomProtocol(VenueProtocol):
         self.feed.emit_book(sync.book, ms_to_ns(data["t"]), ts_init, snapshot=False, sequence=sync.last_seq)
 
     def _on_candles(self, iid: InstrumentId, result: dict[str, Any], ts_init: int) -> None:
-        """Crypto.com pushes the running candle; the previous one is final when a later one starts."""
-        parser = self.trade_parsers[iid]
-        inst = parser.instrument
+        """Crypto.com pushes the running candle; the previous one is final when a later one starts
+        (``CandleCloser``: once each; a candle forming across a disconnect is never emitted)."""
         interval = int(self.exchange.parse_timeframe(self.feed.settings.ohlcv_interval)) * 1_000_000_000
-        pending = self._running_candles
-        price = lambda text: inst.ticks_to_price(parser.ticks(str(text)))  # noqa: E731
         for c in result["data"]:
-            start = ms_to_ns(c["t"])
-            previous = pending.get(iid)
-            if previous is not None and previous.ts_open < start:
-                self.feed.emit_bar(previous)
-            pending[iid] = Bar(
-                ts_event=start + interval,
-                ts_init=ts_init,
-                instrument_id=iid,
-                interval_ns=interval,
-                ts_open=start,
-                open=price(c["o"]),
-                high=price(c["h"]),
-                low=price(c["l"]),
-                close=price(c["c"]),
-                volume=inst.lots_to_quantity(parser.lots(str(c["v"]))),
-                trade_count=0,
-            )
+            self.candles.push(self._candle(iid, c, interval, ts_init), closed=False)
+
+    def _candle(self, iid: InstrumentId, c: dict[str, Any], interval: int, ts_init: int) -> Bar:
+        ohlc = (c["o"], c["h"], c["l"], c["c"])
+        return candle_bar(self.trade_parsers[iid], ms_to_ns(c["t"]), interval, ohlc, c["v"], ts_init)
+
+    async def fetch_candles(
+        self, market: dict[str, Any], interval_ns: int, since_ns: int, limit: int, ts_init: int
+    ) -> list[tuple[Bar, bool | None]]:
+        """``GET public/get-candlestick`` (at most 300 a request; the shape ccxt's ``fetch_ohlcv``
+        documents: ``{"t": open ms, "o", "h", "l", "c", "v"}`` with decimal strings)."""
+        request = {
+            "instrument_name": market["id"],
+            "timeframe": self.exchange.timeframes.get(self.feed.settings.ohlcv_interval, "1m"),
+            "count": min(limit, _CANDLES_PAGE),
+            "start_ts": (since_ns - interval_ns) // 1_000_000,  # as ccxt asks: one interval earlier
+            "end_ts": ts_init // 1_000_000,
+        }
+        raw = await self.exchange.v1_public_get_public_get_candlestick(request)
+        iid = self.instrument_by_wire[str(market["id"])]
+        return [(self._candle(iid, c, interval_ns, ts_init), None) for c in raw["result"]["data"]]

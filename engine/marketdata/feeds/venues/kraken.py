@@ -9,10 +9,15 @@ of the top 10 asks (ascending) then top 10 bids (descending), each price and vol
 wire writes it with the decimal point and leading zeros removed, must equal ``c``; levels beyond the
 subscribed depth are dropped by us (Kraken sends no delete for them). A mismatch resubscribes the
 book (a new snapshot). Kraken v1 trades carry no id: the trade id is ``<time>-<index in message>``.
+
+Candles: ``ohlc`` pushes the running candle; it is final when the next one starts (``CandleCloser``).
+After a reconnect the candles that closed while the socket was down come from ``GET /0/public/OHLC``
+(``VenueProtocol.backfill_candles``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +28,7 @@ from engine.marketdata.feeds.venues.common import (
     SequencedBook,
     UnitStrings,
     VenueProtocol,
+    candle_bar,
     format_units,
     register,
 )
@@ -86,8 +92,6 @@ class KrakenProtocol(VenueProtocol):
         #: Decimal places the wire uses for (price, volume) per instrument (for the checksum).
         self.wire_places: dict[InstrumentId, tuple[int, int]] = {}
         self._formatters: dict[tuple[InstrumentId, int, int], tuple[UnitStrings, UnitStrings]] = {}
-        #: The candle Kraken is still updating, per instrument (emitted once the next one starts).
-        self._running_candles: dict[InstrumentId, Bar] = {}
 
     def ccxt_options(self) -> dict[str, Any]:
         return {"fetchCurrencies": False}
@@ -195,27 +199,42 @@ class KrakenProtocol(VenueProtocol):
                     l2.apply_delta(side, ticks, 0)
 
     def _on_ohlc(self, iid: InstrumentId, row: list[str], ts_init: int) -> None:
-        """Kraken pushes the running candle; it is final when a row for the next interval arrives."""
+        """Kraken pushes the running candle; it is final when a row for the next interval arrives
+        (``CandleCloser``: once each; a candle forming across a disconnect is never emitted)."""
         # row: [time, etime, open, high, low, close, vwap, volume, count]
-        parser = self.trade_parsers[iid]
-        inst = parser.instrument
         end = seconds_to_ns(row[1])
         interval = int(self.exchange.parse_timeframe(self.feed.settings.ohlcv_interval)) * 1_000_000_000
-        pending = self._running_candles
-        previous = pending.get(iid)
-        if previous is not None and previous.ts_event < end:
-            self.feed.emit_bar(previous)
-        price = lambda text: inst.ticks_to_price(parser.ticks(text))  # noqa: E731
-        pending[iid] = Bar(
-            ts_event=end,
-            ts_init=ts_init,
-            instrument_id=iid,
-            interval_ns=interval,
-            ts_open=end - interval,
-            open=price(row[2]),
-            high=price(row[3]),
-            low=price(row[4]),
-            close=price(row[5]),
-            volume=inst.lots_to_quantity(parser.lots(row[7])),
-            trade_count=int(row[8]),
+        self.candles.push(
+            self._candle(iid, end - interval, interval, row[2:6], row[7], row[8], ts_init), False
         )
+
+    def _candle(
+        self,
+        iid: InstrumentId,
+        ts_open: int,
+        interval: int,
+        ohlc: list[str],
+        volume: str,
+        count: Any,
+        ts_init: int,
+    ) -> Bar:
+        bar = candle_bar(self.trade_parsers[iid], ts_open, interval, ohlc, volume, ts_init)
+        return dataclasses.replace(bar, trade_count=int(count))
+
+    async def fetch_candles(
+        self, market: dict[str, Any], interval_ns: int, since_ns: int, limit: int, ts_init: int
+    ) -> list[tuple[Bar, bool | None]]:
+        """``GET /0/public/OHLC`` (up to 720 candles after ``since``, seconds; the last row is the
+        candle still forming): rows ``[time, open, high, low, close, vwap, volume, count]``."""
+        request = {
+            "pair": market["id"],
+            "interval": interval_ns // 60_000_000_000,
+            "since": since_ns // 1_000_000_000 - 1,
+        }
+        raw = await self.exchange.public_get_ohlc(request)
+        rows = next(v for k, v in raw["result"].items() if k != "last" and isinstance(v, list))
+        iid = self.instrument_by_wire[self.wire_symbol(market)]
+        return [
+            (self._candle(iid, seconds_to_ns(str(r[0])), interval_ns, r[1:5], r[6], r[7], ts_init), None)
+            for r in rows
+        ]
