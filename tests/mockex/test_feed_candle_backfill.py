@@ -187,3 +187,82 @@ async def test_okx_when_the_rest_backfill_fails_then_live_candles_go_on(shared_d
         assert str(alert.instrument_id) == "OKX:BTC-USDT"
         assert feed.streams["business"].state is FeedState.LIVE
         assert [s for _, _, s in _candle_requests(vm)] == [500]
+
+
+# -- Bybit: candles on the main connection --------------------------------------------------------------
+BYBIT_FIXTURES = f"{venues.FIXTURES}/bybit/test_data"
+BYBIT_KLINE_PATH = "/v5/market/kline"
+FIVE_MIN = 300 * 10**9
+
+
+def _bybit(shared_data: Path) -> tuple[venues.VenueMock, dict[str, Any], list[list[str]]]:
+    """The Bybit mock (XRPUSDT book, BTCUSDT trade) plus ``ws_kline.json``'s BTCUSDT 5-minute candle
+    (closed) and the REST rows of ``http_get_klines_linear.json`` re-timed onto the three candles after
+    it (newest first, the last still forming on the feed's clock)."""
+    ws_path, rest_path = shared_data / BYBIT_FIXTURES / "ws_kline.json", shared_data / BYBIT_FIXTURES
+    rest_path = rest_path / "http_get_klines_linear.json"
+    if not ws_path.is_file() or not rest_path.is_file():
+        pytest.skip(f"Bybit kline fixtures not found under {shared_data / BYBIT_FIXTURES}")
+    vm = venues.bybit(shared_data)
+    push = json.loads(ws_path.read_text())
+    push["data"][0]["confirm"] = True
+    (row,) = json.loads(rest_path.read_text())["result"]["list"]
+    start_ms = push["data"][0]["start"]
+    rows = [[str(start_ms + n * FIVE_MIN // 10**6), *row[1:]] for n in (3, 2, 1)]
+    return vm, push, rows
+
+
+def _kline_push(push: dict[str, Any], row: list[str]) -> str:
+    """``push`` carrying REST ``row``'s candle (the same candle, as the live stream would send it)."""
+    candle = dict(push["data"][0])
+    start = int(row[0])
+    candle.update(start=start, end=start + FIVE_MIN // 10**6 - 1, confirm=True)
+    candle.update(open=row[1], high=row[2], low=row[3], close=row[4], volume=row[5], turnover=row[6])
+    return json.dumps({**push, "data": [candle]})
+
+
+async def test_bybit_when_the_socket_reconnects_then_missed_klines_arrive_from_rest_in_order_once(
+    shared_data: Path,
+) -> None:
+    vm, push, rows = _bybit(shared_data)
+    start = push["data"][0]["start"] * 10**6
+    recorded = list(vm.mock.ws_messages)
+    # the candle closes live, then the socket drops before the live push of the second one after it
+    vm.mock.ws_messages = [*recorded, json.dumps(push), _kline_push(push, rows[1])]
+    vm.mock.drop_after = len(recorded) + 1
+    vm.mock.extra_rest[BYBIT_KLINE_PATH] = json.dumps(
+        {
+            **json.loads((shared_data / BYBIT_FIXTURES / "http_get_klines_linear.json").read_text()),
+            "result": {"category": "linear", "symbol": "BTCUSDT", "list": rows},
+        }
+    )
+    base = await vm.mock.start()
+    sink = RecordingSink()
+    settings = FeedSettings(
+        venue="bybit", symbols=vm.symbols, base_url_override=base, ohlcv_interval="5m", rest_poll_ms=0, **FAST
+    )
+    feed = FeedHandler(settings, sink, clock=TestClock(start + 3 * FIVE_MIN + FIVE_MIN // 2))
+    sink.feed = feed
+    try:
+        await feed.start()
+        await until(lambda: feed.stats.connects >= 2 and feed.stats.candle_backfills == 1, what="backfill")
+        await until(lambda: vm.mock.replay_done.is_set() and len(sink.bars) >= 3, what="bars")
+        await until(lambda: feed.stats.messages >= vm.mock.sent, what="all handled")
+        assert [b.ts_open for b in sink.bars] == [start, start + FIVE_MIN, start + 2 * FIVE_MIN]
+        for bar, row in zip(sink.bars[1:], (rows[2], rows[1]), strict=True):
+            assert str(bar.instrument_id) == "BYBIT_LINEAR:BTCUSDT" and bar.interval_ns == FIVE_MIN
+            assert (bar.open, bar.high, bar.low, bar.close) == tuple(Price(p) for p in row[1:5])
+            assert bar.volume == Quantity(row[5]) and bar.ts_event == bar.ts_open + FIVE_MIN
+        assert str(sink.bars[0].open) == "16649.5"
+        assert feed.stats.candle_backfill_errors == 0
+        url = feed.exchange.last_request_url or ""
+        for part in (
+            "category=linear",
+            "symbol=BTCUSDT",
+            "interval=5",
+            f"start={(start + FIVE_MIN) // 10**6}",
+        ):
+            assert part in url, (part, url)
+    finally:
+        await feed.stop()
+        await vm.mock.stop()
