@@ -266,3 +266,65 @@ async def test_bybit_when_the_socket_reconnects_then_missed_klines_arrive_from_r
     finally:
         await feed.stop()
         await vm.mock.stop()
+
+
+# -- Kraken: candles on the main connection, closed when the next one starts ------------------------------
+KRAKEN_OHLC_FIXTURE = f"{venues.FIXTURES}/kraken/test_data/http_ohlc.json"
+MINUTE = 60 * 10**9
+
+
+def _kraken_push(row: list[Any]) -> str:
+    """A v1 ``ohlc-1`` push of XMR/USD carrying REST ``row``'s candle while it forms:
+    ``[channelID, [time, etime, open, high, low, close, vwap, volume, count], "ohlc-1", pair]``."""
+    begin = int(row[0])
+    payload = [f"{begin + 30}.000000", f"{begin + 60}.000000", *row[1:5], row[5], row[6], row[7]]
+    return json.dumps([321, payload, "ohlc-1", "XMR/USD"])
+
+
+async def test_kraken_when_the_socket_reconnects_then_missed_ohlc_arrive_from_rest_in_order_once(
+    shared_data: Path,
+) -> None:
+    """REST rows: ``http_ohlc.json`` as recorded (1-minute candles, the XBTUSDT answer served for
+    XMR/USD, whose 0.01 grid holds its prices). The live stream closes the first minute (the second
+    starts), drops; after the reconnect minutes 2 and 3 come from REST (minute 4 is forming on the
+    feed's clock) and the replayed live pushes of minutes 1 and 2 add nothing."""
+    path = shared_data / KRAKEN_OHLC_FIXTURE
+    if not path.is_file():
+        pytest.skip(f"Kraken OHLC fixture not found at {path}")
+    vm = venues.kraken(shared_data)
+    body = json.loads(path.read_text())
+    rows = body["result"]["XBTUSDT"]
+    t0 = int(rows[0][0]) * 10**9
+    recorded = list(vm.mock.ws_messages)
+    vm.mock.ws_messages = [*recorded, _kraken_push(rows[0]), _kraken_push(rows[1]), _kraken_push(rows[3])]
+    vm.mock.drop_after = len(recorded) + 2
+    vm.mock.extra_rest["/0/public/OHLC"] = json.dumps(body)
+    base = await vm.mock.start()
+    sink = RecordingSink()
+    settings = FeedSettings(
+        venue="kraken",
+        symbols=vm.symbols,
+        base_url_override=base,
+        ohlcv_interval="1m",
+        rest_poll_ms=0,
+        **FAST,
+    )
+    feed = FeedHandler(settings, sink, clock=TestClock(t0 + 3 * MINUTE + MINUTE // 2))
+    sink.feed = feed
+    try:
+        await feed.start()
+        await until(lambda: feed.stats.connects >= 2 and feed.stats.candle_backfills == 1, what="backfill")
+        await until(lambda: vm.mock.replay_done.is_set() and len(sink.bars) >= 3, what="bars")
+        await until(lambda: feed.stats.messages >= vm.mock.sent, what="all handled")
+        assert [b.ts_open for b in sink.bars] == [t0, t0 + MINUTE, t0 + 2 * MINUTE]
+        for bar, row in zip(sink.bars, rows, strict=False):
+            assert str(bar.instrument_id) == "KRAKEN:XMR/USD" and bar.interval_ns == MINUTE
+            assert (bar.open, bar.high, bar.low, bar.close) == tuple(Price(p) for p in row[1:5])
+            assert bar.volume == Quantity(row[6]) and bar.trade_count == int(row[7])
+        assert feed.stats.bars_backfilled == 2 and feed.stats.candle_backfill_errors == 0
+        url = feed.exchange.last_request_url or ""
+        for part in ("interval=1", f"since={(t0 + MINUTE) // 10**9 - 1}"):
+            assert part in url, (part, url)
+    finally:
+        await feed.stop()
+        await vm.mock.stop()
