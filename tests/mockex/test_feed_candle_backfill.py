@@ -19,9 +19,11 @@ import pytest
 from engine.core.clock import TestClock
 from engine.core.events import Bar
 from engine.core.fixed import Price, Quantity
+from engine.marketdata.book import OrderBook
 from engine.marketdata.feeds import FeedHandler, FeedSettings, FeedState
 from tests.mockex import venues
 from tests.mockex.harness import FAST, RecordingSink, until
+from tests.mockex.server import MockExchange
 
 REST_CANDLES_FIXTURE = f"{venues.FIXTURES}/okx/test_data/http_get_candlesticks.json"
 CANDLES_PATH = "/api/v5/market/candles"
@@ -328,3 +330,111 @@ async def test_kraken_when_the_socket_reconnects_then_missed_ohlc_arrive_from_re
     finally:
         await feed.stop()
         await vm.mock.stop()
+
+
+# -- Crypto.com: no recording exists; the documented shapes through a real ccxt client --------------------
+CRYPTOCOM_MARKET = {
+    "id": "BTC_USDT",
+    "symbol": "BTC/USDT",
+    "base": "BTC",
+    "quote": "USDT",
+    "baseId": "BTC",
+    "quoteId": "USDT",
+    "settle": None,
+    "type": "spot",
+    "spot": True,
+    "swap": False,
+    "future": False,
+    "option": False,
+    "contract": False,
+    "active": True,
+    "precision": {"price": 0.01, "amount": 0.00001},
+    "limits": {"amount": {"min": 0.00001}},
+    "info": {},
+}
+#: ccxt's documented ``public/get-candlestick`` candle (``cryptocom.fetch_ohlcv``), opened at T0.
+CRYPTOCOM_T0_MS = 1_687_237_080_000
+CRYPTOCOM_CANDLE = {"o": "26949.89", "h": "26957.64", "l": "26948.24", "c": "26950.00", "v": "0.0670"}
+
+
+def _cryptocom_candle(minute: int, close: str) -> dict[str, Any]:
+    return {**CRYPTOCOM_CANDLE, "c": close, "t": CRYPTOCOM_T0_MS + minute * 60_000}
+
+
+def _cryptocom_push(candle: dict[str, Any]) -> dict[str, Any]:
+    result = {
+        "instrument_name": "BTC_USDT",
+        "subscription": "candlestick.1m.BTC_USDT",
+        "channel": "candlestick",
+        "interval": "1m",
+        "data": [candle],
+    }
+    return {"id": -1, "method": "subscribe", "code": 0, "result": result}
+
+
+async def test_cryptocom_after_a_reconnect_then_missed_candles_arrive_from_rest_in_order_once() -> None:
+    """The feed's own hooks as its supervision calls them on a main-connection drop and reconnect
+    (``on_disconnected``, ``on_connected``); the REST answer is ccxt's documented example re-timed."""
+    rest = {
+        "id": -1,
+        "method": "public/get-candlestick",
+        "code": 0,
+        "result": {
+            "interval": "1m",
+            "instrument_name": "BTC_USDT",
+            "data": [_cryptocom_candle(m, c) for m, c in ((1, "26951.00"), (2, "26952.00"), (3, "26953.00"))],
+        },
+    }
+    mock = MockExchange([], [])
+    mock.extra_rest["/exchange/v1/public/get-candlestick"] = json.dumps(rest)
+    base = await mock.start()
+    sink = RecordingSink()
+    t0 = CRYPTOCOM_T0_MS * 10**6
+    feed = FeedHandler(
+        FeedSettings(venue="cryptocom", symbols=("BTC/USDT",), base_url_override=base, **FAST),
+        sink,
+        clock=TestClock(t0 + 3 * MINUTE + MINUTE // 2),  # minute 3 is still forming
+    )
+    sink.feed = feed
+    feed.exchange = feed._make_exchange()
+    try:
+        feed.exchange.set_markets([CRYPTOCOM_MARKET])
+        instrument = feed.protocol.instrument(CRYPTOCOM_MARKET)
+        feed.instruments[instrument.id] = instrument
+        feed.books[instrument.id] = OrderBook(instrument)
+        protocol = feed.protocol
+        protocol.on_markets_loaded()
+        await protocol.connect_and_subscribe()
+
+        class _Client:
+            lastPong = 0
+            url = protocol.ws_url()
+
+        client = _Client()
+        protocol.on_ws_message(client, _cryptocom_push(_cryptocom_candle(0, "26950.00")))
+        protocol.on_ws_message(client, _cryptocom_push(_cryptocom_candle(1, "26950.50")))  # minute 0 closes
+        assert [b.ts_open for b in sink.bars] == [t0]
+        protocol.on_disconnected()  # the connection drops: minute 1's forming state is forgotten
+        protocol.on_ws_message(client, _cryptocom_push(_cryptocom_candle(2, "26952.00")))  # after it
+        protocol.on_ws_message(client, _cryptocom_push(_cryptocom_candle(3, "26953.00")))  # minute 2 held
+        assert len(sink.bars) == 1  # held until the backfill says what came before it
+        protocol.on_connected("")
+        await until(lambda: feed.stats.candle_backfills == 1, what="backfill")
+        assert [b.ts_open for b in sink.bars] == [t0, t0 + MINUTE, t0 + 2 * MINUTE]
+        assert [str(b.close) for b in sink.bars] == ["26950.00", "26951.00", "26952.00"]
+        assert str(sink.bars[1].open) == "26949.89" and sink.bars[1].volume == Quantity("0.0670")
+        # minute 2 came both from REST and held from the live stream: emitted once (REST's, first)
+        assert feed.stats.bars_backfilled == 2 and feed.stats.candle_backfill_errors == 0
+        url = feed.exchange.last_request_url or ""
+        for part in (
+            "instrument_name=BTC_USDT",
+            "timeframe=1m",
+            f"end_ts={(t0 + 3 * MINUTE + MINUTE // 2) // 10**6}",
+        ):
+            assert part in url, (part, url)
+        # the live stream goes on: minute 3 closes when minute 4 starts
+        protocol.on_ws_message(client, _cryptocom_push(_cryptocom_candle(4, "26954.00")))
+        assert [b.ts_open for b in sink.bars][-1] == t0 + 3 * MINUTE and len(sink.bars) == 4
+    finally:
+        await feed.exchange.close()
+        await mock.stop()
