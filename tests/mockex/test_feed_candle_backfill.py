@@ -438,3 +438,67 @@ async def test_cryptocom_after_a_reconnect_then_missed_candles_arrive_from_rest_
     finally:
         await feed.exchange.close()
         await mock.stop()
+
+
+# -- Binance: closed klines on the main connection -----------------------------------------------------
+BINANCE_KLINE_FIXTURES = (
+    f"{venues.FIXTURES}/binance/test_data/futures/market_data_json/kline_stream_closed.json",
+    f"{venues.FIXTURES}/binance/test_data/spot/http_json/klines_response.json",
+)
+
+
+def _binance_push(kline: dict[str, Any], row: list[Any]) -> str:
+    """``kline`` (a closed kline event) for BLZETH carrying REST ``row``'s 1-minute candle."""
+    k = {**kline["k"], "s": "BLZETH", "t": row[0], "T": row[0] + 59_999, "x": True}
+    k.update(o=row[1], h=row[2], l=row[3], c=row[4], v=row[5], n=row[8])
+    return json.dumps({"stream": "blzeth@kline_1m", "data": {**kline, "s": "BLZETH", "k": k}})
+
+
+async def test_binance_when_the_socket_reconnects_then_missed_klines_arrive_from_rest_in_order_once(
+    shared_data: Path,
+) -> None:
+    """The live kline is nautilus's closed-kline fixture, the REST rows its ``klines_response.json``
+    row (Binance's shape) re-timed onto consecutive minutes; BLZ/ETH's 1e-8 grid holds their prices."""
+    paths = [shared_data / p for p in BINANCE_KLINE_FIXTURES]
+    if not all(p.is_file() for p in paths):
+        pytest.skip(f"Binance kline fixtures not found: {[str(p) for p in paths]}")
+    kline = json.loads(paths[0].read_text())
+    (row,) = json.loads(paths[1].read_text())
+    t0_ms = kline["k"]["t"]
+    rows = [[t0_ms + n * 60_000, *row[1:]] for n in range(4)]  # minute 0 (live) .. minute 3 (forming)
+    vm = venues.binance(shared_data)
+    recorded = list(vm.mock.ws_messages)
+    # minute 0 closes live, the socket drops; on the next connection minute 2's close is replayed too
+    vm.mock.ws_messages = [*recorded, _binance_push(kline, rows[0]), _binance_push(kline, rows[2])]
+    vm.mock.drop_after = len(recorded) + 1
+    vm.mock.extra_rest["/api/v3/klines"] = json.dumps(rows[1:])
+    base = await vm.mock.start()
+    sink = RecordingSink()
+    settings = FeedSettings(
+        venue="binance",
+        symbols=vm.symbols,
+        base_url_override=base,
+        ohlcv_interval="1m",
+        rest_poll_ms=0,
+        **FAST,
+    )
+    t0 = t0_ms * 10**6
+    feed = FeedHandler(settings, sink, clock=TestClock(t0 + 3 * MINUTE + MINUTE // 2))
+    sink.feed = feed
+    try:
+        await feed.start()
+        await until(lambda: feed.stats.connects >= 2 and feed.stats.candle_backfills == 1, what="backfill")
+        await until(lambda: vm.mock.replay_done.is_set() and len(sink.bars) >= 3, what="bars")
+        await until(lambda: feed.stats.messages >= vm.mock.sent, what="all handled")
+        assert [b.ts_open for b in sink.bars] == [t0, t0 + MINUTE, t0 + 2 * MINUTE]
+        for bar, r in zip(sink.bars, rows, strict=False):
+            assert str(bar.instrument_id) == "BINANCE:BLZETH" and bar.interval_ns == MINUTE
+            assert (bar.open, bar.high, bar.low, bar.close) == tuple(Price(p) for p in r[1:5])
+            assert bar.volume == Quantity(r[5]) and bar.trade_count == r[8]
+        assert feed.stats.candle_backfill_errors == 0
+        url = feed.exchange.last_request_url or ""
+        for part in ("symbol=BLZETH", "interval=1m", f"startTime={t0_ms + 60_000}"):
+            assert part in url, (part, url)
+    finally:
+        await feed.stop()
+        await vm.mock.stop()

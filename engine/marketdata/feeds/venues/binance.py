@@ -6,11 +6,16 @@ Streams (``SUBSCRIBE`` on ccxt's ``urls['api']['ws']``): ``<sym>@depth@100ms`` d
 rules through ``BinanceDepthSync`` (buffer diffs, REST ``/depth`` snapshot through ccxt's rate-limited
 client, straddle check, continuity ``U == prev u + 1`` spot / ``pu == prev u`` USDⓈ-M); a gap, a
 crossed book or a bookTicker that disagrees with a book at the same update id fetches a new snapshot.
+
+Candles: a kline with ``x`` true is the closed candle (``CandleCloser``: once each). After a reconnect
+the candles that closed while the socket was down come from the klines endpoint
+(``VenueProtocol.backfill_candles``; the row shape of nautilus's ``klines_response.json`` fixture).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from typing import Any, ClassVar
 
@@ -20,9 +25,12 @@ from engine.core.events import Bar
 from engine.core.ids import InstrumentId
 from engine.marketdata.binance.depth import BinanceDepthSync, DepthOutcome
 from engine.marketdata.binance.instruments import BinanceMarket
-from engine.marketdata.feeds.venues.common import VenueProtocol, ms_to_ns, register
+from engine.marketdata.feeds.venues.common import VenueProtocol, candle_bar, ms_to_ns, register
 
 __all__ = ["BinanceSpotProtocol", "BinanceUsdmProtocol"]
+
+#: Most candles a klines request returns (spot's maximum; USDⓈ-M allows 1500).
+_KLINES_PAGE = 1000
 
 
 class _BinanceProtocol(VenueProtocol):
@@ -181,24 +189,35 @@ class _BinanceProtocol(VenueProtocol):
         iid = self.instrument_by_wire.get(data["s"])
         if iid is None:
             return
+        ts_open, ts_close = ms_to_ns(k["t"]), ms_to_ns(k["T"]) + 1_000_000
+        ohlc = (k["o"], k["h"], k["l"], k["c"])
+        bar = candle_bar(self.trade_parsers[iid], ts_open, ts_close - ts_open, ohlc, k["v"], ts_init)
+        self.candles.push(dataclasses.replace(bar, trade_count=int(k["n"])), closed=True)
+
+    async def fetch_candles(
+        self, market: dict[str, Any], interval_ns: int, since_ns: int, limit: int, ts_init: int
+    ) -> list[tuple[Bar, bool | None]]:
+        """``GET /api/v3/klines`` (spot) or ``/fapi/v1/klines`` (USDⓈ-M), oldest first, the forming
+        candle included: rows ``[openTime, open, high, low, close, volume, closeTime, quoteVolume,
+        trades, ...]`` with decimal strings."""
+        request = {
+            "symbol": market["id"],
+            "interval": self.feed.settings.ohlcv_interval,
+            "startTime": since_ns // 1_000_000,
+            "endTime": ts_init // 1_000_000,
+            "limit": min(limit, _KLINES_PAGE),
+        }
+        if self.market_kind is BinanceMarket.SPOT:
+            raw = await self.exchange.public_get_klines(request)
+        else:
+            raw = await self.exchange.fapipublic_get_klines(request)
+        iid = self.instrument_by_wire[str(market["id"])]
         parser = self.trade_parsers[iid]
-        inst = parser.instrument
-        price = lambda text: inst.ticks_to_price(parser.ticks(text))  # noqa: E731
-        self.feed.emit_bar(
-            Bar(
-                ts_event=ms_to_ns(k["T"]) + 1_000_000,
-                ts_init=ts_init,
-                instrument_id=iid,
-                interval_ns=ms_to_ns(k["T"]) + 1_000_000 - ms_to_ns(k["t"]),
-                ts_open=ms_to_ns(k["t"]),
-                open=price(k["o"]),
-                high=price(k["h"]),
-                low=price(k["l"]),
-                close=price(k["c"]),
-                volume=inst.lots_to_quantity(parser.lots(k["v"])),
-                trade_count=int(k["n"]),
-            )
-        )
+        out: list[tuple[Bar, bool | None]] = []
+        for row in raw:
+            bar = candle_bar(parser, ms_to_ns(row[0]), interval_ns, row[1:5], row[5], ts_init)
+            out.append((dataclasses.replace(bar, trade_count=int(row[8])), None))
+        return out
 
 
 @register("binance", "binance_spot")
