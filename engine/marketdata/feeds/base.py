@@ -28,6 +28,11 @@ in its own task under the same supervision (backoff with jitter, resubscription,
 the stale watchdog) and is seen in ``FeedHandler.streams``; losing an extra connection never touches
 the books, the REST fallback or the main connection, and losing the main one never drops an extra.
 
+Books resync after a gap with a snapshot; candles have the equivalent: after a reconnect of the
+connection carrying a venue's candles (``VenueProtocol.candle_stream``), the candles that closed
+while it was down are fetched over REST (``VenueProtocol.backfill_candles``, capped by
+``FeedSettings.candle_backfill_max``) and emitted, merged with the live ones, in time order, once each.
+
 Using a feed
 ------------
 ::

@@ -179,6 +179,8 @@ class CandleCloser:
     emitted) closed live candles are held back; the REST backfill after the reconnect hands its
     closed candles to ``fill``, which emits them and the held ones merged, in time order, once each,
     and releases the hold. Before any candle was emitted there is no gap to fill and nothing is held.
+    The hold lasts as long as the backfill's REST requests (bounded by ccxt's request timeout and
+    rate limiter); a failed backfill releases it too.
     """
 
     __slots__ = ("_emit", "_epoch", "_gap", "_held", "_hold_on_gap", "_last_emitted", "_running")
