@@ -61,6 +61,9 @@ class MockExchange:
 
     def __post_init__(self) -> None:
         self._failures: dict[str, _Failure] = {}
+        self._holds: dict[str, asyncio.Event] = {}
+        #: Requests that arrived at a held path (see ``hold_rest``), answered or still waiting.
+        self.held_requests = 0
         self._runner: web.AppRunner | None = None
         self._sockets: set[web.WebSocketResponse] = set()
         self._dropped = False
@@ -72,6 +75,12 @@ class MockExchange:
         self, path: str, status: int, count: int = 1, body: str = "", headers: dict[str, str] | None = None
     ) -> None:
         self._failures[path] = _Failure(status, count, body, headers or {})
+
+    def hold_rest(self, path: str) -> asyncio.Event:
+        """Requests to ``path`` wait until the returned event is set (a slow venue, a request in
+        flight at a chosen moment)."""
+        event = self._holds[path] = asyncio.Event()
+        return event
 
     @property
     def base_url(self) -> str:
@@ -108,6 +117,10 @@ class MockExchange:
                 target.ws_log.append((time.monotonic(), "<refused>"))
                 return web.Response(status=503, text="websocket unavailable")
             return await target._websocket(request)
+        hold = self._holds.get(request.path)
+        if hold is not None:
+            self.held_requests += 1
+            await hold.wait()
         return self._rest(request)
 
     def _rest(self, request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ candle. The feed runs on a ``TestClock`` just after those days, so "closed" is j
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -189,6 +190,38 @@ async def test_okx_when_the_rest_backfill_fails_then_live_candles_go_on(shared_d
         assert str(alert.instrument_id) == "OKX:BTC-USDT"
         assert feed.streams["business"].state is FeedState.LIVE
         assert [s for _, _, s in _candle_requests(vm)] == [500]
+
+
+async def test_okx_when_the_feed_stops_during_a_backfill_then_the_backfill_ends_with_it(
+    shared_data: Path,
+) -> None:
+    vm = _mock(shared_data)
+    business = _dropping_business(vm, shared_data)
+    vm.mock.extra_rest[CANDLES_PATH] = _rest_body(shared_data)
+    release = vm.mock.hold_rest(CANDLES_PATH)
+    base = await vm.mock.start()
+    sink = RecordingSink()
+    feed = FeedHandler(
+        FeedSettings(venue="okx", symbols=vm.symbols, base_url_override=base, **FAST, ohlcv_interval="1d"),
+        sink,
+        clock=TestClock(NOW),
+    )
+    sink.feed = feed
+    try:
+        await feed.start()
+        await until(lambda: business.connections >= 2 and vm.mock.held_requests == 1, what="held backfill")
+        await feed.stop()  # the backfill's request is still waiting at the venue
+        bars, alerts = len(sink.bars), len(sink.alerts)
+        release.set()
+        await asyncio.sleep(0.2)  # time for a backfill that outlived the feed to fail and report
+        # it was cancelled with the feed: no failure counted or alerted, nothing emitted after the stop
+        assert feed.stats.candle_backfill_errors == 0
+        assert not [a for a in sink.alerts if a.kind == "CANDLE_BACKFILL_FAILED"]
+        assert (len(sink.bars), len(sink.alerts)) == (bars, alerts)
+    finally:
+        release.set()
+        await feed.stop()
+        await vm.mock.stop()
 
 
 # -- Bybit: candles on the main connection --------------------------------------------------------------

@@ -306,6 +306,7 @@ class FeedHandler:
                 with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down
                     await task
         self._task = self._poll_task = self._watchdog = None
+        await self.protocol.cancel_tasks()  # a resubscription or backfill in flight ends with the feed
         for status in self.streams.values():
             status.task = None
             status.state = FeedState.STOPPED

@@ -7,6 +7,7 @@ sequenced/checksummed book synchroniser.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import math
 import zlib
@@ -427,6 +428,9 @@ class VenueProtocol(ABC):
         self.books: dict[InstrumentId, SequencedBook] = {}
         self.trade_parsers: dict[InstrumentId, LevelParser] = {}
         self._exchange_class: type | None = None
+        #: Background work (resubscriptions, snapshot fetches, candle backfills): held here because
+        #: the loop keeps only a weak reference to a task, and cancelled when the feed stops.
+        self._tasks: set[asyncio.Task[Any]] = set()
         #: Extra streams by URL (filled as they connect): where their messages go.
         self._extra_by_url: dict[str, ExtraStream] = {}
         #: Candle pushes -> closed ``Bar`` events; holds live closes across a gap when the venue can
@@ -560,7 +564,18 @@ class VenueProtocol(ABC):
 
     def spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         task.add_done_callback(_log_task_error)
+
+    async def cancel_tasks(self) -> None:
+        """Cancel the background work still running (the feed is stopping) and wait for it to end."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # shutting down
+                await task
 
     # -- messages --------------------------------------------------------------------------------------
     def on_ws_message(self, client: Any, message: Any) -> None:
