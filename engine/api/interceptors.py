@@ -44,6 +44,27 @@ class _MethodMetrics:
         return child
 
 
+class _Measured:
+    """One call's measurement, as a ``with`` block around the handler: counted on entry, timed on
+    exit into the histogram under the call's final status code (what the servicer set or aborted
+    with; ``UNKNOWN`` when the handler raised anything else or was cancelled)."""
+
+    __slots__ = ("_context", "_metrics", "_start")
+
+    def __init__(self, metrics: _MethodMetrics, context: grpc.aio.ServicerContext) -> None:
+        self._metrics = metrics
+        self._context = context
+
+    def __enter__(self) -> None:
+        self._metrics.started.inc()
+        self._start = time.perf_counter()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: object, tb: object) -> None:
+        finished = exc_type is None or issubclass(exc_type, grpc.aio.AbortError)
+        code = _code_of(self._context) if finished else "UNKNOWN"
+        self._metrics.handling(code).observe(time.perf_counter() - self._start)
+
+
 class MetricsInterceptor(grpc.aio.ServerInterceptor):
     """Counts every call and times it into a histogram by method and final status code.
 
@@ -81,18 +102,8 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             unary_metrics = _MethodMetrics(self._metrics, service, method, "unary")
 
             async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                unary_metrics.started.inc()
-                start = time.perf_counter()
-                code = "UNKNOWN"
-                try:
-                    response = await inner(request, context)
-                    code = _code_of(context)
-                    return response
-                except grpc.aio.AbortError:
-                    code = _code_of(context)
-                    raise
-                finally:
-                    unary_metrics.handling(code).observe(time.perf_counter() - start)
+                with _Measured(unary_metrics, context):
+                    return await inner(request, context)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, handler.request_deserializer, handler.response_serializer
@@ -104,17 +115,8 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             writer_metrics = _MethodMetrics(self._metrics, service, method, "server_stream")
 
             async def unary_stream_writer(request: Any, context: grpc.aio.ServicerContext) -> None:
-                writer_metrics.started.inc()
-                start = time.perf_counter()
-                code = "UNKNOWN"
-                try:
+                with _Measured(writer_metrics, context):
                     await inner_writer(request, context)
-                    code = _code_of(context)
-                except grpc.aio.AbortError:
-                    code = _code_of(context)
-                    raise
-                finally:
-                    writer_metrics.handling(code).observe(time.perf_counter() - start)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream_writer, handler.request_deserializer, handler.response_serializer
@@ -124,18 +126,9 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
             stream_metrics = _MethodMetrics(self._metrics, service, method, "server_stream")
 
             async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                stream_metrics.started.inc()
-                start = time.perf_counter()
-                code = "UNKNOWN"
-                try:
+                with _Measured(stream_metrics, context):
                     async for item in inner_stream(request, context):
                         yield item
-                    code = _code_of(context)
-                except grpc.aio.AbortError:
-                    code = _code_of(context)
-                    raise
-                finally:
-                    stream_metrics.handling(code).observe(time.perf_counter() - start)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, handler.request_deserializer, handler.response_serializer
