@@ -75,14 +75,17 @@ def _candle_requests(vm: venues.VenueMock) -> list[tuple[float, str, int]]:
 
 
 @asynccontextmanager
-async def _feed(vm: venues.VenueMock, **settings: Any) -> AsyncIterator[tuple[FeedHandler, RecordingSink]]:
+async def _feed(
+    vm: venues.VenueMock, *, now: int = NOW, **settings: Any
+) -> AsyncIterator[tuple[FeedHandler, RecordingSink]]:
+    """A feed for ``vm``'s venue on a ``TestClock`` at ``now`` (OKX daily candles unless told)."""
     base = await vm.mock.start()
     sink = RecordingSink()
     options = {**FAST, "ohlcv_interval": "1d", **settings}
     feed = FeedHandler(
-        FeedSettings(venue="okx", symbols=vm.symbols, base_url_override=base, **options),
+        FeedSettings(venue=vm.venue, symbols=vm.symbols, base_url_override=base, **options),
         sink,
-        clock=TestClock(NOW),
+        clock=TestClock(now),
     )
     sink.feed = feed
     try:
@@ -91,6 +94,14 @@ async def _feed(vm: venues.VenueMock, **settings: Any) -> AsyncIterator[tuple[Fe
     finally:
         await feed.stop()
         await vm.mock.stop()
+
+
+async def _backfilled_and_replayed(feed: FeedHandler, sink: RecordingSink, vm: venues.VenueMock) -> None:
+    """The main connection reconnected and backfilled once, the mock replayed everything, three bars
+    arrived and every message sent was handled."""
+    await until(lambda: feed.stats.connects >= 2 and feed.stats.candle_backfills == 1, what="backfill")
+    await until(lambda: vm.mock.replay_done.is_set() and len(sink.bars) >= 3, what="bars")
+    await until(lambda: feed.stats.messages >= vm.mock.sent, what="all handled")
 
 
 def _dropping_business(vm: venues.VenueMock, shared_data: Path) -> venues.MockExchange:
@@ -199,29 +210,21 @@ async def test_okx_when_the_feed_stops_during_a_backfill_then_the_backfill_ends_
     business = _dropping_business(vm, shared_data)
     vm.mock.extra_rest[CANDLES_PATH] = _rest_body(shared_data)
     release = vm.mock.hold_rest(CANDLES_PATH)
-    base = await vm.mock.start()
-    sink = RecordingSink()
-    feed = FeedHandler(
-        FeedSettings(venue="okx", symbols=vm.symbols, base_url_override=base, **FAST, ohlcv_interval="1d"),
-        sink,
-        clock=TestClock(NOW),
-    )
-    sink.feed = feed
     try:
-        await feed.start()
-        await until(lambda: business.connections >= 2 and vm.mock.held_requests == 1, what="held backfill")
-        await feed.stop()  # the backfill's request is still waiting at the venue
-        bars, alerts = len(sink.bars), len(sink.alerts)
-        release.set()
-        await asyncio.sleep(0.2)  # time for a backfill that outlived the feed to fail and report
-        # it was cancelled with the feed: no failure counted or alerted, nothing emitted after the stop
-        assert feed.stats.candle_backfill_errors == 0
-        assert not [a for a in sink.alerts if a.kind == "CANDLE_BACKFILL_FAILED"]
-        assert (len(sink.bars), len(sink.alerts)) == (bars, alerts)
+        async with _feed(vm) as (feed, sink):
+            await until(
+                lambda: business.connections >= 2 and vm.mock.held_requests == 1, what="held backfill"
+            )
+            await feed.stop()  # the backfill's request is still waiting at the venue
+            bars, alerts = len(sink.bars), len(sink.alerts)
+            release.set()
+            await asyncio.sleep(0.2)  # time for a backfill that outlived the feed to fail and report
+            # cancelled with the feed: no failure counted or alerted, nothing emitted after the stop
+            assert feed.stats.candle_backfill_errors == 0
+            assert not [a for a in sink.alerts if a.kind == "CANDLE_BACKFILL_FAILED"]
+            assert (len(sink.bars), len(sink.alerts)) == (bars, alerts)
     finally:
         release.set()
-        await feed.stop()
-        await vm.mock.stop()
 
 
 # -- Bybit: candles on the main connection --------------------------------------------------------------
@@ -271,18 +274,9 @@ async def test_bybit_when_the_socket_reconnects_then_missed_klines_arrive_from_r
             "result": {"category": "linear", "symbol": "BTCUSDT", "list": rows},
         }
     )
-    base = await vm.mock.start()
-    sink = RecordingSink()
-    settings = FeedSettings(
-        venue="bybit", symbols=vm.symbols, base_url_override=base, ohlcv_interval="5m", rest_poll_ms=0, **FAST
-    )
-    feed = FeedHandler(settings, sink, clock=TestClock(start + 3 * FIVE_MIN + FIVE_MIN // 2))
-    sink.feed = feed
-    try:
-        await feed.start()
-        await until(lambda: feed.stats.connects >= 2 and feed.stats.candle_backfills == 1, what="backfill")
-        await until(lambda: vm.mock.replay_done.is_set() and len(sink.bars) >= 3, what="bars")
-        await until(lambda: feed.stats.messages >= vm.mock.sent, what="all handled")
+    now = start + 3 * FIVE_MIN + FIVE_MIN // 2
+    async with _feed(vm, now=now, ohlcv_interval="5m", rest_poll_ms=0) as (feed, sink):
+        await _backfilled_and_replayed(feed, sink, vm)
         assert [b.ts_open for b in sink.bars] == [start, start + FIVE_MIN, start + 2 * FIVE_MIN]
         for bar, row in zip(sink.bars[1:], (rows[2], rows[1]), strict=True):
             assert str(bar.instrument_id) == "BYBIT_LINEAR:BTCUSDT" and bar.interval_ns == FIVE_MIN
@@ -298,9 +292,6 @@ async def test_bybit_when_the_socket_reconnects_then_missed_klines_arrive_from_r
             f"start={(start + FIVE_MIN) // 10**6}",
         ):
             assert part in url, (part, url)
-    finally:
-        await feed.stop()
-        await vm.mock.stop()
 
 
 # -- Kraken: candles on the main connection, closed when the next one starts ------------------------------
@@ -334,23 +325,9 @@ async def test_kraken_when_the_socket_reconnects_then_missed_ohlc_arrive_from_re
     vm.mock.ws_messages = [*recorded, _kraken_push(rows[0]), _kraken_push(rows[1]), _kraken_push(rows[3])]
     vm.mock.drop_after = len(recorded) + 2
     vm.mock.extra_rest["/0/public/OHLC"] = json.dumps(body)
-    base = await vm.mock.start()
-    sink = RecordingSink()
-    settings = FeedSettings(
-        venue="kraken",
-        symbols=vm.symbols,
-        base_url_override=base,
-        ohlcv_interval="1m",
-        rest_poll_ms=0,
-        **FAST,
-    )
-    feed = FeedHandler(settings, sink, clock=TestClock(t0 + 3 * MINUTE + MINUTE // 2))
-    sink.feed = feed
-    try:
-        await feed.start()
-        await until(lambda: feed.stats.connects >= 2 and feed.stats.candle_backfills == 1, what="backfill")
-        await until(lambda: vm.mock.replay_done.is_set() and len(sink.bars) >= 3, what="bars")
-        await until(lambda: feed.stats.messages >= vm.mock.sent, what="all handled")
+    now = t0 + 3 * MINUTE + MINUTE // 2
+    async with _feed(vm, now=now, ohlcv_interval="1m", rest_poll_ms=0) as (feed, sink):
+        await _backfilled_and_replayed(feed, sink, vm)
         assert [b.ts_open for b in sink.bars] == [t0, t0 + MINUTE, t0 + 2 * MINUTE]
         for bar, row in zip(sink.bars, rows, strict=False):
             assert str(bar.instrument_id) == "KRAKEN:XMR/USD" and bar.interval_ns == MINUTE
@@ -360,31 +337,9 @@ async def test_kraken_when_the_socket_reconnects_then_missed_ohlc_arrive_from_re
         url = feed.exchange.last_request_url or ""
         for part in ("interval=1", f"since={(t0 + MINUTE) // 10**9 - 1}"):
             assert part in url, (part, url)
-    finally:
-        await feed.stop()
-        await vm.mock.stop()
 
 
 # -- Crypto.com: no recording exists; the documented shapes through a real ccxt client --------------------
-CRYPTOCOM_MARKET = {
-    "id": "BTC_USDT",
-    "symbol": "BTC/USDT",
-    "base": "BTC",
-    "quote": "USDT",
-    "baseId": "BTC",
-    "quoteId": "USDT",
-    "settle": None,
-    "type": "spot",
-    "spot": True,
-    "swap": False,
-    "future": False,
-    "option": False,
-    "contract": False,
-    "active": True,
-    "precision": {"price": 0.01, "amount": 0.00001},
-    "limits": {"amount": {"min": 0.00001}},
-    "info": {},
-}
 #: ccxt's documented ``public/get-candlestick`` candle (``cryptocom.fetch_ohlcv``), opened at T0.
 CRYPTOCOM_T0_MS = 1_687_237_080_000
 CRYPTOCOM_CANDLE = {"o": "26949.89", "h": "26957.64", "l": "26948.24", "c": "26950.00", "v": "0.0670"}
@@ -431,8 +386,8 @@ async def test_cryptocom_after_a_reconnect_then_missed_candles_arrive_from_rest_
     sink.feed = feed
     feed.exchange = feed._make_exchange()
     try:
-        feed.exchange.set_markets([CRYPTOCOM_MARKET])
-        instrument = feed.protocol.instrument(CRYPTOCOM_MARKET)
+        feed.exchange.set_markets([venues.CRYPTOCOM_MARKET])
+        instrument = feed.protocol.instrument(venues.CRYPTOCOM_MARKET)
         feed.instruments[instrument.id] = instrument
         feed.books[instrument.id] = OrderBook(instrument)
         protocol = feed.protocol
@@ -505,24 +460,10 @@ async def test_binance_when_the_socket_reconnects_then_missed_klines_arrive_from
     vm.mock.ws_messages = [*recorded, _binance_push(kline, rows[0]), _binance_push(kline, rows[2])]
     vm.mock.drop_after = len(recorded) + 1
     vm.mock.extra_rest["/api/v3/klines"] = json.dumps(rows[1:])
-    base = await vm.mock.start()
-    sink = RecordingSink()
-    settings = FeedSettings(
-        venue="binance",
-        symbols=vm.symbols,
-        base_url_override=base,
-        ohlcv_interval="1m",
-        rest_poll_ms=0,
-        **FAST,
-    )
     t0 = t0_ms * 10**6
-    feed = FeedHandler(settings, sink, clock=TestClock(t0 + 3 * MINUTE + MINUTE // 2))
-    sink.feed = feed
-    try:
-        await feed.start()
-        await until(lambda: feed.stats.connects >= 2 and feed.stats.candle_backfills == 1, what="backfill")
-        await until(lambda: vm.mock.replay_done.is_set() and len(sink.bars) >= 3, what="bars")
-        await until(lambda: feed.stats.messages >= vm.mock.sent, what="all handled")
+    now = t0 + 3 * MINUTE + MINUTE // 2
+    async with _feed(vm, now=now, ohlcv_interval="1m", rest_poll_ms=0) as (feed, sink):
+        await _backfilled_and_replayed(feed, sink, vm)
         assert [b.ts_open for b in sink.bars] == [t0, t0 + MINUTE, t0 + 2 * MINUTE]
         for bar, r in zip(sink.bars, rows, strict=False):
             assert str(bar.instrument_id) == "BINANCE:BLZETH" and bar.interval_ns == MINUTE
@@ -532,6 +473,3 @@ async def test_binance_when_the_socket_reconnects_then_missed_klines_arrive_from
         url = feed.exchange.last_request_url or ""
         for part in ("symbol=BLZETH", "interval=1m", f"startTime={t0_ms + 60_000}"):
             assert part in url, (part, url)
-    finally:
-        await feed.stop()
-        await vm.mock.stop()

@@ -14,26 +14,7 @@ from engine.marketdata.book import OrderBook
 from engine.marketdata.feeds import FeedHandler, FeedSettings
 from tests.mockex.harness import FAST, RecordingSink, until
 from tests.mockex.server import MockExchange
-
-MARKET = {
-    "id": "BTC_USDT",
-    "symbol": "BTC/USDT",
-    "base": "BTC",
-    "quote": "USDT",
-    "baseId": "BTC",
-    "quoteId": "USDT",
-    "settle": None,
-    "type": "spot",
-    "spot": True,
-    "swap": False,
-    "future": False,
-    "option": False,
-    "contract": False,
-    "active": True,
-    "precision": {"price": 0.01, "amount": 0.00001},
-    "limits": {"amount": {"min": 0.00001}},
-    "info": {},
-}
+from tests.mockex.venues import CRYPTOCOM_MARKET as MARKET
 
 
 def _message(result: dict[str, object]) -> dict[str, object]:

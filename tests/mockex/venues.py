@@ -20,6 +20,27 @@ FIXTURES = "exchange-payloads/nautilus-adapter-fixtures"
 OKX_CANDLE_FIXTURE = f"{FIXTURES}/okx/test_data/ws_candle.json"
 #: Where ccxt.pro's okx opens its candle connection (``get_url('candle', 'business')``).
 OKX_BUSINESS_PATH = "/ws/v5/business"
+#: Crypto.com has no recorded session here: its BTC/USDT spot market as ccxt's ``load_markets`` gives it
+#: (given to ccxt with ``set_markets``), for the tests that drive its documented message shapes.
+CRYPTOCOM_MARKET = {
+    "id": "BTC_USDT",
+    "symbol": "BTC/USDT",
+    "base": "BTC",
+    "quote": "USDT",
+    "baseId": "BTC",
+    "quoteId": "USDT",
+    "settle": None,
+    "type": "spot",
+    "spot": True,
+    "swap": False,
+    "future": False,
+    "option": False,
+    "contract": False,
+    "active": True,
+    "precision": {"price": 0.01, "amount": 0.00001},
+    "limits": {"amount": {"min": 0.00001}},
+    "info": {},
+}
 
 
 @dataclass
