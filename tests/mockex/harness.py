@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.core.clock import Clock
 from engine.core.events import Bar, DataQualityAlert, OrderBookUpdated, QuoteTick, TradeTick
 from engine.marketdata.feeds import FeedHandler, FeedSettings
 from tests.mockex.venues import VenueMock
@@ -51,12 +52,16 @@ FAST = {"backoff_base_ms": 20, "backoff_max_ms": 200, "backoff_jitter": 0.0, "ra
 
 
 @asynccontextmanager
-async def running_feed(vm: VenueMock, **settings: Any) -> AsyncIterator[tuple[FeedHandler, RecordingSink]]:
+async def running_feed(
+    vm: VenueMock, *, clock: Clock | None = None, **settings: Any
+) -> AsyncIterator[tuple[FeedHandler, RecordingSink]]:
     base = await vm.mock.start()
     sink = RecordingSink()
     options = {**FAST, **settings}
     feed = FeedHandler(
-        FeedSettings(venue=vm.venue, symbols=vm.symbols, base_url_override=base, **options), sink
+        FeedSettings(venue=vm.venue, symbols=vm.symbols, base_url_override=base, **options),
+        sink,
+        clock=clock,
     )
     sink.feed = feed
     try:

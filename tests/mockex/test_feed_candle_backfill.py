@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,7 @@ from engine.core.fixed import Price, Quantity
 from engine.marketdata.book import OrderBook
 from engine.marketdata.feeds import FeedHandler, FeedSettings, FeedState
 from tests.mockex import venues
-from tests.mockex.harness import FAST, RecordingSink, until
+from tests.mockex.harness import FAST, RecordingSink, running_feed, until
 from tests.mockex.server import MockExchange
 
 REST_CANDLES_FIXTURE = f"{venues.FIXTURES}/okx/test_data/http_get_candlesticks.json"
@@ -74,26 +72,9 @@ def _candle_requests(vm: venues.VenueMock) -> list[tuple[float, str, int]]:
     return [entry for entry in vm.mock.rest_log if entry[1].startswith(CANDLES_PATH)]
 
 
-@asynccontextmanager
-async def _feed(
-    vm: venues.VenueMock, *, now: int = NOW, **settings: Any
-) -> AsyncIterator[tuple[FeedHandler, RecordingSink]]:
+def _feed(vm: venues.VenueMock, *, now: int = NOW, **settings: Any) -> Any:
     """A feed for ``vm``'s venue on a ``TestClock`` at ``now`` (OKX daily candles unless told)."""
-    base = await vm.mock.start()
-    sink = RecordingSink()
-    options = {**FAST, "ohlcv_interval": "1d", **settings}
-    feed = FeedHandler(
-        FeedSettings(venue=vm.venue, symbols=vm.symbols, base_url_override=base, **options),
-        sink,
-        clock=TestClock(now),
-    )
-    sink.feed = feed
-    try:
-        await feed.start()
-        yield feed, sink
-    finally:
-        await feed.stop()
-        await vm.mock.stop()
+    return running_feed(vm, clock=TestClock(now), **{"ohlcv_interval": "1d", **settings})
 
 
 async def _backfilled_and_replayed(feed: FeedHandler, sink: RecordingSink, vm: venues.VenueMock) -> None:
