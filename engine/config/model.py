@@ -395,6 +395,9 @@ class FeedsConfig(_Section):
     quote_refresh_ms: int = Field(1_000, ge=1, le=600_000)
     #: REST book polling while a feed's websocket is down; 0 disables it.
     rest_poll_ms: int = Field(2_000, ge=0, le=600_000)
+    #: Venue candles that closed while the candle connection was down, fetched over REST after the
+    #: reconnect: at most this many (the most recent) per instrument; 0 disables the backfill.
+    candle_backfill_max: int = Field(300, ge=0, le=10_000)
     #: Circuit breaker per feed: opens after ``breaker_failures`` in ``breaker_window_ms``,
     #: half-opens after ``breaker_open_ms``, closes after ``breaker_successes`` successes.
     breaker_failures: int = Field(5, ge=1, le=10_000)

@@ -54,6 +54,7 @@ def feed_settings(config: FeedsConfig, source: FeedSourceConfig) -> FeedSettings
         stale_after_ms=config.stale_after_ms,
         quote_refresh_ms=config.quote_refresh_ms,
         rest_poll_ms=config.rest_poll_ms,
+        candle_backfill_max=config.candle_backfill_max,
         breaker_failures=config.breaker_failures,
         breaker_window_ms=config.breaker_window_ms,
         breaker_open_ms=config.breaker_open_ms,

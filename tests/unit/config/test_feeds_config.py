@@ -20,6 +20,7 @@ def test_feeds_config_when_sources_in_toml_then_settings_for_each(tmp_path: Path
 [feeds]
 backoff_ms = 100
 max_backoff_ms = 1000
+candle_backfill_max = 50
 max_divergence_bps = 25
 reference_fallbacks = { "BINANCE:BTCUSDT" = ["OKX:BTC-USDT"] }
 
@@ -43,6 +44,7 @@ endpoint = "127.0.0.1:8080"
     assert settings.channels == frozenset({Channel.BOOK}) and settings.book_depth == 25
     assert settings.base_url_override == "http://127.0.0.1:8080"
     assert (settings.backoff_base_ms, settings.backoff_max_ms) == (100, 1000)
+    assert settings.candle_backfill_max == 50
     assert config.feeds.reference_fallbacks == {"BINANCE:BTCUSDT": ["OKX:BTC-USDT"]}
 
 
@@ -55,6 +57,7 @@ endpoint = "127.0.0.1:8080"
         ({"feeds.backoff_ms": 500, "feeds.max_backoff_ms": 100}, "max_backoff_ms"),
         ({"feeds.reference_fallbacks": {"BTCUSDT": ["OKX:BTC-USDT"]}}, "reference_fallbacks"),
         ({"feeds.divergence_min_venues": 1}, "divergence_min_venues"),
+        ({"feeds.candle_backfill_max": -1}, "candle_backfill_max"),
     ],
 )
 def test_feeds_config_when_invalid_then_config_error_names_it(
