@@ -250,6 +250,7 @@ async def test_feed_when_venue_goes_silent_then_stale_alert_and_reconnect(shared
         await until(vm.mock.replay_done.is_set, what="replay")
         await until(lambda: any(a.kind == "FEED_STALE" for a in sink.alerts), what="stale alert")
         await until(lambda: vm.mock.connections >= 2, what="reconnect after stale")
+        assert [a.kind for a in sink.alerts].count("FEED_STALE") >= 1 and vm.mock.connections >= 2
 
 
 async def test_feed_when_connects_keep_failing_then_circuit_opens_and_rest_polls(shared_data: Path) -> None:
