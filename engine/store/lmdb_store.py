@@ -8,17 +8,29 @@ Durability (``store.durability``): ``sync`` fsyncs every commit; ``async`` leave
 (``sync=False``): a process crash (even SIGKILL) loses nothing committed, a power loss may lose the
 last commits. On close the environment is always flushed.
 
-``store.writemap`` (off by default; only with ``async``) opens the map writable: a commit then updates the pages in place
-in the shared mapping instead of ``malloc``-ing dirty copies and ``pwrite``-ing them, which cuts the
-loop-side commit (``engine.store.writer``) from ~7 us to ~3 us for a small batch. Safe on a process
-crash (the kernel owns the dirty pages, exactly like a ``pwrite`` to the page cache). The cost, per
-the LMDB docs: no protection against stray writes into the map by buggy native code in the process
-(a read-only map turns those into a segfault instead of silent corruption; the engine never takes
-``buffers=True`` views into the map, so only a memory bug in native code could do it), and the data
-file is sized to ``map_size`` up front (sparse on Linux filesystems). Our own Cython kernels run in
-this process, so by "correct or halt" the default is the read-only map; ``writemap`` is an opt-in for
-deployments that prefer the ~4 us per commit. ``sync`` always keeps the read-only map: its commits run
-on the writer thread, where an fsync dominates anyway.
+``store.writemap`` (on by default; only with ``async``, ignored with ``sync``) opens the map writable:
+a commit then updates the pages in place in the shared mapping instead of ``malloc``-ing dirty copies
+and ``pwrite``-ing them (a ``pwritev`` of the data pages plus a ``pwrite`` of the meta page per
+commit). That cuts a small commit from ~7 us to ~2 us (py-lmdb, two ~120-byte journal records) and
+is the largest single item on the tick-to-order path, which commits the order intent on the loop.
+Safe on a process crash, ``kill -9`` included: the kernel owns the dirty pages exactly as it owns
+those a ``pwrite`` left in the page cache, and a commit is still only visible once its meta page is
+written. What it costs, per the LMDB docs and the kernel:
+
+* **stray writes**: a read-only map turns a wild write into the map by buggy native code in this
+  process into a segfault (halt); a writable map takes it silently (the journal could then be
+  corrupted without anyone noticing until a decode fails). Our own Cython/Numba kernels run in this
+  process and write only their own arrays; the engine never takes ``buffers=True`` views into the
+  map. Deployments that prefer the crash set ``writemap = false`` (then ~7 us per commit);
+* **disk full**: the data file is sized to ``map_size`` up front (sparse: only written pages use
+  disk). When the filesystem fills, the page fault that first touches an unallocated page ends the
+  process with SIGBUS instead of a ``StorageError`` and a clean halt. Nothing committed is lost (the
+  interrupted transaction never wrote its meta page) and a restart recovers as after ``kill -9``;
+* processes that open the environment read-only (backup, ``audit verify``, offline readers) are
+  unaffected; a second *writer* must not mix ``writemap`` settings (there is none: one writer).
+
+``sync`` always keeps the read-only map: its commits run on the writer thread, where an fsync
+dominates anyway.
 """
 
 from __future__ import annotations
@@ -43,7 +55,7 @@ _KEY_LAST_CLEAN_STOP = b"last_clean_stop_ns"
 
 class LmdbStore:
     def __init__(
-        self, path: Path, *, map_size_mb: int, durability: str, max_dbs: int = 32, writemap: bool = False
+        self, path: Path, *, map_size_mb: int, durability: str, max_dbs: int = 32, writemap: bool = True
     ) -> None:
         self.path = Path(path)
         self._writemap = writemap and durability == "async"
