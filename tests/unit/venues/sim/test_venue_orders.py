@@ -358,3 +358,32 @@ def test_sim_venue_order_lookup_when_rejected_for_unknown_instrument_then_report
         "UNKNOWN_INSTRUMENT",
         Quantity(0),
     )
+
+
+def test_sim_venue_gtd_when_earliest_canceled_then_early_alert_expires_nothing_and_next_expires_on_time(
+    venue, submit, cancel, clock
+):
+    """Only a GTD submit re-arms the expiry alert from ``apply``; a cancel leaves it early. The early
+    alert must expire nothing, log no expiry input, and still bring the next GTD order down on time."""
+    from engine.venues.sim.venue import INPUT_EXPIRE
+
+    delivered, inputs = [], []
+    venue.set_event_handler(delivered.append)
+    venue.set_input_recorder(inputs.append)
+    venue.start()
+    start = clock.timestamp_ns()
+    venue.apply(submit("g1", Side.BUY, "0.1", "60000.00", tif=TimeInForce.GTD, expire_at_ns=start + 5_000))
+    venue.apply(submit("g2", Side.BUY, "0.1", "60001.00", tif=TimeInForce.GTD, expire_at_ns=start + 9_000))
+    venue.apply(submit("p1", Side.BUY, "0.1", "60002.00"))  # GTC: no re-arm, the alert stays put
+    assert of(venue.apply(cancel("g1")), OrderCanceled)
+    clock.advance(5_000)  # the alert armed for g1 fires: nothing is due
+    assert not of(delivered, OrderExpired)
+    assert [i for i in inputs if i.kind == INPUT_EXPIRE] == []
+    assert status(venue, "g2") is OrderStatus.ACCEPTED
+    clock.advance(3_999)
+    assert not of(delivered, OrderExpired)
+    clock.advance(1)
+    expired = of(delivered, OrderExpired)
+    assert [e.client_order_id for e in expired] == ["g2"] and expired[0].ts_event == start + 9_000
+    assert [i.ts for i in inputs if i.kind == INPUT_EXPIRE] == [start + 9_000]
+    assert status(venue, "p1") is OrderStatus.ACCEPTED
