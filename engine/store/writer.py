@@ -119,6 +119,10 @@ class StoreWriter:
         self._commit_scheduled = False
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._channels: list[Channel | None] = [None]
+        #: ``on_committed`` of each channel by index (one list lookup per committed channel).
+        self._committed_callbacks: list[Callable[[bytes], None] | None] = [None]
+        #: Loop mode: enqueueing is open (started, not stopping, not failed): one flag to test.
+        self._accepting = False
         self._wakeup = threading.Event()
         self._idle = False
         self._stopping = False
@@ -135,6 +139,10 @@ class StoreWriter:
         self.transactions = 0
         self.items_written = 0
         self.largest_batch = 0
+        if on_loop:
+            # The loop-side enqueue, bound once: one call per record instead of two (``enqueue`` is
+            # on the path of every journal append, state put and audit record).
+            self.enqueue = self._enqueue_on_loop  # type: ignore[method-assign]
 
     # -- setup -----------------------------------------------------------------------------------
     def channel(
@@ -152,6 +160,7 @@ class StoreWriter:
         self._channels.append(
             Channel(index, db, append_only=append_only, on_committed=on_committed, on_failed=on_failed)
         )
+        self._committed_callbacks.append(on_committed)
         return index
 
     def add_failure_listener(self, listener: Callable[[StorageError], None]) -> None:
@@ -163,6 +172,7 @@ class StoreWriter:
             return
         self._loop = loop or self._loop or asyncio.get_running_loop()
         self._started = True
+        self._accepting = self.on_loop and self._failure is None and not self._stopping
         if not self.on_loop:
             self._thread = threading.Thread(target=self._run, name="lmdb-writer", daemon=True)
             self._thread.start()
@@ -184,11 +194,13 @@ class StoreWriter:
 
     # -- loop side -------------------------------------------------------------------------------
     def enqueue(self, channel: int, key: bytes, value: Any) -> int:
-        """Queue one write; returns its ticket. Never blocks; raises if failed, stopped or full."""
+        """Queue one write; returns its ticket. Never blocks; raises if failed, stopped or full.
+
+        (The writer thread's enqueue; a loop-side writer binds ``_enqueue_on_loop`` in its place.)"""
         if self._failure is not None:
             raise self._failure
         if self.on_loop:
-            return self._enqueue_on_loop((channel, key, value))
+            return self._enqueue_on_loop(channel, key, value)
         queue = self._queue
         if self._stopping or self._thread is None:
             raise StorageError("the store writer is not running")
@@ -206,17 +218,19 @@ class StoreWriter:
         self.enqueued_ticket = ticket
         return ticket
 
-    def _enqueue_on_loop(self, item: tuple[Any, ...]) -> int:
-        batch = self._batch
-        if self._stopping or not self._started:
+    def _enqueue_on_loop(self, channel: int, key: bytes, value: Any) -> int:
+        if not self._accepting:
+            if self._failure is not None:
+                raise self._failure
             raise StorageError("the store writer is not running")
+        batch = self._batch
         if len(batch) >= self._max_pending:
             raise ResourceExhaustedError(
                 f"store write queue full ({self._max_pending} items): the disk is not keeping up",
                 retry_after_ms=10,
                 reason="STORE_BACKLOG",
             )
-        batch.append(item)
+        batch.append((channel, key, value))
         if not self._commit_scheduled:
             self._commit_scheduled = True
             loop = self._loop
@@ -265,7 +279,7 @@ class StoreWriter:
         waits: it answers False unless everything is already committed, and the caller awaits
         ``wait``/``flush`` instead. A failed commit answers False; the waiters get the error.
         """
-        if self.on_loop and self._started:
+        if self._batch and self._started:  # (``_batch`` only ever fills on a loop-side writer)
             # The callback scheduled for this burst stays scheduled (and finds nothing, or what
             # was queued after this call): appends later in this loop iteration need no new one.
             while self._batch and self._failure is None:
@@ -279,6 +293,7 @@ class StoreWriter:
                 return
             self._stopping = True
             self._started = False
+            self._accepting = False
             self._drain_on_loop()
             # Let the resolved futures' callbacks run, as after the thread's last callbacks.
             await asyncio.sleep(0)
@@ -308,6 +323,7 @@ class StoreWriter:
                 return
             self._stopping = True
             self._started = False
+            self._accepting = False
             # A closed loop has nobody left to notify (futures cannot schedule their callbacks).
             with contextlib.suppress(RuntimeError):
                 self._drain_on_loop()
@@ -361,13 +377,14 @@ class StoreWriter:
         while self._batch and self._failure is None:
             self._commit_now()
 
-    def _on_committed(self, ticket: int, last_keys: list[tuple[int, bytes]]) -> None:
-        """Loop thread: one call per committed batch."""
+    def _on_committed(self, ticket: int, last_keys: dict[int, bytes]) -> None:
+        """Loop thread: one call per committed batch (``last_keys``: channel index -> last key)."""
         self.committed_ticket = ticket
-        for index, key in last_keys:
-            channel = self._channels[index]
-            if channel is not None and channel.on_committed is not None:
-                channel.on_committed(key)
+        callbacks = self._committed_callbacks
+        for index, key in last_keys.items():
+            callback = callbacks[index]
+            if callback is not None:
+                callback(key)
         tickets = self._waiter_tickets
         if tickets and tickets[0] <= ticket:
             n = bisect.bisect_right(tickets, ticket)
@@ -381,6 +398,7 @@ class StoreWriter:
     def _on_failed(self, error: StorageError) -> None:
         """Loop thread: fail every waiter and every channel."""
         self._failure = error
+        self._accepting = False
         waiters = self._waiters
         self._waiters = []
         self._waiter_tickets = []
@@ -435,10 +453,17 @@ class StoreWriter:
             self.largest_batch = max(self.largest_batch, n)
             self._post(self._on_committed, committed, last_keys)
 
-    def _write(self, batch: list[tuple[Any, ...]]) -> list[tuple[int, bytes]]:
+    def _write(self, batch: list[tuple[Any, ...]]) -> dict[int, bytes]:
+        """Write ``batch`` in one transaction; returns each channel's last key (channel index -> key).
+
+        A run of one keyed channel is put record by record with ``txn.put`` (a delete for ``None``);
+        a run of an append-only channel goes through one ``putmulti(append=True)``, or one ``put``
+        when it is a single record (no cursor object, no pair list: the common case on the loop,
+        where a commit holds the one or two records of an order)."""
         channels = self._channels
         last: dict[int, bytes] = {}
         with self._env.begin(write=True) as txn:
+            put = txn.put
             for index, group in groupby(batch, _channel_of):
                 if index == MULTI:
                     for item in group:
@@ -448,19 +473,31 @@ class StoreWriter:
                     continue
                 channel = channels[index]
                 assert channel is not None
-                pairs = list(map(_key_value, group))
+                db = channel.db
                 if channel.append_only:
-                    added = txn.cursor(db=channel.db).putmulti(pairs, append=True)[1]
-                    if added != len(pairs):
-                        raise StorageError(
-                            f"append-only write rejected {len(pairs) - added} of {len(pairs)} records "
-                            "(keys not strictly increasing)"
-                        )
+                    pairs = list(map(_key_value, group))
+                    if len(pairs) == 1:
+                        key, value = pairs[0]
+                        if not put(key, value, db=db, append=True):
+                            raise StorageError(
+                                "append-only write rejected a record (key not strictly increasing)"
+                            )
+                    else:
+                        added = txn.cursor(db=db).putmulti(pairs, append=True)[1]
+                        if added != len(pairs):
+                            raise StorageError(
+                                f"append-only write rejected {len(pairs) - added} of {len(pairs)} records "
+                                "(keys not strictly increasing)"
+                            )
+                    last[index] = pairs[-1][0]
                 else:
-                    for key, value in pairs:
-                        self._put_one(txn, channel, key, value)
-                last[index] = pairs[-1][0]
-        return list(last.items())
+                    for _, key, value in group:
+                        if value is None:
+                            txn.delete(key, db=db)
+                        else:
+                            put(key, value, db=db)
+                    last[index] = key
+        return last
 
     @staticmethod
     def _put_one(txn: lmdb.Transaction, channel: Channel | None, key: bytes, value: bytes | None) -> None:

@@ -202,3 +202,49 @@ def test_writer_when_async_process_killed_with_sigkill_then_every_acknowledged_s
         finally:
             store.close(time.time_ns())
     assert highest_ack > 0
+
+
+@pytest.mark.parametrize("run", [1, 2], ids=["single-put", "putmulti"])
+async def test_writer_when_append_only_key_not_increasing_then_batch_fails_and_writer_halts(
+    store: LmdbStore, run: int
+) -> None:
+    """An append-only channel refuses a key at or below its last one, whether the run of records is
+    one ``put`` or a ``putmulti``: nothing of the batch commits and later writes are refused."""
+    writer = StoreWriter(store)
+    db = store.db(b"test_append_only")
+    channel = writer.channel(db, append_only=True)
+    failures: list[StorageError] = []
+    writer.add_failure_listener(failures.append)
+    writer.start()
+    assert writer.enqueue(channel, b"k5", b"five") == 1
+    assert writer.commit_pending()
+    tickets = [writer.enqueue(channel, key, b"again") for key in (b"k3", b"k9")[:run]]
+    assert not writer.commit_pending()
+    assert len(failures) == 1 and "strictly increasing" in str(failures[0])
+    assert writer.committed_ticket == 1 < tickets[-1] and not writer.running
+    with store.env.begin(db=db) as txn:
+        assert list(txn.cursor()) == [(b"k5", b"five")]
+    with pytest.raises(StorageError, match="strictly increasing"):
+        writer.enqueue(channel, b"k10", b"later")
+    with pytest.raises(StorageError):
+        await writer.close()
+
+
+async def test_writer_when_keyed_puts_and_deletes_share_a_batch_then_last_one_wins_in_order(
+    store: LmdbStore,
+) -> None:
+    writer = StoreWriter(store)
+    db = store.db(b"test_keyed")
+    committed: list[bytes] = []
+    channel = writer.channel(db, append_only=False, on_committed=committed.append)
+    writer.start()
+    writer.enqueue(channel, b"a", b"1")
+    writer.enqueue(channel, b"b", b"2")
+    writer.enqueue(channel, b"a", None)
+    writer.enqueue(channel, b"c", b"3")
+    writer.enqueue(channel, b"b", b"4")
+    assert writer.commit_pending() and writer.transactions == 1
+    with store.env.begin(db=db) as txn:
+        assert list(txn.cursor()) == [(b"b", b"4"), (b"c", b"3")]
+    assert committed == [b"b"]  # the last key of the batch's run
+    await writer.close()
