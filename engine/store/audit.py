@@ -101,10 +101,32 @@ class AuditVerification:
         }
 
 
+#: Whether a summary key looks like a credential, by key: every audited call of a method has the
+#: same few keys, so the pattern runs once per key, not once per key per record.
+_secret_keys: dict[str, bool] = {}
+_SECRET_KEYS_MAX = 4096
+_PLAIN = frozenset((str, int, bool, float, type(None)))
+
+
+def _is_secret(key: str) -> bool:
+    secret = _secret_keys.get(key)
+    if secret is None:
+        secret = _SECRET_KEY.search(key) is not None
+        if len(_secret_keys) >= _SECRET_KEYS_MAX:
+            _secret_keys.clear()
+        _secret_keys[key] = secret
+    return secret
+
+
 def redact(value: Any) -> Any:
     """``value`` with credential-looking keys replaced, recursively."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Mapping):
-        return {str(k): (REDACTED if _SECRET_KEY.search(str(k)) else redact(v)) for k, v in value.items()}
+        return {
+            key: (REDACTED if _is_secret(key) else redact(v))
+            for key, v in ((str(k), v) for k, v in value.items())
+        }
     if isinstance(value, (list, tuple)):
         return [redact(v) for v in value]
     return value
@@ -148,14 +170,37 @@ class AuditLog:
         result: str = "OK",
         ts_ns: int | None = None,
     ) -> AuditRecord:
-        """Chain and queue one record (loop thread; ~2 µs). ``summary`` is redacted first."""
+        """Chain and queue one record (loop thread); returns it as ``tail`` will read it back."""
+        ts_ns = self._clock() if ts_ns is None else ts_ns
+        prev_hash = self.head_hash
+        clean = self._chain(actor, action, summary, result, ts_ns)
+        return AuditRecord(
+            self.head_seq,
+            ts_ns,
+            actor,
+            action,
+            orjson.loads(orjson.dumps(clean, default=_json_default)),
+            result,
+            prev_hash,
+            self.head_hash,
+        )
+
+    def record(self, *, actor: str, action: str, summary: Mapping[str, Any] | None, result: str) -> None:
+        """``append`` for the API's per-call hook, which needs no record back (one JSON round trip
+        of the summary less per call)."""
+        self._chain(actor, action, summary, result, self._clock())
+
+    def _chain(
+        self, actor: str, action: str, summary: Mapping[str, Any] | None, result: str, ts_ns: int
+    ) -> dict[str, Any]:
+        """Redact, serialise, hash and queue the next record; returns its redacted summary."""
         if not actor or not action:
             raise ValidationError("actor" if not actor else "action", "must not be empty")
         seq = self.head_seq + 1
         clean = redact(dict(summary or {}))
         body = {
             "seq": seq,
-            "ts_ns": self._clock() if ts_ns is None else ts_ns,
+            "ts_ns": ts_ns,
             "actor": actor,
             "action": action,
             "summary": clean,
@@ -167,27 +212,27 @@ class AuditLog:
         except TypeError as exc:
             raise ValidationError("summary", f"cannot be serialised: {exc}") from None
         digest = hashlib.sha256(body_bytes).hexdigest()
+        hex_digest = digest.encode()
         key = _U64.pack(seq)
         self._last_ticket = self._writer.enqueue_many(
             (
-                (self._channel, key, digest.encode() + body_bytes),
-                (self._head_channel, _HEAD_KEY, key + digest.encode()),
+                (self._channel, key, hex_digest + body_bytes),
+                (self._head_channel, _HEAD_KEY, key + hex_digest),
             )
         )
         self.head_seq, self.head_hash = seq, digest
-        return AuditRecord(
-            seq,
-            body["ts_ns"],
-            actor,
-            action,
-            orjson.loads(orjson.dumps(clean, default=_json_default)),
-            result,
-            body["prev_hash"],
-            digest,
-        )
+        return clean
 
     def durable(self) -> Any:
         """A future resolved once every record appended so far is committed."""
+        return self._writer.wait(self._last_ticket)
+
+    def committed(self) -> Any:
+        """Make every record appended so far durable: ``None`` when it is already (with ``async``
+        durability the store commits on the loop, so this commits now -- one transaction for
+        whatever is queued, no loop round trip), else the future that resolves once it is."""
+        if self._last_ticket <= self._writer.committed_ticket or self._writer.commit_pending():
+            return None
         return self._writer.wait(self._last_ticket)
 
     def tail(self, n: int = 20) -> list[AuditRecord]:

@@ -8,7 +8,7 @@ credentials), then registers ``services()``. Credentials travel in the ``authori
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,13 @@ ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name
 
 def principal_audit(audit: AuditLog) -> AuditHook:
     """The servicers' audit hook: one hash-chained record per state-changing call, whose actor is
-    the authenticated principal of that call."""
+    the authenticated principal of that call. It answers what the call must wait for before it
+    answers: nothing once the record is durable (``async`` durability commits it right here), else
+    the store's commit of it."""
 
-    def record(method: str, summary: dict[str, Any], result: str) -> None:
-        audit.append(actor=current_principal().actor, action=method, summary=summary, result=result)
+    def record(method: str, summary: dict[str, Any], result: str) -> Awaitable[Any] | None:
+        audit.record(actor=current_principal().actor, action=method, summary=summary, result=result)
+        return audit.committed()
 
     return record
 
