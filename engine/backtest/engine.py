@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import gc
 import threading
 import time
@@ -50,7 +51,15 @@ from engine.bus import MessageBus
 from engine.core.clock import TestClock
 from engine.core.enums import LiquiditySide, OrderStatus, OrderType, Side, TimeInForce, TradingState
 from engine.core.errors import ValidationError
-from engine.core.events import OrderEvent, OrderFilled, OrderSubmitted
+from engine.core.events import (
+    OrderCanceled,
+    OrderDenied,
+    OrderEvent,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    OrderSubmitted,
+)
 from engine.core.fixed import EXACT, Money
 from engine.core.ids import AccountId, InstrumentId, StrategyId
 from engine.marketdata.book import OrderBook
@@ -81,6 +90,9 @@ _WIDE_MONEY = "1000000000000000"
 #: Largest order / position in lots the venue accepts (2**53 - 1).
 _MAX_LOTS = (1 << 53) - 1
 _WIDE_RATE = 1_000_000_000
+#: The order events that can end an order (the state machine's terminal transitions): only after
+#: one of these can an order leave the working set.
+_MAY_CLOSE = frozenset((OrderFilled, OrderCanceled, OrderRejected, OrderExpired, OrderDenied))
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +300,10 @@ class Backtest:
             journal=self.journal,
             instruments=self.instruments,
         )
+        if self.instant is not None:
+            # The zero-latency venue's events go straight to the OMS (they are all order events,
+            # built for this call only: the OMS may sequence them in place).
+            self.instant.set_event_handler(functools.partial(oms.on_order_event, owned=True))
         self.portfolio = Portfolio(
             self.instruments, balances={self.account: {cfg.currency: Money(str(cfg.cash), cfg.currency)}}
         )
@@ -340,8 +356,12 @@ class Backtest:
             params=self.params,
             strategy_id=str(self.strategy_id),
         )
-        # Order events reach the strategies through the bus, as live (bars take the host's fast path).
-        host.attach(self.bus)
+        # Order events go from the run's one OMS subscriber (``_on_order_event``) straight to the host
+        # (bars take the host's fast path too); the bus carries them only for its own subscribers.
+        host.attach(self.bus, order_events=False)
+        self._host_order_event = host.on_order_event
+        self._host_order_types = host.order_event_types()
+        self._bus_order_events = self.bus.has_subscribers(self._order_topic)
         host.start()
         self._settle_now()
 
@@ -522,20 +542,26 @@ class Backtest:
             self.oms.on_order_event(event, owned=True)
 
     def _on_order_event(self, event: OrderEvent) -> None:
-        """Every order event the OMS applied: portfolio, our bookkeeping, then the bus (strategies)."""
+        """Every order event the OMS applied, in one dispatch: the portfolio and the fill log, the
+        working set, the strategy host (only the event kinds it acts on, see
+        ``StrategyHost.order_event_types``), and the bus topic ``events.order.<account>`` when
+        something subscribed to it before the run started (nothing does by default: the host is
+        called directly, as the live app's bus would call it)."""
         kind = type(event)
         if kind is OrderFilled:
             self._portfolio_fill(event)  # type: ignore[arg-type]
             self._fill_log.append((self._fill_bar, event))  # type: ignore[arg-type]
-        working = self._working
-        coid = event.client_order_id
         if kind is OrderSubmitted:
-            working.add(coid)
-        elif coid in working:
-            order = self._orders_by_key(event.account_id, coid)
+            self._working.add(event.client_order_id)
+        elif kind in _MAY_CLOSE and event.client_order_id in self._working:
+            order = self._orders_by_key(event.account_id, event.client_order_id)
             if order is None or order.status in TERMINAL_STATUSES:
-                working.discard(coid)
-        self._publish(self._order_topic, event)
+                self._working.discard(event.client_order_id)
+        host_types = self._host_order_types
+        if host_types is None or kind in host_types:
+            self._host_order_event(event)
+        if self._bus_order_events:
+            self._publish(self._order_topic, event)
 
     def _before_send(self) -> None:
         """Right before a command goes to the OMS: show the venue and the risk gate the current

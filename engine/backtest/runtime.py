@@ -73,6 +73,11 @@ class InstantVenue:
         self._on_event = on_event
         self._queue: deque[Command] = deque()
 
+    def set_event_handler(self, on_event: Callable[[Event], None]) -> None:
+        """Where ``flush`` hands the venue's events (every one is an order event: ``PaperVenue.apply``
+        returns nothing else)."""
+        self._on_event = on_event
+
     @property
     def pending(self) -> int:
         return len(self._queue)
@@ -106,6 +111,11 @@ class BacktestRisk:
         #: instrument -> (ticks, ts) the driver says is the current price; fed when it changed.
         self._current: dict[InstrumentId, tuple[int, int]] = {}
         self._fed: dict[InstrumentId, tuple[int, int]] = {}
+        #: Whether a price was named since the last feed (no scan of ``_current`` per check if not).
+        self._stale = False
+        # The hook whose signature is the engine's own goes straight to it (no adapter frame per
+        # order); the method below stays as the documented ``RiskPort`` implementation.
+        self.on_order_opened = risk.on_order_opened  # type: ignore[method-assign,assignment]
 
     @property
     def engine(self) -> RiskEngine:
@@ -116,9 +126,11 @@ class BacktestRisk:
 
     def set_price(self, instrument_id: InstrumentId, ticks: int, ts_ns: int) -> None:
         self._current[instrument_id] = (ticks, ts_ns)
+        self._stale = True
 
     def _feed(self) -> None:
         """Hand the gate every price that changed since the last check (one per instrument)."""
+        self._stale = False
         fed = self._fed
         for iid, current in self._current.items():
             if fed.get(iid) != current:
@@ -129,17 +141,19 @@ class BacktestRisk:
                 fed[iid] = current
 
     def check_submit(self, command: SubmitOrder, ts_ns: int) -> RiskDecision:
-        self._feed()
+        if self._stale:
+            self._feed()
         return self._risk.check_submit(command, ts_ns)
 
     def check_amend(self, command: AmendOrder, ts_ns: int) -> RiskDecision:
-        self._feed()
+        if self._stale:
+            self._feed()
         return self._risk.check_amend(command, ts_ns)
 
     def check_cancel(self, command: CancelOrder, ts_ns: int) -> RiskDecision:
         return self._risk.check_cancel(command)
 
-    def on_order_opened(self, order: Order) -> None:
+    def on_order_opened(self, order: Order) -> None:  # (bound to the engine's in __init__)
         self._risk.on_order_opened(order)  # type: ignore[arg-type]  # an Order has the fields it reads
 
     def on_order_updated(self, order: Order) -> None:

@@ -41,7 +41,7 @@ from engine.core.instruments import Instrument
 from engine.indicators import registry as indicator_registry
 from engine.strategy.api import OrderRouter
 
-__all__ = ["MAX_STRATEGY_ID_LENGTH", "BalanceSource", "Context", "StrategyPosition"]
+__all__ = ["BOOK_EVENT_TYPES", "MAX_STRATEGY_ID_LENGTH", "BalanceSource", "Context", "StrategyPosition"]
 
 #: ``<strategy_id>-<n>`` must fit a ClientOrderId (36 characters) up to n = 10**11.
 MAX_STRATEGY_ID_LENGTH = 24
@@ -57,6 +57,8 @@ _APPLY: dict[type, int] = {
     OrderUpdated: _UPDATED,
     OrderCancelRejected: _CANCEL_REJECTED,
 }
+#: The order events that change a strategy's book (``Context.apply`` ignores every other one).
+BOOK_EVENT_TYPES: frozenset[type] = frozenset(_APPLY)
 _new_id = str.__new__
 _ROUNDING = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
 

@@ -37,7 +37,7 @@ from engine.core.events import Bar, OrderEvent, OrderFilled, QuoteTick, TradeTic
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId
 from engine.core.instruments import Instrument
 from engine.strategy.api import BarView, OrderRouter, Strategy
-from engine.strategy.context import BalanceSource, Context
+from engine.strategy.context import BOOK_EVENT_TYPES, BalanceSource, Context
 from engine.strategy.events import StrategyQuarantined
 from engine.strategy.loader import load_strategy
 
@@ -274,9 +274,12 @@ class StrategyHost:
         self.detach()
         self.started = False
 
-    def attach(self, bus: Any) -> None:
+    def attach(self, bus: Any, *, order_events: bool = True) -> None:
         """Subscribe to the bus topics of every hosted instrument and the account's order events
-        (and publish ``StrategyQuarantined`` on ``events.strategy``)."""
+        (and publish ``StrategyQuarantined`` on ``events.strategy``). ``order_events=False``: the
+        caller hands the order events to ``on_order_event`` itself (the backtester, which applies
+        every event of the run and calls the host directly instead of dispatching through a bus
+        topic per event)."""
         self.detach()
         self._bus = bus
         if self._publish is None:
@@ -288,7 +291,10 @@ class StrategyHost:
             subs.append(subscribe(f"{TOPIC_TRADES}.{iid}", self.on_trade))
             subs.append(subscribe(f"{TOPIC_QUOTES}.{iid}", self.on_quote))
             subs.append(subscribe(f"{TOPIC_BOOKS}.{iid}", self.on_book))
-        self._subscriptions.append(subscribe(f"{TOPIC_ORDER_EVENTS}.{self.account_id}", self.on_order_event))
+        if order_events:
+            self._subscriptions.append(
+                subscribe(f"{TOPIC_ORDER_EVENTS}.{self.account_id}", self.on_order_event)
+            )
 
     def detach(self) -> None:
         if self._bus is not None:
@@ -420,13 +426,24 @@ class StrategyHost:
             except Exception as exc:
                 self._failed(slot, "on_book", exc)
 
+    def order_event_types(self) -> frozenset[type] | None:
+        """The order event classes ``on_order_event`` acts on: None (every one) while a hosted
+        strategy overrides ``on_order_event``, else the ones that change a strategy's book or reach
+        ``on_fill`` (``BOOK_EVENT_TYPES``). A caller that applies every event of a run (the
+        backtester) hands over only these: for the others the host would look the order up and do
+        nothing. Stays valid when a strategy is quarantined (it only ever shrinks what is needed)."""
+        if any(slot.wants_order_events for slot in self._slots):
+            return None
+        return BOOK_EVENT_TYPES
+
     def on_order_event(self, event: OrderEvent) -> None:
         """An applied order event: the owning strategy's book first, then its callbacks."""
         slot = self._owners.get(event.client_order_id)
         if slot is None or event.account_id != self.account_id:
             self.foreign_events += 1
             return
-        slot.ctx.apply(event)
+        if type(event) in BOOK_EVENT_TYPES:  # (submitted, accepted, pending ... change nothing)
+            slot.ctx.apply(event)
         if not slot.active:
             return
         if slot.wants_order_events:
