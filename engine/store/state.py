@@ -41,10 +41,22 @@ _TABLE = re.compile(r"[a-z][a-z0-9_.]{0,63}")
 _DELETED = object()
 
 
+#: Validated table name -> key prefix. Tables are a small fixed set named in code (the venue's input
+#: log puts one key per order), so the name's regex runs once per table, not once per write.
+_PREFIXES: dict[str, bytes] = {}
+_MAX_PREFIXES = 1024
+
+
 def _table_prefix(table: str) -> bytes:
+    prefix = _PREFIXES.get(table) if type(table) is str else None
+    if prefix is not None:
+        return prefix
     if not isinstance(table, str) or _TABLE.fullmatch(table) is None:
         raise ValidationError("table", f"{table!r}: expected 1-64 of a-z 0-9 _ . starting with a letter")
-    return table.encode() + _SEP
+    prefix = table.encode() + _SEP
+    if len(_PREFIXES) < _MAX_PREFIXES:
+        _PREFIXES[table] = prefix
+    return prefix
 
 
 def _key_bytes(table: str, key: str) -> bytes:
@@ -132,7 +144,9 @@ class StateStore:
     def _on_committed(self, _last_key: bytes) -> None:
         """Drop overlay entries whose ticket is now committed (the database has them)."""
         committed = self._writer.committed_ticket
-        if self._overlay:
+        if committed == self._writer.enqueued_ticket:
+            self._overlay.clear()  # everything queued is committed (the usual case on the loop)
+        elif self._overlay:
             stale = [k for k, (ticket, _) in self._overlay.items() if ticket <= committed]
             for k in stale:
                 del self._overlay[k]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -71,3 +72,46 @@ def test_state_when_table_or_key_invalid_then_validation_error(persistence: Pers
         persistence.state.put("Bad Table", "k", 1)
     with pytest.raises(ValidationError):
         persistence.state.put("t", "", 1)
+
+
+def test_state_when_table_name_refused_then_refused_every_time_and_nothing_queued(
+    persistence: Persistence,
+) -> None:
+    """Valid table names are remembered (their regex runs once); a refused one never is."""
+    state = persistence.state
+    before = persistence.writer.enqueued_ticket
+    for _ in range(3):
+        with pytest.raises(ValidationError) as info:
+            state.put("Bad.Table", "k", 1)
+        assert info.value.field == "table"
+    with pytest.raises(ValidationError):
+        state.put("ok_table", "bad\x00key", 1)
+    assert persistence.writer.enqueued_ticket == before
+    state.put("ok_table", "k", 1)
+    state.put("ok_table", "k", 2)
+    assert state.get("ok_table", "k") == 2
+
+
+async def test_state_when_a_commit_covers_only_part_of_the_queue_then_later_writes_still_read_back(
+    tmp_path: Path,
+) -> None:
+    """The overlay is dropped whole only when everything queued is committed; a commit of part of
+    the queue keeps the later writes visible (the database still holds the older value)."""
+    from engine.store.state import StateStore
+    from engine.store.writer import StoreWriter
+
+    store = open_store(tmp_path / "lmdb", durability="async")
+    writer = StoreWriter(store, max_batch=1)  # one record per commit: the rest waits a loop turn
+    state = StateStore(store, writer)
+    writer.start()
+    state.put("t", "a", "old")
+    state.put("t", "b", 2)
+    state.put("t", "a", "new")
+    await asyncio.sleep(0)  # the loop's first commit callback ran: ticket 1 (a = "old") only
+    assert writer.committed_ticket == 1 < writer.enqueued_ticket == 3
+    assert state.get("t", "a") == "new" and state.get("t", "b") == 2
+    assert list(state.items("t")) == [("a", "new"), ("b", 2)]
+    await writer.flush()
+    assert state.get("t", "a") == "new" and state.get("t", "b") == 2
+    await writer.close()
+    store.close(time.time_ns())

@@ -159,3 +159,34 @@ def test_sim_venue_agent_fill_when_our_order_rests_then_event_reaches_handler(cl
     fills = [e for e in seen if isinstance(e, OrderFilled)]
     assert [(f.client_order_id, str(f.last_quantity)) for f in fills] == [("l1", "0.10000")]
     assert venue.register_agent("tester") == agent
+
+
+def test_sim_venue_input_recorder_when_command_applied_then_input_equals_the_constructed_one(
+    clock, submit, cancel
+):
+    """The recorded command input (built through the slots' setters on the order path) is the very
+    value ``VenueInput(INPUT_COMMAND, ts, command)`` gives, every field set, and as immutable."""
+    import dataclasses
+
+    from engine.venues.sim.venue import INPUT_COMMAND, VenueInput
+
+    venue = SimVenue(default_instruments(), clock, SimVenueConfig(accounts={"main": {"USD": "1000000"}}))
+    recorded: list[VenueInput] = []
+    venue.set_input_recorder(recorded.append)
+    commands = [submit("r1", Side.BUY, "0.1", "60000.00"), cancel("r1")]
+    for command in commands:
+        venue.apply(command, clock.timestamp_ns() + 7)
+    expected = [VenueInput(INPUT_COMMAND, clock.timestamp_ns() + 7, c) for c in commands]
+    assert recorded == expected
+    for got in recorded:
+        assert {f.name: getattr(got, f.name) for f in dataclasses.fields(VenueInput)} == {
+            "kind": INPUT_COMMAND,
+            "ts": clock.timestamp_ns() + 7,
+            "command": got.command,
+            "instrument_id": "",
+            "args": (),
+            "name": "",
+            "values": (),
+        }
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            got.ts = 0  # type: ignore[misc]
