@@ -272,23 +272,33 @@ def request_summary(message: Message) -> dict[str, Any]:
     secrets; a request type that does must leave them out here.)"""
     out: dict[str, Any] = {}
     for descriptor, value in message.ListFields():
-        how = _SUMMARY_KIND.get(descriptor)
-        if how is None:
-            how = _SUMMARY_KIND[descriptor] = _summary_kind(descriptor)
-        if descriptor.is_repeated:
+        plan = _SUMMARY_PLAN.get(descriptor)
+        if plan is None:
+            plan = _SUMMARY_PLAN[descriptor] = (
+                descriptor.name,
+                descriptor.is_repeated,
+                _summary_kind(descriptor),
+            )
+        name, repeated, how = plan
+        if repeated:
             items = list(value)
             summary: Any = [_summary_value(how, v) for v in items[:SUMMARY_MAX_ITEMS]]
             if len(items) > SUMMARY_MAX_ITEMS:
                 summary.append(f"... {len(items) - SUMMARY_MAX_ITEMS} more")
+        elif how is _DECIMAL:
+            summary = _clip(value.value)
+        elif how is _OTHER and type(value) is not bytes:
+            summary = _clip(value) if type(value) is str else value
         else:
             summary = _summary_value(how, value)
-        out[descriptor.name] = summary
+        out[name] = summary
     return out
 
 
-#: How each field is summarised, worked out once per field (every audited call summarises its request).
+#: How each field is summarised -- (name, repeated, kind) -- worked out once per field (every
+#: audited call summarises its request).
 _DECIMAL, _MESSAGE, _OTHER = 0, 1, 2
-_SUMMARY_KIND: dict[FieldDescriptor, int | dict[int, str]] = {}
+_SUMMARY_PLAN: dict[FieldDescriptor, tuple[str, bool, int | dict[int, str]]] = {}
 
 
 def _summary_kind(descriptor: FieldDescriptor) -> int | dict[int, str]:

@@ -174,23 +174,24 @@ def submit_order(
         raise ValidationError("quantity", "is required")
     _check_account(account_id, account_exists, "account_id")
     instrument = _instrument(instruments, instrument_id, "instrument_id")
-    with _fields(""):
-        return SubmitOrder(
-            ts_init=ts_ns,
-            account_id=account_id,
-            strategy_id=strategy_id,
-            client_order_id=client_order_id,
-            instrument_id=instrument.id,
-            side=side,
-            order_type=order_type,
-            quantity=_quantity(instrument, quantity_text, "quantity"),
-            price=None if price_text is None else _price(instrument, price_text, "price"),
-            trigger_price=None if trigger_text is None else _price(instrument, trigger_text, "trigger_price"),
-            time_in_force=time_in_force,
-            expire_at_ns=expire_at_ns,
-            post_only=request.post_only,
-            reduce_only=request.reduce_only,
-        )
+    # The command checks its own consistency (a LIMIT needs a price, ...) and names the field it
+    # refuses, which is the request's field of the same name.
+    return SubmitOrder(
+        ts_init=ts_ns,
+        account_id=account_id,
+        strategy_id=strategy_id,
+        client_order_id=client_order_id,
+        instrument_id=instrument.id,
+        side=side,
+        order_type=order_type,
+        quantity=_quantity(instrument, quantity_text, "quantity"),
+        price=None if price_text is None else _price(instrument, price_text, "price"),
+        trigger_price=None if trigger_text is None else _price(instrument, trigger_text, "trigger_price"),
+        time_in_force=time_in_force,
+        expire_at_ns=expire_at_ns,
+        post_only=request.post_only,
+        reduce_only=request.reduce_only,
+    )
 
 
 def cancel_order(
@@ -232,15 +233,14 @@ def amend_order(
     if quantity_text is None and price_text is None and trigger_text is None:
         raise ValidationError("quantity", "an amend must change quantity, price or trigger_price")
     instrument = instrument_of(account_id, client_order_id)
-    with _fields(""):
-        return AmendOrder(
-            ts_init=ts_ns,
-            account_id=account_id,
-            client_order_id=client_order_id,
-            quantity=None if quantity_text is None else _quantity(instrument, quantity_text, "quantity"),
-            price=None if price_text is None else _price(instrument, price_text, "price"),
-            trigger_price=None if trigger_text is None else _price(instrument, trigger_text, "trigger_price"),
-        )
+    return AmendOrder(
+        ts_init=ts_ns,
+        account_id=account_id,
+        client_order_id=client_order_id,
+        quantity=None if quantity_text is None else _quantity(instrument, quantity_text, "quantity"),
+        price=None if price_text is None else _price(instrument, price_text, "price"),
+        trigger_price=None if trigger_text is None else _price(instrument, trigger_text, "trigger_price"),
+    )
 
 
 def get_order(request: orders_pb2.GetOrderRequest) -> tuple[AccountId, ClientOrderId]:
@@ -385,8 +385,7 @@ def set_trading_state(request: risk_pb2.SetTradingStateRequest, *, ts_ns: int) -
     account_id = _optional_id(AccountId, request.account_id, "account_id")
     state = _enum(request.state, TradingState, common_pb2.TradingState, "state")
     reason = _text(request.reason, "reason", required=True)
-    with _fields(""):
-        return SetTradingState(ts_init=ts_ns, state=state, reason=reason, account_id=account_id)
+    return SetTradingState(ts_init=ts_ns, state=state, reason=reason, account_id=account_id)
 
 
 def get_risk_state(request: risk_pb2.GetRiskStateRequest) -> AccountId | None:

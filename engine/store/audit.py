@@ -119,16 +119,23 @@ def _is_secret(key: str) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """``value`` with credential-looking keys replaced, recursively."""
+    """``value`` with credential-looking keys replaced, recursively (plain values are taken as they
+    are, without a call each: an audit summary is mostly strings and numbers)."""
     if type(value) in _PLAIN:
         return value
     if isinstance(value, Mapping):
-        return {
-            key: (REDACTED if _is_secret(key) else redact(v))
-            for key, v in ((str(k), v) for k, v in value.items())
-        }
+        out = {}
+        for k, v in value.items():
+            key = k if type(k) is str else str(k)
+            if _is_secret(key):
+                out[key] = REDACTED
+            elif type(v) in _PLAIN:
+                out[key] = v
+            else:
+                out[key] = redact(v)
+        return out
     if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
+        return [v if type(v) in _PLAIN else redact(v) for v in value]
     return value
 
 
@@ -197,7 +204,7 @@ class AuditLog:
         if not actor or not action:
             raise ValidationError("actor" if not actor else "action", "must not be empty")
         seq = self.head_seq + 1
-        clean = redact(dict(summary or {}))
+        clean = redact(summary) if summary else {}
         body = {
             "seq": seq,
             "ts_ns": ts_ns,
