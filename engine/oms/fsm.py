@@ -42,11 +42,14 @@ from engine.core.events import (
 )
 
 __all__ = [
+    "EVENT_TRANSITIONS",
+    "FILL_TRANSITIONS",
     "TERMINAL",
     "TRANSITIONS",
     "TRIGGER_OF",
     "WORKING",
     "Trigger",
+    "illegal",
     "next_status",
     "working_status",
 ]
@@ -167,6 +170,31 @@ del S, T
 
 TERMINAL: frozenset[OrderStatus] = frozenset(s for s in OrderStatus if s.is_terminal)
 
+#: ``TRANSITIONS`` keyed the way ``Order.apply`` meets an event: ``(event class, status)`` -> target,
+#: one dict index per event instead of a trigger lookup plus a call. Derived from ``TRANSITIONS`` and
+#: ``TRIGGER_OF`` (they stay the one definition); a pair missing here is missing there.
+EVENT_TRANSITIONS: dict[tuple[type[OrderEvent], OrderStatus], Target] = {
+    (cls, status): target
+    for cls, trigger in TRIGGER_OF.items()
+    for (status, t), target in TRANSITIONS.items()
+    if t is trigger
+}
+#: The fill rows of ``TRANSITIONS`` keyed by ``(status, fill completes the order)``.
+FILL_TRANSITIONS: dict[tuple[OrderStatus, bool], OrderStatus] = {}
+for (_status, _trigger), _target in TRANSITIONS.items():
+    if _trigger is Trigger.FILL_PARTIAL or _trigger is Trigger.FILL_COMPLETE:
+        # No fill leads "back to working": a fill's target is always a status of its own.
+        assert isinstance(_target, OrderStatus), (_status, _trigger)
+        FILL_TRANSITIONS[(_status, _trigger is Trigger.FILL_COMPLETE)] = _target
+del _status, _trigger, _target
+
+
+def illegal(status: OrderStatus, trigger: Trigger) -> InvariantViolation:
+    """The error of a (status, trigger) pair the table does not have."""
+    return InvariantViolation(
+        f"illegal order transition: {trigger.name} in {status.name}", reason="ILLEGAL_ORDER_TRANSITION"
+    )
+
 
 def working_status(*, acknowledged: bool, has_fills: bool) -> OrderStatus:
     """Where ``WORKING`` leads for an order with these facts."""
@@ -183,9 +211,7 @@ def next_status(status: OrderStatus, trigger: Trigger, *, acknowledged: bool, ha
     """
     target = TRANSITIONS.get((status, trigger))
     if target is None:
-        raise InvariantViolation(
-            f"illegal order transition: {trigger.name} in {status.name}", reason="ILLEGAL_ORDER_TRANSITION"
-        )
+        raise illegal(status, trigger)
     if isinstance(target, OrderStatus):
         return target
     return working_status(acknowledged=acknowledged, has_fills=has_fills)

@@ -28,7 +28,7 @@ from engine.core.events import (
 )
 from engine.core.fixed import EXACT, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId, TradeId, VenueOrderId
-from engine.oms.fsm import TRIGGER_OF, Trigger, next_status
+from engine.oms.fsm import EVENT_TRANSITIONS, FILL_TRANSITIONS, TRIGGER_OF, WORKING, Trigger, illegal
 
 #: Averages are quotients: 28 significant digits, half-even (analytics, not money).
 _AVERAGE = decimal.Context(prec=28, rounding=decimal.ROUND_HALF_EVEN)
@@ -38,6 +38,10 @@ TERMINAL_STATUSES = frozenset(s for s in OrderStatus if s.is_terminal)
 _NO_TRADES: frozenset[TradeId] = frozenset()
 #: Zero quantity per precision (``Quantity`` is immutable, so every new order can share one).
 _ZERO_QUANTITY: dict[int, Quantity] = {}
+_new_object = object.__new__
+_ACCEPTED = OrderStatus.ACCEPTED
+_PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
+_SUBMITTED = OrderStatus.SUBMITTED
 
 
 def _zero_quantity(precision: int) -> Quantity:
@@ -95,7 +99,8 @@ class Order:
         "closed_by",
         "detail",
         "expire_at_ns",
-        "fill_notional",
+        "fill_notional_places",
+        "fill_notional_raw",
         "filled_quantity",
         "index",
         "instrument_id",
@@ -168,8 +173,10 @@ class Order:
         self.reduce_only = event.reduce_only
         self.status = OrderStatus.INITIALIZED
         self.filled_quantity = _zero_quantity(event.quantity._precision)
-        #: Exact sum of price x quantity over the fills (for the average fill price).
-        self.fill_notional = Decimal(0)
+        #: Exact sum of price x quantity over the fills (for the average fill price), as an integer
+        #: at ``fill_notional_places`` decimals (``fill_notional`` is the Decimal).
+        self.fill_notional_raw = 0
+        self.fill_notional_places = 0
         self.venue_order_id = None
         self.reason = ""
         self.detail = ""
@@ -225,14 +232,18 @@ class Order:
 
         Raises ``InvariantViolation`` (and changes nothing) for an illegal transition, an event of
         another order, an overfill or an inconsistent fill or acknowledgement.
+
+        Hot path (several events per order): the transition is one index into ``EVENT_TRANSITIONS``
+        by (event class, status); event classes are final, so dispatch is by identity.
         """
         if event.client_order_id != self.client_order_id or event.account_id != self.account_id:
             raise InvariantViolation(f"event of {event.client_order_id} applied to {self.client_order_id}")
-        cls = type(event)  # event classes are final: dispatch on identity, not isinstance chains
+        cls = type(event)
         if cls is OrderFilled:
             return self._apply_fill(event)  # type: ignore[arg-type]
-        trigger = TRIGGER_OF.get(cls)
-        if trigger is None:
+        before = self.status
+        target = EVENT_TRANSITIONS.get((cls, before))
+        if target is None and cls not in TRIGGER_OF:
             raise InvariantViolation(f"{cls.__name__} is not an order transition")
         acknowledged = self.venue_order_id is not None  # self.acknowledged, inlined (hot path)
         if cls is OrderAccepted:
@@ -247,9 +258,15 @@ class Order:
             raise InvariantViolation(
                 f"{self.client_order_id}: updated quantity {quantity} below filled {self.filled_quantity}"
             )
-        status = next_status(
-            self.status, trigger, acknowledged=acknowledged, has_fills=self.filled_quantity._raw != 0
-        )
+        if target is None:
+            raise illegal(before, TRIGGER_OF[cls])
+        if target is WORKING:  # back to the working status: fsm.working_status, inlined
+            if self.filled_quantity._raw != 0:
+                status = _PARTIALLY_FILLED
+            else:
+                status = _ACCEPTED if acknowledged else _SUBMITTED
+        else:
+            status = target  # type: ignore[assignment]
         if cls is OrderAccepted:
             self.venue_order_id = event.venue_order_id  # type: ignore[attr-defined]
         elif cls is OrderUpdated:
@@ -266,8 +283,18 @@ class Order:
             self.reason = "EXPIRED"
         elif (cls is OrderModifyRejected or cls is OrderCancelRejected) and status not in TERMINAL_STATUSES:
             self.reason, self.detail = event.reason, event.detail  # type: ignore[attr-defined]
-        self._moved(event, status)
+        # (``_moved``, inlined)
+        if status in TERMINAL_STATUSES and before not in TERMINAL_STATUSES:
+            self.closed_by = cls.__name__
+        self.status = status
+        self.ts_last = event.ts_event
+        self.last_sequence = event.sequence
         return status
+
+    @property
+    def fill_notional(self) -> Decimal:
+        """Exact sum of price x quantity over the fills."""
+        return Decimal(self.fill_notional_raw).scaleb(-self.fill_notional_places, EXACT)
 
     @property
     def average_fill_price(self) -> Decimal | None:
@@ -283,33 +310,57 @@ class Order:
                 f"{self.client_order_id}: fill {fill.trade_id} is {fill.side.name} {fill.instrument_id}, "
                 f"the order {self.side.name} {self.instrument_id}"
             )
-        if fill.last_quantity.is_zero():
+        last = fill.last_quantity
+        if last._raw == 0:
             raise InvariantViolation(f"{self.client_order_id}: fill {fill.trade_id} has zero quantity")
-        filled = self.filled_quantity + fill.last_quantity
-        if filled > self.quantity:
-            raise InvariantViolation(
-                f"{self.client_order_id}: overfill, {filled} filled of {self.quantity}", reason="OVERFILL"
-            )
-        trigger = Trigger.FILL_COMPLETE if filled == self.quantity else Trigger.FILL_PARTIAL
-        status = next_status(
-            self.status, trigger, acknowledged=self.venue_order_id is not None, has_fills=True
-        )
+        ordered = self.quantity
+        before = self.filled_quantity
+        precision = ordered._precision
+        if last._precision == precision and before._precision == precision:
+            # The usual case (every quantity on the instrument's grid): integers, one new Quantity.
+            raw = before._raw + last._raw
+            if raw > ordered._raw:
+                filled = Quantity.from_raw(raw, precision)
+                raise InvariantViolation(
+                    f"{self.client_order_id}: overfill, {filled} filled of {ordered}", reason="OVERFILL"
+                )
+            filled = _new_object(Quantity)
+            filled._raw = raw
+            filled._precision = precision
+            complete = raw == ordered._raw
+        else:
+            filled = before + last
+            if filled > ordered:
+                raise InvariantViolation(
+                    f"{self.client_order_id}: overfill, {filled} filled of {ordered}", reason="OVERFILL"
+                )
+            complete = filled == ordered
+        status = FILL_TRANSITIONS.get((self.status, complete))
+        if status is None:
+            raise illegal(self.status, Trigger.FILL_COMPLETE if complete else Trigger.FILL_PARTIAL)
         self.filled_quantity = filled
-        self.fill_notional = EXACT.add(
-            self.fill_notional, EXACT.multiply(fill.last_price.as_decimal(), fill.last_quantity.as_decimal())
-        )
+        # notional += price x quantity, exact, on integers at the larger number of places
+        price = fill.last_price
+        raw = price._raw * last._raw
+        places = price._precision + last._precision
+        held = self.fill_notional_places
+        if places == held:
+            self.fill_notional_raw += raw
+        elif places > held:
+            self.fill_notional_raw = self.fill_notional_raw * 10 ** (places - held) + raw
+            self.fill_notional_places = places
+        else:
+            self.fill_notional_raw += raw * 10 ** (held - places)
         if self.trade_ids is _NO_TRADES:
             self.trade_ids = {fill.trade_id}
         else:
             self.trade_ids.add(fill.trade_id)  # type: ignore[attr-defined]
         if self.venue_order_id is None:
             self.venue_order_id = fill.venue_order_id
-        self._moved(fill, status)
-        return status
-
-    def _moved(self, event: OrderEvent, status: OrderStatus) -> None:
+        # (``_moved``, inlined)
         if status in TERMINAL_STATUSES and self.status not in TERMINAL_STATUSES:
-            self.closed_by = type(event).__name__
+            self.closed_by = "OrderFilled"
         self.status = status
-        self.ts_last = event.ts_event
-        self.last_sequence = event.sequence
+        self.ts_last = fill.ts_event
+        self.last_sequence = fill.sequence
+        return status

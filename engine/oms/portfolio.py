@@ -71,7 +71,16 @@ class _Terms:
     """Integer terms of one instrument: notionals are ``price.raw * qty_raw * mult_int`` at
     ``price.precision + size_precision + mult_places`` decimal places."""
 
-    __slots__ = ("base", "instrument", "is_spot", "mult_int", "mult_places", "quote", "size_precision")
+    __slots__ = (
+        "base",
+        "instrument",
+        "is_spot",
+        "mult_int",
+        "mult_places",
+        "places",
+        "quote",
+        "size_precision",
+    )
 
     def __init__(self, instrument: Instrument) -> None:
         self.instrument = instrument
@@ -93,6 +102,8 @@ class _Terms:
             self.mult_int, self.mult_places = mantissa * 10**exponent, 0
         else:
             self.mult_int, self.mult_places = mantissa, -exponent
+        #: Decimal places of a notional beyond the price's own: ``price.precision + places``.
+        self.places = self.size_precision + self.mult_places
 
     def qty_raw(self, quantity: Quantity) -> int:
         if quantity._precision == self.size_precision:  # the usual case: already on the grid's scale
@@ -192,12 +203,15 @@ class Portfolio:
 
     def on_fill(self, fill: OrderFilled) -> None:
         """Apply one fill. Exact: the same sums as ``Money`` arithmetic (results keep the larger
-        precision), done on the integers (``_plus``): a fill moves several amounts, and a
-        ``Money`` per intermediate step costs more than the arithmetic."""
+        precision), done on the integers: a fill moves several amounts, and a ``Money`` per
+        intermediate step costs more than the arithmetic. Once per fill on the order path, so the
+        usual case (every amount already at the fill's number of places) is written out inline and
+        anything else goes through ``_plus`` / ``_credit``."""
         iid = fill.instrument_id
         account = fill.account_id
         terms = self._terms.get(iid) or self._terms_of(iid)
-        qty = terms.qty_raw(fill.last_quantity)
+        last = fill.last_quantity
+        qty = last._raw if last._precision == terms.size_precision else terms.qty_raw(last)
         if qty <= 0:
             raise ValidationError("last_quantity", "a fill must have a positive quantity")
         key = (account, iid)
@@ -209,12 +223,19 @@ class Portfolio:
         price = fill.last_price
         # price x quantity x multiplier as raw at ``places`` decimals, per unit of raw quantity
         unit = price._raw * terms.mult_int
-        places = price._precision + terms.size_precision + terms.mult_places
+        places = price._precision + terms.places
         before = position.realised
         held_qty = position.qty
         if held_qty == 0 or (held_qty > 0) == (sign > 0):
             position.qty = held_qty + sign * qty
-            position.cost = _plus(position.cost, sign * unit * qty, places)
+            cost = position.cost
+            at = cost._precision
+            if at >= places:
+                position.cost = _money(
+                    cost._raw + sign * unit * qty * 10 ** (at - places), at, cost._currency
+                )
+            else:
+                position.cost = _plus(cost, sign * unit * qty, places)
         else:
             open_qty = abs(held_qty)
             closed = min(qty, open_qty)
@@ -222,8 +243,14 @@ class Portfolio:
             released = cost._raw if closed == open_qty else _div_half_even(cost._raw * closed, open_qty)
             held = 1 if held_qty > 0 else -1
             # realised + held * notional(closed) - released; cost - released (at the cost's places)
-            realised = _plus(position.realised, held * unit * closed, places)
-            position.realised = _plus(realised, -released, cost._precision)
+            realised = position.realised
+            if realised._precision == places and cost._precision == places:
+                position.realised = _money(
+                    realised._raw + held * unit * closed - released, places, realised._currency
+                )
+            else:
+                realised = _plus(realised, held * unit * closed, places)
+                position.realised = _plus(realised, -released, cost._precision)
             position.cost = _money(cost._raw - released, cost._precision, cost._currency)
             position.qty = held_qty - held * closed
             rest = qty - closed
@@ -234,8 +261,27 @@ class Portfolio:
         if assets is None:
             assets = self._balances[account] = {}
         if terms.is_spot:
-            _credit(assets, terms.quote, -sign * unit * qty, places)
-            _credit(assets, terms.base, sign * qty, terms.size_precision)
+            # ``_credit`` of the quote (-+ notional) and the base (+- quantity), inlined
+            # (``_plus`` at the balance's places when it has at least the amount's: exact)
+            currency = terms.quote
+            current = assets.get(currency)
+            if current is not None and current._precision >= places:
+                at = current._precision
+                assets[currency] = _money(
+                    current._raw - sign * unit * qty * 10 ** (at - places), at, currency
+                )
+            else:
+                _credit(assets, currency, -sign * unit * qty, places)
+            currency = terms.base
+            current = assets.get(currency)
+            size_precision = terms.size_precision
+            if current is not None and current._precision >= size_precision:
+                at = current._precision
+                assets[currency] = _money(
+                    current._raw + sign * qty * 10 ** (at - size_precision), at, currency
+                )
+            else:
+                _credit(assets, currency, sign * qty, size_precision)
         else:
             realised = position.realised
             if realised is not before:
@@ -245,14 +291,26 @@ class Portfolio:
             else:  # a zero deposit still aligns the balance to the realised PnL's places
                 _credit(assets, realised._currency, 0, realised._precision)
         commission = fill.commission
+        currency = commission._currency
         if commission._raw:
-            _credit(assets, commission._currency, -commission._raw, commission._precision)
+            current = assets.get(currency)
+            if current is not None and current._precision >= commission._precision:
+                at = current._precision
+                assets[currency] = _money(
+                    current._raw - commission._raw * 10 ** (at - commission._precision), at, currency
+                )
+            else:
+                _credit(assets, currency, -commission._raw, commission._precision)
         fees = self._fees.get(account)
         if fees is None:
             fees = self._fees[account] = {}
-        currency = commission._currency
         current = fees.get(currency)
-        fees[currency] = commission if current is None else current + commission
+        if current is None:
+            fees[currency] = commission
+        elif current._precision == commission._precision:  # (same currency: keyed by it)
+            fees[currency] = _money(current._raw + commission._raw, current._precision, currency)
+        else:
+            fees[currency] = current + commission
         if iid not in self._marks:
             self._marks[iid] = price
         if self._on_equity is not None:

@@ -99,12 +99,33 @@ class RiskLimits:
 
 @dataclass(slots=True)
 class _Grid:
-    """What the hot path needs of an instrument: its index and price / size precisions."""
+    """What the hot path needs of an instrument: its index, price / size precisions and steps (a
+    value at the grid's own precision converts to ticks / lots with one integer division)."""
 
     ix: int
     instrument: Instrument
     price_precision: int
     size_precision: int
+    price_step: int = 0
+    size_step: int = 0
+
+    def __post_init__(self) -> None:
+        self.price_step = self.instrument.price_increment.raw
+        self.size_step = self.instrument.size_increment.raw
+
+    def ticks(self, price: Price) -> int:
+        """``instrument.price_to_ticks(price)`` (the same result or error)."""
+        raw = price._raw
+        if price._precision == self.price_precision and not raw % self.price_step:
+            return raw // self.price_step
+        return self.instrument.price_to_ticks(price)
+
+    def lots(self, quantity: Quantity) -> int:
+        """``instrument.quantity_to_lots(quantity)`` (the same result or error)."""
+        raw = quantity._raw
+        if quantity._precision == self.size_precision and not raw % self.size_step:
+            return raw // self.size_step
+        return self.instrument.quantity_to_lots(quantity)
 
 
 @dataclass(slots=True)
@@ -127,8 +148,13 @@ class _EquityTrack:
 
 @dataclass(slots=True)
 class _OpenOrder:
+    """An order open in the gate. ``total`` and ``leaves`` (lots) mirror the gate's, so a fill knows
+    whether it closed the order without asking the gate."""
+
     key: int
     grid: _Grid
+    total: int
+    leaves: int
 
 
 @dataclass(slots=True)
@@ -493,52 +519,60 @@ class RiskEngine:
         strategy_ix = self._strategies.get(cmd.strategy_id)
         if strategy_ix is None:
             strategy_ix = self._strategy_ix(cmd.strategy_id)
-        instrument = grid.instrument
         price, trigger = cmd.price, cmd.trigger_price
         key = self._next_key
+        price_ticks = 0 if price is None else grid.ticks(price)
+        trigger_ticks = 0 if trigger is None else grid.ticks(trigger)
+        lots = grid.lots(cmd.quantity)
         self._gate.on_order_opened(
-            key,
-            account_ix,
-            grid.ix,
-            strategy_ix,
-            cmd.side,
-            cmd.order_type,
-            0 if price is None else instrument.price_to_ticks(price),
-            0 if trigger is None else instrument.price_to_ticks(trigger),
-            instrument.quantity_to_lots(cmd.quantity),
+            key, account_ix, grid.ix, strategy_ix, cmd.side, cmd.order_type, price_ticks, trigger_ticks, lots
         )
         self._next_key = key + 1
-        self._orders[ident] = _OpenOrder(key, grid)
+        self._orders[ident] = _OpenOrder(key, grid, lots, lots)
 
     def on_order_updated(self, event: OrderUpdated) -> None:
         """The venue applied an amend (``quantity`` is the new total)."""
         order = self._open_order(event.account_id, event.client_order_id)
         instrument = order.grid.instrument
+        price_ticks = 0 if event.price is None else instrument.price_to_ticks(event.price)
+        trigger_ticks = 0 if event.trigger_price is None else instrument.price_to_ticks(event.trigger_price)
+        total = instrument.quantity_to_lots(event.quantity)
         try:
-            self._gate.on_order_amended(
-                order.key,
-                0 if event.price is None else instrument.price_to_ticks(event.price),
-                0 if event.trigger_price is None else instrument.price_to_ticks(event.trigger_price),
-                instrument.quantity_to_lots(event.quantity),
-            )
+            self._gate.on_order_amended(order.key, price_ticks, trigger_ticks, total)
         except ValueError as exc:
             raise InvariantViolation(str(exc)) from None
+        order.leaves = total - (order.total - order.leaves)
+        order.total = total
 
     def on_order_filled(self, event: OrderFilled) -> None:
         """A fill: the position moves; the order's leaves shrink (it closes when none are left).
         A fill of an order the risk engine does not know (placed outside the engine) moves the
         position only."""
-        grid = self._grid(event.instrument_id)
-        instrument = grid.instrument
-        lots = instrument.quantity_to_lots(event.last_quantity)
-        ticks = instrument.price_to_ticks(event.last_price)
-        acc = self._account_ix(event.account_id)
-        ident = (event.account_id, event.client_order_id)
+        # Once per fill: the registry lookups are inlined (the helpers only run to raise).
+        grid = self._instruments.get(event.instrument_id) or self._grid(event.instrument_id)
+        # ``grid.lots`` / ``grid.ticks``, inlined: a value at the grid's own precision and on it
+        quantity, price = event.last_quantity, event.last_price
+        raw, step = quantity._raw, grid.size_step
+        if quantity._precision == grid.size_precision and not raw % step:
+            lots = raw // step
+        else:
+            lots = grid.instrument.quantity_to_lots(quantity)
+        raw, step = price._raw, grid.price_step
+        if price._precision == grid.price_precision and not raw % step:
+            ticks = raw // step
+        else:
+            ticks = grid.instrument.price_to_ticks(price)
+        account_id = event.account_id
+        acc = self._accounts.get(account_id)
+        if acc is None:
+            acc = self._account_ix(account_id)
+        ident = (account_id, event.client_order_id)
         order = self._orders.get(ident)
         try:
             if order is not None:
                 self._gate.on_order_reduced(order.key, lots)
-                if self._gate.order(order.key) is None:
+                order.leaves -= lots
+                if not order.leaves:  # the gate closed it (no leaves left)
                     del self._orders[ident]
             self._gate.on_fill(acc, grid.ix, event.side, lots, ticks)
         except ValueError as exc:
@@ -779,8 +813,11 @@ class RiskEngine:
             StrategyId(k): StrategyLimits.from_data(v) for k, v in limits["strategies"].items()
         }
         for account, coid, key, instrument_id in data["orders"]:
+            state = engine._gate.order(key)
+            if state is None:
+                raise ValidationError("snapshot", f"order {coid} of {account} is not open in the gate")
             engine._orders[(AccountId(account), ClientOrderId(coid))] = _OpenOrder(
-                key, engine._instruments[InstrumentId(instrument_id)]
+                key, engine._instruments[InstrumentId(instrument_id)], state[7], state[8]
             )
         engine._next_key = data["next_key"]
         engine._equity = {AccountId(k): _EquityTrack.from_data(v) for k, v in data["equity"].items()}
