@@ -7,14 +7,15 @@ servicer, publishing trades and BBO on a real ``MessageBus`` at a fixed rate).
 
 Clients: ``unary_clients`` (N concurrent callers, each one call at a time, serializing a fresh
 SubmitOrderRequest per call and parsing the answer -- the same client work against the echo server
-and the engine), ``stream_clients`` (market-data subscribers that parse every message and measure
-publish-to-receive on the oldest event of each message: ``time.time_ns()`` at receive minus the
+and the engine), ``stream_clients`` (market-data subscribers that measure publish-to-receive on the
+oldest event of each message: ``time.time_ns()`` when the message is handed to its reader minus the
 event's ``ts_init_ns``, stamped by the publisher in the server process; same host clock).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import multiprocessing as mp
@@ -126,6 +127,7 @@ async def _engine_server(ready: mp.Queue, stop: Any, durability: str) -> None:
 def fanout_server(
     ready: mp.Queue, stop: Any, trades_per_s: int, quotes_per_s: int, window_ms: int, subscribers: int
 ) -> None:
+    sys.setswitchinterval(0.0005)  # as ``algotrendy serve`` does
     uvloop.run(_fanout_server(ready, stop, trades_per_s, quotes_per_s, window_ms, subscribers))
 
 
@@ -165,6 +167,10 @@ async def _fanout_server(
     add_service(service)(MarketDataServicer(registry, LiveClock(), hub), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
+    # As ``algotrendy serve`` does once the engine has started: what was built so far lives for the
+    # whole run, out of the collector's reach (a full collection then scans only the streams' objects).
+    gc.collect()
+    gc.freeze()
     ready.put({"target": f"127.0.0.1:{port}"})
 
     iid = InstrumentId(INSTRUMENT)
@@ -240,8 +246,9 @@ async def _fanout_server(
 #   placeholder client_order_id, and each call splices its own id (same width) into those bytes;
 # * answers are not deserialized (the channel hands back raw bytes; the status says success);
 #   one answer per caller is parsed and checked, so a wrong answer fails the run, not the figures;
-# * stream messages are not decoded either: ``scan_stream_message`` counts the events as opaque
-#   byte strings and decodes only the first (oldest) event, for its timestamp.
+# * stream messages are not decoded while the load runs: each reader logs (receive time, message)
+#   and ``scan_stream_message`` counts every message's events as opaque byte strings after the run,
+#   decoding only the first (oldest) event, for its timestamp.
 
 
 def submit_requests(price: str, tag: str) -> Callable[[int], bytes]:
@@ -448,60 +455,63 @@ async def _stream_clients(
     )
     start = time.perf_counter()
     cpu_start = time.process_time()
-    measure_from = start + (measure_from_epoch - time.time())  # the parent's window, on this clock
-    end = measure_from + duration_s
-    events = [0]
-    messages = [0]
-    receiving = [0]
+    # The parent's measurement window on the clock the latencies use (the server stamps events with
+    # time.time_ns(); a window of seconds does not notice the wall clock's slew).
+    measure_from_ns = int(measure_from_epoch * 1e9)
+    end_ns = measure_from_ns + int(duration_s * 1e9)
     started = [0]
-    latencies: list[int] = []
     opened: list[Any] = []
 
-    async def reader(call: Any) -> None:
-        perf = time.perf_counter
+    async def reader(call: Any, received: list[tuple[int, bytes]]) -> None:
         clock_ns = time.time_ns
-        record = latencies.append
-        counted = False
+        keep = received.append
         first = True
         async for raw in call:
-            now = clock_ns()
-            now_perf = perf()
+            now = clock_ns()  # the receive time: taken as the message is handed to the reader
             if first:
                 first = False
                 started[0] += 1
-            if now_perf >= end:
+            if now >= end_ns:
                 return
-            if now_perf < measure_from:
-                continue
-            count, ts = scan_stream_message(raw)
-            if count:
-                record(now - ts)  # the oldest event of the message: its worst latency
-                events[0] += count
-                messages[0] += 1
-                if not counted:
-                    counted = True
-                    receiving[0] += 1
+            if now >= measure_from_ns:
+                keep((now, raw))  # decoded after the run (``_received_stats``), like a load tool's log
 
     tasks = []
+    received: list[list[tuple[int, bytes]]] = []
     for s in range(streams):
         channel = fast_channels[s % channels]
         call = channel.unary_stream(STREAM_METHOD)(request)
         opened.append(call)
-        tasks.append(asyncio.ensure_future(reader(call)))
+        received.append([])
+        tasks.append(asyncio.ensure_future(reader(call, received[-1])))
     slow_calls = [slow_channel.unary_stream(STREAM_METHOD)(request) for _ in range(slow)]  # never read
-    await asyncio.sleep(max(0.0, end - time.perf_counter()))
+    # What was set up lives until the end: out of the collector's reach, as the server does.
+    gc.collect()
+    gc.freeze()
+    await asyncio.sleep(max(0.0, end_ns / 1e9 - time.time()))
+    cpu = (time.process_time() - cpu_start) / (time.perf_counter() - start)  # while reading only
     for call in (*opened, *slow_calls):
         call.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     for channel in (*fast_channels, slow_channel):
         await channel.close()
-    cpu = (time.process_time() - cpu_start) / (time.perf_counter() - start)
-    return {
-        "events": events[0],
-        "messages": messages[0],
-        "streams_receiving": receiving[0],
-        "streams_started": started[0],
-        "seconds": duration_s,
-        "latencies_ns": latencies,
-        "cpu": cpu,
-    }
+    return {**_received_stats(received), "streams_started": started[0], "seconds": duration_s, "cpu": cpu}
+
+
+def _received_stats(received: list[list[tuple[int, bytes]]]) -> dict[str, Any]:
+    """Events, messages, publish-to-receive latencies (of each message's oldest event, its worst)
+    and the streams that got events, from every reader's ``(receive time, message)`` log."""
+    events = messages = receiving = 0
+    latencies: list[int] = []
+    for log in received:
+        counted = False
+        for now, raw in log:
+            count, ts = scan_stream_message(raw)
+            if count:
+                latencies.append(now - ts)
+                events += count
+                messages += 1
+                if not counted:
+                    counted = True
+                    receiving += 1
+    return {"events": events, "messages": messages, "streams_receiving": receiving, "latencies_ns": latencies}

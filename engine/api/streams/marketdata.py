@@ -6,11 +6,14 @@ once (``encode``) and kept for the current window, a quote replaces the window's
 When the window closes (``streams.conflation_window_ms``, one timer for all subscribers) the
 window's trades of an instrument are joined into one chunk and appended ONCE to the instrument's
 shared ``_TradeLog``, the latest quote is encoded once into its ``_QuoteState``, changed books are
-snapshotted once per (instrument, depth), and the subscribers waiting for news are woken. Trades
-and BBO cost nothing per subscriber per window: each subscriber keeps a cursor and picks up what
-is new (``catch_up``) when it builds its next message, so a message carries every event since the
-last one, and a subscriber still busy writing sends everything that piled up as soon as that write
-completes. (With 1,000 subscribers, handing each window to each subscriber was a third of the
+snapshotted once per (instrument, depth), and the subscribers waiting for news are woken. The
+window paces the idle subscribers only: one that is about to send anyway (under load every
+subscriber is, its next write follows the last) first closes the open window without waking
+anyone, so its message carries every event published until then instead of missing the newest
+window's worth (``_close_open_windows``). Trades and BBO cost nothing per subscriber per window:
+each subscriber keeps a cursor and picks up what is new (``catch_up``) when it builds its next
+message, so a message carries every event since the last one, and a subscriber still busy writing
+sends everything that piled up as soon as that write completes. (With 1,000 subscribers, handing each window to each subscriber was a third of the
 fan-out's CPU.) The bounds below are applied at pick-up time exactly as if each window had been
 handed over when it closed (``add_trades`` / ``put_latest``, in window order), and a log is
 trimmed by catching up the subscribers far behind, so it stays short even with a stalled reader.
@@ -383,6 +386,9 @@ class MarketDataHub:
         #: This window's trades per instrument, and latest quote (with how many it replaced).
         self._window_trades: dict[str, list[tuple[bytes, TradeTick]]] = {}
         self._window_bbo: dict[str, tuple[QuoteTick, int]] = {}
+        #: Instruments whose trade log or BBO state got news this window that their idle
+        #: subscribers have not been woken for yet (``_close_open_windows``; woken by ``_flush``).
+        self._news: set[str] = set()
         #: Over ended subscriptions: trades skipped (reported in TradesSkipped) and values conflated.
         self.skipped_trades = 0
         self.conflated = 0
@@ -466,9 +472,9 @@ class MarketDataHub:
                 loop.call_later(window_ms / 1000, self._flush) if window_ms else loop.call_soon(self._flush)
             )
 
-    def _close_window(self, iid: str) -> None:
+    def _close_window(self, iid: str, *, wake: bool = True) -> None:
         """The instrument's window of trades into its shared log (one append), waking its idle
-        subscribers."""
+        subscribers (``wake``) or leaving that to the window's timer (``_news``)."""
         window = self._window_trades.pop(iid, None)
         log = self._trades.get(iid)
         if not window or log is None:
@@ -476,7 +482,30 @@ class MarketDataHub:
         log.windows.append((next(self._window_seq), b"".join([entry for entry, _ in window]), window))
         if len(log.windows) > _LOG_TRIM:
             self._trim(log)
-        _wake(log.idle)
+        if wake:
+            _wake(log.idle)
+        else:
+            self._news.add(iid)
+
+    def _close_open_windows(self) -> None:
+        """The open window's trades and latest quotes into the shared logs and BBO states, without
+        waking anyone: called before a subscriber builds a message it sends anyway, so the message
+        carries everything published until now. Under load a subscriber is always busy writing and
+        its messages would otherwise miss the newest up-to-a-window of events (a window's worth,
+        plus the loop's lag, of latency on every event). The idle subscribers are still woken only
+        by the window's timer (``_flush``), which keeps batching the trickle for them."""
+        for iid in list(self._window_trades):
+            self._close_window(iid, wake=False)
+        if self._window_bbo:
+            for iid, (tick, replaced) in self._window_bbo.items():
+                state = self._bbo.get(iid)
+                if state is None:
+                    continue
+                state.entry = bbo_entry(tick)
+                state.version += 1
+                state.quotes += replaced + 1  # the window's quotes: the one kept and those it replaced
+                self._news.add(iid)
+            self._window_bbo.clear()
 
     @staticmethod
     def _trim(log: _TradeLog) -> None:
@@ -496,18 +525,16 @@ class MarketDataHub:
         """End of a conflation window: append its trades (one chunk per instrument) to the shared
         logs, set the latest quotes, snapshot changed books, wake every subscriber with news."""
         self._flush_handle = None
-        for iid in list(self._window_trades):
-            self._close_window(iid)
-        if self._window_bbo:
-            for iid, (tick, replaced) in self._window_bbo.items():
+        self._close_open_windows()
+        if self._news:
+            for iid in self._news:  # this window's news, closed here or early by a sending subscriber
+                log = self._trades.get(iid)
+                if log is not None:
+                    _wake(log.idle)
                 state = self._bbo.get(iid)
-                if state is None:
-                    continue
-                state.entry = bbo_entry(tick)
-                state.version += 1
-                state.quotes += replaced + 1  # the window's quotes: the one kept and those it replaced
-                _wake(state.idle)
-            self._window_bbo.clear()
+                if state is not None:
+                    _wake(state.idle)
+            self._news.clear()
         if self._dirty_books:
             now = self._now()
             for iid in self._dirty_books:
@@ -612,6 +639,8 @@ class MarketDataHub:
                 await subscriber.wait()
                 if subscriber.failure is not None:
                     raise subscriber.failure
+                if self._window_trades or self._window_bbo:
+                    self._close_open_windows()
                 message = subscriber.take(limit, self._now())
                 if message is not None:
                     subscriber.in_write = True

@@ -243,6 +243,72 @@ async def test_market_data_hub_when_a_reader_falls_far_behind_then_shared_log_st
     assert hub.skipped_trades == total - 50 and hub.conflated == windows - 1
 
 
+async def test_market_data_hub_when_a_subscriber_sends_then_it_takes_the_open_window_and_idle_ones_wait_for_its_end() -> (
+    None
+):
+    """A subscriber about to send anyway (its write just completed, news is waiting) first closes
+    the open conflation window, so its message carries every trade and the latest quote published
+    until then; an idle subscriber is not woken by that, only by the window's end (``_flush``), and
+    then gets the same events once. Trades stay in order, nothing is sent twice, counts are exact."""
+    registry = MarketDataRegistry()
+    for instrument in default_instruments():
+        registry.add_book(instrument)
+    streams = Streams(StreamsConfig(conflation_window_ms=10_000))  # the window ends when the test says
+    hub = MarketDataHub(registry, streams, timestamp_ns=lambda: 1)
+    request = marketdata_pb2.StreamMarketDataRequest(
+        instrument_ids=[str(BTC)],
+        channels=[
+            marketdata_pb2.ChannelSubscription(channel=marketdata_pb2.MARKET_DATA_CHANNEL_TRADES),
+            marketdata_pb2.ChannelSubscription(channel=marketdata_pb2.MARKET_DATA_CHANNEL_BBO),
+        ],
+    )
+    busy, idle = hub.subscribe(request, None), hub.subscribe(request, None)
+    busy_stream, idle_stream = hub.stream(busy), hub.stream(idle)
+
+    def events(message: bytes) -> list[tuple[str, str]]:
+        parsed = marketdata_pb2.StreamMarketDataResponse.FromString(message).events
+        return [
+            ("trade", e.trade.trade_id)
+            if e.WhichOneof("event") == "trade"
+            else ("bbo", e.bbo.bid_price.value)
+            for e in parsed
+        ]
+
+    idle_next = asyncio.ensure_future(anext(idle_stream))
+    await asyncio.sleep(0)  # parked, waiting for news
+    hub.on_trade(_trade(0))
+    hub._flush()  # the first window ends: t0 is news for both
+    assert events(await idle_next) == [("trade", "t0")]
+    idle_next = asyncio.ensure_future(anext(idle_stream))
+    await asyncio.sleep(0)  # parked again
+
+    hub.on_trade(_trade(1))  # the open window: not yet in the shared log
+    hub.on_quote(_quote(1))
+    hub.on_quote(_quote(2))  # replaces q1 within the window
+    hub.on_trade(_trade(2))
+    # ``busy`` still has t0 to send: its message takes the open window too, newest quote included.
+    assert events(await anext(busy_stream)) == [
+        ("trade", "t0"),
+        ("trade", "t1"),
+        ("trade", "t2"),
+        ("bbo", "2.0"),
+    ]
+    assert busy.conflated == 1
+    await asyncio.sleep(0)
+    assert not idle_next.done()  # not woken by the early close
+
+    hub._flush()  # the window ends: the idle subscriber gets the same events, once
+    assert events(await idle_next) == [("trade", "t1"), ("trade", "t2"), ("bbo", "2.0")]
+    assert idle.conflated == 1
+    hub.on_trade(_trade(3))
+    hub._flush()
+    assert events(await anext(busy_stream)) == [("trade", "t3")]  # nothing of the earlier window again
+    assert events(await anext(idle_stream)) == [("trade", "t3")]
+    await busy_stream.aclose()
+    await idle_stream.aclose()
+    assert len(streams) == 0 and hub.conflated == 2
+
+
 def _quote(i: int) -> QuoteTick:
     return QuoteTick(
         ts_event=i,
