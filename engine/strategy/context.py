@@ -116,6 +116,8 @@ class StrategyPosition:
 
 
 class _Tracked:
+    """One open order of the strategy: its position object, side, size and filled lots (lots)."""
+
     __slots__ = ("filled", "pending_cancel", "position", "quantity", "side")
 
     def __init__(self, position: StrategyPosition, side: Side, quantity_lots: int) -> None:
@@ -124,6 +126,10 @@ class _Tracked:
         self.quantity = quantity_lots
         self.filled = 0
         self.pending_cancel = False
+
+
+_new_tracked = object.__new__
+_MARKET = OrderType.MARKET
 
 
 class Context:
@@ -343,7 +349,7 @@ class Context:
     # == order intents =============================================================================
     def submit_market(self, instrument_id: InstrumentId, side: Side, quantity: Quantity) -> ClientOrderId:
         """A market order; returns its client order id (outcomes arrive as order events)."""
-        return self._submit(instrument_id, side, OrderType.MARKET, quantity)
+        return self._submit(instrument_id, side, _MARKET, quantity)
 
     def submit_limit(
         self,
@@ -361,7 +367,7 @@ class Context:
             side,
             OrderType.LIMIT,
             quantity,
-            price=price,
+            price,
             time_in_force=time_in_force,
             post_only=post_only,
             expire_at_ns=expire_at_ns,
@@ -377,7 +383,7 @@ class Context:
     ) -> ClientOrderId:
         """A stop-market order, or a stop-limit when ``price`` is given."""
         kind = OrderType.STOP_MARKET if price is None else OrderType.STOP_LIMIT
-        return self._submit(instrument_id, side, kind, quantity, price=price, trigger_price=trigger_price)
+        return self._submit(instrument_id, side, kind, quantity, price, trigger_price)
 
     def buy(
         self, instrument_id: InstrumentId, quantity: Quantity, price: Price | None = None
@@ -409,12 +415,12 @@ class Context:
         stop-loss on the other side that the OMS releases as the entry fills. Returns the entry's
         id; the exits get the next two ids."""
         entry_type = OrderType.MARKET if entry_price is None else OrderType.LIMIT
-        entry = self._command(instrument_id, side, entry_type, quantity, price=entry_price)
-        tp = self._command(instrument_id, side.opposite, OrderType.LIMIT, quantity, price=take_profit)
-        sl = self._command(
-            instrument_id, side.opposite, OrderType.STOP_MARKET, quantity, trigger_price=stop_loss
-        )
-        self._track(entry)
+        entry, lots = self._command_and_lots(instrument_id, side, entry_type, quantity, entry_price)
+        tp = self._command_and_lots(instrument_id, side.opposite, OrderType.LIMIT, quantity, take_profit)[0]
+        sl = self._command_and_lots(
+            instrument_id, side.opposite, OrderType.STOP_MARKET, quantity, None, stop_loss
+        )[0]
+        self._track(entry, lots)
         for exit_cmd in (tp, sl):
             self._on_new_order(exit_cmd.client_order_id, self)
         try:
@@ -488,33 +494,64 @@ class Context:
         side: Side,
         order_type: OrderType,
         quantity: Quantity,
-        **terms: Any,
+        price: Price | None = None,
+        trigger_price: Price | None = None,
+        *,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        expire_at_ns: int | None = None,
     ) -> ClientOrderId:
-        command, lots = self._command_and_lots(instrument_id, side, order_type, quantity, **terms)
-        self._track(command, lots)
+        """Build, track and route one order: the path of every order intent but a bracket (the
+        tracking is inline here: once per order)."""
+        command, lots = self._command_and_lots(
+            instrument_id,
+            side,
+            order_type,
+            quantity,
+            price,
+            trigger_price,
+            time_in_force,
+            post_only,
+            expire_at_ns,
+        )
+        coid = command.client_order_id
+        position = self._positions.get(instrument_id) or self.position(instrument_id)
+        tracked = _new_tracked(_Tracked)
+        tracked.position, tracked.side, tracked.quantity = position, side, lots
+        tracked.filled, tracked.pending_cancel = 0, False
+        self._open[coid] = tracked
+        position.open_orders += 1
+        self._on_new_order(coid, self)
         try:
             self._router.submit(command)
         except Exception:
-            self._forget(command.client_order_id)
+            self._forget(coid)
             raise
         self.orders_sent += 1
-        return command.client_order_id
-
-    def _command(
-        self, instrument_id: InstrumentId, side: Side, order_type: OrderType, quantity: Quantity, **terms: Any
-    ) -> SubmitOrder:
-        return self._command_and_lots(instrument_id, side, order_type, quantity, **terms)[0]
+        return coid
 
     def _command_and_lots(
-        self, instrument_id: InstrumentId, side: Side, order_type: OrderType, quantity: Quantity, **terms: Any
+        self,
+        instrument_id: InstrumentId,
+        side: Side,
+        order_type: OrderType,
+        quantity: Quantity,
+        price: Price | None = None,
+        trigger_price: Price | None = None,
+        time_in_force: TimeInForce = TimeInForce.GTC,
+        post_only: bool = False,
+        expire_at_ns: int | None = None,
     ) -> tuple[SubmitOrder, int]:
         """A validated ``SubmitOrder`` with a new client order id, and its size in lots."""
-        instrument = self.instrument(instrument_id)
+        instrument = self._known.get(instrument_id) or self.instrument(instrument_id)
         if not isinstance(quantity, Quantity):
             raise ValidationError("quantity", f"must be a Quantity, got {type(quantity).__name__}")
-        lots = _lots(instrument, quantity)  # off the size grid raises here
-        if terms:
-            terms = {k: v for k, v in terms.items() if v is not None or k == "expire_at_ns"}
+        # ``instrument.quantity_to_lots``: one divmod for the usual quantity, at the grid's precision
+        # and on it; anything else goes through the instrument (which raises for off-grid).
+        step = instrument.size_increment
+        lots, off = divmod(quantity._raw, step._raw)
+        if off or quantity._precision != step._precision:
+            lots = instrument.quantity_to_lots(quantity)
         command = SubmitOrder(
             ts_init=self._clock.timestamp_ns(),
             account_id=self.account_id,
@@ -526,16 +563,18 @@ class Context:
             side=side,
             order_type=order_type,
             quantity=quantity,
-            **terms,
+            price=price,
+            trigger_price=trigger_price,
+            time_in_force=time_in_force,
+            expire_at_ns=expire_at_ns,
+            post_only=post_only,
         )
         self._next_number += 1
         return command, lots
 
-    def _track(self, command: SubmitOrder, lots: int | None = None) -> None:
-        """Book a new order of this strategy; ``lots``: its size in lots when already known."""
+    def _track(self, command: SubmitOrder, lots: int) -> None:
+        """Book a new order of this strategy of ``lots`` lots."""
         position = self.position(command.instrument_id)
-        if lots is None:
-            lots = position.instrument.quantity_to_lots(command.quantity)
         self._open[command.client_order_id] = _Tracked(position, command.side, lots)
         position.open_orders += 1
         self._on_new_order(command.client_order_id, self)

@@ -60,7 +60,18 @@ class Ledger:
         _, quote, notional_precision, unit, base, size_precision, size_step = fill_terms
         book = self._balances[account]
         sign = 1 if side is Side.BUY else -1
-        _move(book, quote, -sign * ticks * lots * unit, notional_precision)
+        # The quote move (every fill) is ``_move`` inline when the balance is at the notional's
+        # precision already (after the first fill it is, unless deposits came finer).
+        raw = -sign * ticks * lots * unit
+        current = book.get(quote)
+        if current is not None and current._precision == notional_precision:
+            m = _new_object(Money)
+            m._raw = current._raw + raw
+            m._precision = notional_precision
+            m._currency = quote
+            book[quote] = m
+        else:
+            _move(book, quote, raw, notional_precision)
         if base is not None:
             _move(book, base, sign * lots * size_step, size_precision)
         if fee._raw:

@@ -76,6 +76,8 @@ _MAKER, _TAKER = int(LiquiditySide.MAKER), int(LiquiditySide.TAKER)
 _BUY = int(Side.BUY)
 _MARKET, _STOP_MARKET = int(OrderType.MARKET), int(OrderType.STOP_MARKET)
 _LIMIT, _STOP_LIMIT = int(OrderType.LIMIT), int(OrderType.STOP_LIMIT)
+#: Order types that take at any price (no limit).
+_TAKING = (_MARKET, _STOP_MARKET)
 _GTD, _IOC, _FOK = int(TimeInForce.GTD), int(TimeInForce.IOC), int(TimeInForce.FOK)
 #: How many recent prices / quantities per instrument the venue keeps for reuse.
 _RECENT = 64
@@ -194,6 +196,9 @@ class PaperVenue:
         self._on_event = on_event
         self._name = name
         self._books = dict(books)
+        #: Each instrument's compiled book (an ``OrderBook`` keeps its ``l2`` for life): read on
+        #: every order without the property call.
+        self._l2 = {iid: book.l2 for iid, book in self._books.items()}
         self._terms = {
             iid: InstrumentTerms.of(b.instrument, fee_precision=cfg.fee_precision) for iid, b in books.items()
         }
@@ -224,6 +229,16 @@ class PaperVenue:
         #: Whether a GTD order was ever live: until then nothing can expire, so the expiry scan
         #: and the delay line's re-arm after each command (for the next expiry) are skipped.
         self._gtd_seen = False
+        #: Whether anything was ever put on the delay line (a command sent with ``send``, reports
+        #: delayed by ``report_latency_ns``): until then it holds nothing, and ``apply`` does not
+        #: ask it (a venue driven only through ``apply``, as the zero-latency backtest drives it).
+        self._line_used = False
+        #: Per instrument, the fee rule's integers (maker num, maker den, taker num, taker den):
+        #: ``InstrumentTerms.fee_units`` inline on every fill.
+        self._fee_rates = {
+            iid: (t.maker_fee_num, t.maker_fee_den, t.taker_fee_num, t.taker_fee_den)
+            for iid, t in self._terms.items()
+        }
         for account, balances in cfg.accounts.items():
             self.open_account(AccountId(account), {a: Money(v, a) for a, v in balances.items()})
 
@@ -310,6 +325,7 @@ class PaperVenue:
         if not isinstance(command, SubmitOrder | AmendOrder | CancelOrder | CancelAllOrders):
             raise ValidationError("command", f"{type(command).__name__} is not a venue command")
         due = self._clock.timestamp_ns() + self._config.order_latency_ns
+        self._line_used = True
         self._line.push(due, lambda ts: self._deliver(self.apply(command, ts)))
 
     def apply(self, command: Command, ts_ns: int | None = None) -> list[Event]:
@@ -320,7 +336,7 @@ class PaperVenue:
             self._expire(ts, out)
         if type(command) is SubmitOrder or isinstance(command, SubmitOrder):
             self._submit(command, ts, out)
-            if not self._gtd_seen and not self._line.pending:
+            if not self._gtd_seen and not (self._line_used and self._line.pending):
                 return out  # no expiry to re-arm for (the next GTD submit sets _gtd_seen first)
         elif isinstance(command, CancelOrder):
             self._cancel(command, ts, out)
@@ -443,7 +459,7 @@ class PaperVenue:
                 account_id=o.account,
                 client_order_id=o.coid,
                 instrument_id=o.iid,
-                venue_order_id=_venue_order_id(o.vid),
+                venue_order_id=_new_str(VenueOrderId, f"P{o.vid}"),  # ``_venue_order_id`` inline
             )
         )
         if o.otype in (_STOP_MARKET, _STOP_LIMIT):
@@ -483,7 +499,7 @@ class PaperVenue:
             return "BELOW_MIN_QUANTITY"
         if terms.max_lots and o.qty > terms.max_lots:
             return "ABOVE_MAX_QUANTITY"
-        l2 = self._books[o.iid].l2
+        l2 = self._l2[o.iid]
         buy = o.side == _BUY
         if buy:
             opposite = l2.best_ask_ticks() if l2.best_ask_lots() else 0
@@ -539,7 +555,17 @@ class PaperVenue:
 
     def _execute(self, o: _Paper, ts: int, out: list[Event]) -> None:
         """Take what the book offers, then rest or cancel the remainder."""
-        levels = self._walk(o)
+        l2 = self._l2[o.iid]
+        if l2.level_count(3 - o.side) == 1:
+            # ``_walk`` inline for a one-level book (the bar backtest's: once per order).
+            if o.side == _BUY:
+                ticks, lots = l2.best_ask_ticks(), l2.best_ask_lots()
+                levels = [] if o.otype not in _TAKING and ticks > o.price else [(ticks, lots)]
+            else:
+                ticks, lots = l2.best_bid_ticks(), l2.best_bid_lots()
+                levels = [] if o.otype not in _TAKING and ticks < o.price else [(ticks, lots)]
+        else:
+            levels = self._walk(o)
         reduce_only = o.flags & 2  # o.reduce_only, without a property call per level
         want = min(o.leaves, self._reducible(o)) if reduce_only else o.leaves
         if o.tif == _FOK and (want < o.leaves or sum(q for _, q in levels) < o.leaves):
@@ -582,7 +608,10 @@ class PaperVenue:
                 return
         iid = o.iid
         terms = self._terms[iid]
-        fee_units = terms.fee_units(ticks, lots, maker=liq == _MAKER)
+        # ``terms.fee_units(ticks, lots, maker=...)`` inline: ceil(ticks * lots * num / den).
+        rates = self._fee_rates[iid]
+        num, den = (rates[0], rates[1]) if liq == _MAKER else (rates[2], rates[3])
+        fee_units = -((-ticks * lots * num) // den) if num else 0
         commission = terms.fee(fee_units) if fee_units else self._zero_fee[iid]
         # ``P-<symbol>-<n>``: a symbol has no spaces and at most 64 characters, so this is a valid
         # ``TradeId`` by construction (the pattern check is skipped below).
@@ -616,7 +645,7 @@ class PaperVenue:
                 account_id=o.account,
                 client_order_id=o.coid,
                 instrument_id=iid,
-                venue_order_id=_venue_order_id(o.vid),
+                venue_order_id=_new_str(VenueOrderId, f"P{o.vid}"),  # ``_venue_order_id`` inline
                 trade_id=_new_str(TradeId, trade_id),
                 side=side,
                 last_price=price,
@@ -682,6 +711,7 @@ class PaperVenue:
             for event in batch:
                 handler(event)
 
+        self._line_used = True
         self._line.push(events[0].ts_event + latency, later)
 
     def _working(self, account_id: AccountId, client_order_id: ClientOrderId) -> _Paper | None:
