@@ -65,6 +65,21 @@ __all__ = ["Channel", "StoreWriter"]
 MULTI = 0
 _channel_of = itemgetter(0)
 _key_value = itemgetter(1, 2)
+#: Records queued behind this many others are copied to exact-size bytes (``_compact``).
+COMPACT_AFTER = 4096
+
+
+def _compact(value: bytes) -> bytes:
+    """An exact-size copy of an encoded record that joins a long queue.
+
+    orjson builds its output in a 1 KiB buffer and shrinks it in place. Tens of thousands of such
+    shrunk blocks alive at once (a sync writer's queue behind an fsync, a huge burst on the loop)
+    fragment glibc's heap: encoding and queueing a record then costs ~3.5 us instead of ~0.9 us with
+    this copy (measured with 200k records queued), and a sync journal round of 200k events takes
+    ~20% more CPU. The copy (~0.2 us) lets the large block be reused at once. Short queues (an
+    order's records on the loop, a burst of a thousand committed at the loop's next turn) free their
+    blocks before fragmentation builds up and are never copied."""
+    return memoryview(value).tobytes()
 
 
 class Channel:
@@ -210,6 +225,8 @@ class StoreWriter:
                 retry_after_ms=10,
                 reason="STORE_BACKLOG",
             )
+        if type(value) is bytes and len(queue) >= COMPACT_AFTER:  # see _compact
+            value = _compact(value)
         queue.append((channel, key, value))
         if self._idle:
             self._idle = False
@@ -224,12 +241,15 @@ class StoreWriter:
                 raise self._failure
             raise StorageError("the store writer is not running")
         batch = self._batch
-        if len(batch) >= self._max_pending:
+        n = len(batch)
+        if n >= self._max_pending:
             raise ResourceExhaustedError(
                 f"store write queue full ({self._max_pending} items): the disk is not keeping up",
                 retry_after_ms=10,
                 reason="STORE_BACKLOG",
             )
+        if n >= COMPACT_AFTER and type(value) is bytes:  # see _compact
+            value = _compact(value)
         batch.append((channel, key, value))
         if not self._commit_scheduled:
             self._commit_scheduled = True

@@ -248,3 +248,28 @@ async def test_writer_when_keyed_puts_and_deletes_share_a_batch_then_last_one_wi
         assert list(txn.cursor()) == [(b"b", b"4"), (b"c", b"3")]
     assert committed == [b"b"]  # the last key of the batch's run
     await writer.close()
+
+
+@pytest.mark.parametrize("durability", ["sync", "async"])
+async def test_writer_when_queue_longer_than_compact_threshold_then_records_stored_byte_exact(
+    tmp_path: Path, durability: str
+) -> None:
+    """Records that join a long queue are copied to exact-size bytes (``_compact``); what reaches
+    LMDB is byte for byte what the codec encoded, in order, whichever side of the threshold."""
+    from engine.store.codec import CODEC
+    from engine.store.journal import JOURNAL_DB, read_journal_raw
+    from engine.store.writer import COMPACT_AFTER
+
+    store = open_store(tmp_path / "lmdb", durability=durability)
+    p = Persistence(store)
+    p.start()
+    events = sample_events(COMPACT_AFTER * 2 + 10)
+    for e in events:  # one burst: the loop never turns, the queue grows past the threshold
+        p.journal.append(e)
+    p.state.put("seq", "last", p.journal.last_sequence)
+    assert await asyncio.wait_for(p.journal.flush(), 30) == len(events)
+    raw = [value for _, value in read_journal_raw(store.env, store.db(JOURNAL_DB))]
+    assert raw == [CODEC.encode(e) for e in events]
+    assert recover(store).events == events and p.state.get("seq", "last") == len(events)
+    await p.close()
+    store.close(time.time_ns())
