@@ -510,9 +510,10 @@ class Backtest:
         clock = self.clock
         heap = clock._heap
         instant = self.instant
+        queue = instant._queue if instant is not None else ()  # (``instant.pending``, no call)
         while True:
-            if instant is not None and instant.pending:
-                instant.flush()
+            if queue:
+                instant.flush()  # type: ignore[union-attr]
                 continue
             if heap and heap[0].next_ns <= t:
                 clock.advance_to(t)

@@ -25,9 +25,11 @@ real data. The model, documented because every bar backtest is one:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
+from typing import Any
 
 from engine.core.enums import Side
 from engine.core.errors import ValidationError
@@ -71,6 +73,7 @@ class BarBooks:
         "_slipped",
         "_trade_no",
         "_venue",
+        "_venue_live",
         "books",
     )
 
@@ -90,10 +93,12 @@ class BarBooks:
         }
         self._l2 = {iid: book.l2 for iid, book in self.books.items()}
         self._venue: PaperVenue | None = None
+        self._venue_live: Mapping[int, Any] = {}
         self._trade_no = 0
 
     def bind(self, venue: PaperVenue) -> None:
         self._venue = venue
+        self._venue_live = venue.live_orders
 
     def set_reference(self, instrument_id: InstrumentId, ref_ticks: int, ts_ns: int) -> None:
         """Show one level each side around ``ref_ticks`` (slippage applied); queues re-estimated."""
@@ -108,8 +113,8 @@ class BarBooks:
         l2.clear()
         l2.apply_delta(BID, bid, UNLIMITED_LOTS)
         l2.apply_delta(ASK, ask, UNLIMITED_LOTS)
-        if self._venue is not None:
-            self._venue.apply_book_update(instrument_id, ts_ns)
+        if self._venue_live:  # (the venue re-estimates the queues of working orders: none, no call)
+            self._venue.apply_book_update(instrument_id, ts_ns)  # type: ignore[union-attr]
 
     def clear(self, instrument_id: InstrumentId, ts_ns: int) -> None:
         """No liquidity (after the last bar with ``FillAt.NEXT_OPEN``): market orders are rejected."""

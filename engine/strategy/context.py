@@ -267,7 +267,7 @@ class Context:
         """``value`` as a ``Price`` on the instrument's tick grid. A float that is on the grid up to
         binary noise (any bar price read from a decimal file or feed) maps to that exact tick; other
         values round ``nearest`` (half even), ``down`` or ``up``."""
-        instrument = self.instrument(instrument_id)
+        instrument = self._known.get(instrument_id) or self.instrument(instrument_id)
         mode = _ROUNDING.get(rounding)
         if mode is None:
             raise ValidationError("rounding", f"must be one of {', '.join(_ROUNDING)}, got {rounding!r}")
@@ -309,15 +309,17 @@ class Context:
         currency) buys at ``price`` including the taker fee, rounded down to the lot size, capped at
         the instrument's maximum order quantity; zero when it is below the instrument's minimum.
         Exact integer arithmetic."""
-        instrument = self.instrument(instrument_id)
+        instrument = self._known.get(instrument_id) or self.instrument(instrument_id)
         if cash is None:
-            cash = self.cash(instrument.quote)
-        if price.raw <= 0 or cash.raw <= 0:
+            cash = self._portfolio.balances(self.account_id).get(instrument.quote) or Money.from_raw(
+                0, 0, instrument.quote
+            )
+        if price._raw <= 0 or cash._raw <= 0:
             return instrument.lots_to_quantity(0)
-        num, den, min_lots, max_lots = self._sizing(instrument)
+        num, den, min_lots, max_lots = self._sizing_cache.get(instrument_id) or self._sizing(instrument)
         # lots * step * price * multiplier * (1 + fee) <= cash, all as integers:
         # lots <= cash.raw * 10**price.precision * den / (10**cash.precision * price.raw * num)
-        lots = (cash.raw * 10**price.precision * den) // (10**cash.precision * price.raw * num)
+        lots = (cash._raw * 10**price._precision * den) // (10**cash._precision * price._raw * num)
         if lots < min_lots:
             lots = 0
         elif lots > max_lots:

@@ -247,6 +247,13 @@ class PaperVenue:
     def is_running(self) -> bool:
         return self._running
 
+    @property
+    def live_orders(self) -> Mapping[int, Any]:
+        """The orders working at the venue by venue order id: one mapping for the venue's life,
+        empty when nothing works (a market-data driver may skip ``apply_book_update`` then: it only
+        re-estimates the queues of working orders). Read it, never change it."""
+        return self._live
+
     def set_event_handler(self, on_event: EventHandler | None) -> None:
         self._on_event = on_event
 
