@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import struct
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from engine.core.errors import StorageError
@@ -31,12 +31,29 @@ from engine.store.codec import CODEC, Codec
 from engine.store.lmdb_store import LmdbStore
 from engine.store.writer import StoreWriter
 
-__all__ = ["JOURNAL_DB", "Journal", "seq_key"]
+__all__ = ["JOURNAL_DB", "DurableSequence", "Journal", "seq_key"]
 
 JOURNAL_DB = b"journal"
 _U64 = struct.Struct(">Q")
 seq_key = _U64.pack
 _unpack = _U64.unpack
+
+
+class DurableSequence:
+    """Awaitable durability of one journal sequence, made into a future only when awaited.
+
+    Most order events are never awaited (venue reports; intents sent on the fast path after
+    ``commit_pending``), so a future per record (created, queued among the journal's waiters and
+    resolved at commit) would be work for nobody. Safe to drop without awaiting."""
+
+    __slots__ = ("_journal", "_seq")
+
+    def __init__(self, journal: Journal, seq: int) -> None:
+        self._journal = journal
+        self._seq = seq
+
+    def __await__(self) -> Generator[Any, None, int]:
+        return self._journal.durable(self._seq).__await__()
 
 
 class Journal:
@@ -51,6 +68,7 @@ class Journal:
         self._channel = writer.channel(
             self._db, append_only=True, on_committed=self._on_committed, on_failed=self._on_failed
         )
+        self._enqueue = writer.enqueue  # (bound once: the loop-side writer's own, see StoreWriter)
         last = last_sequence(store)
         #: The last sequence handed out by ``append`` (restored from the database on open).
         self.last_sequence = last
@@ -74,6 +92,17 @@ class Journal:
         self._writer.enqueue(self._channel, seq_key(seq), value)
         self.last_sequence = seq
         return seq
+
+    def append_awaitable(self, obj: Any) -> DurableSequence:
+        """``append`` that answers an awaitable of the record's durability instead of its sequence
+        (the order manager's journal port, in one call: three per order on the tick-to-order path)."""
+        if self._failure is not None:
+            raise StorageError(f"the journal has failed and accepts no more events: {self._failure}")
+        value = self._encode(obj)
+        seq = self.last_sequence + 1
+        self._enqueue(self._channel, seq_key(seq), value)
+        self.last_sequence = seq
+        return DurableSequence(self, seq)
 
     def append_encoded(self, value: bytes) -> int:
         """Queue an already encoded record (``codec.encode``); returns its sequence."""

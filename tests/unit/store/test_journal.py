@@ -159,3 +159,19 @@ async def test_journal_when_appending_then_loop_never_waits_for_the_disk(tmp_pat
     await p.close()
     store.close(time.time_ns())
     assert worst < 0.05  # an fsync on this path would show up as milliseconds per append, every time
+
+
+async def test_journal_append_awaitable_when_awaited_then_resolves_once_durable(
+    persistence: Persistence,
+) -> None:
+    journal = persistence.journal
+    events = sample_events(4)
+    durables = [journal.append_awaitable(e) for e in events[:3]]
+    assert journal.last_sequence == 3 and journal.durable_sequence == 0  # queued, not committed
+    journal.append_awaitable(events[3])  # never awaited: safe to drop
+    assert await asyncio.wait_for(durables[1], 5) >= 2
+    assert journal.durable_sequence == 4
+    assert [e for _, e in journal.read()] == events
+    await persistence.close()
+    with pytest.raises(StorageError):
+        journal.append_awaitable(events[0])
