@@ -629,7 +629,7 @@ class Backtest:
         mean_equity = float(equity.mean()) if n else float(cfg.cash)
         gross_profit = sum((t.pnl for t in trades if t.pnl > 0), Decimal(0))
         gross_loss = -sum((t.pnl for t in trades if t.pnl < 0), Decimal(0))
-        orders = [_order_record(o) for o in self.oms.orders()]
+        orders = self.oms.orders()  # (the OMS's own orders: their records are built when read)
         metrics: dict[str, Any] = {
             "total_return": stats.total_return,
             "cagr": stats.cagr,
@@ -676,7 +676,7 @@ class Backtest:
             position_value=position_value,
             fills=fills,
             trades=trades,
-            orders=orders,
+            order_records=functools.partial(_order_records, orders),
         )
 
 
@@ -760,6 +760,10 @@ def _fill_record(bar: int, ev: OrderFilled) -> FillRecord:
         Decimal(commission._raw).scaleb(-commission._precision, EXACT),
         _LIQUIDITY_NAME[ev.liquidity_side],
     )
+
+
+def _order_records(orders: list[Any]) -> list[dict[str, Any]]:
+    return [_order_record(o) for o in orders]
 
 
 def _order_record(o: Any) -> dict[str, Any]:

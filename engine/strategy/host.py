@@ -371,8 +371,10 @@ class StrategyHost:
         handlers_for = self._bar_handlers
         failed = self._failed
         # The handlers are held in a cell that ``_rebuild`` empties: one list read per bar instead
-        # of hashing the (instrument, interval) key for a table lookup.
-        cell: list[Any] = [None]
+        # of hashing the (instrument, interval) key for a table lookup. With exactly one handler
+        # (one strategy on the instrument: the usual backtest) the cell also holds its function
+        # and slot, called without a loop.
+        cell: list[Any] = [None, None, None]  # handlers, the only handler's function, its slot
         self._pusher_cells.append(cell)
 
         def push(
@@ -393,9 +395,18 @@ class StrategyHost:
             view.close = close
             view.volume = volume
             view.trade_count = trade_count
+            only = cell[1]
+            if only is not None:
+                try:
+                    only(view)
+                except Exception as exc:
+                    failed(cell[2], "on_bar", exc)
+                return
             handlers = cell[0]
             if handlers is None:
                 handlers = cell[0] = handlers_for(key)
+                if len(handlers) == 1:
+                    cell[2], cell[1] = handlers[0]
             for slot, fn in handlers:
                 try:
                     fn(view)
@@ -534,7 +545,7 @@ class StrategyHost:
                     table.setdefault(iid, []).append((slot, fn))
         self._bar_table.clear()  # rebuilt lazily per (instrument, interval)
         for cell in self._pusher_cells:
-            cell[0] = None
+            cell[0] = cell[1] = cell[2] = None
         self._trade_table = {k: tuple(v) for k, v in tables["on_trade"].items()}
         self._quote_table = {k: tuple(v) for k, v in tables["on_quote"].items()}
         self._book_table = {k: tuple(v) for k, v in tables["on_book"].items()}

@@ -378,3 +378,21 @@ def test_add_when_user_init_breaks_the_interface_then_validation_error_and_nothi
     with pytest.raises(ValidationError, match="OwnInit could not be created: TypeError"):
         h.host.add(OwnInit, instruments=[BTC])
     assert h.host.slots == []
+
+
+def test_bar_pusher_with_one_strategy_when_it_raises_then_quarantined_and_no_more_bars() -> None:
+    # One strategy on the instrument: the pusher calls it without its handler loop (the backtest's
+    # fast path); errors, quarantine and the end of its callbacks work as with several.
+    h = Harness()
+    bad = h.host.add(Recorder, instruments=[BTC], strategy_id="bad")
+    h.host.start()
+    h.bar("100")
+    bad.strategy.raise_on_bar = True
+    h.bar("101")
+    h.bar("102")
+    assert bad.errors == 2 and bad.active
+    h.bar("103")  # third error: max_errors = 3
+    assert not bad.active and h.host.quarantine_count == 1
+    h.bar("104")
+    assert [s[1][1] for s in bad.strategy.seen if s[0] == "bar"] == [100.0, 101.0, 102.0, 103.0]
+    assert bad.errors == 3 and h.host.error_count == 3
