@@ -29,6 +29,7 @@ from engine.core.errors import InvariantViolation
 Handler = Callable[[Any], None]
 
 _log = structlog.get_logger("engine.bus")
+_get_ident = threading.get_ident
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +115,21 @@ class MessageBus:
 
         Raises ``RuntimeError`` when called from a thread other than the owner.
         """
-        if self._owner is not None and threading.get_ident() != self._owner:
+        if self._owner is not None and _get_ident() != self._owner:
             raise RuntimeError(
                 "MessageBus.publish called from a foreign thread; hand messages over with ThreadHandoff"
             )
-        return self.publish_c(topic, message)
+        # ``publish_c``'s body, inlined (one call less per message on the data path).
+        self.published_count += 1
+        handlers = self._cache.get(topic)
+        if handlers is None:
+            handlers = self._handlers_for(topic)
+        for handler in handlers:
+            try:
+                handler(message)
+            except Exception as exc:
+                self._handler_failed(topic, handler, exc)
+        return len(handlers)
 
     def publish_c(self, topic: str, message: Any) -> int:
         """Trusted fast path: the caller guarantees it runs on the owner thread."""
@@ -132,6 +143,13 @@ class MessageBus:
             except Exception as exc:
                 self._handler_failed(topic, handler, exc)
         return len(handlers)
+
+    def handlers(self, topic: str) -> tuple[Handler, ...]:
+        """The handlers a message on ``topic`` reaches, in dispatch order (resolved once, cached;
+        a new tuple after every (un)subscribe). A publisher on a hot path may skip building a
+        message nobody listens to: ``if bus.handlers(topic): bus.publish_c(topic, make())``."""
+        handlers = self._cache.get(topic)
+        return self._handlers_for(topic) if handlers is None else handlers
 
     def _handlers_for(self, topic: str) -> tuple[Handler, ...]:
         handlers = self._cache.get(topic)

@@ -11,10 +11,14 @@ from decimal import Decimal
 
 from engine.core.enums import InstrumentKind
 from engine.core.errors import ValidationError
-from engine.core.fixed import EXACT, Money, Price, Quantity
+from engine.core.fixed import EXACT, INT64_MAX, Money, Price, Quantity
 from engine.core.ids import InstrumentId
 
 __all__ = ["Instrument"]
+
+_new_object = object.__new__
+#: Powers of ten for rescaling a value to a grid's precision (precisions are at most 18).
+_POW10 = tuple(10**i for i in range(19))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,10 +41,14 @@ class Instrument:
     tradable: bool = True
     _price_step: int = field(init=False, repr=False, compare=False)
     _size_step: int = field(init=False, repr=False, compare=False)
+    _price_precision: int = field(init=False, repr=False, compare=False)
+    _size_precision: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, InstrumentId):
             object.__setattr__(self, "id", InstrumentId(self.id))
+        object.__setattr__(self, "_price_precision", self.price_increment.precision)
+        object.__setattr__(self, "_size_precision", self.size_increment.precision)
         if self.price_increment.raw <= 0:
             raise ValidationError("price_increment", "must be positive")
         if self.size_increment.raw <= 0:
@@ -64,46 +72,72 @@ class Instrument:
 
     @property
     def price_precision(self) -> int:
-        return self.price_increment.precision
+        return self._price_precision
 
     @property
     def size_precision(self) -> int:
-        return self.size_increment.precision
+        return self._size_precision
 
     # -- ticks and lots ---------------------------------------------------------------------
     def price_to_ticks(self, price: Price) -> int:
         """Exact number of ticks; ``ValidationError(field='price')`` if off the tick grid."""
         # Several calls per order on the hot path: the values' slots are read directly (the public
-        # properties cost a call each), and a price at the grid's precision needs no rescaling.
-        precision = self.price_increment._precision
-        raw = price._raw if price._precision == precision else self._at_precision(price, precision, "price")
-        ticks, remainder = divmod(raw, self._price_step)
-        if remainder:
+        # properties cost a call each); a price at the grid's precision needs no rescaling and one
+        # with fewer places (a feed's "65000.1" on a 0.01 grid) one multiplication.
+        own = price._precision
+        precision = self._price_precision
+        if own == precision:
+            raw = price._raw
+        elif own < precision:
+            raw = price._raw * _POW10[precision - own]
+        else:
+            raw = self._at_precision(price, precision, "price")
+        step = self._price_step
+        if raw % step:
             raise ValidationError(
                 "price",
                 f"{price} is not a multiple of the tick size {self.price_increment}",
                 reason="PRICE_OFF_TICK",
             )
-        return ticks
+        return raw // step
 
     def ticks_to_price(self, ticks: int) -> Price:
-        return Price.from_raw(ticks * self._price_step, self.price_precision)
+        raw = ticks * self._price_step
+        if type(raw) is int and -INT64_MAX <= raw <= INT64_MAX:
+            # ``Price.from_raw`` without its checks, which this value passes (an int in range at the
+            # grid's valid precision): called per order by venues and strategies.
+            price = _new_object(Price)
+            price._raw = raw
+            price._precision = self._price_precision
+            return price
+        return Price.from_raw(raw, self._price_precision)  # raises the usual error
 
     def quantity_to_lots(self, quantity: Quantity) -> int:
-        precision = self.size_increment._precision  # as in price_to_ticks
-        own = quantity._precision
-        raw = quantity._raw if own == precision else self._at_precision(quantity, precision, "quantity")
-        lots, remainder = divmod(raw, self._size_step)
-        if remainder:
+        own = quantity._precision  # as in price_to_ticks
+        precision = self._size_precision
+        if own == precision:
+            raw = quantity._raw
+        elif own < precision:
+            raw = quantity._raw * _POW10[precision - own]
+        else:
+            raw = self._at_precision(quantity, precision, "quantity")
+        step = self._size_step
+        if raw % step:
             raise ValidationError(
                 "quantity",
                 f"{quantity} is not a multiple of the size increment {self.size_increment}",
                 reason="SIZE_OFF_INCREMENT",
             )
-        return lots
+        return raw // step
 
     def lots_to_quantity(self, lots: int) -> Quantity:
-        return Quantity.from_raw(lots * self._size_step, self.size_precision)
+        raw = lots * self._size_step
+        if type(raw) is int and 0 <= raw <= INT64_MAX:  # as in ticks_to_price (a Quantity is >= 0)
+            quantity = _new_object(Quantity)
+            quantity._raw = raw
+            quantity._precision = self._size_precision
+            return quantity
+        return Quantity.from_raw(raw, self._size_precision)  # raises the usual error
 
     def parse_price(self, text: str) -> Price:
         """A decimal string as a price on this instrument's grid (``ValidationError`` otherwise)."""

@@ -478,17 +478,18 @@ class OrderManager:
             raise ValidationError("quantity", "must be positive")
         # On the grid at the grid's own precision (the usual case) needs no conversion; anything else
         # goes through the instrument's checks, which convert or raise the field's error.
-        if (
-            quantity._precision != instrument.size_increment._precision
-            or quantity._raw % instrument._size_step
-        ):
+        if quantity._precision != instrument._size_precision or quantity._raw % instrument._size_step:
             instrument.quantity_to_lots(quantity)
-        for price in (command.price, command.trigger_price):
-            if price is not None and (
-                price._precision != instrument.price_increment._precision
-                or price._raw % instrument._price_step
-            ):
-                instrument.price_to_ticks(price)
+        price = command.price
+        if price is not None and (
+            price._precision != instrument._price_precision or price._raw % instrument._price_step
+        ):
+            instrument.price_to_ticks(price)
+        price = command.trigger_price
+        if price is not None and (
+            price._precision != instrument._price_precision or price._raw % instrument._price_step
+        ):
+            instrument.price_to_ticks(price)
         existing = self._orders.get((command.account_id, command.client_order_id))
         if existing is not None:
             raise DuplicateError(

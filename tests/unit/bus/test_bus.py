@@ -101,6 +101,22 @@ def test_unsubscribe_when_subscribed_then_no_longer_called() -> None:
         bus.unsubscribe(sub)
 
 
+def test_handlers_when_subscriptions_change_then_reflects_dispatch_order_and_nobody_listening() -> None:
+    bus = MessageBus()
+    assert bus.handlers("events.order.main") == ()
+    first: list[object] = []
+    second: list[object] = []
+    sub = bus.subscribe("events.order.*", first.append)
+    bus.subscribe("events.order.main", second.append, priority=5)
+    assert bus.handlers("events.order.main") == (second.append, first.append)
+    assert bus.handlers("events.order.other") == (first.append,)
+    bus.unsubscribe(sub)
+    assert bus.handlers("events.order.other") == ()
+    assert bus.publish_c("events.order.other", 1) == 0
+    assert bus.publish_c("events.order.main", 2) == 1
+    assert (first, second) == ([], [2])
+
+
 def test_subscribe_when_invalid_then_rejected() -> None:
     bus = MessageBus()
     with pytest.raises(ValueError):
