@@ -1,8 +1,10 @@
 """Kill -9 at random moments while a client trades; after every restart nothing acknowledged is lost.
 
-A real engine subprocess (simulated venue + agent-based market, sync durability) takes concurrent
-SubmitOrder / AmendOrder / CancelOrder calls over gRPC and is killed with SIGKILL mid-flow, over
-and over. After each restart, on the same data directory:
+A real engine subprocess (simulated venue + agent-based market) takes concurrent SubmitOrder /
+AmendOrder / CancelOrder calls over gRPC and is killed with SIGKILL mid-flow, over and over, once
+with each store durability: ``sync`` (the default: fsync'ed commits on the writer thread) and
+``async`` (commits on the loop into the writable map, ``store.writemap``). After each restart, on the
+same data directory:
 
 * every order acknowledged to the client exists, in that state or a later one, never with less
   filled than acknowledged;
@@ -279,15 +281,16 @@ def _read_store(data_dir: Path) -> tuple[dict[str, Decimal], dict[str, Decimal],
     return position, balances, rebuilt.received
 
 
+@pytest.mark.parametrize("durability", ["sync", "async"])
 async def test_engine_when_killed_repeatedly_mid_flow_then_nothing_acknowledged_is_lost(
-    tmp_path: Path,
+    tmp_path: Path, durability: str
 ) -> None:
     data_dir = tmp_path / "data"
     rng = random.Random(20261121)
     acked = Acknowledged()
     journalled = 0
     for cycle in range(CYCLES):
-        engine = EngineProcess(data_dir, "--set", "sim.step_ms=20")
+        engine = EngineProcess(data_dir, "--set", "sim.step_ms=20", "--set", f"store.durability={durability}")
         try:
             await asyncio.to_thread(engine.wait_started, 60)
             restored = engine.event("trading.started")["recovered_events"]
@@ -306,7 +309,7 @@ async def test_engine_when_killed_repeatedly_mid_flow_then_nothing_acknowledged_
         o.status == S.ORDER_STATUS_FILLED or Decimal(o.filled_quantity.value or "0")
         for o in acked.orders.values()
     )
-    final = EngineProcess(data_dir, "--set", "sim.step_ms=20")
+    final = EngineProcess(data_dir, "--set", "sim.step_ms=20", "--set", f"store.durability={durability}")
     try:
         await asyncio.to_thread(final.wait_started, 60)
         await _verify_after_restart(final, data_dir, acked)
