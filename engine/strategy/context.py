@@ -63,17 +63,6 @@ _new_id = str.__new__
 _ROUNDING = {"nearest": ROUND_HALF_EVEN, "down": ROUND_FLOOR, "up": ROUND_CEILING}
 
 
-def _lots(instrument: Instrument, quantity: Quantity) -> int:
-    """``instrument.quantity_to_lots(quantity)``: one divmod for the usual quantity, at the grid's
-    precision and on it; anything else goes through the instrument (which raises for off-grid)."""
-    step = instrument.size_increment
-    if quantity._precision == step._precision:
-        lots, off = divmod(quantity._raw, step._raw)
-        if not off:
-            return lots
-    return instrument.quantity_to_lots(quantity)
-
-
 class BalanceSource(Protocol):
     """What the context reads cash from (``engine.oms.portfolio.Portfolio``)."""
 
@@ -619,7 +608,12 @@ class Context:
             return
         if kind == _FILLED:
             position = tracked.position
-            lots = _lots(position.instrument, event.last_quantity)  # type: ignore[attr-defined]
+            # ``_lots`` inline (once per fill): one divmod at the grid's precision and on it.
+            quantity = event.last_quantity  # type: ignore[attr-defined]
+            step = position.instrument.size_increment
+            lots, off = divmod(quantity._raw, step._raw)
+            if off or quantity._precision != step._precision:
+                lots = position.instrument.quantity_to_lots(quantity)
             position.lots += lots if event.side is Side.BUY else -lots  # type: ignore[attr-defined]
             tracked.filled += lots
             if tracked.filled >= tracked.quantity:

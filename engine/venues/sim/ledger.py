@@ -72,8 +72,17 @@ class Ledger:
             book[quote] = m
         else:
             _move(book, quote, raw, notional_precision)
-        if base is not None:
-            _move(book, base, sign * lots * size_step, size_precision)
+        if base is not None:  # spot: the base moves with the fill (``_move`` inline, as the quote)
+            raw = sign * lots * size_step
+            current = book.get(base)
+            if current is not None and current._precision == size_precision:
+                m = _new_object(Money)
+                m._raw = current._raw + raw
+                m._precision = size_precision
+                m._currency = base
+                book[base] = m
+            else:
+                _move(book, base, raw, size_precision)
         if fee._raw:
             _move(book, fee._currency, -fee._raw, fee._precision)
 
