@@ -8,13 +8,16 @@ differ. Same inputs, same outputs: nothing reads the wall clock, iteration order
 client order ids are ``<strategy>-<n>``.
 
 The replay loop is built for speed (about 0.6 us of CPU per bar with the SMA-cross strategy's own
-work included, measured by ``benchmarks/test_bench_backtest.py``; every order costs far more, ~80 us
-in all: risk gate, OMS, paper venue, exact portfolio, and its records in the result):
+work included, measured by ``benchmarks/test_bench_backtest.py``; every order costs far more: risk
+gate, OMS, paper venue, exact portfolio, and its records in the result):
 
 * bars come from NumPy arrays in chunks and go to the strategy host's bar fast path
   (``StrategyHost.bar_pusher``: the strategy's ``BarView`` overwritten in place, no ``Bar`` object and
-  no bus dispatch per bar); order events reach the strategies over the bus
-  (``events.order.<account>``) exactly as live;
+  no bus dispatch per bar);
+* order events go from the run's one OMS subscriber straight to the strategy host's
+  ``on_order_event`` (the call the live bus makes), only the kinds the host acts on; the bus topic
+  ``events.order.<account>`` carries them only when something subscribed to it before the run;
+* order records (``result.orders``) are built from the OMS's orders when first read;
 * the clock is moved by a plain assignment unless a timer (strategy timers, venue latency) is due;
 * the venue, risk gate and order manager are touched only when the strategy sends something or when
   we have orders working (then the bar's intrabar path is walked, see ``fills``);
