@@ -481,6 +481,22 @@ class StoreWriter:
         when it is a single record (no cursor object, no pair list: the common case on the loop,
         where a commit holds the one or two records of an order)."""
         channels = self._channels
+        index = batch[0][0]
+        n = len(batch)
+        if n <= 3 and index and batch[-1][0] == index and (n < 3 or batch[1][0] == index):
+            channel = channels[index]
+            assert channel is not None
+            if channel.append_only:
+                # The loop's common commit: an order's one to three journal records (no grouping).
+                db = channel.db
+                with self._env.begin(write=True) as txn:
+                    put = txn.put
+                    for _, key, value in batch:
+                        if not put(key, value, db=db, append=True):
+                            raise StorageError(
+                                "append-only write rejected a record (key not strictly increasing)"
+                            )
+                return {index: key}
         last: dict[int, bytes] = {}
         with self._env.begin(write=True) as txn:
             put = txn.put

@@ -204,12 +204,17 @@ def test_writer_when_async_process_killed_with_sigkill_then_every_acknowledged_s
     assert highest_ack > 0
 
 
-@pytest.mark.parametrize("run", [1, 2], ids=["single-put", "putmulti"])
+@pytest.mark.parametrize(
+    "keys",
+    [[b"k3"], [b"k3", b"k9"], [b"k6", b"k7", b"k8", b"k3", b"k9"]],
+    ids=["one-record", "short-run", "putmulti"],
+)
 async def test_writer_when_append_only_key_not_increasing_then_batch_fails_and_writer_halts(
-    store: LmdbStore, run: int
+    store: LmdbStore, keys: list[bytes]
 ) -> None:
-    """An append-only channel refuses a key at or below its last one, whether the run of records is
-    one ``put`` or a ``putmulti``: nothing of the batch commits and later writes are refused."""
+    """An append-only channel refuses a key at or below its last one, whether the batch is a short
+    run (``put`` per record) or a ``putmulti``: nothing of the batch commits, later writes are
+    refused."""
     writer = StoreWriter(store)
     db = store.db(b"test_append_only")
     channel = writer.channel(db, append_only=True)
@@ -218,7 +223,7 @@ async def test_writer_when_append_only_key_not_increasing_then_batch_fails_and_w
     writer.start()
     assert writer.enqueue(channel, b"k5", b"five") == 1
     assert writer.commit_pending()
-    tickets = [writer.enqueue(channel, key, b"again") for key in (b"k3", b"k9")[:run]]
+    tickets = [writer.enqueue(channel, key, b"again") for key in keys]
     assert not writer.commit_pending()
     assert len(failures) == 1 and "strictly increasing" in str(failures[0])
     assert writer.committed_ticket == 1 < tickets[-1] and not writer.running
