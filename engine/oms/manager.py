@@ -659,7 +659,8 @@ class OrderManager:
         decision = self._risk_decision(lambda: self._risk.check_amend(command, ts))
         if not decision[0]:
             raise RiskDeniedError(decision[2] or "amend denied by the risk gate", reason=decision[1])
-        return self._commit(order, OrderPendingUpdate(ts_event=ts, ts_init=ts, **_ids(order)), fresh=True)
+        pending = _pending_update(ts, order.account_id, order.client_order_id, order.instrument_id)
+        return self._commit(order, pending, fresh=True)
 
     def _cancel_now(self, order: Order, command: CancelOrder) -> Awaitable[None] | None:
         """Journal the pending cancel (sync); None when a cancel is already pending."""
@@ -673,7 +674,8 @@ class OrderManager:
         decision = self._risk_decision(lambda: self._risk.check_cancel(command, ts))
         if not decision[0]:
             raise RiskDeniedError(decision[2] or "cancel denied by the risk gate", reason=decision[1])
-        return self._commit(order, OrderPendingCancel(ts_event=ts, ts_init=ts, **_ids(order)), fresh=True)
+        pending = _pending_cancel(ts, order.account_id, order.client_order_id, order.instrument_id)
+        return self._commit(order, pending, fresh=True)
 
     def _risk_decision(self, check: Callable[[], Any]) -> tuple[bool, str, str]:
         try:
@@ -1062,6 +1064,8 @@ def _ids_builder(cls: type[_E]) -> Callable[[int, AccountId, ClientOrderId, Inst
 
 
 _submitted = _ids_builder(OrderSubmitted)
+_pending_cancel = _ids_builder(OrderPendingCancel)
+_pending_update = _ids_builder(OrderPendingUpdate)
 
 
 def _sequenced(event: _E, sequence: int, fresh: bool) -> _E:

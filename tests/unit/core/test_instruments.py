@@ -35,6 +35,27 @@ def test_price_to_ticks_when_on_grid_then_exact_and_reversible() -> None:
     assert btc.lots_to_quantity(1250) == Quantity("1.250")
 
 
+def test_conversions_when_fewer_places_or_out_of_range_then_exact_or_the_usual_errors() -> None:
+    """The conversions' shortcuts (a literal with fewer places than the grid, values built without
+    ``from_raw``) give the same values and errors as the checked path."""
+    btc = _btc(price_increment=Price("0.25"))
+    assert btc.price_to_ticks(Price("65432")) == 261728  # 0 places on a 2-place grid
+    assert btc.quantity_to_lots(Quantity("2")) == 2000
+    with pytest.raises(ValidationError) as info:
+        btc.price_to_ticks(Price("65432.1"))
+    assert (info.value.field, info.value.reason) == ("price", "PRICE_OFF_TICK")
+    price = btc.ticks_to_price(-3)
+    assert (price.raw, price.precision, str(price)) == (-75, 2, "-0.75")
+    quantity = btc.lots_to_quantity(7)
+    assert (quantity.raw, quantity.precision) == (7, 3) and type(quantity) is Quantity
+    with pytest.raises(OverflowError):
+        btc.ticks_to_price(1 << 62)
+    with pytest.raises(ValueError, match="must not be negative"):
+        btc.lots_to_quantity(-1)
+    with pytest.raises(TypeError):
+        btc.ticks_to_price(Decimal(3))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("text", ["65432.25", "65432.55", "0.1"])
 def test_parse_price_when_off_tick_then_validation_error_with_reason(text: str) -> None:
     with pytest.raises(ValidationError) as info:

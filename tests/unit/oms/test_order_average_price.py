@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from engine.core import (
     AccountId,
     ClientOrderId,
@@ -19,6 +21,7 @@ from engine.core import (
     TradeId,
     VenueOrderId,
 )
+from engine.core.errors import InvariantViolation
 from engine.core.events import OrderFilled, OrderInitialized, OrderSubmitted
 from engine.oms.order import Order
 
@@ -72,3 +75,39 @@ def test_average_fill_price_when_filled_at_several_prices_then_volume_weighted()
     order.apply(_fill(3, "100.2", "0.010"))
     assert order.average_fill_price == Decimal("100.1")
     assert order.fill_notional == Decimal("3.00300")
+
+
+def test_fills_when_precisions_differ_then_exact_sums_and_overfill_refused_without_change() -> None:
+    """A venue may report a quantity or price with fewer or more decimals than the order's: the
+    filled quantity, the notional and the status come out as exact sums all the same."""
+    order = Order(
+        OrderInitialized(
+            ts_event=0,
+            ts_init=0,
+            **IDS,
+            sequence=1,
+            strategy_id=StrategyId("s"),
+            side=Side.BUY,
+            order_type=OrderType.MARKET,
+            quantity=Quantity("0.030"),
+            price=None,
+            trigger_price=None,
+            time_in_force=TimeInForce.GTC,
+            expire_at_ns=None,
+            post_only=False,
+            reduce_only=False,
+        ),
+        index=0,
+    )
+    order.apply(OrderSubmitted(ts_event=0, ts_init=0, **IDS, sequence=2))
+    order.apply(_fill(1, "100", "0.01"))  # fewer decimals than the order's quantity
+    order.apply(_fill(2, "100.25", "0.0100"))  # more
+    assert order.filled_quantity == Quantity("0.02") and order.status.name == "PARTIALLY_FILLED"
+    assert order.fill_notional == Decimal("2.0025")
+    with pytest.raises(InvariantViolation) as refused:
+        order.apply(_fill(3, "100.0", "0.0101"))
+    assert refused.value.reason == "OVERFILL"
+    assert order.filled_quantity == Quantity("0.02") and order.trade_ids == {TradeId("t-1"), TradeId("t-2")}
+    order.apply(_fill(4, "99.75", "0.010"))
+    assert order.status.name == "FILLED" and order.filled_quantity == Quantity("0.030")
+    assert order.fill_notional == Decimal("3.00000") and order.average_fill_price == Decimal("100")

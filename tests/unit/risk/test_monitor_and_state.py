@@ -158,6 +158,39 @@ def test_on_order_filled_when_partial_then_leaves_shrink_and_full_fill_closes(ri
     assert not risk.on_order_closed(ACC, cmd.client_order_id)  # already closed by the fill
 
 
+def test_on_order_filled_when_amended_or_restored_then_closes_exactly_at_zero_leaves(
+    risk: RiskEngine,
+) -> None:
+    """The engine keeps each open order's total and leaves beside the gate's (a fill closes the
+    order without asking the gate): they must agree after an amend and after a snapshot restore."""
+    cmd = submit(Side.BUY, "2", "49000")
+    coid = cmd.client_order_id
+    assert risk.check_submit(cmd, TS).approved
+    risk.on_order_opened(cmd)
+    risk.on_order_filled(fill_event(coid, Side.BUY, "0.5", "49000"))
+    risk.on_order_updated(
+        OrderUpdated(
+            ts_event=TS,
+            ts_init=TS,
+            account_id=ACC,
+            client_order_id=coid,
+            instrument_id=BTC,
+            quantity=Quantity("3"),
+            price=Price("49000"),
+            trigger_price=None,
+        )
+    )
+    restored = RiskEngine.from_snapshot(json.loads(json.dumps(risk.snapshot())))
+    for engine in (risk, restored):
+        engine.on_order_filled(fill_event(coid, Side.BUY, "2.000", "49000.00"))  # at the grid's precision
+        assert engine.gate.open_orders(0) == 1 and engine.gate.open_lots(0, 0, 1) == 500
+        assert engine.snapshot()["orders"][0][1] == coid
+        engine.on_order_filled(fill_event(coid, Side.BUY, "0.5", "49000.5"))
+        assert engine.gate.open_orders(0) == 0 and engine.snapshot()["orders"] == []
+        assert engine.position(ACC, BTC) == (Side.BUY, Quantity("3"))
+        assert not engine.on_order_closed(ACC, coid)  # the last fill closed it
+
+
 def test_on_order_filled_when_more_than_leaves_then_invariant_violation(risk: RiskEngine) -> None:
     cmd = submit(Side.BUY, "1", "49000")
     risk.check_submit(cmd, TS)
