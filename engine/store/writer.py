@@ -484,19 +484,22 @@ class StoreWriter:
         index = batch[0][0]
         n = len(batch)
         if n <= 3 and index and batch[-1][0] == index and (n < 3 or batch[1][0] == index):
+            # The loop's common commit: one to three records of one channel (an order's journal
+            # records, the durable venue's input), put without grouping, pair list or cursor.
             channel = channels[index]
             assert channel is not None
-            if channel.append_only:
-                # The loop's common commit: an order's one to three journal records (no grouping).
-                db = channel.db
-                with self._env.begin(write=True) as txn:
-                    put = txn.put
-                    for _, key, value in batch:
-                        if not put(key, value, db=db, append=True):
-                            raise StorageError(
-                                "append-only write rejected a record (key not strictly increasing)"
-                            )
-                return {index: key}
+            db = channel.db
+            append = channel.append_only
+            with self._env.begin(write=True) as txn:
+                put = txn.put
+                for _, key, value in batch:
+                    if value is None:
+                        txn.delete(key, db=db)
+                    elif not put(key, value, db=db, append=append):
+                        raise StorageError(
+                            "append-only write rejected a record (key not strictly increasing)"
+                        )
+            return {index: key}
         last: dict[int, bytes] = {}
         with self._env.begin(write=True) as txn:
             put = txn.put

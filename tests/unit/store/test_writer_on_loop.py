@@ -252,6 +252,12 @@ async def test_writer_when_keyed_puts_and_deletes_share_a_batch_then_last_one_wi
     with store.env.begin(db=db) as txn:
         assert list(txn.cursor()) == [(b"b", b"4"), (b"c", b"3")]
     assert committed == [b"b"]  # the last key of the batch's run
+    writer.enqueue(channel, b"b", None)  # a short batch (the loop's common commit) deletes too
+    writer.enqueue(channel, b"d", b"5")
+    assert writer.commit_pending() and writer.transactions == 2
+    with store.env.begin(db=db) as txn:
+        assert list(txn.cursor()) == [(b"c", b"3"), (b"d", b"5")]
+    assert committed == [b"b", b"d"]
     await writer.close()
 
 
