@@ -157,9 +157,10 @@ class DurableSimVenue:
     # -- the input log ---------------------------------------------------------------------------
     def _record(self, recorded: VenueInput) -> None:
         seq = self.input_sequence + 1
-        self._state.put(LOG_TABLE, _log_key(seq), recorded)
+        self._state.put(LOG_TABLE, f"{seq:016d}", recorded)  # (``_log_key``, inline: once per input)
         self.input_sequence = seq
-        _count(self.received, recorded)
+        if recorded.kind == INPUT_COMMAND:
+            _count(self.received, recorded)
         if seq - self.snapshot_sequence >= self._snapshot_every and not self._snapshot_scheduled:
             self._snapshot_scheduled = True
             asyncio.get_running_loop().call_soon(self._snapshot)
