@@ -125,6 +125,9 @@ def _venue_order_id(vid: int) -> VenueOrderId:
 
 
 _REASON = mx.REASON_NAMES
+#: Report kinds and the taker flag read once per report in ``_dispatch`` (module constants: no
+#: attribute lookup on the extension module per report).
+_ACCEPTED, _FILLED, _TAKER = mx.REPORT_ACCEPTED, mx.REPORT_FILLED, mx.TAKER
 _OPEN = (OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 
 
@@ -755,6 +758,7 @@ class SimVenue:
         terms = market.terms
         iid = terms.instrument.id
         live = self._live
+        latency = self._config.report_latency_ns
         for (
             kind,
             oid,
@@ -771,8 +775,8 @@ class SimVenue:
             _contra,
             trigger,
         ) in engine.report_rows():
-            ts_init = ts + self._config.report_latency_ns
-            if kind == mx.REPORT_FILLED and liq == mx.TAKER:
+            ts_init = ts + latency
+            if kind == _FILLED and liq == _TAKER:
                 tick = TradeTick(
                     ts_event=ts,
                     ts_init=ts_init,
@@ -788,7 +792,7 @@ class SimVenue:
             if o is None:
                 continue
             o.ts_last = ts
-            if kind == mx.REPORT_ACCEPTED:  # the common report first, built without a kwargs dict
+            if kind == _ACCEPTED:  # the common report first, built without a kwargs dict
                 o.status = OrderStatus.ACCEPTED
                 out.append(
                     OrderAccepted(
