@@ -3,8 +3,8 @@
 One iteration: a quote arrives (market event) -> a strategy stub subscribed on the bus decides to
 buy (``OrderManager.submit_nowait``, as a strategy callback does) -> risk gate -> order manager
 (OrderInitialized/OrderSubmitted journalled and durable in LMDB before the order leaves: committed
-on the loop in the same call with ``async``, by the writer thread with ``sync``, the order then
-leaving from a task) -> the simulated venue -> the venue's acknowledgement applied by the order
+on the loop in the same call with ``async`` -- into the writable map, ``store.writemap``, the async
+default --, by the writer thread with ``sync``, the order then leaving from a task) -> the simulated venue -> the venue's acknowledgement applied by the order
 manager. Timed from the moment the quote is handed to the engine (the risk gate's reference price,
 then the bus) to the OrderAccepted, perf_counter_ns, one order at a time (the loop awaits the
 order's future directly, under one timeout for the whole run). The benchmark's stand-in feed builds
