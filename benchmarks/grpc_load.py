@@ -109,6 +109,10 @@ async def _engine_server(ready: mp.Queue, stop: Any, durability: str) -> None:
                 raise RuntimeError(f"the simulated market left {INSTRUMENT} without a bid")
             await asyncio.sleep(0.05)
         bid = book.bids[0][0].as_decimal()
+        # What ``algotrendy serve`` does once started: what lives for the whole run leaves the
+        # collector's reach, so the full collections of a run scan only what trading allocates.
+        gc.collect()
+        gc.freeze()
         credentials = Path(config.data_dir) / "admin-credentials.json"  # written by the first start
         authorization = (
             f"ApiKey {json.loads(credentials.read_text())['api_key']}" if credentials.exists() else ""

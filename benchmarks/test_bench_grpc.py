@@ -16,8 +16,11 @@ clients' CPU, so a figure can be read for what limited it.
 2. ``get_order_book``: the engine's unary floor (authenticated, rate-limited, metered, a cheap
    read), to split the gap between echo and SubmitOrder into API overhead and the order path.
 3. ``submit_order``: ``OrderService.SubmitOrder`` on the real engine (authenticated with an API
-   key, validated, risk-checked, journalled in LMDB, sent to and acknowledged by the simulated
-   venue), resting limit orders. Both with ``CONCURRENCY`` concurrent callers (one call at a time
+   key, validated, risk-checked, journalled in LMDB, audited -- the audit record durable before
+   the answer -- and sent to the simulated venue, whose acknowledgement the engine processes and
+   journals on the same loop in the measured window: the answer itself carries the order as
+   SUBMITTED, ACCEPTED follows on the order-event stream), resting limit orders. Both with
+   ``CONCURRENCY`` concurrent callers (one call at a time
    each) and the same load generator: the echo server gets the very SubmitOrder request bytes.
    Goals: >= 80% of the echo calls/s, p99 <= 20 ms.
 4. ``fanout``: ``FANOUT_SUBSCRIBERS`` streams of one instrument's trades and BBO from the engine's
