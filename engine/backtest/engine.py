@@ -703,13 +703,22 @@ class _FewerYoungCollections:
     does per order is cyclic garbage (``gc.collect()`` with a finished run still referenced finds 0
     objects), and the collector still runs, only less often, so a strategy that does make cycles
     stays bounded in memory. The setting is process-wide: nested or concurrent runs (threads) share
-    it and the last one out restores the previous thresholds."""
+    it and the last one out restores the previous thresholds.
+
+    It also freezes (``gc.freeze``) what existed before the run, unless the process froze objects
+    itself (the live app does at startup; then nothing is frozen or thawed here): the run's
+    collections then pass only over its own objects. Without that, a run in a process holding a
+    previous run's result (a benchmark, a sweep worker, a test session) paid for an older
+    generation's pass over all of it: measured +1.2 s of CPU on a 1M-bar run with 42k orders. The
+    last one out thaws them (``gc.unfreeze``: they go back to the oldest generation); nothing is
+    collected while frozen, so a cycle from before the run is freed after it."""
 
     def __init__(self, threshold: int) -> None:
         self._threshold = threshold
         self._lock = threading.Lock()
         self._runs = 0
         self._saved: tuple[int, int, int] | None = None
+        self._froze = False
 
     @contextlib.contextmanager
     def __call__(self) -> Iterator[None]:
@@ -717,6 +726,9 @@ class _FewerYoungCollections:
             if self._runs == 0:
                 self._saved = saved = gc.get_threshold()
                 gc.set_threshold(max(saved[0], self._threshold), saved[1], saved[2])
+                self._froze = gc.get_freeze_count() == 0
+                if self._froze:
+                    gc.freeze()
             self._runs += 1
         try:
             yield
@@ -726,6 +738,9 @@ class _FewerYoungCollections:
                 if self._runs == 0 and self._saved is not None:
                     gc.set_threshold(*self._saved)
                     self._saved = None
+                    if self._froze:
+                        gc.unfreeze()
+                        self._froze = False
 
 
 _fewer_young_collections = _FewerYoungCollections(100_000)

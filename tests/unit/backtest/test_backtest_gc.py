@@ -63,3 +63,35 @@ def test_a_higher_threshold_is_kept(tmp_path: Path, thresholds: None) -> None:
     Backtest(SeesThreshold, [_csv(tmp_path / "bars.csv")], BacktestConfig()).run()
     assert set(SeesThreshold.seen) == {(200_000, 10, 10)}
     assert gc.get_threshold() == (200_000, 10, 10)
+
+
+class SeesFrozen(Strategy):
+    """Records how many objects the collector holds frozen as the strategy sees it during the run."""
+
+    name = "sees_frozen"
+    seen: list[int] = []  # noqa: RUF012 - written by the run, read by the test
+
+    def on_bar(self, bar: BarView) -> None:
+        type(self).seen.append(gc.get_freeze_count())
+
+
+def test_objects_from_before_the_run_frozen_during_it_and_thawed_after(tmp_path: Path) -> None:
+    assert gc.get_freeze_count() == 0
+    before = [object() for _ in range(10)]  # noqa: F841 - alive (and so frozen) during the run
+    SeesFrozen.seen = []
+    Backtest(SeesFrozen, [_csv(tmp_path / "bars.csv")], BacktestConfig()).run()
+    assert SeesFrozen.seen and all(n > 0 for n in SeesFrozen.seen)
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_process_that_froze_objects_itself_keeps_them_frozen(tmp_path: Path) -> None:
+    gc.freeze()  # as the live app does at startup
+    try:
+        frozen = gc.get_freeze_count()
+        SeesFrozen.seen = []
+        Backtest(SeesFrozen, [_csv(tmp_path / "bars.csv")], BacktestConfig()).run()
+        # nothing more frozen by the run (objects freed meanwhile leave the count), nothing thawed
+        assert len(SeesFrozen.seen) == 5 and all(0 < n <= frozen for n in SeesFrozen.seen)
+        assert 0 < gc.get_freeze_count() <= frozen
+    finally:
+        gc.unfreeze()
