@@ -123,6 +123,7 @@ class DurableSimVenue:
         #: client order id -> number of times a SubmitOrder with it reached the venue.
         self.received: dict[str, int] = {}
         venue.set_event_handler(self._on_event)
+        self.send = venue.send  # type: ignore[method-assign]  # (the port's call, no frame of ours)
 
     # -- start -----------------------------------------------------------------------------------
     @staticmethod
@@ -148,7 +149,7 @@ class DurableSimVenue:
         return rebuilt.replayed
 
     # -- VenuePort -------------------------------------------------------------------------------
-    def send(self, command: VenueCommand) -> None:
+    def send(self, command: VenueCommand) -> None:  # (bound to the venue's in __init__)
         self.venue.send(command)
 
     def order(self, account_id: AccountId, client_order_id: ClientOrderId) -> SimOrderState | None:
