@@ -262,6 +262,8 @@ class StreamsConfig(_Section):
     order_queue_max: int = Field(10_000, ge=1, le=10_000_000)
     #: Market data gathered this long goes out in one message (and a slow reader's BBO, book and
     #: indicator values are replaced by the latest meanwhile). 0 = send at the next loop iteration.
+    #: It paces idle subscribers: one whose previous write just completed, with news waiting, sends
+    #: at once everything published until then, the open window included.
     conflation_window_ms: int = Field(5, ge=0, le=10_000)
     #: Most events in one stream message (the rest follow in the next one).
     batch_max_events: int = Field(1_000, ge=1, le=100_000)
