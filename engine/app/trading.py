@@ -427,7 +427,7 @@ class TradingCore:
         """Post-trade: the loss monitor may escalate the account and cancel its open orders."""
         if self.risk is None or self.portfolio is None or self.persistence is None or self._replaying:
             return
-        realised = self.portfolio.pnl(account_id, equity.currency).realised
+        realised = self.portfolio.realised(account_id, equity.currency)
         breach = self.risk.on_equity(account_id, equity, realised, ts_ns)
         if ts_ns - self._equity_saved_ns >= EQUITY_SAVE_INTERVAL_NS:
             self._save_equity_tracks(ts_ns)

@@ -372,15 +372,32 @@ class Portfolio:
         return dict(self._fees.get(account_id, {}))
 
     def equity(self, account_id: AccountId, currency: str) -> Money:
+        """The balance of ``currency`` plus, for the instruments quoted in it, the market value of
+        spot positions and the unrealised PnL of derivative positions. Runs on every fill and every
+        mark of a held instrument (the loss monitor), so the sum is taken on integers: the same value
+        and precision as adding the ``Money`` amounts (the larger precision wins)."""
         total = self._balances.get(account_id, {}).get(currency) or Money.from_raw(0, 0, currency)
+        raw, places = total._raw, total._precision
         for (account, iid), position in self._positions.items():
-            terms = self._terms[iid]
-            if account != account_id or terms.instrument.quote != currency or not position.qty:
+            if account != account_id or not position.qty:
                 continue
-            if terms.is_spot:
-                total = total + self._market_value(terms, position, iid)
+            terms = self._terms[iid]
+            if terms.instrument.quote != currency:
+                continue
+            value_raw, value_places = self._value_parts(terms, position, iid)
+            if value_places > places:
+                raw, places = raw * 10 ** (value_places - places) + value_raw, value_places
             else:
-                total = total + self._unrealised(terms, position, iid)
+                raw += value_raw * 10 ** (places - value_places)
+        return _money(raw, places, total._currency)
+
+    def realised(self, account_id: AccountId, currency: str) -> Money:
+        """Realised PnL of the account over the instruments quoted in ``currency`` (``pnl().realised``
+        without the unrealised PnL and equity it also computes)."""
+        total = Money.from_raw(0, 0, currency)
+        for (account, iid), position in self._positions.items():
+            if account == account_id and self._terms[iid].instrument.quote == currency:
+                total = total + position.realised
         return total
 
     def pnl(self, account_id: AccountId, currency: str) -> PnlView:
@@ -463,6 +480,23 @@ class Portfolio:
         if mark is None or not position.qty:
             return Money.from_raw(0, 0, terms.instrument.quote)
         return terms.notional(mark, position.qty)
+
+    def _value_parts(self, terms: _Terms, position: _Position, iid: InstrumentId) -> tuple[int, int]:
+        """What an open position adds to equity as (raw, places): a spot position's market value,
+        a derivative's unrealised PnL (``_market_value`` / ``_unrealised`` on integers)."""
+        mark = self._marks.get(iid)
+        if mark is None:
+            value_raw, value_places = 0, 0
+        else:
+            value_raw = mark._raw * position.qty * terms.mult_int
+            value_places = mark._precision + terms.places
+        if terms.is_spot:
+            return value_raw, value_places
+        cost = position.cost
+        at = cost._precision
+        if at > value_places:
+            return value_raw * 10 ** (at - value_places) - cost._raw, at
+        return value_raw - cost._raw * 10 ** (value_places - at), value_places
 
     def _unrealised(self, terms: _Terms, position: _Position, iid: InstrumentId) -> Money:
         if not position.qty:

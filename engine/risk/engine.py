@@ -113,20 +113,6 @@ class _Grid:
         self.price_step = self.instrument.price_increment.raw
         self.size_step = self.instrument.size_increment.raw
 
-    def ticks(self, price: Price) -> int:
-        """``instrument.price_to_ticks(price)`` (the same result or error)."""
-        raw = price._raw
-        if price._precision == self.price_precision and not raw % self.price_step:
-            return raw // self.price_step
-        return self.instrument.price_to_ticks(price)
-
-    def lots(self, quantity: Quantity) -> int:
-        """``instrument.quantity_to_lots(quantity)`` (the same result or error)."""
-        raw = quantity._raw
-        if quantity._precision == self.size_precision and not raw % self.size_step:
-            return raw // self.size_step
-        return self.instrument.quantity_to_lots(quantity)
-
 
 @dataclass(slots=True)
 class _EquityTrack:
@@ -170,6 +156,17 @@ def _rescale(raw: int, precision: int, target: int) -> int:
         return raw * 10 ** (target - precision)
     quotient, remainder = divmod(raw, 10 ** (precision - target))
     return -1 if remainder else quotient
+
+
+def _below(start: Money, now: Money, limit: Money) -> bool:
+    """``start - now < limit``, exact (on the raws aligned to the largest precision), when all three
+    are in one currency; False otherwise, which sends the caller to the ``Money`` arithmetic."""
+    if not start._currency == now._currency == limit._currency:
+        return False
+    places = max(start._precision, now._precision, limit._precision)
+    return start._raw * 10 ** (places - start._precision) - now._raw * 10 ** (
+        places - now._precision
+    ) < limit._raw * 10 ** (places - limit._precision)
 
 
 def _instrument_data(i: Instrument) -> dict[str, Any]:
@@ -521,9 +518,10 @@ class RiskEngine:
             strategy_ix = self._strategy_ix(cmd.strategy_id)
         price, trigger = cmd.price, cmd.trigger_price
         key = self._next_key
-        price_ticks = 0 if price is None else grid.ticks(price)
-        trigger_ticks = 0 if trigger is None else grid.ticks(trigger)
-        lots = grid.lots(cmd.quantity)
+        instrument = grid.instrument
+        price_ticks = 0 if price is None else instrument.price_to_ticks(price)
+        trigger_ticks = 0 if trigger is None else instrument.price_to_ticks(trigger)
+        lots = instrument.quantity_to_lots(cmd.quantity)
         self._gate.on_order_opened(
             key, account_ix, grid.ix, strategy_ix, cmd.side, cmd.order_type, price_ticks, trigger_ticks, lots
         )
@@ -550,7 +548,7 @@ class RiskEngine:
         position only."""
         # Once per fill: the registry lookups are inlined (the helpers only run to raise).
         grid = self._instruments.get(event.instrument_id) or self._grid(event.instrument_id)
-        # ``grid.lots`` / ``grid.ticks``, inlined: a value at the grid's own precision and on it
+        # ``quantity_to_lots`` / ``price_to_ticks`` inlined for a value at the grid's own precision
         quantity, price = event.last_quantity, event.last_price
         raw, step = quantity._raw, grid.size_step
         if quantity._precision == grid.size_precision and not raw % step:
@@ -689,10 +687,19 @@ class RiskEngine:
         The day start is the first equity reported at or after 00:00 UTC (from ``ts_ns``); the
         loss since then (day start - equity) covers realised and unrealised PnL and fees.
         """
-        ix = self._account_ix(account_id)
-        for name, value in (("equity", equity), ("realised_today", realised_today)):
-            if not isinstance(value, Money) or value.currency != self._quote:
-                raise ValidationError(name, f"must be Money in {self._quote}")
+        ix = self._accounts.get(account_id)
+        if ix is None:
+            ix = self._account_ix(account_id)  # raises NotFoundError
+        quote = self._quote
+        if not (
+            type(equity) is Money
+            and equity._currency == quote
+            and type(realised_today) is Money
+            and realised_today._currency == quote
+        ):
+            for name, value in (("equity", equity), ("realised_today", realised_today)):
+                if not isinstance(value, Money) or value.currency != quote:
+                    raise ValidationError(name, f"must be Money in {quote}")
         day = ts_ns // _NS_PER_DAY
         track = self._equity.get(account_id)
         if track is None:
@@ -703,6 +710,12 @@ class RiskEngine:
         track.peak = max(track.peak, equity)
         limits = self._account_limits.get(account_id)
         if limits is None:
+            return None
+        # Every fill and every mark of a held instrument comes here: the usual answer (no limit
+        # reached) is decided on integers, without a Money per difference.
+        if _below(track.day_start, equity, limits.max_daily_loss) and _below(
+            track.peak, equity, limits.max_drawdown
+        ):
             return None
         daily_loss = track.day_start - equity
         drawdown = track.peak - equity

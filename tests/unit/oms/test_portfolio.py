@@ -139,3 +139,25 @@ async def test_portfolio_when_fed_by_the_order_manager_then_matches_the_venue_ba
     assert mine["USD"] == venue["USD"]
     assert mine["BTC"] == venue.get("BTC", Money("0", "BTC"))
     assert pf.position(kit.MAIN, kit.BTC).quantity == Decimal("-0.7")
+
+
+def test_equity_and_realised_when_mixed_precisions_then_equal_the_money_sums(pf):
+    """``equity`` and ``realised`` sum on integers (every fill and mark reaches the loss monitor
+    through them): the results equal adding the ``Money`` amounts, precision included."""
+    eth = InstrumentId("SIM:ETH-USD")
+    pf.on_fill(fill(Side.BUY, "1", "100.0", fee="0.05"))
+    pf.on_fill(fill(Side.BUY, "2.5", "2000.25", fee="0.1234", instrument=eth))
+    pf.on_fill(fill(Side.SELL, "0.5", "101.35"))
+    pf.mark(BTC, Price("99.95"), 10)
+    pf.mark(eth, Price("1999.5"), 11)
+    balance = pf.balances(A)["USD"]
+    by_money = balance
+    for instrument in (BTC, eth):
+        view = pf.position(A, instrument)
+        by_money = by_money + view.cost + view.unrealised_pnl  # spot: market value = cost + unrealised
+    equity = pf.equity(A, "USD")
+    assert equity == by_money and equity.precision == by_money.precision
+    realised = pf.realised(A, "USD")
+    assert realised == pf.pnl(A, "USD").realised == Money("0.675", "USD")
+    assert realised.precision == pf.pnl(A, "USD").realised.precision
+    assert pf.equity(A, "EUR") == Money("0", "EUR") and pf.realised(AccountId("other"), "USD").is_zero()
