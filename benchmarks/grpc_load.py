@@ -415,15 +415,18 @@ def _stream_view() -> Any:
 _StreamView = _stream_view()
 
 
-def scan_stream_message(data: bytes) -> tuple[int, int]:
-    """``(events, ts_init_ns of the first event)`` of a serialized StreamMarketDataResponse: parsed
-    as a ``StreamView`` (events left as bytes), and only the first (oldest) event decoded.
-    ``(0, 0)`` for a heartbeat."""
-    events = _StreamView.FromString(data).events
+def scan_stream_message(data: bytes) -> tuple[int, int, int]:
+    """``(events, ts_init_ns of the first event, ts_ns)`` of a serialized StreamMarketDataResponse:
+    parsed as a ``StreamView`` (events left as bytes), and only the first (oldest) event decoded.
+    ``ts_ns`` is when the server built the message (just before writing it). ``(0, 0, ts_ns)`` for
+    a heartbeat."""
+    view = _StreamView.FromString(data)
+    events = view.events
     if not events:
-        return 0, 0
+        return 0, 0, view.ts_ns
     first = marketdata_pb2.MarketDataEvent.FromString(events[0])
-    return len(events), first.trade.ts_init_ns if first.HasField("trade") else first.bbo.ts_init_ns
+    ts_init = first.trade.ts_init_ns if first.HasField("trade") else first.bbo.ts_init_ns
+    return len(events), ts_init, view.ts_ns
 
 
 def stream_clients(
@@ -503,19 +506,29 @@ async def _stream_clients(
 
 
 def _received_stats(received: list[list[tuple[int, bytes]]]) -> dict[str, Any]:
-    """Events, messages, publish-to-receive latencies (of each message's oldest event, its worst)
-    and the streams that got events, from every reader's ``(receive time, message)`` log."""
+    """Events, messages, publish-to-receive latencies (of each message's oldest event, its worst),
+    that event's age when the server built the message (the server's part of the latency; the rest
+    is delivery) and the streams that got events, from every reader's ``(receive time, message)``
+    log."""
     events = messages = receiving = 0
     latencies: list[int] = []
+    ages_at_send: list[int] = []
     for log in received:
         counted = False
         for now, raw in log:
-            count, ts = scan_stream_message(raw)
+            count, ts, built = scan_stream_message(raw)
             if count:
                 latencies.append(now - ts)
+                ages_at_send.append(built - ts)
                 events += count
                 messages += 1
                 if not counted:
                     counted = True
                     receiving += 1
-    return {"events": events, "messages": messages, "streams_receiving": receiving, "latencies_ns": latencies}
+    return {
+        "events": events,
+        "messages": messages,
+        "streams_receiving": receiving,
+        "latencies_ns": latencies,
+        "ages_at_send_ns": ages_at_send,
+    }

@@ -26,7 +26,8 @@ clients' CPU, so a figure can be read for what limited it.
 4. ``fanout``: ``FANOUT_SUBSCRIBERS`` streams of one instrument's trades and BBO from the engine's
    ``MarketDataHub`` (real servicer, real bus, published at a fixed rate in the server process).
    Goal: >= 500k delivered events/s in aggregate, p99 publish-to-receive <= 50 ms (measured on the
-   oldest event of each message, so it is the worst event of the message). Publishing starts once
+   oldest event of each message, so it is the worst event of the message; ``at_send_*``: that
+   event's age when the server built the message, the server's share). Publishing starts once
    every stream is open; ``connected`` and ``streams_receiving`` in the results confirm it.
 5. ``slow``: 100 subscribers, then 99 + one that never reads: the others' latency must not move.
 
@@ -258,6 +259,9 @@ def _fanout(subscribers: int, slow: int, trades_per_s: int, quotes_per_s: int) -
     connected = {"connected": final.get("connected", 0), "connected_s": final.get("connected_s", 0.0)}
     receiving = sum(p["streams_receiving"] for p in parts)
     latencies = [x for p in parts for x in p["latencies_ns"]]
+    # How old each message's oldest event was when the server built the message: the server's share
+    # of the latency (its pass over the streams); the rest is delivery (gRPC, network, the reader).
+    at_send = _latency_ms([x for p in parts for x in p["ages_at_send_ns"]])
     return {
         "subscribers": subscribers,
         "slow_subscribers": slow,
@@ -278,6 +282,7 @@ def _fanout(subscribers: int, slow: int, trades_per_s: int, quotes_per_s: int) -
         "server_us_per_message": server_cpu * DURATION_S / messages * 1e6 if messages else 0.0,
         "clients_cpu": sum(p["cpu"] for p in parts),
         **_latency_ms(latencies),
+        **{f"at_send_{name}": value for name, value in at_send.items()},
     }
 
 
