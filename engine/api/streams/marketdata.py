@@ -13,10 +13,11 @@ anyone, so its message carries every event published until then instead of missi
 window's worth (``_close_open_windows``). Trades and BBO cost nothing per subscriber per window:
 each subscriber keeps a cursor and picks up what is new (``catch_up``) when it builds its next
 message, so a message carries every event since the last one, and a subscriber still busy writing
-sends everything that piled up as soon as that write completes. (With 1,000 subscribers, handing each window to each subscriber was a third of the
-fan-out's CPU.) The bounds below are applied at pick-up time exactly as if each window had been
-handed over when it closed (``add_trades`` / ``put_latest``, in window order), and a log is
-trimmed by catching up the subscribers far behind, so it stays short even with a stalled reader.
+sends everything that piled up as soon as that write completes. (With 1,000 subscribers, handing
+each window to each subscriber was a third of the fan-out's CPU.) The bounds below are applied at
+pick-up time exactly as if each window had been handed over when it closed (``add_trades`` /
+``put_latest``, in window order), and a log is trimmed by catching up the subscribers far behind,
+so it stays short even with a stalled reader.
 
 Bounded per subscriber, never slowing the engine or the other subscribers:
 
@@ -386,9 +387,10 @@ class MarketDataHub:
         #: This window's trades per instrument, and latest quote (with how many it replaced).
         self._window_trades: dict[str, list[tuple[bytes, TradeTick]]] = {}
         self._window_bbo: dict[str, tuple[QuoteTick, int]] = {}
-        #: Instruments whose trade log or BBO state got news this window that their idle
-        #: subscribers have not been woken for yet (``_close_open_windows``; woken by ``_flush``).
-        self._news: set[str] = set()
+        #: Instruments whose trade log / BBO state got news this window that their idle subscribers
+        #: have not been woken for yet (``_close_open_windows``; woken by ``_flush``).
+        self._trade_news: set[str] = set()
+        self._quote_news: set[str] = set()
         #: Over ended subscriptions: trades skipped (reported in TradesSkipped) and values conflated.
         self.skipped_trades = 0
         self.conflated = 0
@@ -474,7 +476,7 @@ class MarketDataHub:
 
     def _close_window(self, iid: str, *, wake: bool = True) -> None:
         """The instrument's window of trades into its shared log (one append), waking its idle
-        subscribers (``wake``) or leaving that to the window's timer (``_news``)."""
+        subscribers (``wake``) or leaving that to the window's timer (``_trade_news``)."""
         window = self._window_trades.pop(iid, None)
         log = self._trades.get(iid)
         if not window or log is None:
@@ -485,7 +487,7 @@ class MarketDataHub:
         if wake:
             _wake(log.idle)
         else:
-            self._news.add(iid)
+            self._trade_news.add(iid)
 
     def _close_open_windows(self) -> None:
         """The open window's trades and latest quotes into the shared logs and BBO states, without
@@ -504,7 +506,7 @@ class MarketDataHub:
                 state.entry = bbo_entry(tick)
                 state.version += 1
                 state.quotes += replaced + 1  # the window's quotes: the one kept and those it replaced
-                self._news.add(iid)
+                self._quote_news.add(iid)
             self._window_bbo.clear()
 
     @staticmethod
@@ -525,16 +527,19 @@ class MarketDataHub:
         """End of a conflation window: append its trades (one chunk per instrument) to the shared
         logs, set the latest quotes, snapshot changed books, wake every subscriber with news."""
         self._flush_handle = None
-        self._close_open_windows()
-        if self._news:
-            for iid in self._news:  # this window's news, closed here or early by a sending subscriber
+        self._close_open_windows()  # this window's news, closed here or early by a sending subscriber
+        if self._trade_news:
+            for iid in self._trade_news:
                 log = self._trades.get(iid)
                 if log is not None:
                     _wake(log.idle)
+            self._trade_news.clear()
+        if self._quote_news:
+            for iid in self._quote_news:
                 state = self._bbo.get(iid)
                 if state is not None:
                     _wake(state.idle)
-            self._news.clear()
+            self._quote_news.clear()
         if self._dirty_books:
             now = self._now()
             for iid in self._dirty_books:

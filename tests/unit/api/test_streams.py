@@ -309,6 +309,47 @@ async def test_market_data_hub_when_a_subscriber_sends_then_it_takes_the_open_wi
     assert len(streams) == 0 and hub.conflated == 2
 
 
+async def test_market_data_hub_when_a_window_has_only_quotes_then_trades_only_subscribers_stay_parked() -> (
+    None
+):
+    """A window with only a quote reaches the instrument's BBO subscribers; one that asked for its
+    trades only gets no message (no empty one either) until a trade comes."""
+    registry = MarketDataRegistry()
+    for instrument in default_instruments():
+        registry.add_book(instrument)
+    streams = Streams(StreamsConfig(conflation_window_ms=10_000))
+    hub = MarketDataHub(registry, streams, timestamp_ns=lambda: 1)
+
+    def request(*channels: int) -> marketdata_pb2.StreamMarketDataRequest:
+        return marketdata_pb2.StreamMarketDataRequest(
+            instrument_ids=[str(BTC)],
+            channels=[marketdata_pb2.ChannelSubscription(channel=c) for c in channels],
+        )
+
+    trades_only = hub.stream(hub.subscribe(request(marketdata_pb2.MARKET_DATA_CHANNEL_TRADES), None))
+    with_bbo = hub.stream(
+        hub.subscribe(
+            request(marketdata_pb2.MARKET_DATA_CHANNEL_TRADES, marketdata_pb2.MARKET_DATA_CHANNEL_BBO), None
+        )
+    )
+    trades_next = asyncio.ensure_future(anext(trades_only))
+    bbo_next = asyncio.ensure_future(anext(with_bbo))
+    await asyncio.sleep(0)
+    hub.on_quote(_quote(1))
+    hub._flush()
+    bbo_message = marketdata_pb2.StreamMarketDataResponse.FromString(await bbo_next)
+    assert [e.bbo.bid_price.value for e in bbo_message.events] == ["1.0"]
+    await asyncio.sleep(0)
+    assert not trades_next.done()
+    hub.on_trade(_trade(1))
+    hub._flush()
+    trade_message = marketdata_pb2.StreamMarketDataResponse.FromString(await trades_next)
+    assert [e.trade.trade_id for e in trade_message.events] == ["t1"]
+    await trades_only.aclose()
+    await with_bbo.aclose()
+    assert len(streams) == 0
+
+
 def _quote(i: int) -> QuoteTick:
     return QuoteTick(
         ts_event=i,
