@@ -890,23 +890,17 @@ def _equity_curve(
     pos_delta = np.zeros((len(stream.series), n + 1))
     notional = 0.0
     if fill_log:
-        where: list[tuple[int, int]] = []  # (bar, series)
-        amounts: list[tuple[float, float, float, float]] = []  # price, quantity, commission, sign
+        events = [ev for _, ev in fill_log]
+        bars = np.minimum(np.fromiter((bar for bar, _ in fill_log), np.int64, len(fill_log)), n)
+        if len(index) == 1:
+            rows = np.zeros(len(events), dtype=np.int64)
+        else:
+            rows = np.fromiter((index[ev.instrument_id] for ev in events), np.int64, len(events))
+        price = _as_floats([ev.last_price for ev in events])
+        q = _as_floats([ev.last_quantity for ev in events])
+        fee = _as_floats([ev.commission for ev in events])
         buy = Side.BUY
-        for bar, ev in fill_log:
-            price, quantity, commission = ev.last_price, ev.last_quantity, ev.commission
-            where.append((bar, index[ev.instrument_id]))
-            amounts.append(
-                (
-                    price._raw / 10**price._precision,
-                    quantity._raw / 10**quantity._precision,
-                    commission._raw / 10**commission._precision,
-                    1.0 if ev.side is buy else -1.0,
-                )
-            )
-        bars, rows = np.array(where, dtype=np.int64).T
-        price, q, fee, sign = np.array(amounts, dtype=np.float64).T
-        bars = np.minimum(bars, n)
+        sign = np.fromiter((1.0 if ev.side is buy else -1.0 for ev in events), np.float64, len(events))
         value = price * q
         notional = float(np.cumsum(value)[-1])
         np.subtract.at(cash_flow, bars, sign * value + fee)
@@ -927,6 +921,20 @@ def _equity_curve(
         pos = np.cumsum(pos_delta[s])[:n]
         position_value += np.nan_to_num(pos * marks)
     return ts_close, cash_curve + position_value, position_value, notional
+
+
+def _as_floats(values: list[Any]) -> np.ndarray:
+    """Exact fixed-point values (``Price``, ``Quantity``, ``Money``) as float64: each the correctly
+    rounded double of ``raw / 10**precision`` (what ``float(Decimal)`` gives). Vectorised when every
+    value has one precision of at most 22 and ``|raw| < 2**53``: then both operands are exact doubles
+    and one IEEE division rounds the same quotient as Python's exact int division."""
+    raws = [v._raw for v in values]
+    precisions = {v._precision for v in values}
+    if len(precisions) == 1:
+        (precision,) = precisions
+        if precision <= 22 and max(map(abs, raws)) < (1 << 53):
+            return np.array(raws, dtype=np.float64) / 10.0**precision
+    return np.array([v._raw / 10**v._precision for v in values], dtype=np.float64)
 
 
 def run_backtest(
