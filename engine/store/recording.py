@@ -187,7 +187,11 @@ class RecordingWriter:
         self._blocks = self._env.open_db(_BLOCKS)
         self._index = self._env.open_db(_BLOCK_INDEX)
         self._compressor = zstandard.ZstdCompressor(level=compression_level)
-        self._pending: list[bytes] = []
+        #: The open block's records, already framed (length + record): each record is copied in
+        #: as it is encoded, so no encoded object waits for the block to seal. (Thousands of
+        #: orjson outputs held at once fragment the heap: ~4 KB each and ~2x the encoding time.)
+        self._pending = bytearray()
+        self._pending_count = 0
         self._pending_first = 0
         self._pending_last = 0
         self._pending_kinds: Counter[str] = Counter()
@@ -230,40 +234,47 @@ class RecordingWriter:
                 f"{event.instrument_id} has no instrument definition in the recording (add_instrument first)",  # type: ignore[attr-defined]
             )
         ts = event.ts_init
-        if not self._pending:
+        if not self._pending_count:
             self._pending_first = ts
         self._pending_last = ts
-        self._pending.append(CODEC.encode(event))
+        record = CODEC.encode(event)
+        pending = self._pending
+        pending += _LEN.pack(len(record))
+        pending += record
+        self._pending_count += 1
         self._pending_kinds[kind] += 1
-        if len(self._pending) >= self.block_records:
+        if self._pending_count >= self.block_records:
             self.flush()
 
     def flush(self) -> None:
         """Seal and commit the records appended since the last block (no-op when there are none)."""
-        if not self._pending:
+        if not self._pending_count:
             return
-        records, self._pending = self._pending, []
+        raw, count = self._pending, self._pending_count
+        self._pending, self._pending_count = bytearray(), 0
         kinds, self._pending_kinds = self._pending_kinds, Counter()
-        self._commit(records, self._pending_first, self._pending_last, kinds)
+        self._commit(raw, count, self._pending_first, self._pending_last, kinds)
 
     def write_block(self, events: list[Event]) -> None:
         """Encode, compress and commit ``events`` as one block (instruments must be known)."""
         if not events:
             return
         kinds: Counter[str] = Counter()
-        records = []
+        raw = bytearray()  # framed as encoded (see ``_pending``)
         encode = CODEC.encode
+        pack = _LEN.pack
         for event in events:
             kind = KIND_NAMES.get(type(event))
             if kind is None:
                 raise ValidationError("event", f"{type(event).__name__} is not market data a recording holds")
             kinds[kind] += 1
-            records.append(encode(event))
-        self._commit(records, events[0].ts_init, events[-1].ts_init, kinds)
+            record = encode(event)
+            raw += pack(len(record))
+            raw += record
+        self._commit(raw, len(events), events[0].ts_init, events[-1].ts_init, kinds)
 
-    def _commit(self, records: list[bytes], first_ts: int, last_ts: int, kinds: Counter[str]) -> None:
-        pack = _LEN.pack
-        raw = b"".join(pack(len(r)) + r for r in records)
+    def _commit(self, raw: bytearray, count: int, first_ts: int, last_ts: int, kinds: Counter[str]) -> None:
+        """Compress and commit one block: ``raw`` holds ``count`` framed records."""
         compressed = self._compressor.compress(raw)
         block = self._next_block
         key = _U64.pack(block)
@@ -273,10 +284,10 @@ class RecordingWriter:
                 txn.put(key, compressed, db=self._blocks)
                 txn.put(
                     key,
-                    _INDEX.pack(first_ts, last_ts, len(records), len(raw), len(compressed)),
+                    _INDEX.pack(first_ts, last_ts, count, len(raw), len(compressed)),
                     db=self._index,
                 )
-                stats["events"] += len(records)
+                stats["events"] += count
                 stats["blocks"] += 1
                 stats["raw_bytes"] += len(raw)
                 stats["compressed_bytes"] += len(compressed)
