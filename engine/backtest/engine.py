@@ -815,9 +815,35 @@ def _order_record(o: Any) -> dict[str, Any]:
     }
 
 
+class _OpenTrade:
+    """A round trip in progress on one instrument (exact ``Decimal`` sums)."""
+
+    __slots__ = (
+        "direction",
+        "entry_bar",
+        "entry_notional",
+        "entry_qty",
+        "entry_ts",
+        "exit_notional",
+        "exit_qty",
+        "fees",
+        "qty",
+    )
+
+    def __init__(self, ts_ns: int, bar: int, direction: int) -> None:
+        self.qty = self.entry_qty = self.entry_notional = _ZERO
+        self.exit_qty = self.exit_notional = self.fees = _ZERO
+        self.entry_ts = ts_ns
+        self.entry_bar = bar
+        self.direction = direction
+
+
+_ZERO = Decimal(0)
+
+
 def _round_trips(fills: list[FillRecord], stream: BarStream) -> list[TradeRecord]:
     """Flat -> position -> flat (or a flip, split pro rata) per instrument, exact, net of fees."""
-    open_: dict[str, dict[str, Any]] = {}
+    open_: dict[str, _OpenTrade] = {}
     trades: list[TradeRecord] = []
     for f in fills:
         signed = f.quantity if f.side == "BUY" else -f.quantity
@@ -825,48 +851,39 @@ def _round_trips(fills: list[FillRecord], stream: BarStream) -> list[TradeRecord
         remaining = signed
         commission = f.commission
         while remaining:
-            if st is None or st["qty"] == 0:
-                st = open_[f.instrument_id] = {
-                    "qty": Decimal(0),
-                    "entry_qty": Decimal(0),
-                    "entry_notional": Decimal(0),
-                    "exit_qty": Decimal(0),
-                    "exit_notional": Decimal(0),
-                    "fees": Decimal(0),
-                    "entry_ts": f.ts_ns,
-                    "entry_bar": f.bar_index,
-                    "direction": 1 if remaining > 0 else -1,
-                }
-            qty = st["qty"]
+            if st is None or st.qty == 0:
+                st = open_[f.instrument_id] = _OpenTrade(f.ts_ns, f.bar_index, 1 if remaining > 0 else -1)
+            qty = st.qty
             if qty == 0 or (qty > 0) == (remaining > 0):
                 take = remaining
-                st["entry_qty"] += abs(take)
-                st["entry_notional"] += abs(take) * f.price
+                st.entry_qty += abs(take)
+                st.entry_notional += abs(take) * f.price
             else:
                 take = remaining if abs(remaining) <= abs(qty) else -qty
-                st["exit_qty"] += abs(take)
-                st["exit_notional"] += abs(take) * f.price
+                st.exit_qty += abs(take)
+                st.exit_notional += abs(take) * f.price
             share = commission if take == remaining else (commission * abs(take) / abs(signed))
-            st["fees"] += share
+            st.fees += share
             commission -= share
-            st["qty"] += take
+            st.qty += take
             remaining -= take
-            if st["qty"] == 0:
-                d = st["direction"]
-                gross = (st["exit_notional"] - st["entry_notional"]) * d
+            if st.qty == 0:
+                d = st.direction
+                gross = (st.exit_notional - st.entry_notional) * d
+                # Positional: the field order of TradeRecord.
                 trades.append(
                     TradeRecord(
-                        instrument_id=f.instrument_id,
-                        direction="LONG" if d > 0 else "SHORT",
-                        entry_ts_ns=st["entry_ts"],
-                        exit_ts_ns=f.ts_ns,
-                        entry_bar=st["entry_bar"],
-                        exit_bar=f.bar_index,
-                        quantity=st["entry_qty"],
-                        entry_price=st["entry_notional"] / st["entry_qty"],
-                        exit_price=st["exit_notional"] / st["exit_qty"],
-                        pnl=gross - st["fees"],
-                        fees=st["fees"],
+                        f.instrument_id,
+                        "LONG" if d > 0 else "SHORT",
+                        st.entry_ts,
+                        f.ts_ns,
+                        st.entry_bar,
+                        f.bar_index,
+                        st.entry_qty,
+                        st.entry_notional / st.entry_qty,
+                        st.exit_notional / st.exit_qty,
+                        gross - st.fees,
+                        st.fees,
                     )
                 )
                 st = None
