@@ -286,9 +286,13 @@ def request_summary(message: Message) -> dict[str, Any]:
             if len(items) > SUMMARY_MAX_ITEMS:
                 summary.append(f"... {len(items) - SUMMARY_MAX_ITEMS} more")
         elif how is _DECIMAL:
-            summary = _clip(value.value)
+            summary = value.value
+            if len(summary) > SUMMARY_MAX_CHARS:
+                summary = _clip(summary)
         elif how is _OTHER and type(value) is not bytes:
-            summary = _clip(value) if type(value) is str else value
+            summary = value
+            if type(value) is str and len(value) > SUMMARY_MAX_CHARS:
+                summary = _clip(value)
         else:
             summary = _summary_value(how, value)
         out[name] = summary

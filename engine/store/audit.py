@@ -125,9 +125,13 @@ def redact(value: Any) -> Any:
         return value
     if isinstance(value, Mapping):
         out = {}
+        secret_keys = _secret_keys
         for k, v in value.items():
             key = k if type(k) is str else str(k)
-            if _is_secret(key):
+            secret = secret_keys.get(key)
+            if secret is None:
+                secret = _is_secret(key)
+            if secret:
                 out[key] = REDACTED
             elif type(v) in _PLAIN:
                 out[key] = v

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from algotrendy.v1 import common_pb2, orders_pb2
+from algotrendy.v1 import common_pb2, orders_pb2, risk_pb2
 from engine.api.auth import CURRENT, principal_audit
 from engine.api.auth.principal import ANONYMOUS
-from engine.api.convert import RpcHooks
+from engine.api.convert import SUMMARY_MAX_CHARS, SUMMARY_MAX_ITEMS, RpcHooks, request_summary
 from engine.store import LmdbStore, Persistence
 from engine.store.audit import REDACTED, redact, tail, verify
 
@@ -190,3 +190,20 @@ def test_redact_when_keys_repeat_then_every_secret_replaced_every_time() -> None
             "nested": {"refresh_token": REDACTED, "n": [1, {"secret": REDACTED}]},
         }
     assert redact({1: "x"}) == {"1": "x"}
+
+
+def test_request_summary_when_fields_long_repeated_or_unset_then_plain_bounded_data() -> None:
+    reason = "r" * 300
+    summary = request_summary(
+        risk_pb2.SetTradingStateRequest(state=common_pb2.TRADING_STATE_HALTED, reason=reason)
+    )
+    assert summary == {
+        "state": "TRADING_STATE_HALTED",
+        "reason": f"{reason[:SUMMARY_MAX_CHARS]}... (300 chars)",
+    }
+    statuses = [common_pb2.ORDER_STATUS_ACCEPTED] * (SUMMARY_MAX_ITEMS + 3)
+    listed = request_summary(orders_pb2.ListOrdersRequest(statuses=statuses, open_only=True, page_size=7))
+    assert listed["statuses"] == ["ORDER_STATUS_ACCEPTED"] * SUMMARY_MAX_ITEMS + ["... 3 more"]
+    assert (listed["open_only"], listed["page_size"]) == (True, 7)
+    assert request_summary(REQUEST)["quantity"] == "0.5"  # a Decimal message: its string
+    assert request_summary(orders_pb2.SubmitOrderRequest()) == {}  # nothing set, nothing summarised
