@@ -83,7 +83,7 @@ class InstantVenue:
         return len(self._queue)
 
     def send(self, command: Command) -> None:
-        if not self._venue.is_running:
+        if not self._venue._running:  # (``is_running``: a property call per order)
             raise UnavailableError("the backtest venue is not running")
         if not isinstance(command, _VENUE_COMMANDS):
             raise ValidationError("command", f"{type(command).__name__} is not a venue command")
@@ -141,8 +141,16 @@ class BacktestRisk:
                 fed[iid] = current
 
     def check_submit(self, command: SubmitOrder, ts_ns: int) -> RiskDecision:
-        if self._stale:
-            self._feed()
+        if self._stale:  # ``_feed`` inline (once per order)
+            self._stale = False
+            fed = self._fed
+            for iid, current in self._current.items():
+                if fed.get(iid) != current:
+                    ticks, ts = current
+                    ix = self._ix[iid]
+                    self._gate.on_quote(ix, ticks, ticks, ts)
+                    self._gate.on_trade(ix, ticks, ts)
+                    fed[iid] = current
         return self._risk.check_submit(command, ts_ns)
 
     def check_amend(self, command: AmendOrder, ts_ns: int) -> RiskDecision:
