@@ -172,7 +172,8 @@ class Order:
         self.post_only = event.post_only
         self.reduce_only = event.reduce_only
         self.status = OrderStatus.INITIALIZED
-        self.filled_quantity = _zero_quantity(event.quantity._precision)
+        zero = _ZERO_QUANTITY.get(event.quantity._precision)  # (``_zero_quantity``, inlined)
+        self.filled_quantity = _zero_quantity(event.quantity._precision) if zero is None else zero
         #: Exact sum of price x quantity over the fills (for the average fill price), as an integer
         #: at ``fill_notional_places`` decimals (``fill_notional`` is the Decimal).
         self.fill_notional_raw = 0

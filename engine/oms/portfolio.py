@@ -308,7 +308,8 @@ class Portfolio:
         if current is None:
             fees[currency] = commission
         elif current._precision == commission._precision:  # (same currency: keyed by it)
-            fees[currency] = _money(current._raw + commission._raw, current._precision, currency)
+            if commission._raw:  # (a zero fee leaves the same amount at the same precision)
+                fees[currency] = _money(current._raw + commission._raw, current._precision, currency)
         else:
             fees[currency] = current + commission
         if iid not in self._marks:
