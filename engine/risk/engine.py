@@ -626,7 +626,13 @@ class RiskEngine:
         grid = self._instruments.get(tick.instrument_id)
         if grid is None:
             return False
-        self._gate.on_trade(grid.ix, grid.instrument.price_to_ticks(tick.price), tick.ts_init)
+        # Every tick: a price at the grid's precision (as the feeds build them) converts inline.
+        price, step = tick.price, grid.price_step
+        if price._precision == grid.price_precision and not price._raw % step:
+            ticks = price._raw // step
+        else:
+            ticks = grid.instrument.price_to_ticks(price)
+        self._gate.on_trade(grid.ix, ticks, tick.ts_init)
         return True
 
     def on_quote_tick(self, tick: QuoteTick) -> bool:
@@ -634,13 +640,22 @@ class RiskEngine:
         grid = self._instruments.get(tick.instrument_id)
         if grid is None:
             return False
-        instrument = grid.instrument
-        self._gate.on_quote(
-            grid.ix,
-            instrument.price_to_ticks(tick.bid_price) if tick.bid_size._raw else 0,
-            instrument.price_to_ticks(tick.ask_price) if tick.ask_size._raw else 0,
-            tick.ts_init,
-        )
+        # Every quote: prices at the grid's precision (as the feeds build them) convert inline.
+        step, precision = grid.price_step, grid.price_precision
+        bid_ticks = ask_ticks = 0
+        if tick.bid_size._raw:
+            price = tick.bid_price
+            if price._precision == precision and not price._raw % step:
+                bid_ticks = price._raw // step
+            else:
+                bid_ticks = grid.instrument.price_to_ticks(price)
+        if tick.ask_size._raw:
+            price = tick.ask_price
+            if price._precision == precision and not price._raw % step:
+                ask_ticks = price._raw // step
+            else:
+                ask_ticks = grid.instrument.price_to_ticks(price)
+        self._gate.on_quote(grid.ix, bid_ticks, ask_ticks, tick.ts_init)
         return True
 
     # -- trading state -------------------------------------------------------------------------
