@@ -89,7 +89,7 @@ class Journal:
             raise StorageError(f"the journal has failed and accepts no more events: {self._failure}")
         value = self._encode(obj)
         seq = self.last_sequence + 1
-        self._writer.enqueue(self._channel, seq_key(seq), value)
+        self._enqueue(self._channel, seq_key(seq), value)
         self.last_sequence = seq
         return seq
 
@@ -109,7 +109,7 @@ class Journal:
         if self._failure is not None:
             raise StorageError(f"the journal has failed and accepts no more events: {self._failure}")
         seq = self.last_sequence + 1
-        self._writer.enqueue(self._channel, seq_key(seq), value)
+        self._enqueue(self._channel, seq_key(seq), value)
         self.last_sequence = seq
         return seq
 

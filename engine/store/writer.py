@@ -154,10 +154,9 @@ class StoreWriter:
         self.transactions = 0
         self.items_written = 0
         self.largest_batch = 0
-        if on_loop:
-            # The loop-side enqueue, bound once: one call per record instead of two (``enqueue`` is
-            # on the path of every journal append, state put and audit record).
-            self.enqueue = self._enqueue_on_loop  # type: ignore[method-assign]
+        # The mode's own enqueue, bound once: one call per record instead of two (``enqueue`` is
+        # on the path of every journal append, state put and audit record).
+        self.enqueue = self._enqueue_on_loop if on_loop else self._enqueue_to_thread  # type: ignore[method-assign]
 
     # -- setup -----------------------------------------------------------------------------------
     def channel(
@@ -211,21 +210,25 @@ class StoreWriter:
     def enqueue(self, channel: int, key: bytes, value: Any) -> int:
         """Queue one write; returns its ticket. Never blocks; raises if failed, stopped or full.
 
-        (The writer thread's enqueue; a loop-side writer binds ``_enqueue_on_loop`` in its place.)"""
-        if self._failure is not None:
-            raise self._failure
+        (Each writer binds its mode's own in its place: ``_enqueue_on_loop`` or ``_enqueue_to_thread``.)"""
         if self.on_loop:
             return self._enqueue_on_loop(channel, key, value)
+        return self._enqueue_to_thread(channel, key, value)
+
+    def _enqueue_to_thread(self, channel: int, key: bytes, value: Any) -> int:
+        if self._failure is not None:
+            raise self._failure
         queue = self._queue
         if self._stopping or self._thread is None:
             raise StorageError("the store writer is not running")
-        if len(queue) >= self._max_pending:
+        n = len(queue)
+        if n >= self._max_pending:
             raise ResourceExhaustedError(
                 f"store write queue full ({self._max_pending} items): the disk is not keeping up",
                 retry_after_ms=10,
                 reason="STORE_BACKLOG",
             )
-        if type(value) is bytes and len(queue) >= COMPACT_AFTER:  # see _compact
+        if n >= COMPACT_AFTER and type(value) is bytes:  # see _compact
             value = _compact(value)
         queue.append((channel, key, value))
         if self._idle:
