@@ -30,7 +30,7 @@ from typing import Any
 from engine.core.enums import InstrumentKind, Side
 from engine.core.errors import ValidationError
 from engine.core.events import OrderFilled, QuoteTick, TradeTick
-from engine.core.fixed import EXACT, Money, Price, Quantity
+from engine.core.fixed import EXACT, INT64_MAX, MAX_PRECISION, Money, Price, Quantity
 from engine.core.ids import AccountId, InstrumentId
 from engine.core.instruments import Instrument
 
@@ -511,6 +511,20 @@ class Portfolio:
 
 def mid_price(bid: Price, ask: Price) -> Price:
     """``(bid + ask) / 2`` exactly (one more decimal place when the sum is odd)."""
+    places = bid._precision
+    if type(bid) is Price and type(ask) is Price and ask._precision == places and places < MAX_PRECISION:
+        # Every quote when marking to the mid: on the raws (both prices on one grid, the usual
+        # case), with the range checks the ``Price`` arithmetic below would make.
+        summed = bid._raw + ask._raw
+        if summed % 2 == 0:
+            raw = summed // 2
+        else:
+            raw, places = summed * 5, places + 1
+        if -INT64_MAX <= raw <= INT64_MAX and -INT64_MAX <= summed <= INT64_MAX:
+            mid = _new_object(Price)
+            mid._raw = raw
+            mid._precision = places
+            return mid
     total = bid + ask
     if total.raw % 2 == 0:
         return Price.from_raw(total.raw // 2, total.precision)
