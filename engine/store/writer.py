@@ -193,9 +193,16 @@ class StoreWriter:
 
     @property
     def running(self) -> bool:
+        """Whether the writer takes new writes: False once ``close`` began (a thread still draining
+        what was queued before takes nothing more) or after a failure, in both modes."""
         if self.on_loop:
             return self._started and not self._stopping and self._failure is None
-        return self._thread is not None and self._thread.is_alive()
+        return (
+            self._thread is not None
+            and not self._stopping
+            and self._failure is None
+            and self._thread.is_alive()
+        )
 
     @property
     def failure(self) -> StorageError | None:

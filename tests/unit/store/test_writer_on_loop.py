@@ -53,6 +53,28 @@ async def test_writer_when_sync_durability_then_a_writer_thread_commits(tmp_path
     store.close(time.time_ns())
 
 
+@pytest.mark.parametrize("durability", ["sync", "async"])
+async def test_writer_when_closing_then_not_running_and_new_writes_refused_while_queued_ones_land(
+    tmp_path: Path, durability: str
+) -> None:
+    # A callback that checks ``running`` before writing (the durable venue's log pruning) must not
+    # write into a writer that is draining for shutdown: with the thread writer, ``running`` said
+    # True while the thread drained, and the write then raised inside a loop callback.
+    store = open_store(tmp_path / "lmdb", durability=durability)
+    p = Persistence(store)
+    p.start()
+    seqs = [p.journal.append(e) for e in sample_events(5_000)]  # a drain that takes a while
+    closing = asyncio.ensure_future(p.writer.close())
+    await asyncio.sleep(0)  # close() has begun: stopping, the queue still draining
+    assert not p.writer.running
+    with pytest.raises(StorageError, match="not running"):
+        p.journal.append(sample_events(1)[0])
+    await asyncio.wait_for(closing, 30)
+    assert not p.writer.running
+    assert last_sequence(store) == seqs[-1]  # everything queued before close() is committed
+    store.close(time.time_ns())
+
+
 def test_writer_when_sync_store_asked_to_commit_on_loop_then_refuses(tmp_path: Path) -> None:
     store = open_store(tmp_path / "lmdb", durability="sync")
     with pytest.raises(StorageError, match="must not commit on the loop"):
