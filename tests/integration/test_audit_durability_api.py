@@ -13,10 +13,10 @@ from pathlib import Path
 import grpc
 import pytest
 from grpc_auth import admin_authorization, aio_channel
+from sdk_harness import running_engine
 
 from algotrendy.v1 import common_pb2, orders_pb2, orders_pb2_grpc, risk_pb2, risk_pb2_grpc
 from engine.app import Engine
-from engine.config import load_config
 from engine.store.audit import tail, verify
 
 INSTRUMENT = "SIM:BTC-USD"
@@ -24,25 +24,9 @@ INSTRUMENT = "SIM:BTC-USD"
 
 @pytest.fixture(params=["async", "sync"])
 async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Engine]:
-    config = load_config(
-        env={},
-        overrides={
-            "data_dir": str(tmp_path / "data"),
-            "grpc.port": 0,
-            "metrics.enabled": False,
-            "store.durability": request.param,
-            "sim.step_ms": 50,
-            "auth.argon2_time_cost": 1,
-            "auth.argon2_memory_kib": 64,
-            "auth.argon2_parallelism": 1,
-        },
-    )
-    instance = Engine(config)
-    await instance.start()
-    try:
-        yield instance
-    finally:
-        await instance.stop()
+    overrides = {"store.durability": request.param, "metrics.enabled": False, "sim.step_ms": 50}
+    async with running_engine(tmp_path / "data", quoted=False, **overrides) as running:
+        yield running.engine
 
 
 async def _resting_price(engine: Engine) -> str:
