@@ -43,6 +43,8 @@ class RiskAdapter:
         self.check_submit = risk.check_submit  # type: ignore[method-assign]
         self.on_trade = risk.on_trade_tick  # type: ignore[method-assign]
         self.on_quote = risk.on_quote_tick  # type: ignore[method-assign]
+        self.on_fill = risk.on_fill  # type: ignore[method-assign]
+        self.on_order_closed = risk.on_closed  # type: ignore[method-assign,assignment]
 
     def check_submit(self, command: SubmitOrder, ts_ns: int) -> RiskDecision:  # (bound in __init__)
         return self._risk.check_submit(command, ts_ns)
@@ -73,11 +75,11 @@ class RiskAdapter:
             )
         )
 
-    def on_order_closed(self, order: Order) -> None:
-        self._risk.on_order_closed(order.account_id, order.client_order_id)
+    def on_order_closed(self, order: Order) -> None:  # (bound to the engine's ``on_closed`` in __init__)
+        self._risk.on_closed(order)
 
-    def on_fill(self, order: Order, fill: OrderFilled) -> None:
-        self._risk.on_order_filled(fill)
+    def on_fill(self, order: Order, fill: OrderFilled) -> None:  # (bound to the engine's in __init__)
+        self._risk.on_fill(order, fill)
 
     def on_trade(self, tick: TradeTick) -> None:  # (bound to the engine's in __init__)
         self._risk.on_trade_tick(tick)

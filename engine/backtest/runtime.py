@@ -1,7 +1,8 @@
 """The ports the order manager needs, in simulated time: journal, venue, risk adapter, order router.
 
 * ``MemoryJournal`` keeps every order event in a list (the run's order log) and is durable at once
-  (``commit_pending`` is always true), so the OMS sends an intent in the same call that made it.
+  (``append`` returns None, ``commit_pending`` is always true), so the OMS sends an intent in the same
+  call that made it.
 * ``InstantVenue``: with zero latency, the paper venue's commands run through its synchronous core
   (``PaperVenue.apply``) from a queue the driver flushes, instead of a clock alert per command.
 * ``BacktestRisk`` is the OMS's ``RiskPort`` over the real ``RiskEngine`` (the compiled gate), with
@@ -42,20 +43,16 @@ _VENUE_COMMANDS = (SubmitOrder, AmendOrder, CancelOrder, CancelAllOrders)
 
 
 class MemoryJournal:
-    """``JournalPort``: the run's order events in order; every append is durable at once (one shared,
-    already resolved future: awaiting it never suspends)."""
+    """``JournalPort``: the run's order events in order; every append is durable at once, so it
+    returns None (nothing to wait for, see ``JournalPort``) and ``append`` is the list's own (no
+    Python frame per event: four per order)."""
 
     def __init__(self) -> None:
         self.records: list[OrderEvent] = []
-        self._done: asyncio.Future[None] | None = None
+        self.append = self.records.append  # type: ignore[method-assign]
 
-    def append(self, record: OrderEvent) -> asyncio.Future[None]:
+    def append(self, record: OrderEvent) -> None:  # (bound to the list's in __init__)
         self.records.append(record)
-        done = self._done
-        if done is None:
-            done = self._done = asyncio.get_running_loop().create_future()
-            done.set_result(None)
-        return done
 
     def commit_pending(self) -> bool:
         """Everything appended is durable already (the OMS sends in the same call)."""
@@ -116,6 +113,8 @@ class BacktestRisk:
         # The hook whose signature is the engine's own goes straight to it (no adapter frame per
         # order); the method below stays as the documented ``RiskPort`` implementation.
         self.on_order_opened = risk.on_order_opened  # type: ignore[method-assign,assignment]
+        self.on_fill = risk.on_fill  # type: ignore[method-assign]
+        self.on_order_closed = risk.on_closed  # type: ignore[method-assign,assignment]
 
     @property
     def engine(self) -> RiskEngine:
@@ -178,11 +177,11 @@ class BacktestRisk:
             )
         )
 
-    def on_order_closed(self, order: Order) -> None:
-        self._risk.on_order_closed(order.account_id, order.client_order_id)
+    def on_order_closed(self, order: Order) -> None:  # (bound to the engine's ``on_closed`` in __init__)
+        self._risk.on_closed(order)
 
-    def on_fill(self, order: Order, fill: OrderFilled) -> None:
-        self._risk.on_order_filled(fill)
+    def on_fill(self, order: Order, fill: OrderFilled) -> None:  # (bound to the engine's in __init__)
+        self._risk.on_fill(order, fill)
 
     def on_trade(self, tick: TradeTick) -> None:
         self._risk.on_trade_tick(tick)

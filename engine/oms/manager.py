@@ -25,7 +25,7 @@ import asyncio
 import base64
 import binascii
 import dataclasses
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -247,7 +247,8 @@ class OrderManager:
                 self._send_now(order, command)
             return order
         if not approved:
-            await durable
+            if durable is not None:
+                await durable
         else:
             await self._send_when_durable(order, command, durable, self._mark_in_flight(order))
         return order
@@ -552,7 +553,7 @@ class OrderManager:
     def _now(self) -> int:
         return self._clock.timestamp_ns()
 
-    def _submit_now(self, command: SubmitOrder) -> tuple[Order, Awaitable[None], bool]:
+    def _submit_now(self, command: SubmitOrder) -> tuple[Order, Awaitable[None] | None, bool]:
         """Create, risk-check and journal (sync). Returns the order, the durability of its last event
         and whether the gate approved it (then it still has to be sent, once durable)."""
         ts = self._clock.timestamp_ns()
@@ -597,11 +598,12 @@ class OrderManager:
                 self._mark_dirty(lst)
 
     async def _send_when_durable(
-        self, order: Order, command: SubmitOrder, durable: Awaitable[None], sent: asyncio.Future[None]
+        self, order: Order, command: SubmitOrder, durable: Awaitable[None] | None, sent: asyncio.Future[None]
     ) -> None:
         try:
             try:
-                await durable
+                if durable is not None:
+                    await durable
             except BaseException as exc:
                 self._not_sent(order, OrderRejected, _unsent_reason(exc), exc)
                 raise
@@ -660,7 +662,8 @@ class OrderManager:
         if not decision[0]:
             raise RiskDeniedError(decision[2] or "amend denied by the risk gate", reason=decision[1])
         pending = _pending_update(ts, order.account_id, order.client_order_id, order.instrument_id)
-        return self._commit(order, pending, fresh=True)
+        durable = self._commit(order, pending, fresh=True)
+        return _DURABLE if durable is None else durable
 
     def _cancel_now(self, order: Order, command: CancelOrder) -> Awaitable[None] | None:
         """Journal the pending cancel (sync); None when a cancel is already pending."""
@@ -675,7 +678,9 @@ class OrderManager:
         if not decision[0]:
             raise RiskDeniedError(decision[2] or "cancel denied by the risk gate", reason=decision[1])
         pending = _pending_cancel(ts, order.account_id, order.client_order_id, order.instrument_id)
-        return self._commit(order, pending, fresh=True)
+        durable = self._commit(order, pending, fresh=True)
+        # (a journal durable on append returns None: not to be read as "a cancel is already pending")
+        return _DURABLE if durable is None else durable
 
     def _risk_decision(self, check: Callable[[], Any]) -> tuple[bool, str, str]:
         try:
@@ -718,8 +723,9 @@ class OrderManager:
                     _log.exception("order_event_subscriber_failed", handler=repr(handler))
         return order
 
-    def _commit(self, order: Order, event: OrderEvent, *, fresh: bool = False) -> Awaitable[None]:
-        """Sequence, apply (state machine), journal and publish one live event of ``order``.
+    def _commit(self, order: Order, event: OrderEvent, *, fresh: bool = False) -> Awaitable[None] | None:
+        """Sequence, apply (state machine), journal and publish one live event of ``order``; returns
+        what the journal's ``append`` returned (None from a journal durable on append).
 
         ``fresh``: the event was just constructed by this manager and has not been shared yet, so it
         is sequenced in place instead of copied (a copy of a 16-field event costs ~3 us)."""
@@ -763,7 +769,7 @@ class OrderManager:
                 self._mark_dirty(lst)
         return durable
 
-    def _record(self, event: OrderEvent) -> Awaitable[None]:
+    def _record(self, event: OrderEvent) -> Awaitable[None] | None:
         durable = self._append(event)
         for handler in self._fanout:
             try:
@@ -1042,6 +1048,19 @@ class _Refusal:
     reason: str
     detail: str
     approved: bool = False
+
+
+class _Durable:
+    """An awaitable that is complete at once: what a journal durable on append (``append`` returned
+    None, see ``JournalPort``) stands for where a caller needs an awaitable."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Iterator[None]:
+        return iter(())
+
+
+_DURABLE = _Durable()
 
 
 def _ids_builder(cls: type[_E]) -> Callable[[int, AccountId, ClientOrderId, InstrumentId], _E]:

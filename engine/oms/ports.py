@@ -86,9 +86,12 @@ class JournalPort(Protocol):
     safe to drop without awaiting (a future or an awaitable object, not a coroutine): venue events are
     appended without waiting, order intents are awaited before they leave the process. Records
     become durable in append order (group commit), so awaiting the last one covers the earlier ones.
+    A journal that is durable on append (the backtester's in-memory one) may return None instead:
+    nothing to wait for. Its ``commit_pending`` must then always be true, so the manager never
+    awaits what ``append`` returned (it sends in the same call).
     """
 
-    def append(self, record: OrderEvent) -> Awaitable[None]: ...
+    def append(self, record: OrderEvent) -> Awaitable[None] | None: ...
 
     def commit_pending(self) -> bool:
         """Make everything appended so far durable now if that needs no waiting (a commit on the

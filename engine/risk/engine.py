@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from engine.core.commands import AmendOrder, CancelAllOrders, CancelOrder, SubmitOrder
 from engine.core.enums import InstrumentKind, Side, TradingState
@@ -130,6 +130,16 @@ class _EquityTrack:
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> _EquityTrack:
         return cls(data["day"], Money(*data["day_start"]), Money(*data["peak"]))
+
+
+class _OrderIds(Protocol):
+    """What ``RiskEngine.on_closed`` reads of an order (the OMS's ``Order``: risk cannot import it)."""
+
+    @property
+    def account_id(self) -> AccountId: ...
+
+    @property
+    def client_order_id(self) -> ClientOrderId: ...
 
 
 @dataclass(slots=True)
@@ -546,6 +556,11 @@ class RiskEngine:
         """A fill: the position moves; the order's leaves shrink (it closes when none are left).
         A fill of an order the risk engine does not know (placed outside the engine) moves the
         position only."""
+        self.on_fill(None, event)
+
+    def on_fill(self, order: object, event: OrderFilled) -> None:
+        """``on_order_filled`` with the OMS's ``RiskPort.on_fill`` signature (``order`` is not read:
+        the fill names it), so the OMS's risk adapters bind it directly (no adapter frame per fill)."""
         # Once per fill: the registry lookups are inlined (the helpers only run to raise).
         grid = self._instruments.get(event.instrument_id) or self._grid(event.instrument_id)
         # ``quantity_to_lots`` / ``price_to_ticks`` inlined for a value at the grid's own precision
@@ -583,6 +598,13 @@ class RiskEngine:
         """The order ended; returns False if it was not open (closing twice is harmless)."""
         order = self._orders.pop((account_id, client_order_id), None)
         return order is not None and self._gate.on_order_closed(order.key)
+
+    def on_closed(self, order: _OrderIds) -> None:
+        """``on_order_closed`` with the OMS's ``RiskPort.on_order_closed`` signature (the order
+        itself), so the OMS's risk adapters bind it directly (no adapter frame per closed order)."""
+        open_order = self._orders.pop((order.account_id, order.client_order_id), None)
+        if open_order is not None:
+            self._gate.on_order_closed(open_order.key)
 
     def _open_order(self, account_id: AccountId, client_order_id: ClientOrderId) -> _OpenOrder:
         order = self._orders.get((account_id, client_order_id))
