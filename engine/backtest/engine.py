@@ -293,7 +293,7 @@ class Backtest:
         self.journal = MemoryJournal()
         # Zero latency: commands run through the venue's synchronous core without a clock alert each.
         self.instant = (
-            InstantVenue(venue, self._on_venue_event)
+            InstantVenue(venue, self._on_venue_event, clock)
             if cfg.order_latency_ns == 0 and cfg.report_latency_ns == 0
             else None
         )

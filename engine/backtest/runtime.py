@@ -25,6 +25,7 @@ from typing import Any, cast
 
 import structlog
 
+from engine.core.clock import TestClock
 from engine.core.commands import AmendOrder, CancelAllOrders, CancelOrder, Command, SubmitOrder
 from engine.core.errors import AlgoTrendyError, DuplicateError, UnavailableError, ValidationError
 from engine.core.events import Event, OrderEvent, OrderFilled, OrderUpdated, QuoteTick, TradeTick
@@ -65,9 +66,11 @@ class InstantVenue:
     to ``on_event`` in order — what the venue's own zero-latency delay line does, without a clock
     alert per command. Like ``send`` on the venue, nothing is ever delivered from inside ``send``."""
 
-    def __init__(self, venue: PaperVenue, on_event: Callable[[Event], None]) -> None:
+    def __init__(self, venue: PaperVenue, on_event: Callable[[Event], None], clock: TestClock) -> None:
         self._venue = venue
         self._on_event = on_event
+        #: The venue's own clock (read as ``_now``: the time ``apply`` would ask it for, without a call).
+        self._clock = clock
         self._queue: deque[Command] = deque()
 
     def set_event_handler(self, on_event: Callable[[Event], None]) -> None:
@@ -93,8 +96,9 @@ class InstantVenue:
         queue = self._queue
         apply = self._venue.apply
         on_event = self._on_event
+        clock = self._clock
         while queue:
-            for event in apply(queue.popleft()):
+            for event in apply(queue.popleft(), clock._now):
                 on_event(event)
 
 
