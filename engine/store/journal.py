@@ -27,7 +27,7 @@ from collections.abc import Generator, Iterator
 from typing import Any
 
 from engine.core.errors import StorageError
-from engine.store.codec import CODEC, Codec
+from engine.store.codec import _DUMPS_OPTIONS, CODEC, Codec, _dumps
 from engine.store.lmdb_store import LmdbStore
 from engine.store.writer import StoreWriter
 
@@ -64,11 +64,14 @@ class Journal:
         self._writer = writer
         self._codec = codec
         self._encode = codec.encode
+        self._encoders = codec._encoders
         self._db = store.db(JOURNAL_DB)
         self._channel = writer.channel(
             self._db, append_only=True, on_committed=self._on_committed, on_failed=self._on_failed
         )
-        self._enqueue = writer.enqueue  # (bound once: the loop-side writer's own, see StoreWriter)
+        #: The writer's appender: records queued as bare (key, value) pairs, which its commit hands
+        #: to LMDB's ``putmulti`` as they are (see ``StoreWriter.appender``).
+        self._append_record = writer.appender(self._channel)
         last = last_sequence(store)
         #: The last sequence handed out by ``append`` (restored from the database on open).
         self.last_sequence = last
@@ -87,9 +90,12 @@ class Journal:
         """Encode and queue ``obj``; returns its sequence. Raises ``StorageError`` once failed."""
         if self._failure is not None:
             raise StorageError(f"the journal has failed and accepts no more events: {self._failure}")
-        value = self._encode(obj)
+        try:
+            value = _dumps(self._encoders[type(obj)](obj), option=_DUMPS_OPTIONS)
+        except (KeyError, TypeError, AttributeError):
+            value = self._encode(obj)  # the codec's own error (an unregistered class, a bad field)
         seq = self.last_sequence + 1
-        self._enqueue(self._channel, seq_key(seq), value)
+        self._append_record(seq_key(seq), value)
         self.last_sequence = seq
         return seq
 
@@ -100,7 +106,7 @@ class Journal:
             raise StorageError(f"the journal has failed and accepts no more events: {self._failure}")
         value = self._encode(obj)
         seq = self.last_sequence + 1
-        self._enqueue(self._channel, seq_key(seq), value)
+        self._append_record(seq_key(seq), value)
         self.last_sequence = seq
         return DurableSequence(self, seq)
 
@@ -109,7 +115,7 @@ class Journal:
         if self._failure is not None:
             raise StorageError(f"the journal has failed and accepts no more events: {self._failure}")
         seq = self.last_sequence + 1
-        self._enqueue(self._channel, seq_key(seq), value)
+        self._append_record(seq_key(seq), value)
         self.last_sequence = seq
         return seq
 
