@@ -152,3 +152,16 @@ async def test_journal_when_event_field_cannot_be_encoded_then_codec_error_and_s
         (2, CODEC.encode(good[1])),
     ]
     await p.close()
+
+
+def test_compact_when_record_of_any_size_then_equal_fresh_copy() -> None:
+    """The long-queue copy (``b"%b" % value``) is byte for byte the record, at every size (records
+    past the 512-byte stack buffer included) and never the record object itself."""
+    from engine.store.writer import _compact
+
+    for size in (0, 1, 137, 511, 512, 513, 4096, 70_000):
+        value = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+        value = b"%" + value[1:] if value else value  # a format character in the data changes nothing
+        copy = _compact(value)
+        assert copy == value and type(copy) is bytes and len(copy) == size
+        assert copy is not value or size <= 1  # (the empty and one-byte bytes are shared singletons)
