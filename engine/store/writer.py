@@ -1,7 +1,8 @@
 """The one LMDB writer: a FIFO from the loop, one write transaction per batch (group commit).
 
-The loop thread enqueues ``(channel, key, value)`` items (``Journal.append``, ``StateStore.put``,
-``AuditLog.append``); enqueueing never blocks. Each batch is written in one write transaction
+The loop thread enqueues ``(channel, key, value)`` items (``StateStore.put``, ``AuditLog.append``)
+and, through the ``appender`` of the one bulk channel (``Journal.append``), bare ``(key, value)``
+pairs; enqueueing never blocks. Each batch is written in one write transaction
 (``putmulti`` per run of one channel, so a state write queued next to journal appends lands in the
 same transaction, in order), then every waiter up to that batch's last ticket is resolved and each
 channel is told the last key it committed. Where the commit runs depends on ``store.durability``:
