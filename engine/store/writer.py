@@ -144,7 +144,7 @@ class StoreWriter:
         #: its database; 0: none.
         self._pair_channel = 0
         self._pair_db: Any = None
-        #: Loop mode: enqueueing is open (started, not stopping, not failed): one flag to test.
+        #: Enqueueing is open (started, not stopping, not failed): one flag to test per record.
         self._accepting = False
         self._wakeup = threading.Event()
         self._idle = False
@@ -211,9 +211,10 @@ class StoreWriter:
             return
         self._loop = loop or self._loop or asyncio.get_running_loop()
         self._started = True
-        self._accepting = self.on_loop and self._failure is None and not self._stopping
         if not self.on_loop:
             self._thread = threading.Thread(target=self._run, name="lmdb-writer", daemon=True)
+        self._accepting = self._failure is None and not self._stopping
+        if self._thread is not None:
             self._thread.start()
 
     @property
@@ -248,11 +249,11 @@ class StoreWriter:
         return self._enqueue_to_thread(channel, key, value)
 
     def _enqueue_to_thread(self, channel: int, key: bytes, value: Any) -> int:
-        if self._failure is not None:
-            raise self._failure
-        queue = self._queue
-        if self._stopping or self._thread is None:
+        if not self._accepting:
+            if self._failure is not None:
+                raise self._failure
             raise StorageError("the store writer is not running")
+        queue = self._queue
         n = len(queue)
         if n >= self._max_pending:
             raise ResourceExhaustedError(
@@ -272,11 +273,11 @@ class StoreWriter:
 
     def _append_to_thread(self, key: bytes, value: bytes) -> int:
         """``_enqueue_to_thread`` for the appender channel: the record queued as a bare pair."""
-        if self._failure is not None:
-            raise self._failure
-        queue = self._queue
-        if self._stopping or self._thread is None:
+        if not self._accepting:
+            if self._failure is not None:
+                raise self._failure
             raise StorageError("the store writer is not running")
+        queue = self._queue
         n = len(queue)
         if n >= self._max_pending:
             raise ResourceExhaustedError(
@@ -408,6 +409,7 @@ class StoreWriter:
         if self._thread is None:
             return
         self._stopping = True
+        self._accepting = False
         self._idle = False
         self._wakeup.set()
         await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
@@ -436,6 +438,7 @@ class StoreWriter:
         if self._thread is None:
             return
         self._stopping = True
+        self._accepting = False
         self._idle = False
         self._wakeup.set()
         self._thread.join(timeout_s)
@@ -549,6 +552,7 @@ class StoreWriter:
                 # Stop accepting at once (the loop's flag follows via _on_failed); nothing queued
                 # after a failed batch may commit, or the journal would have a hole.
                 self._failure = error
+                self._accepting = False
                 queue.clear()
                 self._post(self._on_failed, error)
                 return

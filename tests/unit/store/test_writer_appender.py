@@ -165,3 +165,25 @@ def test_compact_when_record_of_any_size_then_equal_fresh_copy() -> None:
         copy = _compact(value)
         assert copy == value and type(copy) is bytes and len(copy) == size
         assert copy is not value or size <= 1  # (the empty and one-byte bytes are shared singletons)
+
+
+async def test_appender_when_writer_thread_fails_then_later_appends_get_the_error(tmp_path: Path) -> None:
+    store = open_store(tmp_path / "lmdb", durability="sync")
+    writer = StoreWriter(store)
+    db = store.db(b"t_log")
+    append = writer.appender(writer.channel(db, append_only=True))
+    writer.start()
+    append(b"k5", b"five")
+    assert await asyncio.wait_for(writer.flush(), 5) == 1
+    append(b"k3", b"lower")
+    with pytest.raises(StorageError, match="strictly increasing"):
+        await asyncio.wait_for(writer.flush(), 5)
+    assert not writer.running
+    with pytest.raises(StorageError, match="strictly increasing"):
+        append(b"k9", b"later")
+    with pytest.raises(StorageError, match="strictly increasing"):
+        writer.enqueue(1, b"k9", b"later")
+    assert _rows(store, db) == [(b"k5", b"five")]
+    with pytest.raises(StorageError):
+        await writer.close()
+    store.close(time.time_ns())
