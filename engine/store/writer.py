@@ -248,19 +248,25 @@ class StoreWriter:
             return self._enqueue_on_loop(channel, key, value)
         return self._enqueue_to_thread(channel, key, value)
 
+    # The four enqueue paths below (item or bare pair; thread or loop) are written out in full: each
+    # is one call per record on the order path. What they refuse with is built here, off that path.
+    def _refusal(self) -> StorageError:
+        return self._failure if self._failure is not None else StorageError("the store writer is not running")
+
+    def _backlog(self) -> ResourceExhaustedError:
+        return ResourceExhaustedError(
+            f"store write queue full ({self._max_pending} items): the disk is not keeping up",
+            retry_after_ms=10,
+            reason="STORE_BACKLOG",
+        )
+
     def _enqueue_to_thread(self, channel: int, key: bytes, value: Any) -> int:
         if not self._accepting:
-            if self._failure is not None:
-                raise self._failure
-            raise StorageError("the store writer is not running")
+            raise self._refusal()
         queue = self._queue
         n = len(queue)
         if n >= self._max_pending:
-            raise ResourceExhaustedError(
-                f"store write queue full ({self._max_pending} items): the disk is not keeping up",
-                retry_after_ms=10,
-                reason="STORE_BACKLOG",
-            )
+            raise self._backlog()
         if n >= COMPACT_AFTER and type(value) is bytes:  # see _compact
             value = _compact(value)
         queue.append((channel, key, value))
@@ -274,17 +280,11 @@ class StoreWriter:
     def _append_to_thread(self, key: bytes, value: bytes) -> int:
         """``_enqueue_to_thread`` for the appender channel: the record queued as a bare pair."""
         if not self._accepting:
-            if self._failure is not None:
-                raise self._failure
-            raise StorageError("the store writer is not running")
+            raise self._refusal()
         queue = self._queue
         n = len(queue)
         if n >= self._max_pending:
-            raise ResourceExhaustedError(
-                f"store write queue full ({self._max_pending} items): the disk is not keeping up",
-                retry_after_ms=10,
-                reason="STORE_BACKLOG",
-            )
+            raise self._backlog()
         if n >= COMPACT_AFTER and type(value) is bytes:
             value = b"%b" % value  # see _compact (inline: no call per record)
         queue.append((key, value))
@@ -298,17 +298,11 @@ class StoreWriter:
     def _append_on_loop(self, key: bytes, value: bytes) -> int:
         """``_enqueue_on_loop`` for the appender channel: the record queued as a bare pair."""
         if not self._accepting:
-            if self._failure is not None:
-                raise self._failure
-            raise StorageError("the store writer is not running")
+            raise self._refusal()
         batch = self._batch
         n = len(batch)
         if n >= self._max_pending:
-            raise ResourceExhaustedError(
-                f"store write queue full ({self._max_pending} items): the disk is not keeping up",
-                retry_after_ms=10,
-                reason="STORE_BACKLOG",
-            )
+            raise self._backlog()
         if n >= COMPACT_AFTER and type(value) is bytes:
             value = b"%b" % value  # see _compact
         batch.append((key, value))
@@ -323,17 +317,11 @@ class StoreWriter:
 
     def _enqueue_on_loop(self, channel: int, key: bytes, value: Any) -> int:
         if not self._accepting:
-            if self._failure is not None:
-                raise self._failure
-            raise StorageError("the store writer is not running")
+            raise self._refusal()
         batch = self._batch
         n = len(batch)
         if n >= self._max_pending:
-            raise ResourceExhaustedError(
-                f"store write queue full ({self._max_pending} items): the disk is not keeping up",
-                retry_after_ms=10,
-                reason="STORE_BACKLOG",
-            )
+            raise self._backlog()
         if n >= COMPACT_AFTER and type(value) is bytes:  # see _compact
             value = _compact(value)
         batch.append((channel, key, value))
