@@ -99,19 +99,12 @@ class RiskLimits:
 
 @dataclass(slots=True)
 class _Grid:
-    """What the hot path needs of an instrument: its index, price / size precisions and steps (a
-    value at the grid's own precision converts to ticks / lots with one integer division)."""
+    """What the hot path needs of an instrument: its index and price / size precisions."""
 
     ix: int
     instrument: Instrument
     price_precision: int
     size_precision: int
-    price_step: int = 0
-    size_step: int = 0
-
-    def __post_init__(self) -> None:
-        self.price_step = self.instrument.price_increment.raw
-        self.size_step = self.instrument.size_increment.raw
 
 
 @dataclass(slots=True)
@@ -563,18 +556,9 @@ class RiskEngine:
         the fill names it), so the OMS's risk adapters bind it directly (no adapter frame per fill)."""
         # Once per fill: the registry lookups are inlined (the helpers only run to raise).
         grid = self._instruments.get(event.instrument_id) or self._grid(event.instrument_id)
-        # ``quantity_to_lots`` / ``price_to_ticks`` inlined for a value at the grid's own precision
-        quantity, price = event.last_quantity, event.last_price
-        raw, step = quantity._raw, grid.size_step
-        if quantity._precision == grid.size_precision and not raw % step:
-            lots = raw // step
-        else:
-            lots = grid.instrument.quantity_to_lots(quantity)
-        raw, step = price._raw, grid.price_step
-        if price._precision == grid.price_precision and not raw % step:
-            ticks = raw // step
-        else:
-            ticks = grid.instrument.price_to_ticks(price)
+        instrument = grid.instrument
+        lots = instrument.quantity_to_lots(event.last_quantity)
+        ticks = instrument.price_to_ticks(event.last_price)
         account_id = event.account_id
         acc = self._accounts.get(account_id)
         if acc is None:
@@ -648,13 +632,7 @@ class RiskEngine:
         grid = self._instruments.get(tick.instrument_id)
         if grid is None:
             return False
-        # Every tick: a price at the grid's precision (as the feeds build them) converts inline.
-        price, step = tick.price, grid.price_step
-        if price._precision == grid.price_precision and not price._raw % step:
-            ticks = price._raw // step
-        else:
-            ticks = grid.instrument.price_to_ticks(price)
-        self._gate.on_trade(grid.ix, ticks, tick.ts_init)
+        self._gate.on_trade(grid.ix, grid.instrument.price_to_ticks(tick.price), tick.ts_init)
         return True
 
     def on_quote_tick(self, tick: QuoteTick) -> bool:
@@ -662,21 +640,9 @@ class RiskEngine:
         grid = self._instruments.get(tick.instrument_id)
         if grid is None:
             return False
-        # Every quote: prices at the grid's precision (as the feeds build them) convert inline.
-        step, precision = grid.price_step, grid.price_precision
-        bid_ticks = ask_ticks = 0
-        if tick.bid_size._raw:
-            price = tick.bid_price
-            if price._precision == precision and not price._raw % step:
-                bid_ticks = price._raw // step
-            else:
-                bid_ticks = grid.instrument.price_to_ticks(price)
-        if tick.ask_size._raw:
-            price = tick.ask_price
-            if price._precision == precision and not price._raw % step:
-                ask_ticks = price._raw // step
-            else:
-                ask_ticks = grid.instrument.price_to_ticks(price)
+        to_ticks = grid.instrument.price_to_ticks
+        bid_ticks = to_ticks(tick.bid_price) if tick.bid_size._raw else 0
+        ask_ticks = to_ticks(tick.ask_price) if tick.ask_size._raw else 0
         self._gate.on_quote(grid.ix, bid_ticks, ask_ticks, tick.ts_init)
         return True
 
