@@ -144,16 +144,8 @@ class BacktestRisk:
                 fed[iid] = current
 
     def check_submit(self, command: SubmitOrder, ts_ns: int) -> RiskDecision:
-        if self._stale:  # ``_feed`` inline (once per order)
-            self._stale = False
-            fed = self._fed
-            for iid, current in self._current.items():
-                if fed.get(iid) != current:
-                    ticks, ts = current
-                    ix = self._ix[iid]
-                    self._gate.on_quote(ix, ticks, ticks, ts)
-                    self._gate.on_trade(ix, ticks, ts)
-                    fed[iid] = current
+        if self._stale:
+            self._feed()
         return self._risk.check_submit(command, ts_ns)
 
     def check_amend(self, command: AmendOrder, ts_ns: int) -> RiskDecision:
