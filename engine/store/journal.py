@@ -27,7 +27,7 @@ from collections.abc import Generator, Iterator
 from typing import Any
 
 from engine.core.errors import StorageError
-from engine.store.codec import _DUMPS_OPTIONS, CODEC, Codec, _dumps
+from engine.store.codec import CODEC, Codec
 from engine.store.lmdb_store import LmdbStore
 from engine.store.writer import StoreWriter
 
@@ -64,7 +64,6 @@ class Journal:
         self._writer = writer
         self._codec = codec
         self._encode = codec.encode
-        self._encoders = codec._encoders
         self._db = store.db(JOURNAL_DB)
         self._channel = writer.channel(
             self._db, append_only=True, on_committed=self._on_committed, on_failed=self._on_failed
@@ -90,10 +89,7 @@ class Journal:
         """Encode and queue ``obj``; returns its sequence. Raises ``StorageError`` once failed."""
         if self._failure is not None:
             raise StorageError(f"the journal has failed and accepts no more events: {self._failure}")
-        try:
-            value = _dumps(self._encoders[type(obj)](obj), option=_DUMPS_OPTIONS)
-        except (KeyError, TypeError, AttributeError):
-            value = self._encode(obj)  # the codec's own error (an unregistered class, a bad field)
+        value = self._encode(obj)
         seq = self.last_sequence + 1
         self._append_record(seq_key(seq), value)
         self.last_sequence = seq
