@@ -491,26 +491,18 @@ class OrderManager:
         return instrument
 
     def _check_submit(self, command: SubmitOrder) -> None:
-        if type(command) is not SubmitOrder and not isinstance(command, SubmitOrder):
+        if not isinstance(command, SubmitOrder):
             raise ValidationError("command", f"expected SubmitOrder, got {type(command).__name__}")
         instrument = self._instruments.get(command.instrument_id) or self._instrument(command.instrument_id)
-        quantity = command.quantity
-        if quantity._raw == 0:
+        if command.quantity._raw == 0:
             raise ValidationError("quantity", "must be positive")
-        # On the grid at the grid's own precision (the usual case) needs no conversion; anything else
-        # goes through the instrument's checks, which convert or raise the field's error.
-        if quantity._precision != instrument._size_precision or quantity._raw % instrument._size_step:
-            instrument.quantity_to_lots(quantity)
-        price = command.price
-        if price is not None and (
-            price._precision != instrument._price_precision or price._raw % instrument._price_step
-        ):
-            instrument.price_to_ticks(price)
-        price = command.trigger_price
-        if price is not None and (
-            price._precision != instrument._price_precision or price._raw % instrument._price_step
-        ):
-            instrument.price_to_ticks(price)
+        # The instrument's conversions check the grid (and raise the field's error); a value at the
+        # grid's own precision takes their shortcut.
+        instrument.quantity_to_lots(command.quantity)
+        if command.price is not None:
+            instrument.price_to_ticks(command.price)
+        if command.trigger_price is not None:
+            instrument.price_to_ticks(command.trigger_price)
         existing = self._orders.get((command.account_id, command.client_order_id))
         if existing is not None:
             raise DuplicateError(
