@@ -317,6 +317,7 @@ class Backtest:
         self._portfolio_fill = self.portfolio.on_fill
         self._orders_by_key = oms.find
         self._publish = self.bus.publish_c
+        oms.subscribe(self._on_order_event)
         self._order_topic = f"{TOPIC_ORDER_EVENTS}.{self.account}"
         #: Client order ids of our orders that are working (submitted and not finished).
         self._working: set[Any] = set()
@@ -366,14 +367,8 @@ class Backtest:
         # (bars take the host's fast path too); the bus carries them only for its own subscribers.
         host.attach(self.bus, order_events=False)
         self._host_order_event = host.on_order_event
-        self._host_order_types = host_types = host.order_event_types()
+        self._host_order_types = host.order_event_types()
         self._bus_order_events = self.bus.has_subscribers(self._order_topic)
-        # ``_on_order_event`` takes only the events it acts on (before the strategy can place an
-        # order): submits, the ones that may close an order, the host's; every one for the bus.
-        kinds = None
-        if host_types is not None and not self._bus_order_events:
-            kinds = _MAY_CLOSE | host_types | {OrderSubmitted}
-        self.oms.subscribe(self._on_order_event, kinds)
         host.start()
         self._settle_now()
 
@@ -556,8 +551,7 @@ class Backtest:
             self.oms.on_order_event(event, owned=True)
 
     def _on_order_event(self, event: OrderEvent) -> None:
-        """The order events the OMS applied (the kinds it acts on, see ``_host_start``; every one
-        while the host or the bus wants them all), in one dispatch: the portfolio and the fill log, the
+        """Every order event the OMS applied, in one dispatch: the portfolio and the fill log, the
         working set, the strategy host (only the event kinds it acts on, see
         ``StrategyHost.order_event_types``), and the bus topic ``events.order.<account>`` when
         something subscribed to it before the run started (nothing does by default: the host is

@@ -115,14 +115,10 @@ class OrderManager:
         self._orders: dict[OrderKey, Order] = {}
         self._by_index: list[Order] = []
         self._sequence = 0
-        #: (handler, the event classes it takes or None for every one), in subscription order.
-        self._subscribers: list[tuple[EventHandler, frozenset[type] | None]] = []
-        #: The subscribers of every event as a tuple, rebuilt on (un)subscribe: the per-event fan-out
-        #: iterates a snapshot (a handler may unsubscribe while called) without copying per event.
+        self._subscribers: list[EventHandler] = []
+        #: The subscribers as a tuple, rebuilt on (un)subscribe: the per-event fan-out iterates a
+        #: snapshot (a handler may unsubscribe while called) without copying the list per event.
         self._fanout: tuple[EventHandler, ...] = ()
-        #: Per event class some subscriber named in ``kinds``: its subscribers (in subscription
-        #: order); a class not in here goes to ``_fanout``. Empty while nobody named kinds.
-        self._fanout_of: dict[type, tuple[EventHandler, ...]] = {}
         #: Submits journalled but not sent yet: resolved once the command left (or never will).
         self._in_flight: dict[OrderKey, asyncio.Future[None]] = {}
         self._lists: dict[OrderKey, OrderList] = {}
@@ -145,36 +141,20 @@ class OrderManager:
     def add_instrument(self, instrument: Instrument) -> None:
         self._instruments[instrument.id] = instrument
 
-    def subscribe(self, handler: EventHandler, kinds: Iterable[type] | None = None) -> Callable[[], None]:
+    def subscribe(self, handler: EventHandler) -> Callable[[], None]:
         """Call ``handler(event)`` for every applied order event, in sequence order, on the loop.
-
-        ``kinds``: only events of these classes (exact classes: the event classes are final) reach
-        ``handler``, so a subscriber that ignores the others is not called for them (the backtester
-        acts on two of the four events of a filled market order). None: every event.
 
         Events reach subscribers when appended to the journal (a stream that acknowledges them to
         clients awaits the journal's durability first). Returns the unsubscribe function.
         """
-        entry = (handler, None if kinds is None else frozenset(kinds))
-        self._subscribers.append(entry)
-        self._build_fanout()
+        self._subscribers.append(handler)
+        self._fanout = tuple(self._subscribers)
 
         def unsubscribe() -> None:
-            self._subscribers.remove(entry)
-            self._build_fanout()
+            self._subscribers.remove(handler)
+            self._fanout = tuple(self._subscribers)
 
         return unsubscribe
-
-    def _build_fanout(self) -> None:
-        subscribers = self._subscribers
-        self._fanout = tuple(h for h, kinds in subscribers if kinds is None)
-        named: set[type] = set()
-        for _, kinds in subscribers:
-            if kinds is not None:
-                named |= kinds
-        self._fanout_of = {
-            cls: tuple(h for h, kinds in subscribers if kinds is None or cls in kinds) for cls in named
-        }
 
     @property
     def sequence(self) -> int:
@@ -728,8 +708,7 @@ class OrderManager:
         if not replaying:
             self._sequence = event.sequence
             self._append(event)  # (``_record``, inlined)
-            fanout_of = self._fanout_of
-            for handler in fanout_of.get(OrderInitialized, self._fanout) if fanout_of else self._fanout:
+            for handler in self._fanout:
                 try:
                     handler(event)
                 except Exception:
@@ -771,8 +750,7 @@ class OrderManager:
             raise
         self._sequence = sequence
         durable = self._append(event)
-        fanout_of = self._fanout_of
-        for handler in fanout_of.get(cls, self._fanout) if fanout_of else self._fanout:
+        for handler in self._fanout:
             try:
                 handler(event)
             except Exception:
@@ -785,8 +763,7 @@ class OrderManager:
 
     def _record(self, event: OrderEvent) -> Awaitable[None] | None:
         durable = self._append(event)
-        fanout_of = self._fanout_of
-        for handler in fanout_of.get(type(event), self._fanout) if fanout_of else self._fanout:
+        for handler in self._fanout:
             try:
                 handler(event)
             except Exception:

@@ -1,6 +1,6 @@
-"""Subscribers that name the event kinds they take, and a journal that is durable on append (its
-``append`` returns None, as the backtester's): the manager sends, amends and cancels as with any
-durable journal, and never reads that None as "a cancel is already pending"."""
+"""A journal that is durable on append (its ``append`` returns None, as the backtester's): the manager
+sends, amends and cancels as with any durable journal, and never reads that None as "a cancel is
+already pending"."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from engine.core.events import (
     OrderAccepted,
     OrderCanceled,
     OrderEvent,
-    OrderFilled,
     OrderInitialized,
     OrderPendingCancel,
     OrderPendingUpdate,
@@ -30,38 +29,6 @@ class DurableOnAppend:
 
     def commit_pending(self) -> bool:
         return True
-
-
-async def test_subscriber_with_kinds_when_order_fills_then_gets_only_those_kinds_in_order(h, kit):
-    kit.book(h)
-    fills: list[OrderEvent] = []
-    some: list[OrderEvent] = []
-    order: list[str] = []
-    h.oms.subscribe(fills.append, kinds=[OrderFilled])
-    h.oms.subscribe(some.append, kinds={OrderInitialized, OrderFilled})
-    # three subscribers of one kind, interleaved with one of every kind: called in subscription order
-    h.oms.subscribe(lambda e: order.append("a"), kinds=[OrderFilled])
-    every: list[OrderEvent] = []
-    unsubscribe = h.oms.subscribe(lambda e: (every.append(e), order.append("all")))
-    h.oms.subscribe(lambda e: order.append("b"), kinds=[OrderFilled])
-
-    await h.oms.submit(kit.order("m1", Side.BUY, "0.5"))
-    await h.settle()
-
-    assert [type(e) for e in every] == [OrderInitialized, OrderSubmitted, OrderAccepted, OrderFilled]
-    assert every == h.published == h.journal.records
-    assert fills == [every[3]]
-    assert some == [every[0], every[3]]
-    assert order == ["all", "all", "all", "a", "all", "b"]
-
-    unsubscribe()
-    await h.oms.submit(kit.order("m2", Side.BUY, "0.1"))
-    await h.settle()
-    assert len(every) == 4  # unsubscribed: nothing more
-    assert [type(e) for e in fills] == [OrderFilled, OrderFilled]
-    assert [type(e) for e in some] == [OrderInitialized, OrderFilled] * 2
-    assert order[6:] == ["a", "b"]  # the remaining kind subscribers, in order
-    assert h.published == h.journal.records  # the harness's own subscriber saw every event
 
 
 async def test_journal_durable_on_append_when_amend_and_cancel_then_sent_and_applied(h, kit):
