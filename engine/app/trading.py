@@ -366,6 +366,7 @@ class TradingCore:
                 accounts={sim.account: dict(sim.starting_balances)} if fresh else {},
                 order_latency_ns=sim.order_latency_us * 1_000,
                 report_latency_ns=sim.report_latency_us * 1_000,
+                closed_order_retention=sim.closed_order_retention,
             ),
         )
         durable = self.venue = DurableSimVenue(

@@ -79,6 +79,9 @@ class SimConfig(_Section):
     #: Simulated venue latency for our orders: command to matcher, and report back.
     order_latency_us: int = Field(0, ge=0, le=10_000_000)
     report_latency_us: int = Field(0, ge=0, le=10_000_000)
+    #: Finished orders (filled, canceled, rejected, expired) the simulated venue keeps for lookups,
+    #: the most recently finished; older ones are forgotten (bounds its memory and snapshots).
+    closed_order_retention: int = Field(10_000, ge=1, le=10_000_000)
     #: The account our orders trade from at the simulated venue, and its starting balances.
     account: str = Field("main", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/\-]+$")
     starting_balances: dict[str, str] = Field(default_factory=lambda: {"USD": "1000000"})

@@ -16,8 +16,14 @@ matcher time, ``ts_init`` the time the event reaches the engine (``ts_event + re
 
 Accounts: ``open_account`` (or ``SimVenueConfig.accounts``) for our accounts, which get events and
 balances; ``register_agent`` for the market simulator's agents, which trade on the same books but get
-no events and no balances. Client order ids are unique per account for the life of the venue
-(rejected ones included), so ``order(account, client_order_id)`` always answers reconciliation.
+no events and no balances. Client order ids are unique per account among the orders the venue
+remembers (rejected ones included), so ``order(account, client_order_id)`` answers reconciliation.
+
+Retention: every open order is kept; of the finished ones (filled, canceled, rejected, expired) only
+the ``SimVenueConfig.closed_order_retention`` most recently finished are, first finished first
+forgotten (``SimVenue._finished``). A forgotten order is an unknown order, as on an exchange whose
+order history expired. The rule depends only on the inputs, so ``snapshot`` + ``replay`` forgets
+exactly what the live venue forgot.
 """
 
 from __future__ import annotations
@@ -57,7 +63,8 @@ from engine.venues.sim.terms import DEFAULT_FEE_PRECISION, InstrumentTerms
 __all__ = ["SimFill", "SimOrderState", "SimPosition", "SimVenue", "SimVenueConfig", "VenueInput"]
 
 EventHandler = Callable[[Event], None]
-SNAPSHOT_VERSION = 1
+#: 2: adds ``closed_orders`` (the retained finished orders, oldest first). ``restore`` reads 1 too.
+SNAPSHOT_VERSION = 2
 
 #: ``VenueInput.kind``: every call that changes the venue's state (see ``set_input_recorder``).
 INPUT_COMMAND = 1
@@ -146,6 +153,9 @@ class SimVenueConfig:
     accounts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: Initial order-pool capacity per instrument (grows on demand).
     capacity: int = 4096
+    #: Finished orders of our accounts kept for ``order()`` lookups (the most recently finished);
+    #: older ones are forgotten, which bounds memory and the snapshot. Open orders are always kept.
+    closed_order_retention: int = 10_000
 
     def __post_init__(self) -> None:
         if self.order_latency_ns < 0 or self.report_latency_ns < 0:
@@ -154,6 +164,8 @@ class SimVenueConfig:
             raise ValidationError("stp_mode", f"must be one of {sorted(mx.STP_MODES)}")
         if self.trade_history < 1:
             raise ValidationError("trade_history", "must be >= 1")
+        if self.closed_order_retention < 1:
+            raise ValidationError("closed_order_retention", "must be >= 1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +338,9 @@ class SimVenue:
         self._next_index = 0
         self._orders: dict[tuple[AccountId, ClientOrderId], _Order] = {}
         self._live: dict[int, _Order] = {}
+        #: Keys of the finished orders still in ``_orders``, in the order they finished.
+        self._closed: deque[tuple[AccountId, ClientOrderId]] = deque()
+        self._retention = self._config.closed_order_retention
         self._next_vid = 1
         self._running = False
         self._recorder: Callable[[VenueInput], None] | None = None
@@ -643,6 +658,7 @@ class SimVenue:
             record.status = OrderStatus.REJECTED
             record.reason = reason
             record.leaves = 0
+            self._finished(key)
             out.append(self._rejected(cmd, ts, reason or "UNKNOWN_INSTRUMENT"))
             return
         record.vid = self._next_vid
@@ -674,6 +690,36 @@ class SimVenue:
             instrument_id=cmd.instrument_id,
             reason=reason,
         )
+
+    def _finished(self, key: tuple[AccountId, ClientOrderId]) -> None:
+        """Order ``key`` just finished (filled, canceled, rejected or expired: every path that ends
+        one of our orders calls this, once): remember it, and forget the oldest finished order once
+        more than ``closed_order_retention`` are remembered. Open orders are never forgotten.
+
+        Deterministic: the first-in first-out order depends only on the inputs (and on the
+        ``closed_orders`` list of the snapshot), so a venue rebuilt by ``restore`` + ``replay``
+        forgets exactly the orders the live one forgot. A forgotten order is unknown: ``order()``
+        answers None, a cancel or amend is rejected ``UNKNOWN_ORDER``, and its client order id is
+        accepted again. The engine never reuses one: ``OrderManager._check_submit`` refuses a
+        duplicate client order id among every order it knows, whatever the venue remembers.
+
+        Why this cannot hit an order the engine still treats as in flight: at a restart the order
+        manager reconciles every order its journal shows open (``OrderManager.reconcile``, called
+        from ``engine/app/trading.py``) by asking ``order()``. Such an order is open here, or
+        finished here with its final report not yet journalled by the engine. Open orders are never
+        forgotten, and a finished order is forgotten only after ``closed_order_retention`` later
+        orders of ours have finished; an order whose final report has not reached the journal
+        finished within the last report latency plus one journal commit (``DurableSimVenue``
+        delivers a report as soon as its input is durable), so it is among the most recent and
+        the retention (10_000 by default) keeps it. A tiny retention (tests) loses that margin.
+        """
+        closed = self._closed
+        closed.append(key)
+        if len(closed) > self._retention:
+            old = closed.popleft()
+            record = self._orders.get(old)
+            if record is not None and record.status not in _OPEN:  # (always: defensive)
+                del self._orders[old]
 
     def _working(self, account_id: AccountId, client_order_id: ClientOrderId) -> _Order | None:
         record = self._orders.get((account_id, client_order_id))
@@ -832,9 +878,11 @@ class SimVenue:
                 )
                 if leaves == 0:
                     del live[oid]
+                    self._finished((o.account, o.coid))
             elif kind == mx.REPORT_REJECTED:
                 o.status, o.reason, o.leaves = OrderStatus.REJECTED, _REASON[reason], 0
                 del live[oid]
+                self._finished((o.account, o.coid))
                 name = _REASON[reason]
                 out.append(
                     OrderRejected(
@@ -846,6 +894,7 @@ class SimVenue:
                 o.status = OrderStatus.EXPIRED if expired else OrderStatus.CANCELED
                 o.reason, o.leaves = _REASON[reason], 0
                 del live[oid]
+                self._finished((o.account, o.coid))
                 out.append((OrderExpired if expired else OrderCanceled)(ts_event=ts, ts_init=ts_init, **ids))
             elif kind == mx.REPORT_UPDATED:
                 o.qty, o.leaves, o.price, o.trigger = qty, leaves, price, trigger
@@ -1031,17 +1080,26 @@ class SimVenue:
             "balances": self._ledger.snapshot(),
             "markets": markets,
             "orders": [o.to_dict() for o in self._orders.values()],
+            "closed_orders": [list(key) for key in self._closed],
         }
 
     def restore(self, snapshot: Mapping[str, Any]) -> None:
         """Load a ``snapshot()`` into this venue, which must be new (no accounts opened by hand, no
-        orders) and list the same instruments."""
-        if snapshot.get("version") != SNAPSHOT_VERSION:
-            raise ValidationError("snapshot", f"unsupported version {snapshot.get('version')!r}")
-        if self._orders or self._live or self._agents:
+        orders) and list the same instruments.
+
+        A version-1 snapshot (before retention) has no ``closed_orders``: its finished orders are
+        taken as finished in the order of their ``ts_last``, then venue order id. Either way, more
+        finished orders than ``closed_order_retention`` are forgotten oldest first on the spot."""
+        version = snapshot.get("version")
+        if version not in (1, SNAPSHOT_VERSION):
+            raise ValidationError(
+                "snapshot", f"unsupported version {version!r} (this venue reads 1 and {SNAPSHOT_VERSION})"
+            )
+        if self._orders or self._live or self._agents or self._closed:
             raise ValidationError("snapshot", "restore needs a venue with no orders")
         if set(snapshot["markets"]) != {str(i) for i in self._markets}:
             raise ValidationError("snapshot", "the snapshot lists other instruments than this venue")
+        closed = _closed_keys(snapshot) if version == SNAPSHOT_VERSION else None
         for iid in list(self._markets):
             self._markets[iid] = market = self._new_market(self._markets[iid].terms.instrument)
             data = snapshot["markets"][str(iid)]
@@ -1083,7 +1141,48 @@ class SimVenue:
                         f"order {record.coid} is open in the snapshot but not on the book"
                     )
                 self._live[record.vid] = record
+        if closed is None:  # version 1
+            finished = [o for o in self._orders.values() if o.status not in _OPEN]
+            finished.sort(key=lambda o: (o.ts_last, o.vid))
+            closed = [(o.account, o.coid) for o in finished]
+        for key in closed:
+            self._finished(key)
         self._line.rearm()
+
+
+def _closed_keys(snapshot: Mapping[str, Any]) -> list[tuple[AccountId, ClientOrderId]]:
+    """The ``closed_orders`` of a version-2 snapshot, checked: each names a finished order of the
+    snapshot once, and every finished order of the snapshot is named."""
+    rows = snapshot.get("closed_orders")
+    if not isinstance(rows, list):
+        raise ValidationError("snapshot", "closed_orders is missing or not a list (version 2 lists it)")
+    finished = {
+        (data["account"], data["coid"])
+        for data in snapshot["orders"]
+        if OrderStatus(data["status"]) not in _OPEN
+    }
+    keys: list[tuple[AccountId, ClientOrderId]] = []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        if not isinstance(row, (list, tuple)) or len(row) != 2:
+            raise ValidationError(
+                "snapshot", f"closed_orders entry {row!r} is not [account, client order id]"
+            )
+        account, coid = row
+        if (account, coid) not in finished:
+            raise ValidationError(
+                "snapshot",
+                f"closed_orders names {account}/{coid}, which is not a finished order of the snapshot",
+            )
+        if (account, coid) in seen:
+            raise ValidationError("snapshot", f"closed_orders names {account}/{coid} twice")
+        seen.add((account, coid))
+        keys.append((AccountId(account), ClientOrderId(coid)))
+    if len(seen) != len(finished):
+        raise ValidationError(
+            "snapshot", f"closed_orders lists {len(seen)} finished orders, the snapshot has {len(finished)}"
+        )
+    return keys
 
 
 def unlisted_order_state(o: Any, venue_order_id: VenueOrderId | None) -> SimOrderState:
