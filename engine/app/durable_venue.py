@@ -20,7 +20,9 @@ microseconds whatever the size of the books (a full snapshot per report cost mil
 
 The venue also counts, durably, how many times each client order id reached it (derived from the
 logged commands), which makes "no order reached the venue twice" checkable after any number of
-crashes.
+crashes. The counts are kept as long as the venue remembers the order (open, or among its
+``closed_order_retention`` most recently finished); an id that arrived more than once is kept for
+good. Each snapshot drops the rest, so the counts stay as bounded as the venue's order table.
 """
 
 from __future__ import annotations
@@ -92,6 +94,13 @@ def _count(received: dict[str, int], recorded: VenueInput) -> None:
     if recorded.kind == INPUT_COMMAND and isinstance(command, SubmitOrder):
         key = f"{command.account_id}/{command.client_order_id}"
         received[key] = received.get(key, 0) + 1
+
+
+def _remembered(received: dict[str, int], venue: SimVenue) -> dict[str, int]:
+    """The receipt counts worth keeping: those of the orders ``venue`` still knows, and every id
+    that reached it more than once (an incident: kept for good)."""
+    known = {f"{account}/{coid}" for account, coid in venue.order_keys()}
+    return {key: n for key, n in received.items() if n > 1 or key in known}
 
 
 class DurableSimVenue:
@@ -170,6 +179,7 @@ class DurableSimVenue:
         """Queue the whole venue with the input sequence it covers; prune the covered log."""
         self._snapshot_scheduled = False
         previous, seq = self.snapshot_sequence, self.input_sequence
+        self.received = _remembered(self.received, self.venue)
         ticket = self._state.put(
             TABLE,
             KEY_STATE,

@@ -471,6 +471,11 @@ class SimVenue:
         record = self._orders.get((account_id, client_order_id))
         return None if record is None else self._state(record)
 
+    def order_keys(self) -> list[tuple[AccountId, ClientOrderId]]:
+        """(account, client order id) of every order the venue still knows: the open ones and the
+        most recently finished (``closed_order_retention``)."""
+        return list(self._orders)
+
     def open_orders(
         self, account_id: AccountId | None = None, instrument_id: InstrumentId | None = None
     ) -> list[SimOrderState]:

@@ -49,7 +49,9 @@ def _submit(n: int, side: Side, price: str | None) -> SubmitOrder:
 class _Run:
     """A venue with the market simulator on a test clock, made durable in a real LMDB store."""
 
-    def __init__(self, path: Path, *, snapshot_every: int = 50_000, fresh: bool = True) -> None:
+    def __init__(
+        self, path: Path, *, snapshot_every: int = 50_000, fresh: bool = True, retention: int = 10_000
+    ) -> None:
         register_codec()
         self.clock = TestClock(START_NS)
         self.store = LmdbStore(path, map_size_mb=256, durability="async")
@@ -60,7 +62,10 @@ class _Run:
         self.venue = SimVenue(
             default_instruments(),
             self.clock,
-            SimVenueConfig(accounts={"main": {"USD": "1000000"}} if saved is None else {}),
+            SimVenueConfig(
+                accounts={"main": {"USD": "1000000"}} if saved is None else {},
+                closed_order_retention=retention,
+            ),
         )
         self.delivered: list[Event] = []
         self.durable = DurableSimVenue(
@@ -157,3 +162,28 @@ async def test_durable_venue_when_log_has_a_gap_then_restore_refuses(tmp_path: P
     await run.close(clean=False)
     with pytest.raises(Exception, match="input log has a gap"):
         _Run(tmp_path / "lmdb")
+
+
+async def test_durable_venue_when_orders_forgotten_then_their_receipts_go_at_the_next_snapshot(
+    tmp_path: Path,
+) -> None:
+    run = _Run(tmp_path / "lmdb", retention=2)
+    await run.steps(20)
+    run.venue.send(_submit(0, Side.BUY, "1000.0"))  # rests far from the market: stays open
+    for n in range(1, 6):  # IOC market orders: each finishes at once
+        run.venue.send(_submit(n, Side.BUY, None))
+        await run.steps(1)
+    run.venue.send(_submit(5, Side.BUY, None))  # o-5 again: refused, but it did reach the venue twice
+    await run.steps(1)
+    assert sorted(key for _, key in run.venue.order_keys()) == ["o-0", "o-4", "o-5"]
+    # Until the next snapshot every receipt is still counted.
+    assert run.durable.received == {f"main/o-{n}": 1 for n in range(5)} | {"main/o-5": 2}
+    await run.durable.flush()  # a snapshot
+    # The open order, the two most recently finished ones, and the incident, kept for good.
+    expected = {"main/o-0": 1, "main/o-4": 1, "main/o-5": 2}
+    assert run.durable.received == expected
+    await run.close(clean=True)
+
+    again = _Run(tmp_path / "lmdb", retention=2)
+    assert again.durable.received == expected
+    await again.close(clean=True)
