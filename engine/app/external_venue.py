@@ -351,9 +351,10 @@ class ExternalVenue:
     def build_paper(self, fresh: bool) -> PaperVenue:
         books = {iid: self.feed.books[iid] for iid in self.instruments}
         accounts = {str(self._account): dict(self.paper_balances)} if fresh else {}
-        self.paper = PaperVenue(
-            books, self._clock, PaperVenueConfig(accounts=accounts), name=f"paper-{self._config.venue.name}"
+        config = PaperVenueConfig(
+            accounts=accounts, closed_order_retention=self._config.venue.paper_closed_order_retention
         )
+        self.paper = PaperVenue(books, self._clock, config, name=f"paper-{self._config.venue.name}")
         return self.paper
 
     def starting_balances(self) -> dict[str, Money]:

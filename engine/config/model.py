@@ -320,6 +320,9 @@ class VenueConfig(_Section):
     paper_balances: dict[str, str] = Field(default_factory=dict)
     #: Paper mode: the starting balance in the symbols' quote currency when paper_balances names none.
     paper_quote_balance: str = "100000"
+    #: Paper mode: finished orders the paper venue keeps for lookups, the most recently finished;
+    #: older ones are forgotten (bounds its memory and its durable state). Open orders always stay.
+    paper_closed_order_retention: int = Field(10_000, ge=1, le=10_000_000)
     #: An instrument without its own risk.instruments entry: max order quantity and max position are
     #: these notionals (quote currency) at its reference price at start, rounded down to the lot (the
     #: order quantity also capped by the market's maximum). "0": no derived limits (orders denied).

@@ -31,10 +31,19 @@ Fill model (documented because every paper venue is a model):
 
 Validation and reason names are the simulated venue's (``VenueReason``); fees use the same integer
 rule as the matcher (``InstrumentTerms``). Balances move as in ``Ledger`` (no funds check).
+
+Retention (as at the simulated venue): every open order is kept; of the finished ones (filled,
+canceled, rejected, expired) only the ``PaperVenueConfig.closed_order_retention`` most recently
+finished are, first finished first forgotten (``PaperVenue._finished``). A forgotten order is an
+unknown order, as on an exchange whose order history expired. Client order ids are unique per
+account among the orders the venue remembers (rejected ones included). The rule depends only on the
+inputs, so a venue restored from a ``snapshot`` and fed the same commands and market data forgets
+exactly what the live one forgot.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +78,8 @@ from engine.venues.sim.venue import SimFill, SimOrderState, SimPosition, unliste
 __all__ = ["PaperVenue", "PaperVenueConfig"]
 
 EventHandler = Callable[[Event], None]
+#: 2: adds ``closed_orders`` (the retained finished orders, oldest first). ``restore`` reads 1 too.
+SNAPSHOT_VERSION = 2
 _MAX = (1 << 53) - 1
 _OPEN = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
 _MAKER, _TAKER = int(LiquiditySide.MAKER), int(LiquiditySide.TAKER)
@@ -102,12 +113,17 @@ class PaperVenueConfig:
     accounts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     #: Deepest level a taking order walks.
     max_walk_levels: int = 1000
+    #: Finished orders kept for ``order()`` lookups (the most recently finished); older ones are
+    #: forgotten, which bounds memory and the snapshot. Open orders are always kept.
+    closed_order_retention: int = 10_000
 
     def __post_init__(self) -> None:
         if self.order_latency_ns < 0 or self.report_latency_ns < 0:
             raise ValidationError("latency", "must be >= 0 ns")
         if self.max_walk_levels < 1:
             raise ValidationError("max_walk_levels", "must be >= 1")
+        if self.closed_order_retention < 1:
+            raise ValidationError("closed_order_retention", "must be >= 1")
 
 
 class _Paper:
@@ -206,6 +222,9 @@ class PaperVenue:
         self._positions: dict[tuple[AccountId, InstrumentId], int] = {}
         self._orders: dict[tuple[AccountId, ClientOrderId], _Paper] = {}
         self._live: dict[int, _Paper] = {}
+        #: Keys of the finished orders still in ``_orders``, in the order they finished.
+        self._closed: deque[tuple[AccountId, ClientOrderId]] = deque()
+        self._retention = cfg.closed_order_retention
         self._last_trade: dict[InstrumentId, int] = {}
         self._next_vid = 1
         self._next_trade = 1
@@ -449,6 +468,7 @@ class PaperVenue:
         reason = self._validate(cmd, o, ts)
         if reason is not None:
             o.status, o.reason, o.leaves = OrderStatus.REJECTED, reason, 0
+            self._finished(key)
             out.append(
                 rejected(OrderRejected, ts_event=ts, ts_init=self._ts_init(ts), **self._ids(o), reason=reason)
             )
@@ -664,6 +684,7 @@ class PaperVenue:
         if o.leaves == 0:
             self._live.pop(o.vid, None)
             o.state = "done"
+            self._finished((o.account, o.coid))
         elif reduce_only and self._reducible(o) == 0:
             self._close(o, ts, "REDUCE_ONLY_EXHAUSTED", out)
 
@@ -674,12 +695,46 @@ class PaperVenue:
         o.leaves = 0
         o.reason = reason
         o.ts_last = ts
+        self._finished((o.account, o.coid))
         if reason == "GTD_EXPIRED":
             o.status = OrderStatus.EXPIRED
             out.append(OrderExpired(ts_event=ts, ts_init=self._ts_init(ts), **self._ids(o)))
         else:
             o.status = OrderStatus.CANCELED
             out.append(OrderCanceled(ts_event=ts, ts_init=self._ts_init(ts), **self._ids(o)))
+
+    def _finished(self, key: tuple[AccountId, ClientOrderId]) -> None:
+        """Order ``key`` just finished (filled, canceled, rejected or expired: every path that ends
+        an order calls this, once): remember it, and forget the oldest finished order once more than
+        ``closed_order_retention`` are remembered. Open orders are never forgotten. On the fill path
+        of every order: a deque append and a length check (and, once full, one delete).
+
+        Deterministic: the first-in first-out order depends only on the inputs (and on the
+        ``closed_orders`` list of the snapshot), so a venue restored from a snapshot and fed the
+        same commands and market data forgets exactly the orders the live one forgot. A forgotten
+        order is unknown: ``order()`` answers None, a cancel or amend is rejected ``UNKNOWN_ORDER``,
+        and its client order id is accepted again. The engine never reuses one: the order manager
+        (``OrderManager._check_submit``) refuses a duplicate client order id among every order it
+        knows, whatever the venue remembers; the backtester never asks the venue about old orders.
+
+        Why this cannot hit an order the engine still treats as in flight: at a restart the paper
+        venue is restored from its last durable state (``DurablePaperVenue``, restored in
+        ``engine/app/trading.py``), and the order manager reconciles every order its journal shows
+        open (``OrderManager.reconcile``) by asking ``order()``. Such an order is open in that
+        state, or finished there with its final report not yet journalled by the engine. Open
+        orders are never forgotten, and a finished order is forgotten only after
+        ``closed_order_retention`` later orders have finished; an order whose final report has not
+        reached the journal finished within the last report latency plus one state write plus one
+        journal commit (``DurablePaperVenue`` delivers a batch of reports as soon as the state that
+        holds them is durable), so it is among the most recent and the retention (10_000 by
+        default) keeps it. A tiny retention (tests) loses that margin.
+        """
+        closed = self._closed
+        closed.append(key)
+        if len(closed) > self._retention:
+            # Every key in the FIFO is a finished order still in ``_orders`` (a key is appended
+            # once, when its order finishes, and its client order id is refused until it goes).
+            del self._orders[closed.popleft()]
 
     def _run_triggers(self, iid: InstrumentId, ts: int, out: list[Event]) -> None:
         last = self._last_trade.get(iid, 0)
@@ -836,7 +891,7 @@ class PaperVenue:
     def snapshot(self) -> dict[str, Any]:
         """Paper venue state as plain data (the external books are market data, not included)."""
         return {
-            "version": 1,
+            "version": SNAPSHOT_VERSION,
             "next_venue_order_id": self._next_vid,
             "next_trade": self._next_trade,
             "balances": self._ledger.snapshot(),
@@ -850,13 +905,24 @@ class PaperVenue:
                 }
                 for o in self._orders.values()
             ],
+            "closed_orders": [list(key) for key in self._closed],
         }
 
     def restore(self, snapshot: Mapping[str, Any]) -> None:
-        if snapshot.get("version") != 1:
-            raise ValidationError("snapshot", f"unsupported version {snapshot.get('version')!r}")
-        if self._orders:
+        """Load a ``snapshot()`` into this venue, which must have no orders.
+
+        A version-1 snapshot (before retention) has no ``closed_orders``: its finished orders are
+        taken as finished in the order of their ``ts_last``, then venue order id (orders rejected at
+        submit have none: then in the snapshot's order, which is submission order). Either way, more
+        finished orders than ``closed_order_retention`` are forgotten oldest first on the spot."""
+        version = snapshot.get("version")
+        if version not in (1, SNAPSHOT_VERSION):
+            raise ValidationError(
+                "snapshot", f"unsupported version {version!r} (this venue reads 1 and {SNAPSHOT_VERSION})"
+            )
+        if self._orders or self._live or self._closed:
             raise ValidationError("snapshot", "restore needs a venue with no orders")
+        closed = _closed_keys(snapshot) if version == SNAPSHOT_VERSION else None  # checked first
         self._next_vid = snapshot["next_venue_order_id"]
         self._next_trade = snapshot["next_trade"]
         self._ledger = Ledger()
@@ -878,7 +944,49 @@ class PaperVenue:
                 self._live[o.vid] = o
                 if o.tif == TimeInForce.GTD:
                     self._gtd_seen = True
+        if closed is None:  # version 1
+            finished = sorted(
+                (o for o in self._orders.values() if o.status not in _OPEN), key=lambda o: (o.ts_last, o.vid)
+            )
+            closed = [(o.account, o.coid) for o in finished]
+        for key in closed:
+            self._finished(key)
         self._line.rearm()
+
+
+def _closed_keys(snapshot: Mapping[str, Any]) -> list[tuple[AccountId, ClientOrderId]]:
+    """The ``closed_orders`` of a version-2 snapshot, checked: each names a finished order of the
+    snapshot once, and every finished order of the snapshot is named."""
+    rows = snapshot.get("closed_orders")
+    if not isinstance(rows, list):
+        raise ValidationError("snapshot", "closed_orders is missing or not a list (version 2 lists it)")
+    finished = {
+        (data["account"], data["coid"])
+        for data in snapshot["orders"]
+        if OrderStatus(data["status"]) not in _OPEN
+    }
+    keys: list[tuple[AccountId, ClientOrderId]] = []
+    seen: set[tuple[str, str]] = set()
+    for row in rows:
+        if not isinstance(row, (list, tuple)) or len(row) != 2 or not all(isinstance(v, str) for v in row):
+            raise ValidationError(
+                "snapshot", f"closed_orders entry {row!r} is not [account, client order id]"
+            )
+        account, coid = row
+        if (account, coid) not in finished:
+            raise ValidationError(
+                "snapshot",
+                f"closed_orders names {account}/{coid}, which is not a finished order of the snapshot",
+            )
+        if (account, coid) in seen:
+            raise ValidationError("snapshot", f"closed_orders names {account}/{coid} twice")
+        seen.add((account, coid))
+        keys.append((AccountId(account), ClientOrderId(coid)))
+    if len(seen) != len(finished):
+        raise ValidationError(
+            "snapshot", f"closed_orders lists {len(seen)} finished orders, the snapshot has {len(finished)}"
+        )
+    return keys
 
 
 def _with(o: _Paper, **changes: int) -> _Paper:
