@@ -72,6 +72,7 @@ from engine.marketdata.book import OrderBook
 from engine.venues.sim.delay import DelayLine
 from engine.venues.sim.ledger import Ledger
 from engine.venues.sim.reasons import REASON_DETAILS, rejected
+from engine.venues.sim.retention import closed_keys
 from engine.venues.sim.terms import DEFAULT_FEE_PRECISION, InstrumentTerms
 from engine.venues.sim.venue import SimFill, SimOrderState, SimPosition, unlisted_order_state
 
@@ -922,7 +923,7 @@ class PaperVenue:
             )
         if self._orders or self._live or self._closed:
             raise ValidationError("snapshot", "restore needs a venue with no orders")
-        closed = _closed_keys(snapshot) if version == SNAPSHOT_VERSION else None  # checked first
+        closed = closed_keys(snapshot, _OPEN) if version == SNAPSHOT_VERSION else None  # checked first
         self._next_vid = snapshot["next_venue_order_id"]
         self._next_trade = snapshot["next_trade"]
         self._ledger = Ledger()
@@ -952,41 +953,6 @@ class PaperVenue:
         for key in closed:
             self._finished(key)
         self._line.rearm()
-
-
-def _closed_keys(snapshot: Mapping[str, Any]) -> list[tuple[AccountId, ClientOrderId]]:
-    """The ``closed_orders`` of a version-2 snapshot, checked: each names a finished order of the
-    snapshot once, and every finished order of the snapshot is named."""
-    rows = snapshot.get("closed_orders")
-    if not isinstance(rows, list):
-        raise ValidationError("snapshot", "closed_orders is missing or not a list (version 2 lists it)")
-    finished = {
-        (data["account"], data["coid"])
-        for data in snapshot["orders"]
-        if OrderStatus(data["status"]) not in _OPEN
-    }
-    keys: list[tuple[AccountId, ClientOrderId]] = []
-    seen: set[tuple[str, str]] = set()
-    for row in rows:
-        if not isinstance(row, (list, tuple)) or len(row) != 2 or not all(isinstance(v, str) for v in row):
-            raise ValidationError(
-                "snapshot", f"closed_orders entry {row!r} is not [account, client order id]"
-            )
-        account, coid = row
-        if (account, coid) not in finished:
-            raise ValidationError(
-                "snapshot",
-                f"closed_orders names {account}/{coid}, which is not a finished order of the snapshot",
-            )
-        if (account, coid) in seen:
-            raise ValidationError("snapshot", f"closed_orders names {account}/{coid} twice")
-        seen.add((account, coid))
-        keys.append((AccountId(account), ClientOrderId(coid)))
-    if len(seen) != len(finished):
-        raise ValidationError(
-            "snapshot", f"closed_orders lists {len(seen)} finished orders, the snapshot has {len(finished)}"
-        )
-    return keys
 
 
 def _with(o: _Paper, **changes: int) -> _Paper:

@@ -58,6 +58,7 @@ from engine.marketdata.book import BookSnapshot
 from engine.venues.sim.delay import DelayLine
 from engine.venues.sim.ledger import Ledger
 from engine.venues.sim.reasons import REASON_DETAILS, rejected
+from engine.venues.sim.retention import closed_keys
 from engine.venues.sim.terms import DEFAULT_FEE_PRECISION, InstrumentTerms
 
 __all__ = ["SimFill", "SimOrderState", "SimPosition", "SimVenue", "SimVenueConfig", "VenueInput"]
@@ -1104,7 +1105,7 @@ class SimVenue:
             raise ValidationError("snapshot", "restore needs a venue with no orders")
         if set(snapshot["markets"]) != {str(i) for i in self._markets}:
             raise ValidationError("snapshot", "the snapshot lists other instruments than this venue")
-        closed = _closed_keys(snapshot) if version == SNAPSHOT_VERSION else None
+        closed = closed_keys(snapshot, _OPEN) if version == SNAPSHOT_VERSION else None
         for iid in list(self._markets):
             self._markets[iid] = market = self._new_market(self._markets[iid].terms.instrument)
             data = snapshot["markets"][str(iid)]
@@ -1153,41 +1154,6 @@ class SimVenue:
         for key in closed:
             self._finished(key)
         self._line.rearm()
-
-
-def _closed_keys(snapshot: Mapping[str, Any]) -> list[tuple[AccountId, ClientOrderId]]:
-    """The ``closed_orders`` of a version-2 snapshot, checked: each names a finished order of the
-    snapshot once, and every finished order of the snapshot is named."""
-    rows = snapshot.get("closed_orders")
-    if not isinstance(rows, list):
-        raise ValidationError("snapshot", "closed_orders is missing or not a list (version 2 lists it)")
-    finished = {
-        (data["account"], data["coid"])
-        for data in snapshot["orders"]
-        if OrderStatus(data["status"]) not in _OPEN
-    }
-    keys: list[tuple[AccountId, ClientOrderId]] = []
-    seen: set[tuple[str, str]] = set()
-    for row in rows:
-        if not isinstance(row, (list, tuple)) or len(row) != 2:
-            raise ValidationError(
-                "snapshot", f"closed_orders entry {row!r} is not [account, client order id]"
-            )
-        account, coid = row
-        if (account, coid) not in finished:
-            raise ValidationError(
-                "snapshot",
-                f"closed_orders names {account}/{coid}, which is not a finished order of the snapshot",
-            )
-        if (account, coid) in seen:
-            raise ValidationError("snapshot", f"closed_orders names {account}/{coid} twice")
-        seen.add((account, coid))
-        keys.append((AccountId(account), ClientOrderId(coid)))
-    if len(seen) != len(finished):
-        raise ValidationError(
-            "snapshot", f"closed_orders lists {len(seen)} finished orders, the snapshot has {len(finished)}"
-        )
-    return keys
 
 
 def unlisted_order_state(o: Any, venue_order_id: VenueOrderId | None) -> SimOrderState:
