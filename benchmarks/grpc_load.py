@@ -469,9 +469,9 @@ async def _stream_clients(
     started = [0]
     opened: list[Any] = []
 
-    async def reader(call: Any, received: list[tuple[int, bytes]]) -> None:
+    async def reader(call: Any, times: list[int], messages: list[bytes]) -> None:
         clock_ns = time.time_ns
-        keep = received.append
+        keep_time, keep = times.append, messages.append
         first = True
         async for raw in call:
             now = clock_ns()  # the receive time: taken as the message is handed to the reader
@@ -481,16 +481,20 @@ async def _stream_clients(
             if now >= end_ns:
                 return
             if now >= measure_from_ns:
-                keep((now, raw))  # decoded after the run (``_received_stats``), like a load tool's log
+                # Decoded after the run (``_received_stats``), like a load tool's log; kept as two
+                # flat lists of ints and bytes, which the garbage collector does not track (a tuple
+                # per message made the readers' collections scan every message logged so far).
+                keep_time(now)
+                keep(raw)
 
     tasks = []
-    received: list[list[tuple[int, bytes]]] = []
+    received: list[tuple[list[int], list[bytes]]] = []
     for s in range(streams):
         channel = fast_channels[s % channels]
         call = channel.unary_stream(STREAM_METHOD)(request)
         opened.append(call)
-        received.append([])
-        tasks.append(asyncio.ensure_future(reader(call, received[-1])))
+        received.append(([], []))
+        tasks.append(asyncio.ensure_future(reader(call, *received[-1])))
     slow_calls = [slow_channel.unary_stream(STREAM_METHOD)(request) for _ in range(slow)]  # never read
     # What was set up lives until the end: out of the collector's reach, as the server does.
     gc.collect()
@@ -505,17 +509,17 @@ async def _stream_clients(
     return {**_received_stats(received), "streams_started": started[0], "seconds": duration_s, "cpu": cpu}
 
 
-def _received_stats(received: list[list[tuple[int, bytes]]]) -> dict[str, Any]:
+def _received_stats(received: list[tuple[list[int], list[bytes]]]) -> dict[str, Any]:
     """Events, messages, publish-to-receive latencies (of each message's oldest event, its worst),
     that event's age when the server built the message (the server's part of the latency; the rest
-    is delivery) and the streams that got events, from every reader's ``(receive time, message)``
-    log."""
+    is delivery) and the streams that got events, from what every reader logged (receive times and
+    messages)."""
     events = messages = receiving = 0
     latencies: list[int] = []
     ages_at_send: list[int] = []
-    for log in received:
+    for times, logged in received:
         counted = False
-        for now, raw in log:
+        for now, raw in zip(times, logged, strict=True):
             count, ts, built = scan_stream_message(raw)
             if count:
                 latencies.append(now - ts)
