@@ -11,6 +11,7 @@ from engine.core.commands import AmendOrder, CancelAllOrders, CancelOrder, Submi
 from engine.core.enums import OrderType, Side, TimeInForce
 from engine.core.fixed import Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId
+from engine.marketdata.book import OrderBook
 from engine.venues.sim import SimVenue, SimVenueConfig, default_instruments
 
 BTC = InstrumentId("SIM:BTC-USD")
@@ -20,6 +21,17 @@ START_NS = 1_700_000_000_000_000_000
 @pytest.fixture
 def clock() -> TestClock:
     return TestClock(START_NS)
+
+
+@pytest.fixture
+def book() -> OrderBook:
+    """The paper venue's market: a two-sided L2 book of the first simulated instrument."""
+    b = OrderBook(default_instruments()[0])
+    b.apply_snapshot(
+        [("64999.00", "1.0"), ("64998.00", "2.0")],
+        [("65001.00", "0.5"), ("65002.00", "1.0"), ("65003.00", "3.0")],
+    )
+    return b
 
 
 @pytest.fixture

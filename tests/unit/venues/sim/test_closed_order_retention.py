@@ -21,34 +21,21 @@ from engine.venues.sim import (
     default_instruments,
 )
 from engine.venues.sim.venue import SNAPSHOT_VERSION, VenueInput
+from tests.unit.venues.sim.venue_retention_checks import (
+    FINISHED,
+    as_version_1,
+    assert_tables_consistent,
+    order_status,
+)
 
 MAIN, MM = AccountId("main"), AccountId("mm")
 BTC = InstrumentId("SIM:BTC-USD")
 ACCOUNTS = {"main": {"USD": "1000000", "BTC": "10"}, "mm": {"USD": "1000000", "BTC": "10"}}
-FINISHED = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
 
 
 def _venue(clock, retention: int) -> SimVenue:
     return SimVenue(
         default_instruments(), clock, SimVenueConfig(accounts=ACCOUNTS, closed_order_retention=retention)
-    )
-
-
-def _status(venue: SimVenue, coid: str, account: AccountId = MAIN) -> OrderStatus | None:
-    state = venue.order(account, ClientOrderId(coid))
-    return None if state is None else state.status
-
-
-def _assert_tables_consistent(venue: SimVenue) -> None:
-    """Every remembered order is open (and live) or listed once in the retention FIFO."""
-    live_keys = {(o.account, o.coid) for o in venue._live.values()}
-    closed = list(venue._closed)
-    assert len(closed) == len(set(closed)) <= venue.config.closed_order_retention
-    assert set(venue._orders) == live_keys | set(closed)
-    assert not live_keys & set(closed)
-    assert all(venue._orders[k].status in FINISHED for k in closed)
-    assert all(
-        o.status not in FINISHED and venue._orders[(o.account, o.coid)] is o for o in venue._live.values()
     )
 
 
@@ -72,7 +59,7 @@ def _finish_ten(venue: SimVenue, clock, submit, cancel, cancel_all) -> list[str]
             venue.apply(command)
 
     def done(coid: str, expected: OrderStatus) -> None:
-        assert _status(venue, coid) is expected
+        assert order_status(venue, coid) is expected
         finished.append(coid)
 
     step(submit("keep", Side.BUY, "0.1", "60000.0"))  # stays open throughout
@@ -113,13 +100,13 @@ def test_sim_venue_retention_when_ten_orders_finish_then_only_the_three_latest_a
     finished = _finish_ten(venue, clock, submit, cancel, cancel_all)
     assert len(finished) == 10 and finished[-3:] == ["maker", "all", "gtd"]
     for coid in finished[-3:]:
-        assert _status(venue, coid) in FINISHED
+        assert order_status(venue, coid) in FINISHED
     for coid in finished[:-3]:
         assert venue.order(MAIN, ClientOrderId(coid)) is None, coid
-    assert _status(venue, "keep") is OrderStatus.ACCEPTED
+    assert order_status(venue, "keep") is OrderStatus.ACCEPTED
     assert [o.client_order_id for o in venue.open_orders(MAIN)] == ["keep"]
-    assert _status(venue, "ask", MM) is not None and _status(venue, "bid", MM) is not None
-    _assert_tables_consistent(venue)
+    assert order_status(venue, "ask", MM) is not None and order_status(venue, "bid", MM) is not None
+    assert_tables_consistent(venue)
     assert venue.snapshot()["closed_orders"] == [["main", "maker"], ["main", "all"], ["main", "gtd"]]
     assert {(o["account"], o["coid"]) for o in venue.snapshot()["orders"]} == {
         ("main", c) for c in ("keep", "maker", "all", "gtd")
@@ -141,11 +128,11 @@ def test_sim_venue_retention_when_order_forgotten_then_it_behaves_as_an_unknown_
     # ... and its client order id is free again at the venue (the OMS refuses duplicates itself).
     events = venue.apply(submit("fill-1", Side.BUY, "0.1", "59000.0"))
     assert not [e for e in events if isinstance(e, OrderRejected)]
-    assert _status(venue, "fill-1") is OrderStatus.ACCEPTED
+    assert order_status(venue, "fill-1") is OrderStatus.ACCEPTED
     # A remembered finished one is still a duplicate.
     (dup,) = venue.apply(submit("gtd", Side.BUY, "0.1", "59000.0"))
     assert isinstance(dup, OrderRejected) and dup.reason == "DUPLICATE_CLIENT_ORDER_ID"
-    _assert_tables_consistent(venue)
+    assert_tables_consistent(venue)
 
 
 def test_sim_venue_retention_when_many_orders_finish_then_open_orders_are_never_forgotten(
@@ -159,15 +146,15 @@ def test_sim_venue_retention_when_many_orders_finish_then_open_orders_are_never_
         clock.advance(1_000)
         events = venue.apply(submit(f"ioc-{i}", Side.BUY, "0.1", "59000.0", tif=TimeInForce.IOC))
         assert [type(e) for e in events if isinstance(e, OrderCanceled)] == [OrderCanceled]
-    assert [_status(venue, c) for c in resting] == [OrderStatus.ACCEPTED] * 5
+    assert [order_status(venue, c) for c in resting] == [OrderStatus.ACCEPTED] * 5
     assert sorted(o.client_order_id for o in venue.open_orders(MAIN)) == resting
-    assert [_status(venue, f"ioc-{i}") for i in (0, 18, 19)] == [None, None, OrderStatus.CANCELED]
-    _assert_tables_consistent(venue)
+    assert [order_status(venue, f"ioc-{i}") for i in (0, 18, 19)] == [None, None, OrderStatus.CANCELED]
+    assert_tables_consistent(venue)
     for coid in resting:  # now they finish and fall under the rule like any other
         venue.apply(cancel(coid))
-    assert [_status(venue, c) for c in resting] == [None] * 4 + [OrderStatus.CANCELED]
+    assert [order_status(venue, c) for c in resting] == [None] * 4 + [OrderStatus.CANCELED]
     assert venue.open_orders(MAIN) == []
-    _assert_tables_consistent(venue)
+    assert_tables_consistent(venue)
     assert len(venue.snapshot()["orders"]) == 1
 
 
@@ -215,15 +202,7 @@ def test_sim_venue_retention_when_restored_mid_run_and_replayed_then_forgets_exa
         rebuilt.order(MAIN, ClientOrderId("mkt-0")) is None
         and live.order(MAIN, ClientOrderId("mkt-0")) is None
     )
-    _assert_tables_consistent(rebuilt)
-
-
-def _version_1(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot as written before retention: version 1, no ``closed_orders``."""
-    old = json.loads(json.dumps(snapshot))
-    old["version"] = 1
-    del old["closed_orders"]
-    return old
+    assert_tables_consistent(rebuilt)
 
 
 def _finish_out_of_insertion_order(venue: SimVenue, clock, submit, cancel) -> None:
@@ -247,7 +226,7 @@ def test_sim_venue_restore_when_version_1_snapshot_then_finished_orders_ordered_
 ):
     source = _venue(clock, 100)
     _finish_out_of_insertion_order(source, clock, submit, cancel)
-    old = _version_1(source.snapshot())
+    old = as_version_1(source.snapshot())
     assert [o["coid"] for o in old["orders"] if OrderStatus(o["status"]) in FINISHED] == [
         "early",
         "fill",
@@ -261,17 +240,19 @@ def test_sim_venue_restore_when_version_1_snapshot_then_finished_orders_ordered_
     for n in range(2):  # two more finish: the two that finished first go, 'early' stays
         clock.advance(1_000)
         venue.apply(submit(f"more-{n}", Side.BUY, "0.1", "59000.0", tif=TimeInForce.IOC))
-    assert [_status(venue, c) for c in ("fill", "size")] == [None, None]
-    assert [_status(venue, c) for c in ("early", "ioc", "more-0", "more-1")] == [OrderStatus.CANCELED] * 4
-    assert _status(venue, "open") is OrderStatus.ACCEPTED
-    _assert_tables_consistent(venue)
+    assert [order_status(venue, c) for c in ("fill", "size")] == [None, None]
+    assert [order_status(venue, c) for c in ("early", "ioc", "more-0", "more-1")] == [
+        OrderStatus.CANCELED
+    ] * 4
+    assert order_status(venue, "open") is OrderStatus.ACCEPTED
+    assert_tables_consistent(venue)
 
     smaller = _venue(clock, 2)  # more finished orders than kept: forgotten oldest first at once
-    smaller.restore(_version_1(source.snapshot()))
+    smaller.restore(as_version_1(source.snapshot()))
     assert smaller.snapshot()["closed_orders"] == [["main", "early"], ["main", "ioc"]]
     assert smaller.order(MAIN, ClientOrderId("fill")) is None
-    assert _status(smaller, "open") is OrderStatus.ACCEPTED
-    _assert_tables_consistent(smaller)
+    assert order_status(smaller, "open") is OrderStatus.ACCEPTED
+    assert_tables_consistent(smaller)
 
 
 @pytest.mark.parametrize(

@@ -21,22 +21,17 @@ from engine.core.ids import AccountId, ClientOrderId, InstrumentId, TradeId
 from engine.marketdata.book import OrderBook
 from engine.venues.sim import PaperVenue, PaperVenueConfig, default_instruments
 from engine.venues.sim.paper import SNAPSHOT_VERSION
+from tests.unit.venues.sim.venue_retention_checks import (
+    FINISHED,
+    as_version_1,
+    assert_tables_consistent,
+    order_status,
+)
 
 MAIN = AccountId("main")
 INST = default_instruments()[0]
 BTC = INST.id
 ACCOUNTS = {"main": {"USD": "1000000", "BTC": "5"}}
-FINISHED = (OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.REJECTED, OrderStatus.EXPIRED)
-
-
-@pytest.fixture
-def book() -> OrderBook:
-    b = OrderBook(INST)
-    b.apply_snapshot(
-        [("64999.00", "1.0"), ("64998.00", "2.0")],
-        [("65001.00", "0.5"), ("65002.00", "1.0"), ("65003.00", "3.0")],
-    )
-    return b
 
 
 def _venue(book: OrderBook, clock, retention: int) -> PaperVenue:
@@ -55,24 +50,6 @@ def _trade(clock, price: str, size: str, n: int = 0) -> TradeTick:
         size=Quantity(size),
         aggressor_side=Side.SELL,
         trade_id=TradeId(f"x{ts}-{n}"),
-    )
-
-
-def _status(venue: PaperVenue, coid: str) -> OrderStatus | None:
-    state = venue.order(MAIN, ClientOrderId(coid))
-    return None if state is None else state.status
-
-
-def _assert_tables_consistent(venue: PaperVenue) -> None:
-    """Every remembered order is open (and live) or listed once in the retention FIFO."""
-    live_keys = {(o.account, o.coid) for o in venue._live.values()}
-    closed = list(venue._closed)
-    assert len(closed) == len(set(closed)) <= venue._config.closed_order_retention
-    assert set(venue._orders) == live_keys | set(closed)
-    assert not live_keys & set(closed)
-    assert all(venue._orders[k].status in FINISHED for k in closed)
-    assert all(
-        o.status not in FINISHED and venue._orders[(o.account, o.coid)] is o for o in venue._live.values()
     )
 
 
@@ -144,14 +121,14 @@ def test_paper_retention_when_many_orders_finish_then_only_the_three_latest_and_
     # Without retention all thirteen would stay known; keeping 3 forgets the 10 oldest.
     for coid in coids[:-3]:
         assert venue.order(MAIN, ClientOrderId(coid)) is None, coid
-    assert [_status(venue, c) for c in coids[-3:]] == [
+    assert [order_status(venue, c) for c in coids[-3:]] == [
         OrderStatus.FILLED,
         OrderStatus.CANCELED,
         OrderStatus.EXPIRED,
     ]
-    assert _status(venue, "keep") is OrderStatus.ACCEPTED
+    assert order_status(venue, "keep") is OrderStatus.ACCEPTED
     assert [o.client_order_id for o in venue.open_orders(MAIN)] == ["keep"]
-    _assert_tables_consistent(venue)
+    assert_tables_consistent(venue)
     snap = venue.snapshot()
     assert snap["closed_orders"] == [["main", "amd"], ["main", "ask"], ["main", "gtd"]]
     assert [o["coid"] for o in snap["orders"]] == ["keep", "gtd", "amd", "ask"]
@@ -170,10 +147,10 @@ def test_paper_retention_when_order_forgotten_then_it_behaves_as_an_unknown_orde
     assert known.reason == "UNKNOWN_ORDER" and known.instrument_id == BTC
     events = venue.apply(submit("fill", Side.BUY, "0.1", "59000.00"))  # its id is free again
     assert not [e for e in events if isinstance(e, OrderRejected)]
-    assert _status(venue, "fill") is OrderStatus.ACCEPTED
+    assert order_status(venue, "fill") is OrderStatus.ACCEPTED
     (dup,) = venue.apply(submit("gtd", Side.BUY, "0.1", "59000.00"))  # a remembered one is not
     assert isinstance(dup, OrderRejected) and dup.reason == "DUPLICATE_CLIENT_ORDER_ID"
-    _assert_tables_consistent(venue)
+    assert_tables_consistent(venue)
 
 
 def test_paper_retention_when_many_orders_finish_then_open_orders_are_never_forgotten(
@@ -187,17 +164,17 @@ def test_paper_retention_when_many_orders_finish_then_open_orders_are_never_forg
         clock.advance(1_000)
         venue.apply(submit(f"ioc-{i}", Side.BUY, "0.1", "59000.00", tif=TimeInForce.IOC))
         venue.apply(submit(f"mkt-{i}", Side.BUY, "0.1"))
-    assert [_status(venue, c) for c in resting] == [OrderStatus.ACCEPTED] * 5
+    assert [order_status(venue, c) for c in resting] == [OrderStatus.ACCEPTED] * 5
     assert sorted(o.client_order_id for o in venue.open_orders(MAIN)) == resting
-    assert [_status(venue, c) for c in ("ioc-0", "ioc-19", "mkt-18")] == [None] * 3
-    assert _status(venue, "mkt-19") is OrderStatus.FILLED
+    assert [order_status(venue, c) for c in ("ioc-0", "ioc-19", "mkt-18")] == [None] * 3
+    assert order_status(venue, "mkt-19") is OrderStatus.FILLED
     assert len(venue.snapshot()["orders"]) == 6  # bounded: 5 open + 1 finished, not 45
-    _assert_tables_consistent(venue)
+    assert_tables_consistent(venue)
     for coid in resting:  # now they finish and fall under the rule like any other
         venue.apply(cancel(coid))
-    assert [_status(venue, c) for c in resting] == [None] * 4 + [OrderStatus.CANCELED]
+    assert [order_status(venue, c) for c in resting] == [None] * 4 + [OrderStatus.CANCELED]
     assert venue.open_orders(MAIN) == []
-    _assert_tables_consistent(venue)
+    assert_tables_consistent(venue)
 
 
 def _step(venues: list[PaperVenue], book: OrderBook, clock, submit, cancel, n: int) -> list[list[Event]]:
@@ -259,15 +236,7 @@ def test_paper_retention_when_restored_mid_run_and_fed_the_same_inputs_then_ends
         assert venue.order(MAIN, ClientOrderId("mkt-0")) is None
         assert venue.order(MAIN, ClientOrderId("mkt-30")) is None  # finished after the snapshot, forgotten
         assert venue.order(MAIN, ClientOrderId("keep-5")) is not None
-        _assert_tables_consistent(venue)
-
-
-def _version_1(snapshot: dict[str, Any]) -> dict[str, Any]:
-    """A snapshot as written before retention: version 1, no ``closed_orders``."""
-    old = json.loads(json.dumps(snapshot))
-    old["version"] = 1
-    del old["closed_orders"]
-    return old
+        assert_tables_consistent(venue)
 
 
 def _finish_out_of_insertion_order(venue: PaperVenue, clock, submit, cancel) -> None:
@@ -291,7 +260,7 @@ def test_paper_restore_when_version_1_snapshot_then_finished_orders_ordered_by_t
 ):
     source = _venue(book, clock, 100)
     _finish_out_of_insertion_order(source, clock, submit, cancel)
-    old = _version_1(source.snapshot())
+    old = as_version_1(source.snapshot())
     assert [o["coid"] for o in old["orders"] if o["status"] in (int(s) for s in FINISHED)] == [
         "early",
         "fill",
@@ -305,18 +274,20 @@ def test_paper_restore_when_version_1_snapshot_then_finished_orders_ordered_by_t
     for n in range(2):  # two more finish: the two that finished first go, 'early' stays
         clock.advance(1_000)
         venue.apply(submit(f"more-{n}", Side.BUY, "0.1", "64000.00", tif=TimeInForce.IOC))
-    assert [_status(venue, c) for c in ("fill", "tick")] == [None, None]
-    assert [_status(venue, c) for c in ("early", "ioc", "more-0", "more-1")] == [OrderStatus.CANCELED] * 4
-    assert _status(venue, "open") is OrderStatus.ACCEPTED
-    _assert_tables_consistent(venue)
+    assert [order_status(venue, c) for c in ("fill", "tick")] == [None, None]
+    assert [order_status(venue, c) for c in ("early", "ioc", "more-0", "more-1")] == [
+        OrderStatus.CANCELED
+    ] * 4
+    assert order_status(venue, "open") is OrderStatus.ACCEPTED
+    assert_tables_consistent(venue)
 
     smaller = _venue(book, clock, 2)  # more finished orders than kept: forgotten oldest first at once
-    smaller.restore(_version_1(source.snapshot()))
+    smaller.restore(as_version_1(source.snapshot()))
     assert smaller.snapshot()["closed_orders"] == [["main", "early"], ["main", "ioc"]]
     assert smaller.order(MAIN, ClientOrderId("fill")) is None
-    assert _status(smaller, "open") is OrderStatus.ACCEPTED
+    assert order_status(smaller, "open") is OrderStatus.ACCEPTED
     assert smaller.balances(MAIN) == source.balances(MAIN)
-    _assert_tables_consistent(smaller)
+    assert_tables_consistent(smaller)
 
 
 @pytest.mark.parametrize(

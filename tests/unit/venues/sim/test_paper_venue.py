@@ -17,7 +17,6 @@ from engine.core.events import (
 )
 from engine.core.fixed import Money, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, TradeId
-from engine.marketdata.book import OrderBook
 from engine.venues.sim import PaperVenue, PaperVenueConfig, default_instruments
 
 MAIN = AccountId("main")
@@ -27,16 +26,6 @@ BTC = INST.id
 
 def of(events, kind):
     return [e for e in events if isinstance(e, kind)]
-
-
-@pytest.fixture
-def book() -> OrderBook:
-    b = OrderBook(INST)
-    b.apply_snapshot(
-        [("64999.00", "1.0"), ("64998.00", "2.0")],
-        [("65001.00", "0.5"), ("65002.00", "1.0"), ("65003.00", "3.0")],
-    )
-    return b
 
 
 @pytest.fixture
