@@ -32,18 +32,15 @@ Fill model (documented because every paper venue is a model):
 Validation and reason names are the simulated venue's (``VenueReason``); fees use the same integer
 rule as the matcher (``InstrumentTerms``). Balances move as in ``Ledger`` (no funds check).
 
-Retention (as at the simulated venue): every open order is kept; of the finished ones (filled,
-canceled, rejected, expired) only the ``PaperVenueConfig.closed_order_retention`` most recently
-finished are, first finished first forgotten (``PaperVenue._finished``). A forgotten order is an
-unknown order, as on an exchange whose order history expired. Client order ids are unique per
-account among the orders the venue remembers (rejected ones included). The rule depends only on the
-inputs, so a venue restored from a ``snapshot`` and fed the same commands and market data forgets
-exactly what the live one forgot.
+Retention (as at the simulated venue, ``engine.venues.sim.retention``): every open order is kept; of
+the finished ones only the ``PaperVenueConfig.closed_order_retention`` most recently finished. Client
+order ids are unique per account among the orders the venue remembers (rejected ones included). At a
+restart the venue comes back from its last durable state (``DurablePaperVenue``), which holds every
+report it delivered, so reconciliation finds every order the journal still shows open.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,7 +69,7 @@ from engine.marketdata.book import OrderBook
 from engine.venues.sim.delay import DelayLine
 from engine.venues.sim.ledger import Ledger
 from engine.venues.sim.reasons import REASON_DETAILS, rejected
-from engine.venues.sim.retention import closed_keys
+from engine.venues.sim.retention import FinishedOrders, closed_keys
 from engine.venues.sim.terms import DEFAULT_FEE_PRECISION, InstrumentTerms
 from engine.venues.sim.venue import SimFill, SimOrderState, SimPosition, unlisted_order_state
 
@@ -223,9 +220,8 @@ class PaperVenue:
         self._positions: dict[tuple[AccountId, InstrumentId], int] = {}
         self._orders: dict[tuple[AccountId, ClientOrderId], _Paper] = {}
         self._live: dict[int, _Paper] = {}
-        #: Keys of the finished orders still in ``_orders``, in the order they finished.
-        self._closed: deque[tuple[AccountId, ClientOrderId]] = deque()
-        self._retention = cfg.closed_order_retention
+        #: The finished orders still in ``_orders``, in the order they finished.
+        self._closed = FinishedOrders(self._orders, cfg.closed_order_retention)
         self._last_trade: dict[InstrumentId, int] = {}
         self._next_vid = 1
         self._next_trade = 1
@@ -469,7 +465,7 @@ class PaperVenue:
         reason = self._validate(cmd, o, ts)
         if reason is not None:
             o.status, o.reason, o.leaves = OrderStatus.REJECTED, reason, 0
-            self._finished(key)
+            self._closed.add(key)
             out.append(
                 rejected(OrderRejected, ts_event=ts, ts_init=self._ts_init(ts), **self._ids(o), reason=reason)
             )
@@ -685,7 +681,7 @@ class PaperVenue:
         if o.leaves == 0:
             self._live.pop(o.vid, None)
             o.state = "done"
-            self._finished((o.account, o.coid))
+            self._closed.add((o.account, o.coid))
         elif reduce_only and self._reducible(o) == 0:
             self._close(o, ts, "REDUCE_ONLY_EXHAUSTED", out)
 
@@ -696,46 +692,13 @@ class PaperVenue:
         o.leaves = 0
         o.reason = reason
         o.ts_last = ts
-        self._finished((o.account, o.coid))
+        self._closed.add((o.account, o.coid))
         if reason == "GTD_EXPIRED":
             o.status = OrderStatus.EXPIRED
             out.append(OrderExpired(ts_event=ts, ts_init=self._ts_init(ts), **self._ids(o)))
         else:
             o.status = OrderStatus.CANCELED
             out.append(OrderCanceled(ts_event=ts, ts_init=self._ts_init(ts), **self._ids(o)))
-
-    def _finished(self, key: tuple[AccountId, ClientOrderId]) -> None:
-        """Order ``key`` just finished (filled, canceled, rejected or expired: every path that ends
-        an order calls this, once): remember it, and forget the oldest finished order once more than
-        ``closed_order_retention`` are remembered. Open orders are never forgotten. On the fill path
-        of every order: a deque append and a length check (and, once full, one delete).
-
-        Deterministic: the first-in first-out order depends only on the inputs (and on the
-        ``closed_orders`` list of the snapshot), so a venue restored from a snapshot and fed the
-        same commands and market data forgets exactly the orders the live one forgot. A forgotten
-        order is unknown: ``order()`` answers None, a cancel or amend is rejected ``UNKNOWN_ORDER``,
-        and its client order id is accepted again. The engine never reuses one: the order manager
-        (``OrderManager._check_submit``) refuses a duplicate client order id among every order it
-        knows, whatever the venue remembers; the backtester never asks the venue about old orders.
-
-        Why this cannot hit an order the engine still treats as in flight: at a restart the paper
-        venue is restored from its last durable state (``DurablePaperVenue``, restored in
-        ``engine/app/trading.py``), and the order manager reconciles every order its journal shows
-        open (``OrderManager.reconcile``) by asking ``order()``. Such an order is open in that
-        state, or finished there with its final report not yet journalled by the engine. Open
-        orders are never forgotten, and a finished order is forgotten only after
-        ``closed_order_retention`` later orders have finished; an order whose final report has not
-        reached the journal finished within the last report latency plus one state write plus one
-        journal commit (``DurablePaperVenue`` delivers a batch of reports as soon as the state that
-        holds them is durable), so it is among the most recent and the retention (10_000 by
-        default) keeps it. A tiny retention (tests) loses that margin.
-        """
-        closed = self._closed
-        closed.append(key)
-        if len(closed) > self._retention:
-            # Every key in the FIFO is a finished order still in ``_orders`` (a key is appended
-            # once, when its order finishes, and its client order id is refused until it goes).
-            del self._orders[closed.popleft()]
 
     def _run_triggers(self, iid: InstrumentId, ts: int, out: list[Event]) -> None:
         last = self._last_trade.get(iid, 0)
@@ -906,16 +869,12 @@ class PaperVenue:
                 }
                 for o in self._orders.values()
             ],
-            "closed_orders": [list(key) for key in self._closed],
+            "closed_orders": self._closed.snapshot(),
         }
 
     def restore(self, snapshot: Mapping[str, Any]) -> None:
-        """Load a ``snapshot()`` into this venue, which must have no orders.
-
-        A version-1 snapshot (before retention) has no ``closed_orders``: its finished orders are
-        taken as finished in the order of their ``ts_last``, then venue order id (orders rejected at
-        submit have none: then in the snapshot's order, which is submission order). Either way, more
-        finished orders than ``closed_order_retention`` are forgotten oldest first on the spot."""
+        """Load a ``snapshot()`` into this venue, which must have no orders. A version-1 snapshot
+        (before retention) still loads (``FinishedOrders.restore``)."""
         version = snapshot.get("version")
         if version not in (1, SNAPSHOT_VERSION):
             raise ValidationError(
@@ -945,13 +904,7 @@ class PaperVenue:
                 self._live[o.vid] = o
                 if o.tif == TimeInForce.GTD:
                     self._gtd_seen = True
-        if closed is None:  # version 1
-            finished = sorted(
-                (o for o in self._orders.values() if o.status not in _OPEN), key=lambda o: (o.ts_last, o.vid)
-            )
-            closed = [(o.account, o.coid) for o in finished]
-        for key in closed:
-            self._finished(key)
+        self._closed.restore(closed, _OPEN)
         self._line.rearm()
 
 

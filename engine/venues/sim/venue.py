@@ -19,11 +19,10 @@ balances; ``register_agent`` for the market simulator's agents, which trade on t
 no events and no balances. Client order ids are unique per account among the orders the venue
 remembers (rejected ones included), so ``order(account, client_order_id)`` answers reconciliation.
 
-Retention: every open order is kept; of the finished ones (filled, canceled, rejected, expired) only
-the ``SimVenueConfig.closed_order_retention`` most recently finished are, first finished first
-forgotten (``SimVenue._finished``). A forgotten order is an unknown order, as on an exchange whose
-order history expired. The rule depends only on the inputs, so ``snapshot`` + ``replay`` forgets
-exactly what the live venue forgot.
+Retention: every open order is kept; of the finished ones only the
+``SimVenueConfig.closed_order_retention`` most recently finished (``engine.venues.sim.retention``,
+which says why reconciliation never needs a forgotten one); ``snapshot`` + ``replay`` forgets exactly
+what the live venue forgot.
 """
 
 from __future__ import annotations
@@ -58,7 +57,7 @@ from engine.marketdata.book import BookSnapshot
 from engine.venues.sim.delay import DelayLine
 from engine.venues.sim.ledger import Ledger
 from engine.venues.sim.reasons import REASON_DETAILS, rejected
-from engine.venues.sim.retention import closed_keys
+from engine.venues.sim.retention import FinishedOrders, closed_keys
 from engine.venues.sim.terms import DEFAULT_FEE_PRECISION, InstrumentTerms
 
 __all__ = ["SimFill", "SimOrderState", "SimPosition", "SimVenue", "SimVenueConfig", "VenueInput"]
@@ -339,9 +338,8 @@ class SimVenue:
         self._next_index = 0
         self._orders: dict[tuple[AccountId, ClientOrderId], _Order] = {}
         self._live: dict[int, _Order] = {}
-        #: Keys of the finished orders still in ``_orders``, in the order they finished.
-        self._closed: deque[tuple[AccountId, ClientOrderId]] = deque()
-        self._retention = self._config.closed_order_retention
+        #: The finished orders still in ``_orders``, in the order they finished.
+        self._closed = FinishedOrders(self._orders, self._config.closed_order_retention)
         self._next_vid = 1
         self._running = False
         self._recorder: Callable[[VenueInput], None] | None = None
@@ -664,7 +662,7 @@ class SimVenue:
             record.status = OrderStatus.REJECTED
             record.reason = reason
             record.leaves = 0
-            self._finished(key)
+            self._closed.add(key)
             out.append(self._rejected(cmd, ts, reason or "UNKNOWN_INSTRUMENT"))
             return
         record.vid = self._next_vid
@@ -696,36 +694,6 @@ class SimVenue:
             instrument_id=cmd.instrument_id,
             reason=reason,
         )
-
-    def _finished(self, key: tuple[AccountId, ClientOrderId]) -> None:
-        """Order ``key`` just finished (filled, canceled, rejected or expired: every path that ends
-        one of our orders calls this, once): remember it, and forget the oldest finished order once
-        more than ``closed_order_retention`` are remembered. Open orders are never forgotten.
-
-        Deterministic: the first-in first-out order depends only on the inputs (and on the
-        ``closed_orders`` list of the snapshot), so a venue rebuilt by ``restore`` + ``replay``
-        forgets exactly the orders the live one forgot. A forgotten order is unknown: ``order()``
-        answers None, a cancel or amend is rejected ``UNKNOWN_ORDER``, and its client order id is
-        accepted again. The engine never reuses one: ``OrderManager._check_submit`` refuses a
-        duplicate client order id among every order it knows, whatever the venue remembers.
-
-        Why this cannot hit an order the engine still treats as in flight: at a restart the order
-        manager reconciles every order its journal shows open (``OrderManager.reconcile``, called
-        from ``engine/app/trading.py``) by asking ``order()``. Such an order is open here, or
-        finished here with its final report not yet journalled by the engine. Open orders are never
-        forgotten, and a finished order is forgotten only after ``closed_order_retention`` later
-        orders of ours have finished; an order whose final report has not reached the journal
-        finished within the last report latency plus one journal commit (``DurableSimVenue``
-        delivers a report as soon as its input is durable), so it is among the most recent and
-        the retention (10_000 by default) keeps it. A tiny retention (tests) loses that margin.
-        """
-        closed = self._closed
-        closed.append(key)
-        if len(closed) > self._retention:
-            old = closed.popleft()
-            record = self._orders.get(old)
-            if record is not None and record.status not in _OPEN:  # (always: defensive)
-                del self._orders[old]
 
     def _working(self, account_id: AccountId, client_order_id: ClientOrderId) -> _Order | None:
         record = self._orders.get((account_id, client_order_id))
@@ -884,11 +852,11 @@ class SimVenue:
                 )
                 if leaves == 0:
                     del live[oid]
-                    self._finished((o.account, o.coid))
+                    self._closed.add((o.account, o.coid))
             elif kind == mx.REPORT_REJECTED:
                 o.status, o.reason, o.leaves = OrderStatus.REJECTED, _REASON[reason], 0
                 del live[oid]
-                self._finished((o.account, o.coid))
+                self._closed.add((o.account, o.coid))
                 name = _REASON[reason]
                 out.append(
                     OrderRejected(
@@ -900,7 +868,7 @@ class SimVenue:
                 o.status = OrderStatus.EXPIRED if expired else OrderStatus.CANCELED
                 o.reason, o.leaves = _REASON[reason], 0
                 del live[oid]
-                self._finished((o.account, o.coid))
+                self._closed.add((o.account, o.coid))
                 out.append((OrderExpired if expired else OrderCanceled)(ts_event=ts, ts_init=ts_init, **ids))
             elif kind == mx.REPORT_UPDATED:
                 o.qty, o.leaves, o.price, o.trigger = qty, leaves, price, trigger
@@ -1086,16 +1054,13 @@ class SimVenue:
             "balances": self._ledger.snapshot(),
             "markets": markets,
             "orders": [o.to_dict() for o in self._orders.values()],
-            "closed_orders": [list(key) for key in self._closed],
+            "closed_orders": self._closed.snapshot(),
         }
 
     def restore(self, snapshot: Mapping[str, Any]) -> None:
         """Load a ``snapshot()`` into this venue, which must be new (no accounts opened by hand, no
-        orders) and list the same instruments.
-
-        A version-1 snapshot (before retention) has no ``closed_orders``: its finished orders are
-        taken as finished in the order of their ``ts_last``, then venue order id. Either way, more
-        finished orders than ``closed_order_retention`` are forgotten oldest first on the spot."""
+        orders) and list the same instruments. A version-1 snapshot (before retention) still loads
+        (``FinishedOrders.restore``)."""
         version = snapshot.get("version")
         if version not in (1, SNAPSHOT_VERSION):
             raise ValidationError(
@@ -1136,8 +1101,6 @@ class SimVenue:
         self._agents = dict(snapshot["agents"])
         self._ledger = Ledger()
         self._ledger.restore(snapshot["balances"])
-        self._orders = {}
-        self._live = {}
         for data in snapshot["orders"]:
             record = _Order.from_dict(data)
             self._orders[(record.account, record.coid)] = record
@@ -1147,12 +1110,7 @@ class SimVenue:
                         f"order {record.coid} is open in the snapshot but not on the book"
                     )
                 self._live[record.vid] = record
-        if closed is None:  # version 1
-            finished = [o for o in self._orders.values() if o.status not in _OPEN]
-            finished.sort(key=lambda o: (o.ts_last, o.vid))
-            closed = [(o.account, o.coid) for o in finished]
-        for key in closed:
-            self._finished(key)
+        self._closed.restore(closed, _OPEN)
         self._line.rearm()
 
 

@@ -24,7 +24,7 @@ def assert_tables_consistent(venue: Any) -> None:
     """Every remembered order is open (and live) or listed once in the retention FIFO."""
     live_keys = {(o.account, o.coid) for o in venue._live.values()}
     closed = list(venue._closed)
-    assert len(closed) == len(set(closed)) <= venue._retention
+    assert len(closed) == len(set(closed)) <= venue._closed.retention
     assert set(venue._orders) == live_keys | set(closed)
     assert not live_keys & set(closed)
     assert all(venue._orders[k].status in FINISHED for k in closed)
