@@ -537,12 +537,7 @@ class Context:
         instrument = self._known.get(instrument_id) or self.instrument(instrument_id)
         if not isinstance(quantity, Quantity):
             raise ValidationError("quantity", f"must be a Quantity, got {type(quantity).__name__}")
-        # ``instrument.quantity_to_lots``: one divmod for the usual quantity, at the grid's precision
-        # and on it; anything else goes through the instrument (which raises for off-grid).
-        step = instrument.size_increment
-        lots, off = divmod(quantity._raw, step._raw)
-        if off or quantity._precision != step._precision:
-            lots = instrument.quantity_to_lots(quantity)
+        lots = instrument.quantity_to_lots(quantity)  # (raises for an off-grid quantity)
         command = SubmitOrder(
             ts_init=self._clock.timestamp_ns(),
             account_id=self.account_id,

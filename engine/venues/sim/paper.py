@@ -229,12 +229,8 @@ class PaperVenue:
         self._line = DelayLine(clock, name, on_tick=self._on_tick, next_extra_ns=self._next_expiry_ns)
         self._walk_ticks = np.zeros(cfg.max_walk_levels, dtype=np.int64)
         self._walk_lots = np.zeros(cfg.max_walk_levels, dtype=np.int64)
-        #: Per instrument, read on every order and fill: its size grid as plain ints (precision,
-        #: step) and the ``P-<symbol>-`` prefix of its trade ids.
-        self._grid = {
-            iid: (t.instrument.size_precision, t.instrument.size_increment.raw, f"P-{iid.symbol}-")
-            for iid, t in self._terms.items()
-        }
+        #: Per instrument, read on every fill: the ``P-<symbol>-`` prefix of its trade ids.
+        self._trade_prefix = {iid: f"P-{iid.symbol}-" for iid in self._terms}
         #: Recently built prices and quantities per instrument, by ticks / lots. They are
         #: immutable, so a fill at a price or size seen before (the same order size bought and
         #: sold, the same reference price) reuses the object instead of building one per fill.
@@ -501,14 +497,7 @@ class PaperVenue:
         if not self._ledger.has(cmd.account_id):
             return "UNKNOWN_ACCOUNT"
         try:
-            # The usual quantity is at the grid's precision: its lots are one divmod (else the
-            # instrument's conversion, which raises the reason for an off-grid value).
-            q = cmd.quantity
-            size_precision, size_step, _ = self._grid[cmd.instrument_id]
-            lots, off = divmod(q._raw, size_step)
-            if q._precision != size_precision or off:
-                lots = inst.quantity_to_lots(q)
-            o.qty = o.leaves = lots
+            o.qty = o.leaves = inst.quantity_to_lots(cmd.quantity)
             o.price = inst.price_to_ticks(cmd.price) if cmd.price is not None else 0
             o.trigger = inst.price_to_ticks(cmd.trigger_price) if cmd.trigger_price is not None else 0
         except ValidationError as exc:
@@ -639,7 +628,7 @@ class PaperVenue:
         commission = terms.fee(fee_units) if fee_units else self._zero_fee[iid]
         # ``P-<symbol>-<n>``: a symbol has no spaces and at most 64 characters, so this is a valid
         # ``TradeId`` by construction (the pattern check is skipped below).
-        trade_id = f"{self._grid[iid][2]}{self._next_trade}"
+        trade_id = f"{self._trade_prefix[iid]}{self._next_trade}"
         self._next_trade += 1
         o.filled += lots
         o.leaves -= lots
