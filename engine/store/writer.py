@@ -285,8 +285,8 @@ class StoreWriter:
         n = len(queue)
         if n >= self._max_pending:
             raise self._backlog()
-        if n >= COMPACT_AFTER and type(value) is bytes:
-            value = b"%b" % value  # see _compact (inline: no call per record)
+        if n >= COMPACT_AFTER and type(value) is bytes:  # see _compact
+            value = _compact(value)
         queue.append((key, value))
         if self._idle:
             self._idle = False
@@ -303,8 +303,8 @@ class StoreWriter:
         n = len(batch)
         if n >= self._max_pending:
             raise self._backlog()
-        if n >= COMPACT_AFTER and type(value) is bytes:
-            value = b"%b" % value  # see _compact
+        if n >= COMPACT_AFTER and type(value) is bytes:  # see _compact
+            value = _compact(value)
         batch.append((key, value))
         if not self._commit_scheduled:
             self._commit_scheduled = True
