@@ -48,8 +48,9 @@ def _fill(n: int, price: str, qty: str) -> OrderFilled:
     )
 
 
-def test_average_fill_price_when_filled_at_several_prices_then_volume_weighted() -> None:
-    order = Order(
+def _buy_0_030(order_type: OrderType, price: Price | None) -> Order:
+    """A new GTC buy order for 0.030."""
+    return Order(
         OrderInitialized(
             ts_event=0,
             ts_init=0,
@@ -57,9 +58,9 @@ def test_average_fill_price_when_filled_at_several_prices_then_volume_weighted()
             sequence=1,
             strategy_id=StrategyId("s"),
             side=Side.BUY,
-            order_type=OrderType.LIMIT,
+            order_type=order_type,
             quantity=Quantity("0.030"),
-            price=Price("100.2"),
+            price=price,
             trigger_price=None,
             time_in_force=TimeInForce.GTC,
             expire_at_ns=None,
@@ -68,6 +69,10 @@ def test_average_fill_price_when_filled_at_several_prices_then_volume_weighted()
         ),
         index=0,
     )
+
+
+def test_average_fill_price_when_filled_at_several_prices_then_volume_weighted() -> None:
+    order = _buy_0_030(OrderType.LIMIT, Price("100.2"))
     assert order.average_fill_price is None
     order.apply(OrderSubmitted(ts_event=0, ts_init=0, **IDS, sequence=2))
     order.apply(_fill(1, "100.0", "0.010"))
@@ -80,25 +85,7 @@ def test_average_fill_price_when_filled_at_several_prices_then_volume_weighted()
 def test_fills_when_precisions_differ_then_exact_sums_and_overfill_refused_without_change() -> None:
     """A venue may report a quantity or price with fewer or more decimals than the order's: the
     filled quantity, the notional and the status come out as exact sums all the same."""
-    order = Order(
-        OrderInitialized(
-            ts_event=0,
-            ts_init=0,
-            **IDS,
-            sequence=1,
-            strategy_id=StrategyId("s"),
-            side=Side.BUY,
-            order_type=OrderType.MARKET,
-            quantity=Quantity("0.030"),
-            price=None,
-            trigger_price=None,
-            time_in_force=TimeInForce.GTC,
-            expire_at_ns=None,
-            post_only=False,
-            reduce_only=False,
-        ),
-        index=0,
-    )
+    order = _buy_0_030(OrderType.MARKET, None)
     order.apply(OrderSubmitted(ts_event=0, ts_init=0, **IDS, sequence=2))
     order.apply(_fill(1, "100", "0.01"))  # fewer decimals than the order's quantity
     order.apply(_fill(2, "100.25", "0.0100"))  # more
