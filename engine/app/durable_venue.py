@@ -92,14 +92,18 @@ def rebuild(venue: SimVenue, saved: dict[str, Any], log: Iterable[tuple[str, Ven
 def _count(received: dict[str, int], recorded: VenueInput) -> None:
     command = recorded.command
     if recorded.kind == INPUT_COMMAND and isinstance(command, SubmitOrder):
-        key = f"{command.account_id}/{command.client_order_id}"
+        key = _receipt_key(command.account_id, command.client_order_id)
         received[key] = received.get(key, 0) + 1
+
+
+def _receipt_key(account_id: str, client_order_id: str) -> str:
+    return f"{account_id}/{client_order_id}"
 
 
 def _remembered(received: dict[str, int], venue: SimVenue) -> dict[str, int]:
     """The receipt counts worth keeping: those of the orders ``venue`` still knows, and every id
     that reached it more than once (an incident: kept for good)."""
-    known = {f"{account}/{coid}" for account, coid in venue.order_keys()}
+    known = {_receipt_key(account, coid) for account, coid in venue.order_keys()}
     return {key: n for key, n in received.items() if n > 1 or key in known}
 
 
