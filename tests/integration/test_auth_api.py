@@ -270,10 +270,12 @@ async def test_rate_limit_when_a_principal_exceeds_its_bucket_then_resource_exha
         meta = trailers(error)
         assert meta["algotrendy-reason"] == "RATE_LIMITED"
         assert 1 <= int(meta["retry-after-ms"]) <= 2_000
-        await api.risk_api.GetLimits(risk_pb2.GetLimitsRequest())  # admin: its own bucket
+        admin_limits = await api.risk_api.GetLimits(risk_pb2.GetLimitsRequest())  # admin: its own bucket
+        assert admin_limits.currency
         # Another class of the same principal has its own bucket too.
         trader_orders = orders_pb2_grpc.OrderServiceStub(await api.channel_as(Role.TRADER))
-        await trader_orders.CancelAllOrders(orders_pb2.CancelAllOrdersRequest(account_id="main"))
+        canceled = await trader_orders.CancelAllOrders(orders_pb2.CancelAllOrdersRequest(account_id="main"))
+        assert list(canceled.orders) == []  # answered (nothing open), not refused
 
 
 async def test_rate_limit_when_login_flooded_from_one_address_then_resource_exhausted() -> None:
