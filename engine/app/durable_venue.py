@@ -9,7 +9,9 @@ too. The venue is deterministic, so it is made durable the way a journal makes t
 * a **snapshot** of the whole venue (``SimVenue.snapshot``) is written at first start, every
   ``snapshot_every`` inputs and on a clean stop, with the input sequence it covers; the log entries
   it covers are then pruned a chunk per loop iteration;
-* **restore** loads the snapshot and replays the inputs recorded after it (``SimVenue.replay``).
+* **restore** loads the snapshot and replays the inputs recorded after it (``SimVenue.replay``),
+  reading and decoding only those; covered entries that an interrupted pruning left (a clean stop
+  snapshots and stops before pruning) are found by key alone and pruned again.
 
 An order report never reaches the order manager before the input that produced it is durable: with
 ``async`` durability the log is committed on the spot (``StoreWriter.commit_pending``, a bounded
@@ -151,11 +153,15 @@ class DurableSimVenue:
             self.venue.set_input_recorder(self._record)
             self._snapshot()  # the starting point every later input applies to
             return 0
-        rebuilt = rebuild(self.venue, saved, self._state.items(LOG_TABLE))
+        covered = _log_key(saved["as_of_sequence"])
+        # Only the inputs after the snapshot are read and decoded; the ones it covers are left from
+        # a pruning that a stop or a crash interrupted (a clean stop snapshots everything and leaves
+        # its whole log to prune): their keys are enough to delete them.
+        rebuilt = rebuild(self.venue, saved, self._state.items(LOG_TABLE, after=covered))
         self.received = rebuilt.received
         self.snapshot_sequence = saved["as_of_sequence"]
         self.input_sequence = rebuilt.input_sequence
-        self._prune.extend(rebuilt.stale)  # a crash interrupted the pruning after that snapshot
+        self._prune.extend(int(key) for key in self._state.keys(LOG_TABLE, upto=covered))
         self.venue.set_input_recorder(self._record)
         if self._prune:
             self._schedule_prune()

@@ -16,6 +16,7 @@ from engine.core.enums import TimeInForce
 from engine.core.events import Event, OrderAccepted, OrderEvent, OrderFilled
 from engine.core.fixed import Price
 from engine.store import LmdbStore
+from engine.store.codec import CODEC
 from engine.store.persistence import Persistence
 from engine.venues.sim import (
     MarketSimulator,
@@ -151,6 +152,35 @@ async def test_durable_venue_when_snapshots_taken_then_log_is_pruned_and_restart
     again = _Run(tmp_path / "lmdb", snapshot_every=50)
     assert again.replayed == tail
     assert again.venue.snapshot() == expected
+    await again.close(clean=True)
+
+
+async def test_durable_venue_when_a_clean_stop_left_its_log_then_restart_decodes_none_of_it_and_prunes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = _Run(tmp_path / "lmdb")
+    await run.steps(40)
+    run.venue.send(_submit(1, Side.BUY, "60000.0"))
+    await run.steps(5)
+    logged = run.durable.input_sequence
+    expected = run.venue.snapshot()
+    await run.close(clean=True)  # the final snapshot covers everything; the writer stops unpruned
+
+    decoded: list[bytes] = []
+    decode = CODEC.decode
+    monkeypatch.setattr(CODEC, "decode", lambda data: decoded.append(data) or decode(data))
+    again = _Run(tmp_path / "lmdb")
+    monkeypatch.undo()
+    assert again.replayed == 0
+    assert again.venue.snapshot() == expected
+    # One decode: the snapshot document. None of the covered log entries was decoded.
+    assert len(decoded) == 1
+    assert again.durable.snapshot_sequence == again.durable.input_sequence == logged
+    for _ in range(logged // 2_000 + 2):
+        await asyncio.sleep(0)  # pruning runs a chunk per loop iteration
+    await again.persistence.flush()
+    assert again.persistence.state.keys(LOG_TABLE) == []
+    assert again.durable.received == {"main/o-1": 1}
     await again.close(clean=True)
 
 

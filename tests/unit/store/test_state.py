@@ -45,6 +45,48 @@ async def test_state_when_items_listed_then_merged_sorted_and_deletes_applied(
     assert state.tables() == ["limits", "other"]
 
 
+async def test_state_when_read_from_a_key_then_only_later_keys_of_the_table(persistence: Persistence) -> None:
+    state = persistence.state
+    state.put_many("log", {"0001": "a", "0002": "b", "0003": "c", "0004": "d"})
+    state.put("logz", "0005", "other table")  # a table whose name extends this one's
+    await persistence.flush()
+    state.delete("log", "0003")  # queued, not committed: the overlay counts as well
+    state.put("log", "0005", "e")
+    state.put("log", "0001", "a again")  # at or before the position: not listed
+    assert list(state.items("log", after="0002")) == [("0004", "d"), ("0005", "e")]
+    assert list(state.items("log", after="0000")) == [
+        ("0001", "a again"),
+        ("0002", "b"),
+        ("0004", "d"),
+        ("0005", "e"),
+    ]
+    assert list(state.items("log", after="0005")) == []
+    await persistence.flush()
+    assert list(state.items("log", after="0002")) == [("0004", "d"), ("0005", "e")]
+
+
+async def test_state_when_keys_listed_then_no_value_decoded_and_the_bound_included(
+    persistence: Persistence, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = persistence.state
+    state.put_many("log", {"0001": 1, "0002": 2, "0003": 3})
+    state.put("logz", "0000", "other table")
+    await persistence.flush()
+    state.delete("log", "0002")
+    state.put("log", "0004", 4)
+    decoded: list[bytes] = []
+    decode = state._codec.decode
+    monkeypatch.setattr(state._codec, "decode", lambda data: decoded.append(data) or decode(data))
+    assert state.keys("log") == ["0001", "0003", "0004"]
+    assert state.keys("log", upto="0003") == ["0001", "0003"]
+    assert state.keys("log", upto="0000") == []
+    await persistence.flush()
+    assert state.keys("log", upto="0004") == ["0001", "0003", "0004"]
+    assert decoded == []
+    assert [key for key, _ in state.items("log")] == ["0001", "0003", "0004"]
+    assert len(decoded) == 3  # (the spy sees decodes: ``items`` reads the values)
+
+
 async def test_state_when_queued_with_journal_then_same_transaction(persistence: Persistence) -> None:
     before = persistence.writer.transactions
     for e in sample_events(100):
