@@ -29,13 +29,15 @@ Decoding is the recovery hot path, so the per-class encoder and decoder are gene
 registration (straight-line code, no per-field loop). Decoding trusts what ``encode`` wrote: ids are
 rebuilt without re-running their regex and fixed-point values without re-validation (only valid
 objects can be encoded); classes with a ``__post_init__`` are rebuilt through their constructor so
-their checks and derived fields still run.
+their checks and derived fields still run. Ids with few distinct values (accounts, instruments,
+strategies), which nearly every record repeats, decode to one shared instance per value.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -48,6 +50,7 @@ from engine.core import commands as _commands
 from engine.core import events as _events
 from engine.core.errors import StorageError
 from engine.core.fixed import Money, Price, Quantity
+from engine.core.ids import AccountId, InstrumentId, StrategyId
 
 __all__ = ["CODEC", "FORMAT_VERSION", "Codec", "register"]
 
@@ -56,6 +59,10 @@ PLAIN_TAG = 0
 _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _DUMPS_OPTIONS = orjson.OPT_PASSTHROUGH_DATACLASS
+
+#: Id classes with few distinct values, shared on decode (``_InternedId``).
+_FEW_VALUES = (AccountId, InstrumentId, StrategyId)
+_INTERN_LIMIT = 4096
 
 _dumps = orjson.dumps
 _loads = orjson.loads
@@ -127,6 +134,8 @@ class Codec:
         self._decoders: dict[int, Callable[[list[Any]], Any]] = {}
         self._slow_decoders: dict[int, Callable[[list[Any]], Any]] = {}
         self._arity: dict[int, int] = {}
+        #: One shared-instance table per id class, across every class's decoder.
+        self._interned: dict[type, _InternedId] = {}
 
     # -- registration ----------------------------------------------------------------------------
     def register(self, cls: type, tag: int) -> None:
@@ -244,6 +253,8 @@ class Codec:
             raise TypeError(f"{where}: only IntEnum is supported ({tp.__name__})")
         if tp in (int, float, str):
             return _Plain()
+        if tp in _FEW_VALUES:
+            return self._interned.setdefault(tp, _InternedId(tp))
         if isinstance(tp, type) and issubclass(tp, str):
             return _StrSubclass(tp)
         if tp is Decimal:
@@ -397,6 +408,29 @@ class _StrSubclass(_Kind):
 
     def dec(self, gen: _Gen, expr: str) -> str:
         return f"{gen.ref(str.__new__, 'strnew')}({gen.ref(self.cls, 'id')}, {expr})"
+
+
+class _InternedId(_Kind):
+    """An id with few distinct values (accounts, instruments, strategies), repeated in nearly every
+    record: decoding shares one instance per value instead of building one per record (a restart
+    decodes a million records; the orders it rebuilds then share them too). Bounded: past
+    ``_INTERN_LIMIT`` distinct values the rest are built per record as usual."""
+
+    def __init__(self, cls: type) -> None:
+        self.cls = cls
+        self.shared: dict[str, Any] = {}
+
+    def dec(self, gen: _Gen, expr: str) -> str:
+        shared = gen.ref(self.shared, "shared")
+        make = gen.ref(functools.partial(_intern, self.shared, self.cls), "intern")
+        return f"({shared}.get({expr}) or {make}({expr}))"
+
+
+def _intern(shared: dict[str, Any], cls: type, value: str) -> Any:
+    obj = str.__new__(cls, value)
+    if len(shared) < _INTERN_LIMIT:
+        shared[value] = obj
+    return obj
 
 
 class _EnumKind(_Kind):

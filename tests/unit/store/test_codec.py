@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import orjson
 import pytest
-from store_samples import mixed_objects
+from store_samples import mixed_objects, sample_events
 
 from engine.core.enums import Side
 from engine.core.errors import StorageError
@@ -198,3 +198,42 @@ def test_codec_when_field_is_a_union_of_records_then_round_trips_by_tag() -> Non
     codec.register(_Owner, 332)
     for owner in (_Owner(pet=_Cat(lives=9)), _Owner(pet=_Dog(name="rex"), previous=_Cat(lives=3))):
         assert codec.decode(codec.encode(owner)) == owner
+
+
+def test_codec_when_records_decoded_then_few_valued_ids_shared_and_the_rest_built_per_record() -> None:
+    from engine.core.ids import AccountId, ClientOrderId, StrategyId
+    from engine.store.codec import _INTERN_LIMIT
+
+    records = [CODEC.encode(e) for e in sample_events(40)]
+    decoded = CODEC.decode_many(records) + [CODEC.decode(r) for r in records]
+    assert decoded == CODEC.decode_many(records)[:40] * 2
+    for name, cls in (
+        ("account_id", AccountId),
+        ("instrument_id", InstrumentId),
+        ("strategy_id", StrategyId),
+    ):
+        values = [getattr(e, name) for e in decoded if hasattr(e, name)]
+        assert values and all(type(v) is cls for v in values)
+        by_value: dict[str, set[int]] = {}
+        for v in values:
+            by_value.setdefault(str(v), set()).add(id(v))
+        assert len(values) > len(by_value), f"{name}: the sample repeats values"
+        assert all(len(ids) == 1 for ids in by_value.values()), f"{name}: one instance per value"
+    coids = [e.client_order_id for e in decoded if hasattr(e, "client_order_id")]
+    assert all(type(c) is ClientOrderId for c in coids)
+    assert len({id(c) for c in coids}) == len(coids), "client order ids are not shared"
+
+    # The table of shared instances is bounded: past the limit, ids are built per record.
+    codec = Codec()
+    codec.register(_Holder, 900)
+    many = [codec.encode(_Holder(InstrumentId(f"SIM:X{i}-USD"))) for i in range(_INTERN_LIMIT + 10)]
+    first, again = codec.decode_many(many), codec.decode_many(many)
+    assert [h.instrument_id for h in first] == [h.instrument_id for h in again]
+    assert first[0].instrument_id is again[0].instrument_id
+    assert first[-1].instrument_id is not again[-1].instrument_id
+    assert type(first[-1].instrument_id) is InstrumentId
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Holder:
+    instrument_id: InstrumentId
