@@ -1,16 +1,19 @@
 """Recovery primitives: read the whole journal (or its tail) back, fast.
 
-``recover(store)`` reads the committed journal in large short read transactions and decodes it with
-the codec's batch decoder; the garbage collector is paused while the decoded objects pile up (they
-are all live, so collection passes would only rescan them). Pass ``apply`` to stream each
-``(seq, obj)`` into the restoring component instead of keeping the list.
+``JournalReader(store)`` streams the committed journal in order: chunks read in short read
+transactions straight from the map, decoded with the codec's batch decoder. A restart applies each
+record as it comes (``TradingCore.start``) instead of holding the whole journal. ``recover(store)``
+collects the same records into a list (or streams them into ``apply``), with the garbage collector
+paused while the decoded objects pile up (they are all live, so collection passes would only rescan
+them); ``gc_paused`` is that pause for any bulk rebuild.
 """
 
 from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -20,7 +23,7 @@ from engine.store.codec import CODEC, Codec
 from engine.store.journal import JOURNAL_DB, seq_key
 from engine.store.lmdb_store import LmdbStore
 
-__all__ = ["RecoveryReport", "recover"]
+__all__ = ["JournalReader", "RecoveryReport", "gc_paused", "recover"]
 
 _CHUNK = 65_536
 
@@ -41,6 +44,98 @@ class RecoveryReport:
         return self.read_s + self.decode_s
 
 
+@contextmanager
+def gc_paused(*, freeze: bool = False) -> Iterator[None]:
+    """The cyclic garbage collector off for a bulk rebuild, then back as it was. A restart
+    allocates millions of objects that all stay alive: collection passes over them would only
+    rescan them (a quarter of a 1M-event restart's time, measured).
+
+    ``freeze``: on the way out, move every object the collector tracks to the permanent generation
+    (``gc.freeze``) before it runs again. For a rebuild whose result lives as long as the process:
+    otherwise the first collection after the pause finds all of it in the youngest generation and
+    scans it in one go (~2 s after a 1M-event journal). Frozen objects are still freed by reference
+    counting; only cyclic garbage among them would stay (``gc.unfreeze`` hands them back)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if freeze:
+            gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+class JournalReader:
+    """The committed journal from ``from_seq`` to its end, decoded, in order, as a stream: each
+    chunk of ``chunk`` records is read in one short read transaction straight from the map (no copy
+    of the record bytes) and decoded inside it; a gap raises ``StorageError``. Iterate it once; it
+    counts as it goes (``first_seq``, ``last_seq``, ``count``, ``read_s``, ``decode_s``). A restart
+    applies each record as it comes instead of keeping a million of them (``TradingCore.start``)."""
+
+    def __init__(
+        self, store: LmdbStore, from_seq: int = 1, *, codec: Codec = CODEC, chunk: int = _CHUNK
+    ) -> None:
+        self._store = store
+        self._codec = codec
+        self._chunk = chunk
+        self.from_seq = max(from_seq, 1)
+        self.count = 0
+        self.read_s = 0.0
+        self.decode_s = 0.0
+
+    @property
+    def first_seq(self) -> int:
+        return self.from_seq if self.count else 0
+
+    @property
+    def last_seq(self) -> int:
+        return self.from_seq + self.count - 1 if self.count else 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for decoded in self._chunks():
+            yield from decoded
+
+    def _chunks(self) -> Iterator[list[Any]]:
+        env = self._store.env
+        db = self._store.db(JOURNAL_DB)
+        chunk = self._chunk
+        decode_many = self._codec.decode_many
+        next_seq = self.from_seq
+        while True:
+            t0 = time.perf_counter()
+            with env.begin(db=db, buffers=True) as txn:
+                cursor = txn.cursor()
+                if not cursor.set_key(seq_key(next_seq)):
+                    if cursor.set_range(seq_key(next_seq)):
+                        raise StorageError(f"journal gap: sequence {next_seq} is missing")
+                    return
+                values = list(islice(cursor.iternext(keys=False, values=True), chunk))
+                # The cursor rests on the last record read: n records from next_seq must end at
+                # next_seq + n - 1, or there is a hole among them.
+                if len(values) < chunk:
+                    cursor.last()  # iteration ran off the end and unpositioned the cursor
+                if bytes(cursor.key()) != seq_key(next_seq + len(values) - 1):
+                    raise StorageError(
+                        f"journal gap between sequences {next_seq} and {next_seq + len(values) - 1}"
+                    )
+                t1 = time.perf_counter()
+                decoded = decode_many(values)  # (buffers into the map: valid in this transaction only)
+            t2 = time.perf_counter()
+            self.read_s += t1 - t0
+            self.decode_s += t2 - t1
+            self.count += len(values)
+            next_seq += len(values)
+            yield decoded
+            if len(values) < chunk:
+                return
+
+    def report(self, events: list[Any] | None = None) -> RecoveryReport:
+        return RecoveryReport(
+            self.first_seq, self.last_seq, self.count, self.read_s, self.decode_s, events or []
+        )
+
+
 def recover(
     store: LmdbStore,
     from_seq: int = 1,
@@ -49,51 +144,18 @@ def recover(
     apply: Callable[[int, Any], None] | None = None,
     chunk: int = _CHUNK,
 ) -> RecoveryReport:
-    """Read and decode the journal from ``from_seq`` to its end; raises ``StorageError`` on a gap."""
-    env = store.env
-    db = store.db(JOURNAL_DB)
-    from_seq = max(from_seq, 1)
-    next_seq = from_seq
+    """Read and decode the journal from ``from_seq`` to its end; raises ``StorageError`` on a gap.
+    The garbage collector is paused while the decoded objects pile up."""
+    reader = JournalReader(store, from_seq, codec=codec, chunk=chunk)
     events: list[Any] = []
-    read_s = decode_s = 0.0
-    decode_many = codec.decode_many
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        while True:
-            t0 = time.perf_counter()
-            with env.begin(db=db) as txn:
-                cursor = txn.cursor()
-                if not cursor.set_key(seq_key(next_seq)):
-                    if cursor.set_range(seq_key(next_seq)):
-                        raise StorageError(f"journal gap: sequence {next_seq} is missing")
-                    break
-                values = list(islice(cursor.iternext(keys=False, values=True), chunk))
-                # The cursor rests on the last record read: n records from next_seq must end at
-                # next_seq + n - 1, or there is a hole among them.
-                if len(values) < chunk:
-                    cursor.last()  # iteration ran off the end and unpositioned the cursor
-                if cursor.key() != seq_key(next_seq + len(values) - 1):
-                    raise StorageError(
-                        f"journal gap between sequences {next_seq} and {next_seq + len(values) - 1}"
-                    )
-            t1 = time.perf_counter()
-            decoded = decode_many(values)
-            t2 = time.perf_counter()
-            read_s += t1 - t0
-            decode_s += t2 - t1
-            if apply is None:
+    with gc_paused():
+        if apply is None:
+            for decoded in reader._chunks():
                 events.extend(decoded)
-            else:
-                for offset, obj in enumerate(decoded):
-                    apply(next_seq + offset, obj)
-            next_seq += len(values)
-            if len(values) < chunk:
-                break
-    finally:
-        if was_enabled:
-            gc.enable()
-    count = next_seq - from_seq
-    return RecoveryReport(
-        from_seq if count else 0, next_seq - 1 if count else 0, count, read_s, decode_s, events
-    )
+        else:
+            seq = reader.from_seq
+            for decoded in reader._chunks():
+                for obj in decoded:
+                    apply(seq, obj)
+                    seq += 1
+    return reader.report(events)

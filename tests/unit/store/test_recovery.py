@@ -1,4 +1,4 @@
-"""recover(): the whole journal back, in order, gaps refused."""
+"""recover() and JournalReader: the whole journal back, in order, gaps refused."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from store_samples import open_store, sample_events
 from engine.core.errors import StorageError
 from engine.store import Persistence, recover
 from engine.store.journal import JOURNAL_DB, seq_key
+from engine.store.recovery import JournalReader
 
 
 async def _journal(path: Path, n: int) -> list[object]:
@@ -41,6 +42,26 @@ async def test_recover_when_journal_read_then_all_events_in_order(tmp_path: Path
     store.close(time.time_ns())
 
 
+async def test_journal_reader_when_iterated_then_records_stream_in_order_and_are_counted(
+    tmp_path: Path,
+) -> None:
+    events = await _journal(tmp_path / "lmdb", 2500)
+    store = open_store(tmp_path / "lmdb")
+    reader = JournalReader(store, 1001, chunk=700)
+    assert (reader.count, reader.first_seq, reader.last_seq) == (0, 0, 0)
+    stream = iter(reader)
+    assert next(stream) == events[1000]
+    assert reader.count == 700  # one chunk read and decoded so far, not the journal
+    assert [events[1000], *stream] == events[1000:]
+    assert (reader.count, reader.first_seq, reader.last_seq) == (1500, 1001, 2500)
+    assert reader.read_s > 0 and reader.decode_s > 0
+    report = reader.report()
+    assert (report.first_seq, report.last_seq, report.count, report.events) == (1001, 2500, 1500, [])
+    empty = JournalReader(store, 2501)
+    assert list(empty) == [] and (empty.count, empty.first_seq, empty.last_seq) == (0, 0, 0)
+    store.close(time.time_ns())
+
+
 async def test_recover_when_journal_has_a_gap_then_storage_error(tmp_path: Path) -> None:
     await _journal(tmp_path / "lmdb", 300)
     env = lmdb.open(str(tmp_path / "lmdb"), max_dbs=32)
@@ -52,6 +73,8 @@ async def test_recover_when_journal_has_a_gap_then_storage_error(tmp_path: Path)
         recover(store, chunk=64)
     with pytest.raises(StorageError, match="gap"):
         recover(store, 150)
+    with pytest.raises(StorageError, match="gap"):
+        list(JournalReader(store, 100, chunk=64))
     p = Persistence(store)
     with pytest.raises(StorageError, match="gap"):
         list(p.journal.read(chunk=64))
