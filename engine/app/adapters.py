@@ -45,6 +45,7 @@ class RiskAdapter:
         self.on_quote = risk.on_quote_tick  # type: ignore[method-assign]
         self.on_fill = risk.on_fill  # type: ignore[method-assign]
         self.on_order_closed = risk.on_closed  # type: ignore[method-assign,assignment]
+        self.on_order_opened = risk.on_order_opened  # type: ignore[method-assign,assignment]
 
     def check_submit(self, command: SubmitOrder, ts_ns: int) -> RiskDecision:  # (bound in __init__)
         return self._risk.check_submit(command, ts_ns)
@@ -55,7 +56,7 @@ class RiskAdapter:
     def check_cancel(self, command: CancelOrder, ts_ns: int) -> RiskDecision:
         return self._risk.check_cancel(command)
 
-    def on_order_opened(self, order: Order) -> None:
+    def on_order_opened(self, order: Order) -> None:  # (bound to the engine's in __init__)
         # The gate reads the order's terms (ids, side, type, prices, quantity) once, right here and
         # does not keep the object; ``Order`` carries them under the ``SubmitOrder`` names, so it is
         # handed over as is instead of re-building (and re-validating) a command per order (~3 us).

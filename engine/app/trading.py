@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+import gc
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -58,7 +60,7 @@ from engine.risk.limits import AccountLimits, InstrumentLimits, StrategyLimits
 from engine.store import LmdbStore
 from engine.store.codec import CODEC
 from engine.store.persistence import Persistence
-from engine.store.recovery import recover
+from engine.store.recovery import JournalReader, gc_paused
 from engine.venues.sim import (
     MarketSimulator,
     MarketSimulatorConfig,
@@ -133,8 +135,9 @@ class TradingCore:
         self.venue: DurableSimVenue | DurablePaperVenue | CcxtVenue | None = None
         self.simulator: MarketSimulator | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._replaying = False
         self._equity_saved_ns = 0
+        #: Whether ``start`` froze the first objects of the process (``stop`` thaws them).
+        self._thaw_at_stop = False
         self.recovered_events = 0
         self.reconciled_orders = 0
         self.venue_inputs_replayed = 0
@@ -165,57 +168,40 @@ class TradingCore:
                         f'{instrument.quote}: set risk.quote_currency = "{instrument.quote}"',
                     )
         risk = self.risk = self._build_risk()
-        report = recover(self._store)
-        self.recovered_events = report.count
-        check_venue_mode(persistence.state, venue_mode(self.config), has_history=report.count > 0)
-        order_events: list[OrderEvent] = []
-        fills: list[OrderFilled] = []
-        # A strategy whose orders the gate once approved but that is no longer configured (a live
-        # strategy removed from [[strategies]]) is registered again, so its journalled open orders
-        # can be rebuilt; a strategy that was never registered (its orders were all denied) is not.
-        registered = {MANUAL_STRATEGY, *self.strategy_ids}
-        strategy_of: dict[tuple[AccountId, str], StrategyId] = {}
-        for record in report.events:
-            if isinstance(record, OrderEvent):
-                order_events.append(record)
-                if isinstance(record, OrderFilled):
-                    fills.append(record)
-                elif type(record) is OrderInitialized:
-                    strategy_of[(record.account_id, record.client_order_id)] = record.strategy_id
-                elif type(record) is OrderSubmitted:
-                    sid = strategy_of.get((record.account_id, record.client_order_id))
-                    if sid is not None and sid not in registered:
-                        registered.add(sid)
-                        risk.register_strategy(sid, self.default_strategy_limits())
-            elif isinstance(record, RiskLimitsChanged):
-                self._replay_limits(record)
-            elif isinstance(record, TradingStateChanged):
-                risk.set_trading_state(
-                    record.current, record.reason, record.ts_event, account_id=record.account_id
-                )
-        portfolio = self.portfolio = Portfolio(
-            self.instruments.values(),
-            balances={self.account: self._starting_balances()},
-            on_equity=self._on_equity,
+        check_venue_mode(
+            persistence.state, venue_mode(self.config), has_history=persistence.journal.last_sequence > 0
         )
-        self._replaying = True  # the replayed fills must not re-trigger post-trade breaches
-        try:
-            for fill in fills:
-                portfolio.on_fill(fill)
-        finally:
-            self._replaying = False
-        risk.restore_equity_tracks(persistence.state.get(RISK_TABLE, KEY_EQUITY, {}))
-
-        venue = self._build_venue(persistence)
-        oms = self.oms = OrderManager(
-            clock=self._clock,
-            venue=venue,
-            risk=RiskAdapter(risk),
-            journal=JournalAdapter(persistence.journal),
-            instruments=self.instruments.values(),
-            on_invariant_violation=self._on_invariant_violation,
-        )
-        oms.restore(order_events, notify_risk=True)
+        journal = JournalReader(self._store)
+        started = time.perf_counter()
+        # The rebuild allocates millions of objects for a long journal, nearly all of them kept for
+        # the engine's life: collector passes would only rescan them, so the collector waits, and
+        # what was built is frozen out of its reach (as the app freezes everything once started)
+        # instead of being scanned in one go by the first collection after the pause (~2 s after a
+        # 1M-record journal). ``stop`` thaws it again if nothing was frozen before (a process that
+        # runs several engines, e.g. a test session, then collects each one's cycles).
+        self._thaw_at_stop = gc.get_freeze_count() == 0
+        with gc_paused(freeze=True):
+            portfolio = self.portfolio = Portfolio(
+                self.instruments.values(), balances={self.account: self._starting_balances()}
+            )
+            venue = self._build_venue(persistence)
+            oms = self.oms = OrderManager(
+                clock=self._clock,
+                venue=venue,
+                risk=RiskAdapter(risk),
+                journal=JournalAdapter(persistence.journal),
+                instruments=self.instruments.values(),
+                on_invariant_violation=self._on_invariant_violation,
+            )
+            # One pass: each record goes where it belongs as it is decoded, and is dropped.
+            oms.restore(self._replay(journal, risk, portfolio), notify_risk=True)
+            self.recovered_events = journal.count
+            # From now on each fill and mark values the account for the post-trade monitor. Not
+            # during the replay: history must not re-trigger breaches, and a valuation per
+            # replayed fill would be work for nothing.
+            portfolio.set_equity_hook(self._on_equity)
+            risk.restore_equity_tracks(persistence.state.get(RISK_TABLE, KEY_EQUITY, {}))
+        rebuilt_s = time.perf_counter() - started
         oms.subscribe(self._on_order_event)
         live = self._live_venue()
         if live is not None:
@@ -251,8 +237,8 @@ class TradingCore:
             self.simulator.step(self._clock.timestamp_ns())
         log.info(
             "trading.started",
-            recovered_events=report.count,
-            recovery_s=round(report.total_s, 3),
+            recovered_events=journal.count,
+            recovery_s=round(rebuilt_s, 3),  # journal read, decoded and applied; the venue restored
             restored_orders=len(oms.orders()),
             reconciled_orders=len(changed),
             trading_state=risk.trading_state(self.account).name,
@@ -274,6 +260,9 @@ class TradingCore:
             await self.external.close()  # live venue (in-flight commands finish), feed
         if self.persistence is not None:
             await self.persistence.close()
+        if self._thaw_at_stop:
+            self._thaw_at_stop = False
+            gc.unfreeze()
 
     def _live_venue(self) -> CcxtVenue | None:
         """The live ccxt venue, or None when the venue is ours (simulated or paper, both durable)."""
@@ -397,6 +386,40 @@ class TradingCore:
         assert isinstance(self.venue, DurableSimVenue)
         return functools.partial(self.venue.venue.book, instrument_id)
 
+    def _replay(self, records: Iterable[Any], risk: RiskEngine, portfolio: Portfolio) -> Iterator[OrderEvent]:
+        """The journal's order events, in order, for ``OrderManager.restore``; on the way each fill
+        goes to ``portfolio`` and each risk limit or trading state change to ``risk``, in journal
+        order. A strategy whose orders the gate once approved but that is no longer configured (a
+        live strategy removed from [[strategies]]) is registered again before its first order
+        opens, so its journalled open orders can be rebuilt; a strategy that was never registered
+        (its orders were all denied) is not. Dispatch is by record class (final classes)."""
+        registered = {MANUAL_STRATEGY, *self.strategy_ids}
+        strategy_of: dict[tuple[AccountId, str], StrategyId] = {}
+        is_order: dict[type, bool] = {}
+        on_fill = portfolio.on_fill
+        for record in records:
+            cls = type(record)
+            order = is_order.get(cls)
+            if order is None:
+                order = is_order[cls] = issubclass(cls, OrderEvent)
+            if order:
+                if cls is OrderFilled:
+                    on_fill(record)
+                elif cls is OrderInitialized:
+                    strategy_of[(record.account_id, record.client_order_id)] = record.strategy_id
+                elif cls is OrderSubmitted:
+                    sid = strategy_of.get((record.account_id, record.client_order_id))
+                    if sid is not None and sid not in registered:
+                        registered.add(sid)
+                        risk.register_strategy(sid, self.default_strategy_limits())
+                yield record
+            elif cls is RiskLimitsChanged:
+                self._replay_limits(record)
+            elif cls is TradingStateChanged:
+                risk.set_trading_state(
+                    record.current, record.reason, record.ts_event, account_id=record.account_id
+                )
+
     def _replay_limits(self, event: RiskLimitsChanged) -> None:
         assert self.risk is not None
         subject = {"ACCOUNT": AccountId, "INSTRUMENT": InstrumentId, "STRATEGY": StrategyId}[event.subject]
@@ -426,7 +449,7 @@ class TradingCore:
 
     def _on_equity(self, account_id: AccountId, equity: Money, ts_ns: int) -> None:
         """Post-trade: the loss monitor may escalate the account and cancel its open orders."""
-        if self.risk is None or self.portfolio is None or self.persistence is None or self._replaying:
+        if self.risk is None or self.portfolio is None or self.persistence is None:
             return
         realised = self.portfolio.realised(account_id, equity.currency)
         breach = self.risk.on_equity(account_id, equity, realised, ts_ns)

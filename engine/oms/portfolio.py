@@ -195,6 +195,13 @@ class Portfolio:
     def add_instrument(self, instrument: Instrument) -> None:
         self._terms[instrument.id] = _Terms(instrument)
 
+    def set_equity_hook(self, on_equity: EquityHook | None) -> None:
+        """Call ``on_equity(account, equity, ts_ns)`` after every fill and mark from now on (None:
+        no call). A restart replays the journal's fills before it sets the hook: the post-trade
+        monitor must not act on history, and valuing the account after each replayed fill would
+        cost a valuation per fill for nothing."""
+        self._on_equity = on_equity
+
     def deposit(self, account_id: AccountId, amount: Money) -> None:
         """Credit (or, negative, debit) an asset balance; starting cash comes in this way."""
         assets = self._balances.setdefault(account_id, {})

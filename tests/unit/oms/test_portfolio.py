@@ -117,6 +117,22 @@ def test_portfolio_marks_when_quotes_and_trades_then_source_decides_and_curve_sa
     assert mid_price(Price("1.0"), Price("1.2")) == Price("1.1")
 
 
+def test_portfolio_equity_hook_when_set_after_fills_then_only_later_fills_and_marks_reach_it():
+    seen: list[tuple[AccountId, Money, int]] = []
+    pf = Portfolio(default_instruments(), balances={A: {"USD": Money("1000", "USD")}})
+    pf.on_fill(fill(Side.BUY, "1", "100.0"))  # as a restart replays the journal: no hook yet
+    assert seen == []
+    pf.set_equity_hook(lambda account, equity, ts: seen.append((account, equity, ts)))
+    second = fill(Side.BUY, "1", "110.0")
+    pf.on_fill(second)
+    pf.mark(BTC, Price("120.0"), 70)
+    assert [ts for _, _, ts in seen] == [second.ts_event, 70]
+    assert seen[-1] == (A, Money("1000", "USD") - Money("210", "USD") + Money("240", "USD"), 70)
+    pf.set_equity_hook(None)
+    pf.mark(BTC, Price("130.0"), 80)
+    assert len(seen) == 2
+
+
 def test_portfolio_fill_when_instrument_unknown_then_validation_error_and_unchanged(pf):
     before = pf.snapshot()
     with pytest.raises(ValidationError) as err:
