@@ -11,7 +11,9 @@ Measured with the interpreter's default GIL switch interval (5 ms) and with 0.5 
 the GIL around every ``mdb_cursor_put``, so with a busy loop thread the writer waits up to one switch
 interval per record it writes; a shorter interval is what keeps the writer fed.
 
-Recovery: a 1,000,000-event journal read back and decoded with ``recover`` (what a restart does).
+Journal read + decode: a 1,000,000-record journal read back and decoded with ``recover``, the first
+part of a restart; the whole restart (orders, positions, risk state, the venue rebuilt) is
+``test_bench_restart.py``, on a history the engine itself wrote.
 
 Run: ``.venv/bin/python -m pytest benchmarks/test_bench_store.py --benchmark-only
 --benchmark-json=benchmarks/results/store.json``. ``extra_info`` holds ``events_per_sec`` (median
@@ -131,7 +133,7 @@ def recovery_store() -> Any:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.benchmark(group="recovery (1M-event journal: read + decode)")
+@pytest.mark.benchmark(group="journal read + decode (1M records; a part of restart)")
 def test_bench_store_recovery(benchmark: Any, recovery_store: LmdbStore) -> None:
     reports: list[Any] = []
     held: list[Any] = []
