@@ -26,7 +26,7 @@ from engine.core.events import (
     OrderTriggered,
     OrderUpdated,
 )
-from engine.core.fixed import EXACT, Price, Quantity
+from engine.core.fixed import EXACT, MAX_PRECISION, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId, TradeId, VenueOrderId
 from engine.oms.fsm import EVENT_TRANSITIONS, FILL_TRANSITIONS, TRIGGER_OF, WORKING, Trigger, illegal
 
@@ -39,6 +39,8 @@ _NO_TRADES: frozenset[TradeId] = frozenset()
 #: Zero quantity per precision (``Quantity`` is immutable, so every new order can share one).
 _ZERO_QUANTITY: dict[int, Quantity] = {}
 _new_object = object.__new__
+_POW10 = tuple(10**i for i in range(MAX_PRECISION + 1))
+_INT64_MAX = (1 << 63) - 1
 _ACCEPTED = OrderStatus.ACCEPTED
 _PARTIALLY_FILLED = OrderStatus.PARTIALLY_FILLED
 _SUBMITTED = OrderStatus.SUBMITTED
@@ -330,12 +332,26 @@ class Order:
             filled._precision = precision
             complete = raw == ordered._raw
         else:
-            filled = before + last
-            if filled > ordered:
+            # Quantities at different precisions (an order sent as "0.001", its fills reported at
+            # the instrument's five places): ``before + last``, ``> ordered`` and ``== ordered`` on
+            # integers, the sum at the larger of its two precisions, as ``Quantity`` arithmetic has
+            # it (one new Quantity; out of the 64-bit range, the arithmetic raises as it does).
+            bp, lp = before._precision, last._precision
+            fp = bp if bp >= lp else lp
+            raw = before._raw * _POW10[fp - bp] + last._raw * _POW10[fp - lp]
+            if fp >= precision:
+                held, limit = raw, ordered._raw * _POW10[fp - precision]
+            else:
+                held, limit = raw * _POW10[precision - fp], ordered._raw
+            if held > limit or raw > _INT64_MAX:
+                filled = before + last
                 raise InvariantViolation(
                     f"{self.client_order_id}: overfill, {filled} filled of {ordered}", reason="OVERFILL"
                 )
-            complete = filled == ordered
+            filled = _new_object(Quantity)
+            filled._raw = raw
+            filled._precision = fp
+            complete = held == limit
         status = FILL_TRANSITIONS.get((self.status, complete))
         if status is None:
             raise illegal(self.status, Trigger.FILL_COMPLETE if complete else Trigger.FILL_PARTIAL)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.core import (
     AccountId,
@@ -98,3 +100,45 @@ def test_fills_when_precisions_differ_then_exact_sums_and_overfill_refused_witho
     order.apply(_fill(4, "99.75", "0.010"))
     assert order.status.name == "FILLED" and order.filled_quantity == Quantity("0.030")
     assert order.fill_notional == Decimal("3.00000") and order.average_fill_price == Decimal("100")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    order_places=st.integers(0, 8),
+    order_units=st.integers(1, 10**6),
+    fills=st.lists(st.tuples(st.integers(0, 18), st.integers(1, 10**7)), min_size=1, max_size=6),
+)
+def test_fills_when_any_precisions_then_filled_quantity_and_status_are_the_quantity_arithmetic(
+    order_places: int, order_units: int, fills: list[tuple[int, int]]
+) -> None:
+    """Whatever the precisions of the order and of each fill, the filled quantity (value and
+    precision), the completion and the overfill refusal are those of ``Quantity`` arithmetic."""
+    ordered = Quantity.from_raw(order_units, order_places)
+    order = _buy_0_030(OrderType.MARKET, None)
+    order.quantity = ordered  # (the order's terms, as an OrderInitialized with this size builds them)
+    order.filled_quantity = Quantity.from_raw(0, order_places)
+    order.apply(OrderSubmitted(ts_event=0, ts_init=0, **IDS, sequence=2))
+    expected = order.filled_quantity
+    for n, (places, units) in enumerate(fills, start=1):
+        if order.status.name == "FILLED":
+            break
+        last = Quantity.from_raw(units, places)
+        fill = _fill(n, "100", "1")
+        object.__setattr__(fill, "last_quantity", last)
+        try:
+            total = expected + last
+        except OverflowError:  # the sum leaves the 64-bit range at its precision: refused alike
+            with pytest.raises(OverflowError):
+                order.apply(fill)
+            assert order.filled_quantity == expected
+            continue
+        if total > ordered:
+            with pytest.raises(InvariantViolation) as refused:
+                order.apply(fill)
+            assert refused.value.reason == "OVERFILL"
+        else:
+            order.apply(fill)
+            expected = total
+            assert order.status.name == ("FILLED" if total == ordered else "PARTIALLY_FILLED")
+        assert order.filled_quantity == expected
+        assert order.filled_quantity.precision == expected.precision
