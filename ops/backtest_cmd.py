@@ -209,6 +209,20 @@ def backtest(
     _print_metrics(result, out)
 
 
+def metric_text(key: str, value: Any) -> str:
+    """A metric as the table shows it: ratios to 6 significant digits, durations (seconds) as days
+    and hours (``30d 23:55:00``), money and counts as they are; ``--json`` keeps the raw values."""
+    if value is None:
+        return "-"
+    if key.endswith("_duration") and isinstance(value, int | float):
+        seconds = round(value)
+        days, rest = divmod(seconds, 86_400)
+        hours, rest = divmod(rest, 3_600)
+        clock = f"{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
+        return f"{days}d {clock}" if days else clock
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
 def _print_metrics(result: Any, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -217,9 +231,7 @@ def _print_metrics(result: Any, out: Path) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result.metrics.items():
-        table.add_row(
-            key, "-" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
-        )
+        table.add_row(key, metric_text(key, value))
     console = Console()
     console.print(table)
     console.print(f"results in {out}/ (result.json, report.html, summary.png) · {result.elapsed_s:.2f}s")

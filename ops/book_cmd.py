@@ -18,7 +18,7 @@ import typer
 
 app = typer.Typer(
     name="book",
-    help="Offline order-book tools: replay raw venue captures and check the resulting book.",
+    help="Order books: a running engine's live book (show); raw venue captures replayed offline (replay).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -27,7 +27,7 @@ app = typer.Typer(
 
 @app.callback()
 def _book() -> None:
-    """Offline order-book tools."""
+    """Order books: live (show) and replayed from captures (replay)."""
 
 
 @app.command()

@@ -311,9 +311,18 @@ def print_json_line(obj: Any) -> None:
 
 
 def table(*columns: str, title: str | None = None) -> Any:
+    """A borderless table; at least as wide as its title, which rich would otherwise wrap over a
+    narrow table's width (``account main · 2026-11-21`` / ``21:32:30 UTC``)."""
     from rich.table import Table
 
-    return Table(*columns, title=title, box=None, pad_edge=False, header_style="bold")
+    return Table(
+        *columns,
+        title=title,
+        box=None,
+        pad_edge=False,
+        header_style="bold",
+        min_width=len(title) if title else None,
+    )
 
 
 def show(renderable: Any) -> None:

@@ -143,3 +143,15 @@ def test_sweep_unknown_metric_or_parameter_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "unknown metric 'alpha'" in proc.stderr and "sharpe" in proc.stderr
     proc = _cli("sweep", "--strategy", "sma_cross", "--data", data, "--vary", "speed=2:3")
     assert proc.returncode == 2 and "valid parameters: fast, slow" in proc.stderr
+
+
+def test_metric_text_when_durations_and_ratios_then_read_as_people_read_them() -> None:
+    from ops.backtest_cmd import metric_text
+
+    assert metric_text("max_drawdown_duration", 2_678_100.0) == "30d 23:55:00"
+    assert metric_text("max_drawdown_duration", 5_400.0) == "01:30:00"
+    assert metric_text("max_drawdown_duration", 0.0) == "00:00:00"
+    assert metric_text("max_drawdown_duration_bars", 44_635) == "44635"  # bars, not seconds
+    assert metric_text("sharpe", -11.53933363561732) == "-11.5393"
+    assert metric_text("final_equity", "62078.38830385") == "62078.38830385"
+    assert metric_text("calmar", None) == "-"
