@@ -22,6 +22,7 @@ Standalone: ``.venv/bin/python benchmarks/engine_history.py DIR [EVENTS]`` (prin
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,7 @@ from engine.core.clock import LiveClock
 from engine.core.commands import CancelOrder, SubmitOrder
 from engine.core.events import QuoteTick
 from engine.store import LmdbStore
+from engine.store.recovery import gc_paused
 
 BTC = InstrumentId("SIM:BTC-USD")
 #: The order-rate and open-order limits are the only ones raised: the history is written as fast as
@@ -153,10 +155,13 @@ def build(root: Path, events: int, *, progress: bool = False) -> int:
 
 
 async def restart(root: Path) -> dict[str, Any]:
-    """Start a trading core on ``root`` (what a restart does), stop it; the start's wall time."""
+    """Start a trading core on ``root`` as ``algotrendy serve`` does (the collector paused over the
+    start, what it built frozen after it: ``engine.app._serve``), stop it; the start's wall time."""
     core, store, clock, _bus = open_core(root)
+    gc.collect()
     t0 = time.perf_counter()
-    await core.start()
+    with gc_paused(freeze=True):
+        await core.start()
     elapsed = time.perf_counter() - t0
     assert core.oms is not None
     figures = {
@@ -167,6 +172,7 @@ async def restart(root: Path) -> dict[str, Any]:
     }
     await core.stop()
     store.close(clock.timestamp_ns())
+    gc.unfreeze()  # (the next round starts from the same collector state)
     return figures
 
 

@@ -70,6 +70,7 @@ from engine.marketdata.bars import BarService, parse_interval
 from engine.marketdata.registry import MarketDataRegistry
 from engine.store import DataDirLock, LmdbStore
 from engine.store.persistence import Persistence
+from engine.store.recovery import gc_paused
 from engine.telemetry import CallbackCollector, EngineMetrics, LoopLagMonitor, configure_logging
 
 if TYPE_CHECKING:
@@ -587,12 +588,15 @@ async def _serve(config: EngineConfig) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, engine.request_stop, signal.Signals(sig).name)
     try:
-        await engine.start()  # tears down what it started if it fails
-        # Everything built so far (modules, config, instruments, restored orders) lives for the
-        # whole run: move it out of the collector's reach, so a full collection later scans only
-        # what trading allocates (shorter GC pauses on the loop; standard CPython server practice).
-        gc.collect()
-        gc.freeze()
+        # Everything the start builds (modules, config, instruments, the orders, positions and risk
+        # state rebuilt from the journal) lives for the whole run. The collector is paused over the
+        # start -- a rebuild of millions of objects would only be rescanned -- and what exists then
+        # is frozen out of its reach (``gc.freeze``), so a collection later scans only what trading
+        # allocates: shorter GC pauses on the loop (standard CPython server practice), and no pass
+        # over the whole rebuild right after it (~2 s after a 1M-record journal, measured).
+        gc.collect()  # what imports and configuration left behind (cheap before the start)
+        with gc_paused(freeze=True):
+            await engine.start()  # tears down what it started if it fails
         try:
             await engine.wait_stopped()
         finally:

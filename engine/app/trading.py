@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -136,8 +135,6 @@ class TradingCore:
         self.simulator: MarketSimulator | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._equity_saved_ns = 0
-        #: Whether ``start`` froze the first objects of the process (``stop`` thaws them).
-        self._thaw_at_stop = False
         self.recovered_events = 0
         self.reconciled_orders = 0
         self.venue_inputs_replayed = 0
@@ -174,13 +171,9 @@ class TradingCore:
         journal = JournalReader(self._store)
         started = time.perf_counter()
         # The rebuild allocates millions of objects for a long journal, nearly all of them kept for
-        # the engine's life: collector passes would only rescan them, so the collector waits, and
-        # what was built is frozen out of its reach (as the app freezes everything once started)
-        # instead of being scanned in one go by the first collection after the pause (~2 s after a
-        # 1M-record journal). ``stop`` thaws it again if nothing was frozen before (a process that
-        # runs several engines, e.g. a test session, then collects each one's cycles).
-        self._thaw_at_stop = gc.get_freeze_count() == 0
-        with gc_paused(freeze=True):
+        # the engine's life: collector passes would only rescan them, so the collector waits (the
+        # app keeps it paused over the whole start and freezes what it built, see ``_serve``).
+        with gc_paused():
             portfolio = self.portfolio = Portfolio(
                 self.instruments.values(), balances={self.account: self._starting_balances()}
             )
@@ -260,9 +253,6 @@ class TradingCore:
             await self.external.close()  # live venue (in-flight commands finish), feed
         if self.persistence is not None:
             await self.persistence.close()
-        if self._thaw_at_stop:
-            self._thaw_at_stop = False
-            gc.unfreeze()
 
     def _live_venue(self) -> CcxtVenue | None:
         """The live ccxt venue, or None when the venue is ours (simulated or paper, both durable)."""

@@ -51,10 +51,12 @@ def gc_paused(*, freeze: bool = False) -> Iterator[None]:
     rescan them (a quarter of a 1M-event restart's time, measured).
 
     ``freeze``: on the way out, move every object the collector tracks to the permanent generation
-    (``gc.freeze``) before it runs again. For a rebuild whose result lives as long as the process:
-    otherwise the first collection after the pause finds all of it in the youngest generation and
-    scans it in one go (~2 s after a 1M-event journal). Frozen objects are still freed by reference
-    counting; only cyclic garbage among them would stay (``gc.unfreeze`` hands them back)."""
+    (``gc.freeze``) before it runs again -- a process-wide step, for the process's owner (the app's
+    start). For a rebuild whose result lives as long as the process: otherwise the first collection
+    after the pause finds all of it in the youngest generation and scans it in one go (~2 s after a
+    1M-record journal). Frozen objects are still freed by reference counting; only cyclic garbage
+    among them would stay (``gc.unfreeze`` hands them back). Nested inside another pause, the
+    inner one leaves the collector off."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
