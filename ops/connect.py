@@ -213,7 +213,9 @@ def describe(error: Any, target: str) -> str:
 
     if isinstance(error, errors.Unavailable):
         return f"engine at {target} is unreachable or not ready ({error.code.name}: {error.details}): is it running?"
-    text = f"{error.code.name} {error.reason}: {error.details}"
+    # The reason names the rule (PRICE_OFF_TICK, RISK_PRICE_BAND); a generic one repeats the code.
+    reason = "" if error.reason in ("", error.code.name) else f" {error.reason}"
+    text = f"{error.code.name}{reason}: {error.details}"
     if isinstance(error, errors.InvalidArgument) and error.field and error.field not in error.details:
         text += f" (field {error.field})"
     if isinstance(error, errors.RateLimited) and error.retry_after_ms:

@@ -112,6 +112,9 @@ def test_orders_when_refused_then_exit_codes_and_one_line_reason(cli: Any, engin
     assert bad_key.exit_code == 4 and "UNAUTHENTICATED" in bad_key.stderr
     nobody = cli("status", "--target", "127.0.0.1:1", "--timeout", "2")
     assert nobody.exit_code == 3 and "unreachable" in nobody.stderr
+    zero = cli("orders", "submit", BTC, "buy", "0", "--price", str(ask))
+    assert zero.exit_code == 2
+    assert zero.stderr.strip() == "algotrendy: INVALID_ARGUMENT: quantity: must be positive, got 0"
     bad_side = cli("orders", "submit", BTC, "sideways", "1")
     assert bad_side.exit_code == 2 and "buy" in bad_side.stderr
 
