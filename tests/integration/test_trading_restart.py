@@ -18,6 +18,7 @@ from engine.core import (
     Quantity,
     Side,
     StrategyId,
+    TimeInForce,
     TradingState,
 )
 from engine.core.commands import SubmitOrder
@@ -134,5 +135,99 @@ async def test_engine_when_restarted_then_trading_state_comes_back_exactly(tmp_p
         assert after["trading_state"] is TradingState.HALTED
         assert after["limits"].accounts[ACCOUNT].max_open_orders == 123
         assert second.trading.recovered_events > 0
+    finally:
+        await second.stop()
+
+
+async def test_engine_when_limits_and_states_change_between_orders_then_a_restart_replays_them_in_order(
+    tmp_path: Path,
+) -> None:
+    """The restart replays the journal in one pass: limit and trading-state changes reach the risk
+    engine between the order events they were journalled between. Its open orders and their keys,
+    limits and state come back as the live engine had them (exposure is valued at the market of the
+    moment, which moves at the restart: positions are compared instead, in ``_state``)."""
+    first = Engine(_config(tmp_path / "data"))
+    await first.start()
+    trading = first.trading
+    assert trading is not None and trading.oms is not None and trading.risk is not None
+    venue = trading.venue
+    assert venue is not None
+    await _wait(lambda: venue.venue.quote(BTC) is not None)
+    risk, oms = trading.risk, trading.oms
+
+    async def order(n: int, *, rest: bool) -> None:
+        """A limit buy resting 500 below the bid, or a market buy (filled, any rest canceled)."""
+        quote = venue.venue.quote(BTC)
+        assert quote is not None
+        await oms.submit(
+            SubmitOrder(
+                ts_init=first.clock.timestamp_ns(),
+                account_id=ACCOUNT,
+                strategy_id=StrategyId("manual"),
+                client_order_id=ClientOrderId(f"i-{n}"),
+                instrument_id=BTC,
+                side=Side.BUY,
+                order_type=OrderType.LIMIT if rest else OrderType.MARKET,
+                quantity=Quantity("0.002"),
+                price=quote.bid_price - Price("500.0") if rest else None,
+                time_in_force=TimeInForce.GTC if rest else TimeInForce.IOC,
+            )
+        )
+        await oms.idle()
+        placed = oms.get(ACCOUNT, ClientOrderId(f"i-{n}"))
+        await _wait(lambda: placed.status.name in ("ACCEPTED", "DENIED") if rest else placed.is_terminal)
+
+    async def open_orders_limit(n: int) -> None:
+        limits = risk.limits().accounts[ACCOUNT]
+        changed = AccountLimits(
+            max_gross_exposure=limits.max_gross_exposure,
+            max_net_exposure=limits.max_net_exposure,
+            max_open_orders=n,
+            max_orders_per_second=limits.max_orders_per_second,
+            order_burst=limits.order_burst,
+            max_daily_loss=limits.max_daily_loss,
+            max_drawdown=limits.max_drawdown,
+            breach_state=limits.breach_state,
+        )
+        await trading.journal(risk.set_limits(ACCOUNT, changed, first.clock.timestamp_ns()))
+
+    await order(0, rest=False)
+    await order(1, rest=True)
+    await open_orders_limit(7)
+    await order(2, rest=False)
+    first._set_trading_state(TradingState.REDUCING, "operator: reduce only for a while")
+    await order(3, rest=True)  # denied: REDUCING lets only reducing orders through
+    first._set_trading_state(TradingState.ACTIVE, "operator: back to normal")
+    await order(4, rest=True)
+    await open_orders_limit(9)
+    await order(5, rest=False)
+    trading.simulator.stop()  # type: ignore[union-attr]  # freeze the market so the states compare
+    await oms.idle()
+    assert {o.client_order_id: o.status.name for o in oms.orders()}["i-3"] == "DENIED"
+    assert sorted(o.client_order_id for o in oms.orders() if o.is_open) == ["i-1", "i-4"]
+
+    def risk_view() -> dict[str, Any]:
+        snapshot = risk.snapshot()
+        return {
+            "orders": snapshot["orders"],
+            "next_key": snapshot["next_key"],
+            "limits": snapshot["limits"],
+            "state": risk.trading_state(ACCOUNT),
+        }
+
+    before, risk_before = _state(first), risk_view()
+    await first.stop()
+
+    second = Engine(_config(tmp_path / "data"))
+    await second.start()
+    try:
+        assert second.trading is not None and second.trading.simulator is not None
+        second.trading.simulator.stop()
+        risk = second.trading.risk  # (risk_view reads ``risk``)
+        assert risk is not None
+        assert _state(second) == before
+        assert risk_view() == risk_before
+        assert risk_before["limits"]["accounts"][str(ACCOUNT)]["max_open_orders"] == 9
+        assert risk_before["state"] is TradingState.ACTIVE and len(risk_before["orders"]) == 2
     finally:
         await second.stop()
