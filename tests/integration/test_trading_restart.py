@@ -4,6 +4,7 @@ the order-event sequence, runtime risk limits, the trading state and the loss mo
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,6 @@ from engine.core import (
 )
 from engine.core.commands import SubmitOrder
 from engine.core.fixed import Money, Price
-from engine.risk.limits import AccountLimits
 
 ACCOUNT = AccountId("main")
 BTC = InstrumentId("SIM:BTC-USD")
@@ -75,14 +75,31 @@ async def _wait(predicate, timeout_s: float = 20.0) -> None:  # type: ignore[no-
         await asyncio.sleep(0.02)
 
 
-async def test_engine_when_restarted_then_trading_state_comes_back_exactly(tmp_path: Path) -> None:
-    first = Engine(_config(tmp_path / "data"))
-    await first.start()
-    trading = first.trading
+async def _started(data_dir: Path) -> tuple[Engine, Any, Any]:
+    """An engine started on ``data_dir`` once the simulated market quotes BTC: (engine, its trading
+    core, its simulated venue)."""
+    engine = Engine(_config(data_dir))
+    await engine.start()
+    trading = engine.trading
     assert trading is not None and trading.oms is not None and trading.risk is not None
     venue = trading.venue
     assert venue is not None
     await _wait(lambda: venue.venue.quote(BTC) is not None)
+    return engine, trading, venue
+
+
+async def _restarted(data_dir: Path) -> Engine:
+    """The engine started again on ``data_dir``, its simulated market stopped at once (so the state
+    compares with what the first engine had)."""
+    engine = Engine(_config(data_dir))
+    await engine.start()
+    assert engine.trading is not None and engine.trading.simulator is not None
+    engine.trading.simulator.stop()
+    return engine
+
+
+async def test_engine_when_restarted_then_trading_state_comes_back_exactly(tmp_path: Path) -> None:
+    first, trading, venue = await _started(tmp_path / "data")
     # Marketable buys and sells so the account trades against the simulated market.
     for n in range(12):
         quote = venue.venue.quote(BTC)
@@ -104,15 +121,10 @@ async def test_engine_when_restarted_then_trading_state_comes_back_exactly(tmp_p
         )
     await _wait(lambda: sum(Decimal(str(o.filled_quantity)) > 0 for o in trading.oms.orders()) >= 6)
     # A runtime limits change and a HALT: both journalled, both must survive.
-    limits = trading.risk.limits().accounts[ACCOUNT]
-    changed = AccountLimits(
-        max_gross_exposure=limits.max_gross_exposure,
-        max_net_exposure=limits.max_net_exposure,
+    changed = replace(
+        trading.risk.limits().accounts[ACCOUNT],
         max_open_orders=123,
-        max_orders_per_second=limits.max_orders_per_second,
-        order_burst=limits.order_burst,
         max_daily_loss=Money("12345", "USD"),
-        max_drawdown=limits.max_drawdown,
         breach_state=TradingState.REDUCING,
     )
     await trading.journal(trading.risk.set_limits(ACCOUNT, changed, first.clock.timestamp_ns()))
@@ -122,11 +134,9 @@ async def test_engine_when_restarted_then_trading_state_comes_back_exactly(tmp_p
     before = _state(first)
     await first.stop()
 
-    second = Engine(_config(tmp_path / "data"))
-    await second.start()
+    second = await _restarted(tmp_path / "data")
     try:
-        assert second.trading is not None and second.trading.simulator is not None
-        second.trading.simulator.stop()
+        assert second.trading is not None
         after = _state(second)
         assert before["orders"] and any(o[2] != "0.00000" for o in before["orders"])
         assert before["equity_tracks"], "the loss monitor saw no equity"
@@ -146,13 +156,7 @@ async def test_engine_when_limits_and_states_change_between_orders_then_a_restar
     engine between the order events they were journalled between. Its open orders and their keys,
     limits and state come back as the live engine had them (exposure is valued at the market of the
     moment, which moves at the restart: positions are compared instead, in ``_state``)."""
-    first = Engine(_config(tmp_path / "data"))
-    await first.start()
-    trading = first.trading
-    assert trading is not None and trading.oms is not None and trading.risk is not None
-    venue = trading.venue
-    assert venue is not None
-    await _wait(lambda: venue.venue.quote(BTC) is not None)
+    first, trading, venue = await _started(tmp_path / "data")
     risk, oms = trading.risk, trading.oms
 
     async def order(n: int, *, rest: bool) -> None:
@@ -178,17 +182,7 @@ async def test_engine_when_limits_and_states_change_between_orders_then_a_restar
         await _wait(lambda: placed.status.name in ("ACCEPTED", "DENIED") if rest else placed.is_terminal)
 
     async def open_orders_limit(n: int) -> None:
-        limits = risk.limits().accounts[ACCOUNT]
-        changed = AccountLimits(
-            max_gross_exposure=limits.max_gross_exposure,
-            max_net_exposure=limits.max_net_exposure,
-            max_open_orders=n,
-            max_orders_per_second=limits.max_orders_per_second,
-            order_burst=limits.order_burst,
-            max_daily_loss=limits.max_daily_loss,
-            max_drawdown=limits.max_drawdown,
-            breach_state=limits.breach_state,
-        )
+        changed = replace(risk.limits().accounts[ACCOUNT], max_open_orders=n)
         await trading.journal(risk.set_limits(ACCOUNT, changed, first.clock.timestamp_ns()))
 
     await order(0, rest=False)
@@ -218,11 +212,9 @@ async def test_engine_when_limits_and_states_change_between_orders_then_a_restar
     before, risk_before = _state(first), risk_view()
     await first.stop()
 
-    second = Engine(_config(tmp_path / "data"))
-    await second.start()
+    second = await _restarted(tmp_path / "data")
     try:
-        assert second.trading is not None and second.trading.simulator is not None
-        second.trading.simulator.stop()
+        assert second.trading is not None
         risk = second.trading.risk  # (risk_view reads ``risk``)
         assert risk is not None
         assert _state(second) == before
