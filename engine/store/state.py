@@ -116,46 +116,45 @@ class StateStore:
         """``(key, value)`` of a table in key order (committed data merged with queued writes);
         with ``after``, only the keys that sort after it (the others are neither read nor decoded:
         a log read from a position)."""
-        prefix = _table_prefix(table)
-        start = prefix if after is None else _key_bytes(table, after) + _SEP
-        committed: dict[bytes, bytes] = {}
-        with self._store.env.begin(db=self._db) as txn:
-            cursor = txn.cursor()
-            if cursor.set_range(start):
-                for raw_key, data in cursor:
-                    if not raw_key.startswith(prefix):
-                        break
-                    committed[raw_key] = data
-        merged: dict[bytes, Any] = {k: self._codec.decode(v) for k, v in committed.items()}
-        for raw_key, (_, value) in self._overlay.items():
-            if raw_key.startswith(prefix) and raw_key >= start:
-                if value is _DELETED:
-                    merged.pop(raw_key, None)
-                else:
-                    merged[raw_key] = value
-        for raw_key in sorted(merged):
-            yield raw_key[len(prefix) :].decode(), merged[raw_key]
+        return self._scan(table, after=after, upto=None, values=True)
 
     def keys(self, table: str, *, upto: str | None = None) -> list[str]:
         """The keys of a table in key order, values neither read nor decoded (committed data merged
         with queued writes); with ``upto``, only the keys that sort at or before it."""
+        return [key for key, _ in self._scan(table, after=None, upto=upto, values=False)]
+
+    def _scan(
+        self, table: str, *, after: str | None, upto: str | None, values: bool
+    ) -> Iterator[tuple[str, Any]]:
+        """The keys of ``table`` after ``after`` and up to ``upto`` (either end open when None), in
+        key order, committed data merged with queued writes; each with its value when ``values``
+        (committed ones decoded), else with None."""
         prefix = _table_prefix(table)
+        start = prefix if after is None else _key_bytes(table, after) + _SEP
         stop = None if upto is None else _key_bytes(table, upto)
-        found: set[bytes] = set()
+        merged: dict[bytes, Any] = {}
         with self._store.env.begin(db=self._db) as txn:
             cursor = txn.cursor()
-            if cursor.set_range(prefix):
-                for raw_key in cursor.iternext(keys=True, values=False):
+            if cursor.set_range(start):
+                rows = (
+                    cursor.iternext(keys=True, values=True)
+                    if values
+                    else ((k, None) for k in cursor.iternext(keys=True, values=False))  # keys only
+                )
+                for raw_key, data in rows:
                     if not raw_key.startswith(prefix) or (stop is not None and raw_key > stop):
                         break
-                    found.add(raw_key)
+                    merged[raw_key] = data
+        if values:
+            merged = {k: self._codec.decode(v) for k, v in merged.items()}
         for raw_key, (_, value) in self._overlay.items():
-            if raw_key.startswith(prefix) and (stop is None or raw_key <= stop):
+            if raw_key.startswith(prefix) and raw_key >= start and (stop is None or raw_key <= stop):
                 if value is _DELETED:
-                    found.discard(raw_key)
+                    merged.pop(raw_key, None)
                 else:
-                    found.add(raw_key)
-        return [raw_key[len(prefix) :].decode() for raw_key in sorted(found)]
+                    merged[raw_key] = value if values else None
+        for raw_key in sorted(merged):
+            yield raw_key[len(prefix) :].decode(), merged[raw_key]
 
     def tables(self) -> list[str]:
         """Names of the tables that hold at least one committed key."""
