@@ -95,10 +95,11 @@ class JournalReader:
         return self.from_seq + self.count - 1 if self.count else 0
 
     def __iter__(self) -> Iterator[Any]:
-        for decoded in self._chunks():
+        for decoded in self.chunks():
             yield from decoded
 
-    def _chunks(self) -> Iterator[list[Any]]:
+    def chunks(self) -> Iterator[list[Any]]:
+        """The records a chunk (one read transaction) at a time: lists in journal order."""
         env = self._store.env
         db = self._store.db(JOURNAL_DB)
         chunk = self._chunk
@@ -152,11 +153,11 @@ def recover(
     events: list[Any] = []
     with gc_paused():
         if apply is None:
-            for decoded in reader._chunks():
+            for decoded in reader.chunks():
                 events.extend(decoded)
         else:
             seq = reader.from_seq
-            for decoded in reader._chunks():
+            for decoded in reader.chunks():
                 for obj in decoded:
                     apply(seq, obj)
                     seq += 1
