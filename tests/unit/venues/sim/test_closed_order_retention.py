@@ -22,9 +22,10 @@ from engine.venues.sim import (
 )
 from engine.venues.sim.venue import SNAPSHOT_VERSION, VenueInput
 from tests.unit.venues.sim.venue_retention_checks import (
+    BAD_CLOSED_ORDERS,
     FINISHED,
-    as_version_1,
     assert_tables_consistent,
+    check_version_1_restore,
     order_status,
 )
 
@@ -226,47 +227,15 @@ def test_sim_venue_restore_when_version_1_snapshot_then_finished_orders_ordered_
 ):
     source = _venue(clock, 100)
     _finish_out_of_insertion_order(source, clock, submit, cancel)
-    old = as_version_1(source.snapshot())
-    assert [o["coid"] for o in old["orders"] if OrderStatus(o["status"]) in FINISHED] == [
-        "early",
-        "fill",
-        "size",
-        "ioc",
-    ]
 
-    venue = _venue(clock, 4)
-    venue.restore(old)
-    assert venue.snapshot()["closed_orders"] == [["main", c] for c in ("fill", "size", "early", "ioc")]
-    for n in range(2):  # two more finish: the two that finished first go, 'early' stays
+    def finish_ioc(venue: SimVenue, coid: str) -> None:
         clock.advance(1_000)
-        venue.apply(submit(f"more-{n}", Side.BUY, "0.1", "59000.0", tif=TimeInForce.IOC))
-    assert [order_status(venue, c) for c in ("fill", "size")] == [None, None]
-    assert [order_status(venue, c) for c in ("early", "ioc", "more-0", "more-1")] == [
-        OrderStatus.CANCELED
-    ] * 4
-    assert order_status(venue, "open") is OrderStatus.ACCEPTED
-    assert_tables_consistent(venue)
+        venue.apply(submit(coid, Side.BUY, "0.1", "59000.0", tif=TimeInForce.IOC))
 
-    smaller = _venue(clock, 2)  # more finished orders than kept: forgotten oldest first at once
-    smaller.restore(as_version_1(source.snapshot()))
-    assert smaller.snapshot()["closed_orders"] == [["main", "early"], ["main", "ioc"]]
-    assert smaller.order(MAIN, ClientOrderId("fill")) is None
-    assert order_status(smaller, "open") is OrderStatus.ACCEPTED
-    assert_tables_consistent(smaller)
+    check_version_1_restore(source, lambda retention: _venue(clock, retention), finish_ioc, "size")
 
 
-@pytest.mark.parametrize(
-    ("edit", "problem"),
-    [
-        (lambda s: s.pop("closed_orders"), "closed_orders is missing"),
-        (lambda s: s["closed_orders"].append(["main", "open"]), "main/open, which is not a finished order"),
-        (lambda s: s["closed_orders"].append(["main", "nope"]), "main/nope, which is not a finished order"),
-        (lambda s: s["closed_orders"].append(s["closed_orders"][0]), "twice"),
-        (lambda s: s["closed_orders"].pop(), "lists 3 finished orders, the snapshot has 4"),
-        (lambda s: s["closed_orders"].append("main/x"), "is not [account, client order id]"),
-        (lambda s: s.update(version=3), "unsupported version 3"),
-    ],
-)
+@pytest.mark.parametrize(("edit", "problem"), BAD_CLOSED_ORDERS)
 def test_sim_venue_restore_when_closed_orders_inconsistent_then_refused_clearly(
     clock, submit, cancel, edit, problem
 ):

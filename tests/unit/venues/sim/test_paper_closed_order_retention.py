@@ -22,9 +22,10 @@ from engine.marketdata.book import OrderBook
 from engine.venues.sim import PaperVenue, PaperVenueConfig, default_instruments
 from engine.venues.sim.paper import SNAPSHOT_VERSION
 from tests.unit.venues.sim.venue_retention_checks import (
+    BAD_CLOSED_ORDERS,
     FINISHED,
-    as_version_1,
     assert_tables_consistent,
+    check_version_1_restore,
     order_status,
 )
 
@@ -260,47 +261,22 @@ def test_paper_restore_when_version_1_snapshot_then_finished_orders_ordered_by_t
 ):
     source = _venue(book, clock, 100)
     _finish_out_of_insertion_order(source, clock, submit, cancel)
-    old = as_version_1(source.snapshot())
-    assert [o["coid"] for o in old["orders"] if o["status"] in (int(s) for s in FINISHED)] == [
-        "early",
-        "fill",
-        "tick",
-        "ioc",
-    ]
 
-    venue = _venue(book, clock, 4)
-    venue.restore(old)
-    assert venue.snapshot()["closed_orders"] == [["main", c] for c in ("fill", "tick", "early", "ioc")]
-    for n in range(2):  # two more finish: the two that finished first go, 'early' stays
+    def finish_ioc(venue: PaperVenue, coid: str) -> None:
         clock.advance(1_000)
-        venue.apply(submit(f"more-{n}", Side.BUY, "0.1", "64000.00", tif=TimeInForce.IOC))
-    assert [order_status(venue, c) for c in ("fill", "tick")] == [None, None]
-    assert [order_status(venue, c) for c in ("early", "ioc", "more-0", "more-1")] == [
-        OrderStatus.CANCELED
-    ] * 4
-    assert order_status(venue, "open") is OrderStatus.ACCEPTED
-    assert_tables_consistent(venue)
+        venue.apply(submit(coid, Side.BUY, "0.1", "64000.00", tif=TimeInForce.IOC))
 
-    smaller = _venue(book, clock, 2)  # more finished orders than kept: forgotten oldest first at once
-    smaller.restore(as_version_1(source.snapshot()))
-    assert smaller.snapshot()["closed_orders"] == [["main", "early"], ["main", "ioc"]]
-    assert smaller.order(MAIN, ClientOrderId("fill")) is None
-    assert order_status(smaller, "open") is OrderStatus.ACCEPTED
+    smaller = check_version_1_restore(
+        source, lambda retention: _venue(book, clock, retention), finish_ioc, "tick"
+    )
     assert smaller.balances(MAIN) == source.balances(MAIN)
-    assert_tables_consistent(smaller)
 
 
 @pytest.mark.parametrize(
     ("edit", "problem"),
     [
-        (lambda s: s.pop("closed_orders"), "closed_orders is missing"),
-        (lambda s: s["closed_orders"].append(["main", "open"]), "main/open, which is not a finished order"),
-        (lambda s: s["closed_orders"].append(["main", "nope"]), "main/nope, which is not a finished order"),
-        (lambda s: s["closed_orders"].append(s["closed_orders"][0]), "twice"),
-        (lambda s: s["closed_orders"].pop(), "lists 3 finished orders, the snapshot has 4"),
-        (lambda s: s["closed_orders"].append("main/x"), "is not [account, client order id]"),
+        *BAD_CLOSED_ORDERS,
         (lambda s: s["closed_orders"].append(["main", ["x"]]), "is not [account, client order id]"),
-        (lambda s: s.update(version=3), "unsupported version 3"),
     ],
 )
 def test_paper_restore_when_closed_orders_inconsistent_then_refused_clearly_and_nothing_changes(
