@@ -256,3 +256,28 @@ def test_two_symbols_replay_merged_in_time_order(shared_data: Path) -> None:
     assert r.instruments == ["BT:ETH_BTC", "BT:LTC_BTC"]
     assert (r.ts_close_ns[1:] >= r.ts_close_ns[:-1]).all()
     assert {f.instrument_id for f in r.fills} == {"BT:ETH_BTC", "BT:LTC_BTC"}
+
+
+@pytest.mark.parametrize("fill", ["close", "next_open"])
+def test_equity_curve_is_cash_plus_position_marked_at_each_close(tmp_path: Path, fill: str) -> None:
+    actions = {
+        0: [("market", Side.BUY, "2")],
+        1: [("market", Side.BUY, "1.5")],
+        3: [("market", Side.SELL, "3.5"), ("market", Side.SELL, "1")],
+        4: [("market", Side.BUY, "1")],
+    }
+    r = _run(tmp_path, actions, fill=fill, fees_bps=Decimal(7))
+    assert len(r.fills) == 5
+    closes = [Decimal(str(c)) for *_, c in BARS]
+    cash, position = Decimal(100_000), Decimal(0)
+    expected_equity, expected_value = [], []
+    for k, close in enumerate(closes):
+        for f in (f for f in r.fills if f.bar_index == k):
+            signed = f.quantity if f.side == "BUY" else -f.quantity
+            cash -= signed * f.price + f.commission
+            position += signed
+        expected_value.append(float(position * close))
+        expected_equity.append(float(cash + position * close))
+    assert r.position_value.tolist() == pytest.approx(expected_value, rel=1e-12, abs=1e-9)
+    assert r.equity.tolist() == pytest.approx(expected_equity, rel=1e-12)
+    assert r.ts_close_ns.tolist() == [(T0 + 60 * (k + 1)) * 1_000_000_000 for k in range(len(BARS))]
