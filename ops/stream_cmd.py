@@ -16,7 +16,18 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.connect import Connection, JsonOption, clock_ms, dec, enum_text, print_json_line, remote, table, utc
+from ops.connect import (
+    Connection,
+    JsonOption,
+    clock_ms,
+    console,
+    dec,
+    enum_text,
+    print_json_line,
+    remote,
+    table,
+    utc,
+)
 
 app = typer.Typer(
     name="stream",
@@ -68,7 +79,8 @@ async def _take(items: AsyncIterator[Any], count: int | None) -> AsyncIterator[A
 def _live(render: Any) -> Any:
     from rich.live import Live
 
-    return Live(render(), auto_refresh=False, transient=False)
+    # On the same console as every other table: piped output gets the wide line too.
+    return Live(render(), console=console(), auto_refresh=False, transient=False)
 
 
 @app.command("market")

@@ -259,3 +259,13 @@ def test_console_script_when_engine_uses_default_data_dir_then_no_options_needed
     assert json.loads(who.stdout)["user"] == "admin"
     instruments = run("instruments")
     assert instruments.returncode == 0 and BTC in instruments.stdout
+
+
+def test_stream_table_when_piped_then_rows_are_not_cut_to_80_columns(cli: Any) -> None:
+    long_id = "cli-stream-table-with-a-long-id-0001"
+    _json(cli("orders", "submit", BTC, "buy", "0.001", "--id", long_id, "--json"))
+    last = _json(cli("orders", "get", long_id, "--json"))["last_sequence"]
+    # No $COLUMNS and not a terminal: the live table gets the wide line every other table gets.
+    table = cli("stream", "orders", "--from-sequence", str(last), "--count", "1", COLUMNS=None)
+    assert table.exit_code == 0, table.output
+    assert long_id in table.stdout and BTC in table.stdout and "…" not in table.stdout
