@@ -28,8 +28,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+import structlog
+
 from engine.core.commands import AmendOrder, CancelAllOrders, CancelOrder, SubmitOrder
-from engine.core.enums import InstrumentKind, Side, TradingState
+from engine.core.enums import InstrumentKind, OrderType, Side, TradingState
 from engine.core.errors import InvariantViolation, NotFoundError, ValidationError
 from engine.core.events import OrderFilled, OrderUpdated, QuoteTick, TradeTick, TradingStateChanged
 from engine.core.fixed import EXACT, Money, Price, Quantity
@@ -38,13 +40,14 @@ from engine.core.instruments import Instrument
 from engine.ext.risk import gate as _gate
 from engine.ext.risk.gate import RiskGate, RiskReason
 from engine.risk.events import RiskBreached, RiskLimitsChanged
-from engine.risk.limits import AccountLimits, InstrumentLimits, StrategyLimits
+from engine.risk.limits import AccountLimits, InstrumentLimits, PriceReference, StrategyLimits
 
 __all__ = ["RiskDecision", "RiskEngine", "RiskLimits"]
 
 _NS_PER_DAY = 86_400_000_000_000
 _INT64_MAX = (1 << 63) - 1
 SNAPSHOT_VERSION = 1
+_log = structlog.get_logger("engine.risk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,29 @@ class _OrderIds(Protocol):
 
     @property
     def client_order_id(self) -> ClientOrderId: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Intent:
+    """What a denial explains: a new order, or an open order with an amend applied."""
+
+    account_id: AccountId
+    strategy_id: StrategyId
+    side: Side
+    order_type: OrderType
+    price: Price | None
+    trigger: Price | None
+    quantity: Quantity
+    reduce_only: bool
+    client_order_id: ClientOrderId
+
+
+def _half_ticks_text(instrument: Instrument, half_ticks: int) -> str:
+    """A price given in half ticks (the gate's mid), exact: one more decimal when it is odd."""
+    if half_ticks % 2 == 0:
+        return str(instrument.ticks_to_price(half_ticks // 2))
+    step = instrument.price_increment
+    return f"{Decimal(half_ticks * step.raw * 5).scaleb(-step.precision - 1):f}"
 
 
 @dataclass(slots=True)
@@ -237,6 +263,9 @@ class RiskEngine:
         self._orders: dict[tuple[AccountId, ClientOrderId], _OpenOrder] = {}
         self._next_key = 1
         self._equity: dict[AccountId, _EquityTrack] = {}
+        #: Why each account's own trading state (key None: the global state) was last set; the
+        #: denials of a HALTED or REDUCING account quote it.
+        self._state_reasons: dict[AccountId | None, str] = {}
         # hot-path aliases
         self._accounts = self._reg.accounts
         self._instruments = self._reg.instruments
@@ -468,7 +497,24 @@ class RiskEngine:
         )
         if code == 0:
             return APPROVED
-        return self._deny(code, cmd.instrument_id)
+        if grid is None:
+            return self._deny(code, cmd.instrument_id)
+        return self._denial(
+            code,
+            grid,
+            _Intent(
+                cmd.account_id,
+                cmd.strategy_id,
+                cmd.side,
+                cmd.order_type,
+                price,
+                trigger,
+                qty,
+                cmd.reduce_only,
+                cmd.client_order_id,
+            ),
+            ts_ns,
+        )
 
     def check_amend(self, cmd: AmendOrder, ts_ns: int) -> RiskDecision:
         """Approve or deny an amend (new total quantity / price / trigger); the order's own
@@ -493,7 +539,29 @@ class RiskEngine:
                 return self._deny(RiskReason.RISK_INVALID_ORDER, grid.instrument.id)
             raws.append(raw)
         code = self._gate.check_amend(order.key, raws[0], raws[1], raws[2], ts_ns)
-        return APPROVED if code == 0 else self._deny(code, grid.instrument.id)
+        if code == 0:
+            return APPROVED
+        shape = self._gate.order(order.key)
+        if shape is None:
+            return self._deny(code, grid.instrument.id)
+        _acc, _inst, _strat, side, otype, price_ticks, trigger_ticks, total, _leaves = shape
+        instrument = grid.instrument
+        amended = _Intent(
+            cmd.account_id,
+            next((sid for sid, ix in self._strategies.items() if ix == _strat), StrategyId("unknown")),
+            Side(side),
+            OrderType(otype),
+            cmd.price
+            if cmd.price is not None
+            else (instrument.ticks_to_price(price_ticks) if price_ticks else None),
+            cmd.trigger_price
+            if cmd.trigger_price is not None
+            else (instrument.ticks_to_price(trigger_ticks) if trigger_ticks else None),
+            cmd.quantity if cmd.quantity is not None else instrument.lots_to_quantity(total),
+            False,
+            cmd.client_order_id,
+        )
+        return self._denial(code, grid, amended, ts_ns, replacing=order)
 
     def check_cancel(self, cmd: CancelOrder | CancelAllOrders) -> RiskDecision:
         """Cancels are approved in every trading state."""
@@ -503,6 +571,188 @@ class RiskEngine:
     def _deny(code: int, subject: str) -> RiskDecision:
         name, text = _DENIALS[code]
         return RiskDecision(False, name, f"{subject}: {text}")
+
+    def _denial(
+        self, code: int, grid: _Grid, intent: _Intent, ts_ns: int, replacing: _OpenOrder | None = None
+    ) -> RiskDecision:
+        """The denial of ``intent`` with the numbers that decided it (the limit, the value that
+        broke it, the state it was measured against), read back from the gate after the check: a
+        denied check changes nothing there. Only denials pay for this."""
+        name, text = _DENIALS[code]
+        try:
+            detail = self._explain(code, grid, intent, ts_ns, replacing)
+        except Exception:  # the denial stands; only its numbers are missing
+            _log.exception("risk_denial_explain_failed", reason=name)
+            detail = None
+        return RiskDecision(False, name, f"{grid.instrument.id}: {detail or text}")
+
+    def _explain(
+        self, code: int, grid: _Grid, intent: _Intent, ts_ns: int, replacing: _OpenOrder | None
+    ) -> str | None:
+        gate = self._gate
+        reason = RiskReason(code)
+        inst = grid.instrument
+        acc = self._accounts[intent.account_id]
+        account = self._account_limits.get(intent.account_id)
+        limits = self._instrument_limits.get(inst.id)
+        side = intent.side
+        lots = inst.quantity_to_lots(intent.quantity)
+
+        def signed(n: int) -> str:
+            return f"-{inst.lots_to_quantity(-n)}" if n < 0 else str(inst.lots_to_quantity(n))
+
+        if reason is RiskReason.RISK_DUPLICATE_CLIENT_ORDER_ID:
+            return f"client_order_id {intent.client_order_id} was already used by account {intent.account_id}"
+        if reason is RiskReason.RISK_BELOW_MIN_QUANTITY:
+            minimum = inst.quantity_to_lots(inst.min_quantity) if inst.min_quantity.raw else 1
+            return f"quantity {intent.quantity} is below the instrument's minimum {signed(max(minimum, 1))}"
+        if reason is RiskReason.RISK_MAX_OPEN_ORDERS and account is not None:
+            return (
+                f"account {intent.account_id} has {gate.open_orders(acc)} open orders "
+                f"(max_open_orders {account.max_open_orders})"
+            )
+        if reason in (RiskReason.RISK_THROTTLED_ACCOUNT, RiskReason.RISK_THROTTLED_STRATEGY):
+            return self._explain_throttle(reason, acc, intent, ts_ns)
+        if reason in (RiskReason.RISK_MAX_GROSS_EXPOSURE, RiskReason.RISK_MAX_NET_EXPOSURE) and account:
+            gross, net = self.exposure(intent.account_id)
+            if reason is RiskReason.RISK_MAX_GROSS_EXPOSURE:
+                return (
+                    f"account {intent.account_id}'s gross exposure is {gross}; with this order it would "
+                    f"exceed max_gross_exposure {account.max_gross_exposure}"
+                )
+            return (
+                f"account {intent.account_id}'s net exposure is {net}; with this order it would "
+                f"exceed max_net_exposure {account.max_net_exposure}"
+            )
+        if reason in (RiskReason.TRADING_HALTED, RiskReason.RISK_REDUCING_ONLY):
+            return self._explain_state(reason, grid, acc, intent, lots, replacing, signed)
+        if limits is None:
+            return None
+        if reason is RiskReason.RISK_MAX_ORDER_QUANTITY:
+            maximum = inst.quantity_to_lots(limits.max_order_quantity)
+            if inst.max_quantity is not None:
+                maximum = min(maximum, inst.quantity_to_lots(inst.max_quantity))
+            return f"quantity {intent.quantity} is above the maximum order quantity {signed(maximum)}"
+        if reason is RiskReason.RISK_MAX_POSITION:
+            position = gate.position(acc, grid.ix)
+            working = gate.open_lots(acc, grid.ix, side)
+            leaves = lots
+            if replacing is not None:
+                working -= replacing.leaves
+                leaves = lots - (replacing.total - replacing.leaves)
+            projected = position + working + leaves if side is Side.BUY else position - working - leaves
+            word = side.name.lower()
+            return (
+                f"position {signed(position)} with open {word} orders {signed(working)} and this "
+                f"{word} of {signed(leaves)} would be {signed(projected)}, beyond max_position "
+                f"{limits.max_position}"
+            )
+        last, bid, ask, md_ts, _mark2 = gate.market(grid.ix)
+        if reason is RiskReason.RISK_STALE_MARKET_DATA:
+            return (
+                f"the last market data is {(ts_ns - md_ts) // 1_000_000} ms old "
+                f"(max_data_age_ms {limits.max_data_age_ms})"
+            )
+        if limits.reference is PriceReference.LAST:
+            ref2 = 2 * last if last > 0 else 0
+            source = "last trade"
+        else:
+            ref2 = bid + ask if bid > 0 and ask > 0 else 0
+            source = "mid"
+        if reason is RiskReason.RISK_NO_REFERENCE_PRICE:
+            if limits.reference is PriceReference.LAST:
+                return "no trade price yet (the reference is the last trade)"
+            book = f"bid {inst.ticks_to_price(bid) if bid > 0 else 'none'}, ask {inst.ticks_to_price(ask) if ask > 0 else 'none'}"
+            return f"no two-sided quote ({book}; the reference is the mid)"
+        reference = _half_ticks_text(inst, ref2)
+        if reason is RiskReason.RISK_PRICE_BAND and intent.price is not None:
+            bps = limits.price_band_bps
+            low = max(-(-ref2 * (10_000 - bps) // 20_000), 1)
+            high = ref2 * (10_000 + bps) // 20_000
+            return (
+                f"limit price {intent.price} is more than {bps} bps from the {source} {reference}: "
+                f"the band is {inst.ticks_to_price(low)} to {inst.ticks_to_price(high)}"
+            )
+        if reason in (RiskReason.RISK_BELOW_MIN_NOTIONAL, RiskReason.RISK_MAX_ORDER_NOTIONAL):
+            if intent.price is not None:
+                px, at = intent.price.as_decimal(), f"the limit price {intent.price}"
+            elif intent.trigger is not None:
+                px, at = intent.trigger.as_decimal(), f"the trigger {intent.trigger}"
+            else:
+                px, at = Decimal(reference), f"the {source} {reference}"
+            notional = EXACT.multiply(EXACT.multiply(intent.quantity.as_decimal(), px), inst.multiplier)
+            if reason is RiskReason.RISK_MAX_ORDER_NOTIONAL:
+                bound = f"above the maximum order notional {limits.max_order_notional}"
+            else:
+                bound = f"below the instrument's minimum {inst.min_notional}"
+            return f"notional {notional.normalize():f} {self._quote} ({intent.quantity} at {at}) is {bound}"
+        if reason is RiskReason.RISK_SELF_CROSS:
+            other = side.opposite
+            resting = gate.best_resting(acc, grid.ix, other)
+            what = (
+                f"a {side.name} limit at {intent.price}"
+                if intent.order_type is OrderType.LIMIT
+                else f"a {side.name} market order"
+            )
+            return (
+                f"{what} would trade against account {intent.account_id}'s resting {other.name} at "
+                f"{inst.ticks_to_price(resting)}"
+            )
+        return None
+
+    def _explain_throttle(self, reason: RiskReason, acc: int, intent: _Intent, ts_ns: int) -> str | None:
+        strat = self._strategies.get(intent.strategy_id)
+        if strat is None:
+            return None
+        account_tokens, strategy_tokens = self._gate.tokens(acc, strat, ts_ns)
+        if reason is RiskReason.RISK_THROTTLED_ACCOUNT:
+            limits: AccountLimits | StrategyLimits | None = self._account_limits.get(intent.account_id)
+            who, tokens = f"account {intent.account_id}", account_tokens
+        else:
+            limits = self._strategy_limits.get(intent.strategy_id)
+            who, tokens = f"strategy {intent.strategy_id}", strategy_tokens
+        if limits is None:
+            return None
+        rate = limits.max_orders_per_second  # token units per ns (one order: TOKEN_UNITS, one second: 1e9 ns)
+        wait_ns = -(-(_gate.TOKEN_UNITS - tokens) // rate)
+        return (
+            f"{who} used up its order rate ({rate}/s, burst {limits.order_burst}); the next order "
+            f"fits in {max(-(-wait_ns // 1_000_000), 1)} ms"
+        )
+
+    def _explain_state(
+        self,
+        reason: RiskReason,
+        grid: _Grid,
+        acc: int,
+        intent: _Intent,
+        lots: int,
+        replacing: _OpenOrder | None,
+        signed: Any,
+    ) -> str:
+        own = TradingState(self._gate.account_state(acc))
+        overall = TradingState(self._gate.global_state)
+        if overall >= own:
+            who, why = "every account", self._state_reasons.get(None)
+        else:
+            who, why = f"account {intent.account_id}", self._state_reasons.get(intent.account_id)
+        because = f" ({why})" if why else ""
+        if reason is RiskReason.TRADING_HALTED:
+            return f"trading is halted for {who}{because}: only cancels are accepted"
+        side = intent.side
+        position = self._gate.position(acc, grid.ix)
+        working = self._gate.open_lots(acc, grid.ix, side)
+        if replacing is not None:
+            working -= replacing.leaves
+        word = side.name.lower()
+        if max(own, overall) is TradingState.REDUCING:
+            rule = f"{who} is REDUCING{because}"
+        else:
+            rule = "the order is reduce-only"
+        return (
+            f"{rule}: only orders that reduce the position without flipping it pass; position "
+            f"{signed(position)}, open {word} orders {signed(working)}, this {word} {intent.quantity}"
+        )
 
     # -- order lifecycle (from the OMS) --------------------------------------------------------
     def on_order_opened(self, cmd: SubmitOrder) -> None:
@@ -669,6 +919,7 @@ class RiskEngine:
             ix = self._account_ix(account_id)
             previous = TradingState(self._gate.account_state(ix))
             self._gate.set_trading_state(ix, state)
+        self._state_reasons[account_id] = reason
         return TradingStateChanged(
             ts_event=ts_ns,
             ts_init=ts_ns,
@@ -797,6 +1048,8 @@ class RiskEngine:
             ],
             "next_key": self._next_key,
             "equity": {str(k): v.to_data() for k, v in self._equity.items()},
+            # (key "": the global state's reason; absent in snapshots taken before it was kept)
+            "state_reasons": {("" if k is None else str(k)): v for k, v in self._state_reasons.items()},
         }
 
     @classmethod
@@ -837,4 +1090,7 @@ class RiskEngine:
             )
         engine._next_key = data["next_key"]
         engine._equity = {AccountId(k): _EquityTrack.from_data(v) for k, v in data["equity"].items()}
+        engine._state_reasons = {
+            (AccountId(k) if k else None): v for k, v in data.get("state_reasons", {}).items()
+        }
         return engine

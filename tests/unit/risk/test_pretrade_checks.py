@@ -383,3 +383,167 @@ def test_check_amend_when_new_quantity_breaks_position_then_denied_and_smaller_p
     assert amend(price=Price("60000")) == "RISK_PRICE_BAND"
     risk.set_trading_state(TradingState.HALTED, "stop", TS, ACC)
     assert amend(quantity=Quantity("1")) == "TRADING_HALTED"
+
+
+# -- what a denial says: the numbers that decided it -----------------------------------------------
+def detail(risk: RiskEngine, *args: object, ts: int = TS, **kwargs: object) -> str:
+    decision = risk.check_submit(submit(*args, **kwargs), ts)  # type: ignore[arg-type]
+    assert not decision.approved
+    return decision.detail
+
+
+def test_denial_detail_when_size_limits_then_names_quantity_and_limit(risk: RiskEngine) -> None:
+    assert detail(risk, quantity="6") == "SIM:BTC-USD: quantity 6 is above the maximum order quantity 5.000"
+    small = make_engine(inst_limits=instrument_limits())
+    small.register_instrument(
+        instrument(InstrumentId("SIM:SOL-USD"), min_quantity=Quantity("0.01")), instrument_limits()
+    )
+    small.on_quote_tick(quote("99", "101", T0, InstrumentId("SIM:SOL-USD")))
+    assert (
+        detail(small, quantity="0.009", price="100", instrument_id=InstrumentId("SIM:SOL-USD"))
+        == "SIM:SOL-USD: quantity 0.009 is below the instrument's minimum 0.010"
+    )
+
+
+def test_denial_detail_when_price_band_then_reference_and_band_in_ticks(risk: RiskEngine) -> None:
+    # mid 50000 (49990 / 50010), 500 bps: 47500 to 52500, both inclusive
+    assert detail(risk, Side.BUY, "1", "52500.01") == (
+        "SIM:BTC-USD: limit price 52500.01 is more than 500 bps from the mid 50000.00: "
+        "the band is 47500.00 to 52500.00"
+    )
+    risk.on_quote_tick(quote("49990", "50010.01", T0))  # an odd mid: half a tick, shown exactly
+    assert detail(risk, Side.SELL, "1", "1") == (
+        "SIM:BTC-USD: limit price 1 is more than 500 bps from the mid 50000.005: "
+        "the band is 47500.01 to 52500.00"
+    )
+    last = make_engine(inst_limits=instrument_limits(reference=PriceReference.LAST))
+    assert "from the last trade 50000.00:" in detail(last, Side.BUY, "1", "60000")
+
+
+def test_denial_detail_when_notional_then_value_and_the_price_it_used() -> None:
+    risk = make_engine(inst_limits=instrument_limits(max_order_notional=usd("100000")))
+    assert detail(risk, quantity="2", price="50000.01") == (
+        "SIM:BTC-USD: notional 100000.02 USD (2 at the limit price 50000.01) is above the maximum "
+        "order notional 100000 USD"
+    )
+    assert detail(risk, quantity="2.001", price=None, order_type=OrderType.MARKET) == (
+        "SIM:BTC-USD: notional 100050 USD (2.001 at the mid 50000.00) is above the maximum order "
+        "notional 100000 USD"
+    )
+    assert detail(risk, quantity="0.003", price="3000", instrument_id=ETH) == (
+        "SIM:ETH-USD: notional 9 USD (0.003 at the limit price 3000) is below the instrument's minimum 10 USD"
+    )
+
+
+def test_denial_detail_when_market_data_missing_or_stale_then_says_which(risk: RiskEngine) -> None:
+    assert detail(risk, ts=T0 + 5_000 * MS + 1) == (
+        "SIM:BTC-USD: the last market data is 5000 ms old (max_data_age_ms 5000)"
+    )
+    bare = make_engine(with_market=False)
+    bare.on_quote_tick(
+        QuoteTick(
+            ts_event=T0,
+            ts_init=T0,
+            instrument_id=BTC,
+            bid_price=Price("49990"),
+            bid_size=Quantity("1"),
+            ask_price=Price("50010"),
+            ask_size=Quantity("0"),
+        )
+    )
+    assert detail(bare) == (
+        "SIM:BTC-USD: no two-sided quote (bid 49990.00, ask none; the reference is the mid)"
+    )
+
+
+def test_denial_detail_when_position_or_self_cross_then_position_open_orders_and_price(
+    risk: RiskEngine,
+) -> None:
+    fill(risk, Side.BUY, "5", "50000")
+    open_order(risk, Side.BUY, "3", "49000")
+    assert detail(risk, Side.BUY, "2.001", "49000") == (
+        "SIM:BTC-USD: position 5.000 with open buy orders 3.000 and this buy of 2.001 would be "
+        "10.001, beyond max_position 10"
+    )
+    open_order(risk, Side.SELL, "1", "50100")
+    assert detail(risk, Side.BUY, "1", "50100") == (
+        "SIM:BTC-USD: a BUY limit at 50100 would trade against account acc-1's resting SELL at 50100.00"
+    )
+    short = make_engine()
+    open_order(short, Side.SELL, "4.5", "49000")
+    open_order(short, Side.SELL, "4.5", "49000")
+    assert detail(short, Side.SELL, "1.001", "49000") == (
+        "SIM:BTC-USD: position 0.000 with open sell orders 9.000 and this sell of 1.001 would be "
+        "-10.001, beyond max_position 10"
+    )
+
+
+def test_denial_detail_when_open_orders_or_exposure_then_count_and_exposure() -> None:
+    risk = make_engine(acc_limits=account_limits(max_open_orders=1, max_gross_exposure=usd("100000")))
+    open_order(risk, Side.BUY, "0.01", "49000")
+    assert detail(risk, Side.BUY, "0.01", "49000") == (
+        "SIM:BTC-USD: account acc-1 has 1 open orders (max_open_orders 1)"
+    )
+    exposed = make_engine(acc_limits=account_limits(max_gross_exposure=usd("100000")))
+    fill(exposed, Side.BUY, "1", "50000")
+    assert detail(exposed, Side.BUY, "1.001", "50000") == (
+        "SIM:BTC-USD: account acc-1's gross exposure is 50000.000000000 USD; with this order it "
+        "would exceed max_gross_exposure 100000 USD"
+    )
+
+
+def test_denial_detail_when_halted_or_reducing_then_quotes_why(risk: RiskEngine) -> None:
+    risk.set_trading_state(TradingState.HALTED, "operator kill switch", TS, ACC)
+    assert detail(risk) == (
+        "SIM:BTC-USD: trading is halted for account acc-1 (operator kill switch): only cancels are accepted"
+    )
+    risk.set_trading_state(TradingState.HALTED, "exchange outage", TS)
+    assert "halted for every account (exchange outage)" in detail(risk)
+    risk.set_trading_state(TradingState.ACTIVE, "over", TS)
+    risk.set_trading_state(TradingState.REDUCING, "risk off", TS, ACC)
+    fill(risk, Side.BUY, "2", "50000")
+    assert detail(risk, Side.SELL, "3", "50000") == (
+        "SIM:BTC-USD: account acc-1 is REDUCING (risk off): only orders that reduce the position "
+        "without flipping it pass; position 2.000, open sell orders 0.000, this sell 3"
+    )
+    risk.set_trading_state(TradingState.ACTIVE, "risk back on", TS, ACC)
+    assert detail(risk, Side.BUY, "1", reduce_only=True).startswith(
+        "SIM:BTC-USD: the order is reduce-only: only orders that reduce"
+    )
+
+
+def test_denial_detail_when_throttled_then_rate_and_wait() -> None:
+    risk = make_engine(acc_limits=account_limits(max_orders_per_second=2, order_burst=1))
+    assert risk.check_submit(submit(), TS).approved
+    assert detail(risk, ts=TS + 100 * MS) == (
+        "SIM:BTC-USD: account acc-1 used up its order rate (2/s, burst 1); the next order fits in 400 ms"
+    )
+    strat = make_engine(strat_limits=strategy_limits(max_orders_per_second=1, order_burst=1))
+    assert strat.check_submit(submit(), TS).approved
+    assert detail(strat, ts=TS) == (
+        "SIM:BTC-USD: strategy strat-1 used up its order rate (1/s, burst 1); the next order fits in 1000 ms"
+    )
+
+
+def test_denial_detail_when_amend_breaks_position_then_counts_the_order_once(risk: RiskEngine) -> None:
+    from engine.core.commands import AmendOrder
+
+    coid = open_order(risk, Side.BUY, "3", "49000")
+    fill(risk, Side.BUY, "6", "49000", coid="x-other")
+    decision = risk.check_amend(
+        AmendOrder(ts_init=TS, account_id=ACC, client_order_id=coid, quantity=Quantity("4.001")), TS
+    )
+    assert decision.reason == "RISK_MAX_POSITION"
+    assert decision.detail == (
+        "SIM:BTC-USD: position 6.000 with open buy orders 0.000 and this buy of 4.001 would be 10.001, "
+        "beyond max_position 10"
+    )
+
+
+def test_denial_detail_survives_a_snapshot_with_the_state_reason(risk: RiskEngine) -> None:
+    import json
+
+    risk.set_trading_state(TradingState.HALTED, "daily loss", TS, ACC)
+    restored = RiskEngine.from_snapshot(json.loads(json.dumps(risk.snapshot())))
+    assert detail(restored) == detail(risk)
+    assert "(daily loss)" in detail(restored)
