@@ -8,9 +8,6 @@ subscribers can resume without gaps or duplicates.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, fields
-from typing import Any, TypeVar, dataclass_transform
-
 from engine.core.enums import (
     ComponentState,
     LiquiditySide,
@@ -29,48 +26,10 @@ from engine.core.ids import (
     TradeId,
     VenueOrderId,
 )
+from engine.core.records import frozen_record
 
-_T = TypeVar("_T")
-
-_dataclass = dataclass(frozen=True, slots=True, kw_only=True)
-
-
-@dataclass_transform(kw_only_default=True, frozen_default=True)
-def _frozen(cls: type[_T]) -> type[_T]:
-    """``@dataclass(frozen=True, slots=True, kw_only=True)`` with a cheaper ``__init__``.
-
-    Events are built several times per order on the hot path (tick -> order -> ack). The
-    dataclass-generated ``__init__`` of a frozen class sets each field with
-    ``object.__setattr__(self, name, value)`` (an attribute lookup and a generic call per field);
-    this one calls each slot's own descriptor setter, captured once: ~40% cheaper per event, same
-    keyword-only signature, defaults and errors, and the instances stay as immutable as before
-    (``__setattr__`` still raises ``FrozenInstanceError``). A class with a ``default_factory``, an
-    ``init=False`` field or a ``__post_init__`` keeps the dataclass-generated ``__init__``.
-    """
-    cls = _dataclass(cls)
-    all_fields = fields(cls)  # type: ignore[arg-type]
-    if hasattr(cls, "__post_init__") or any(
-        f.default_factory is not MISSING or not f.init for f in all_fields
-    ):
-        return cls
-    names: list[str] = []
-    params: list[str] = []
-    scope: dict[str, Any] = {}
-    for f in all_fields:
-        names.append(f.name)
-        if f.default is MISSING:
-            params.append(f.name)
-        else:
-            scope[f"_d_{f.name}"] = f.default
-            params.append(f"{f.name}=_d_{f.name}")
-        scope[f"_s_{f.name}"] = getattr(cls, f.name).__set__
-    body = "".join(f"    _s_{n}(self, {n})\n" for n in names)
-    exec(f"def __init__(self, *, {', '.join(params)}):\n{body}", scope)  # a fixed template
-    init = scope["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__module__ = cls.__module__
-    cls.__init__ = init  # type: ignore[misc]
-    return cls
+#: Events are built several times per order: see ``frozen_record`` for the cheaper ``__init__``.
+_frozen = frozen_record
 
 
 @_frozen

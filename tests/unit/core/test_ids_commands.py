@@ -81,6 +81,18 @@ def _submit(**overrides: object) -> SubmitOrder:
         ({"post_only": True, "time_in_force": TimeInForce.IOC}, "post_only"),
         ({"side": 1}, "side"),
         ({"quantity": "1"}, "quantity"),
+        ({"price": "100"}, "price"),
+        ({"order_type": OrderType.STOP_LIMIT, "trigger_price": Price("0")}, "trigger_price"),
+        ({"order_type": OrderType.MARKET, "price": None, "post_only": True}, "post_only"),
+        (
+            {
+                "order_type": OrderType.MARKET,
+                "price": None,
+                "time_in_force": TimeInForce.GTD,
+                "expire_at_ns": 5,
+            },
+            "time_in_force",
+        ),
     ],
 )
 def test_submit_order_when_fields_inconsistent_then_validation_error_names_field(
@@ -120,3 +132,41 @@ def test_order_status_when_classified_then_terminal_and_open_disjoint() -> None:
     assert not terminal & open_
     assert Side.BUY.opposite is Side.SELL
     assert Side.SELL.sign == -1
+
+
+def test_frozen_record_when_built_then_keyword_only_defaults_post_init_and_immutable() -> None:
+    import dataclasses
+
+    from engine.core.records import frozen_record
+
+    @frozen_record
+    class Base:
+        a: int
+
+    @frozen_record
+    class Child(Base):
+        b: str = "x"
+        c: tuple[int, ...] = ()
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("a must not be negative")
+
+    child = Child(a=1)
+    assert (child.a, child.b, child.c) == (1, "x", ())
+    assert child == Child(a=1, b="x") and hash(child) == hash(Child(a=1))
+    assert dataclasses.replace(child, b="y") == Child(a=1, b="y")
+    assert [f.name for f in dataclasses.fields(child)] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="negative"):
+        Child(a=-1)
+    with pytest.raises(ValueError, match="negative"):
+        dataclasses.replace(child, a=-1)
+    with pytest.raises(TypeError):
+        Child(1)  # type: ignore[misc]  # keyword-only
+    with pytest.raises(TypeError):
+        Child(b="y")  # type: ignore[call-arg]  # a is required
+    with pytest.raises(TypeError):
+        Child(a=1, d=2)  # type: ignore[call-arg]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        child.b = "z"  # type: ignore[misc]
+    assert not hasattr(child, "__dict__")
