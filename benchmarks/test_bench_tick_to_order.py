@@ -89,9 +89,10 @@ async def _measure(
 
         def on_report(event: Any) -> None:
             # As ``TradingCore._on_venue_event`` routes the venue's reports (its portfolio and bus
-            # publication aside): market data to the gate's reference prices, order events applied.
+            # publication aside): market data to the gate's reference prices, order events applied
+            # (the simulated venue's reports are the receiver's own: sequenced in place).
             if isinstance(event, OrderEvent):
-                oms.on_order_event(event)
+                oms.on_order_event(event, owned=True)
             elif isinstance(event, QuoteTick):
                 oms.on_quote(event)
             elif isinstance(event, TradeTick):

@@ -132,6 +132,10 @@ class TradingCore:
         self.oms: OrderManager | None = None
         self.portfolio: Portfolio | None = None
         self.venue: DurableSimVenue | DurablePaperVenue | CcxtVenue | None = None
+        #: The simulated and paper venues build every order report for its one delivery and keep
+        #: no reference to it: the OMS may sequence it in place instead of copying it. A live
+        #: venue's adapter makes no such promise.
+        self._reports_owned = False
         self.simulator: MarketSimulator | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._equity_saved_ns = 0
@@ -335,6 +339,7 @@ class TradingCore:
             durable_paper = self.venue = DurablePaperVenue(
                 paper, persistence.state, persistence.writer, self._on_venue_event
             )
+            self._reports_owned = True
             return durable_paper
         saved = DurableSimVenue.saved_state(persistence.state)  # read and decoded once
         fresh = saved is None
@@ -351,6 +356,7 @@ class TradingCore:
         durable = self.venue = DurableSimVenue(
             venue, persistence.state, persistence.writer, self._on_venue_event, self._clock.timestamp_ns
         )
+        self._reports_owned = True
         self.venue_inputs_replayed = durable.restore(saved)
         return durable
 
@@ -428,7 +434,7 @@ class TradingCore:
             self.portfolio.on_quote(event)
             self._bus.publish_c(f"{TOPIC_QUOTES}.{event.instrument_id}", event)
         elif isinstance(event, OrderEvent):
-            self.oms.on_order_event(event)
+            self.oms.on_order_event(event, owned=self._reports_owned)
 
     def _on_order_event(self, event: OrderEvent) -> None:
         """Every order event the OMS applied (sequenced, journalled): portfolio and subscribers."""
