@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sdk_harness import RunningEngine, TcpProxy, running_engine
@@ -134,8 +135,14 @@ async def test_errors_when_engine_refuses_then_typed_with_reason_field_and_order
     assert denied.value.order is not None and denied.value.order.status is OrderStatus.DENIED
     assert isinstance(denied.value, FailedPrecondition)
 
+    # The same order again (a retry): the same answer, the denial, from the order it recorded.
+    with pytest.raises(OrderDenied) as retried:
+        await admin.submit_order(BTC, "buy", Decimal("500.0"), bid, client_order_id="too-big")
+    assert retried.value.reason == "RISK_MAX_ORDER_QUANTITY"
+    assert retried.value.order is not None and retried.value.order.client_order_id == "too-big"
+    # The same id for another order: refused, with the order that holds the id.
     with pytest.raises(AlreadyExists) as again:
-        await admin.submit_order(BTC, "buy", Decimal("500"), bid, client_order_id="too-big")
+        await admin.submit_order(BTC, "buy", Decimal("400"), bid, client_order_id="too-big")
     assert again.value.original is not None
     assert again.value.original.client_order_id == "too-big"
     assert again.value.original.status is OrderStatus.DENIED
@@ -534,3 +541,35 @@ async def test_live_only_stream_when_cut_after_a_heartbeat_then_events_of_the_ou
     assert reconnects and reconnects[0] == before + 1
     assert [e.sequence for e in received] == list(range(before + 1, head + 1))
     assert {e.client_order_id for e in received} == {"during-outage"}
+
+
+async def test_submit_when_retried_with_same_id_and_terms_then_the_first_order_comes_back(
+    admin: AsyncClient,
+) -> None:
+    bid, _ = await _best_bid_ask(admin)
+    price = bid - Decimal("100")
+    first = await admin.submit_order(BTC, "buy", Decimal("0.01"), price, client_order_id="retry-1")
+    # A retry after a lost answer: same id and terms (written differently), no second order.
+    again = await admin.submit_order(
+        BTC, "BUY", "0.010", price.quantize(Decimal("0.01")), client_order_id="retry-1", time_in_force="gtc"
+    )
+    assert again.client_order_id == "retry-1" and again.created_at_ns == first.created_at_ns
+    assert [o.client_order_id for o in await admin.list_orders()].count("retry-1") == 1
+    for other in (
+        {"quantity": Decimal("0.02")},
+        {"price": price - Decimal("1")},
+        {"side": "sell"},
+        {"time_in_force": "ioc"},
+        {"post_only": True},
+    ):
+        terms: dict[str, Any] = {"side": "buy", "quantity": Decimal("0.01"), "price": price, **other}
+        with pytest.raises(AlreadyExists) as taken:
+            await admin.submit_order(
+                BTC,
+                terms.pop("side"),
+                terms.pop("quantity"),
+                terms.pop("price"),
+                client_order_id="retry-1",
+                **terms,
+            )
+        assert taken.value.original is not None and taken.value.original.created_at_ns == first.created_at_ns

@@ -94,6 +94,13 @@ def test_orders_when_submitted_amended_canceled_then_each_step_reported(cli: Any
     table = cli("orders", "get", "cli-rest-1")
     assert table.exit_code == 0 and "cli-rest-1" in table.stdout
     _json(cli("orders", "submit", BTC, "buy", "0.001", "--price", resting, "--id", "cli-rest-2", "--json"))
+    # A retry of the same order (same id and terms) succeeds with that order, nothing new sent.
+    retry = _json(
+        cli("orders", "submit", BTC, "buy", "0.0010", "--price", resting, "--id", "cli-rest-2", "--json")
+    )
+    assert retry["client_order_id"] == "cli-rest-2" and retry["status"] in ("SUBMITTED", "ACCEPTED")
+    taken = cli("orders", "submit", BTC, "buy", "0.002", "--price", resting, "--id", "cli-rest-2")
+    assert taken.exit_code == 1 and "ALREADY_EXISTS" in taken.stderr
     swept = _json(cli("orders", "cancel-all", "--instrument", BTC, "--json"))
     assert "cli-rest-2" in [o["client_order_id"] for o in swept]
 
@@ -103,6 +110,9 @@ def test_orders_when_refused_then_exit_codes_and_one_line_reason(cli: Any, engin
     denied = cli("orders", "submit", BTC, "buy", "100000", "--price", str(ask), "--id", "cli-huge")
     assert denied.exit_code == 1
     assert "RISK_MAX_ORDER_QUANTITY" in denied.stderr
+    assert "quantity 100000" in denied.stderr and "maximum order quantity" in denied.stderr
+    again = cli("orders", "submit", BTC, "buy", "100000", "--price", str(ask), "--id", "cli-huge")
+    assert again.exit_code == 1 and "RISK_MAX_ORDER_QUANTITY" in again.stderr  # the same answer
     off_tick = cli("orders", "submit", BTC, "buy", "0.001", "--price", str(ask + Decimal("0.05")))
     assert off_tick.exit_code == 2
     assert "PRICE_OFF_TICK" in off_tick.stderr and "price" in off_tick.stderr

@@ -26,7 +26,14 @@ import grpc
 
 from algotrendy_sdk import auth as auth_mod
 from algotrendy_sdk.auth import Credentials, Password, Session, StoredSession
-from algotrendy_sdk.errors import AlgoTrendyError, InvalidArgument, Unauthenticated, from_rpc_error
+from algotrendy_sdk.errors import (
+    AlgoTrendyError,
+    AlreadyExists,
+    InvalidArgument,
+    OrderDenied,
+    Unauthenticated,
+    from_rpc_error,
+)
 from algotrendy_sdk.streams import Backoff, reconnecting, resume_by_sequence
 from algotrendy_sdk.types import (
     AccountLimits,
@@ -176,6 +183,30 @@ def _decimal_msg(value: Decimal | str | int | None, name: str) -> Any:
     from algotrendy.v1 import common_pb2
 
     return None if value is None else common_pb2.Decimal(value=decimal_text(value, name))
+
+
+def _same_order(original: Order, request: Any) -> bool:
+    """Whether ``original`` (the order holding a client order id) is the order ``request`` asks
+    for: a retry, not a second order under the same id. Prices and quantities compare as numbers
+    (``0.010`` is ``0.01``); an empty strategy id is the engine's default (any)."""
+    from algotrendy.v1 import common_pb2
+
+    def number(name: str) -> Decimal | None:
+        return Decimal(getattr(request, name).value) if request.HasField(name) else None
+
+    return (
+        original.instrument_id == request.instrument_id
+        and original.side == Side.from_proto(request.side, common_pb2.Side)
+        and original.order_type == OrderType.from_proto(request.order_type, common_pb2.OrderType)
+        and original.time_in_force == TimeInForce.from_proto(request.time_in_force, common_pb2.TimeInForce)
+        and original.quantity == number("quantity")
+        and original.price == number("price")
+        and original.trigger_price == number("trigger_price")
+        and original.expire_at_ns == request.expire_at_ns
+        and original.post_only == request.post_only
+        and original.reduce_only == request.reduce_only
+        and (not request.strategy_id or original.strategy_id == request.strategy_id)
+    )
 
 
 def new_client_order_id(prefix: str = "sdk") -> str:
@@ -487,9 +518,12 @@ class AsyncClient:
         ``order_type`` defaults from the prices given: LIMIT with a price, MARKET without, the STOP
         variants with a ``trigger_price``. ``time_in_force`` defaults to IOC for market orders and
         GTC otherwise. ``client_order_id`` defaults to a fresh id; pass your own to make a retry
-        after a timeout safe (the engine answers AlreadyExists with the original).
+        after a timeout safe: the engine never creates a second order under one id, and resending
+        the same order (same id and terms) answers what the first attempt got: the order as the
+        engine has it now, or ``OrderDenied`` again if the risk gate denied it. The same id with
+        other terms is a different order: ``AlreadyExists`` (``.original``: the order holding it).
         Raises ``OrderDenied`` (risk), ``InvalidArgument`` (``.field``), ``NotFound``,
-        ``AlreadyExists`` (``.original``), ``RateLimited``, ``Unavailable``.
+        ``AlreadyExists``, ``RateLimited``, ``Unavailable``.
         """
         from algotrendy.v1 import common_pb2, orders_pb2
 
@@ -516,7 +550,23 @@ class AsyncClient:
             post_only=post_only,
             reduce_only=reduce_only,
         )
-        response = await self._unary(self._orders, "SubmitOrder", request, timeout_s)
+        try:
+            response = await self._unary(self._orders, "SubmitOrder", request, timeout_s)
+        except AlreadyExists as exc:
+            original = exc.original
+            if original is None or not _same_order(original, request):
+                raise
+            if original.status is OrderStatus.DENIED:
+                denied = OrderDenied(
+                    grpc.StatusCode.FAILED_PRECONDITION,
+                    f"order {original.client_order_id} was denied: {original.reason}",
+                    reason=original.reason,
+                    method=exc.method,
+                    metadata=exc.metadata,
+                )
+                denied.order = original
+                raise denied from exc
+            return original
         return Order.from_proto(response.order)
 
     async def cancel_order(self, client_order_id: str, *, account_id: str | None = None) -> Order:
