@@ -18,13 +18,13 @@ WORKDIR /src
 COPY requirements/ requirements/
 # The runtime environment: exactly the pinned runtime dependencies (no compilers, no test tools).
 RUN uv venv /opt/algotrendy --python /usr/local/bin/python3.11 \
- && uv pip install --python /opt/algotrendy/bin/python -r requirements/runtime.in -c requirements/lock.txt
+ && uv pip install --compile-bytecode --python /opt/algotrendy/bin/python -r requirements/runtime.in -c requirements/lock.txt
 # The build environment: Cython, NumPy headers and grpcio-tools, pinned by the same lock.
 RUN uv venv /opt/build --python /usr/local/bin/python3.11 \
  && uv pip install --python /opt/build/bin/python pip setuptools wheel cython numpy grpcio-tools -c requirements/lock.txt
 COPY . .
 RUN /opt/build/bin/python -m pip wheel --no-deps --no-build-isolation -w /dist . \
- && uv pip install --python /opt/algotrendy/bin/python --no-deps /dist/*.whl \
+ && uv pip install --compile-bytecode --python /opt/algotrendy/bin/python --no-deps /dist/*.whl \
  && /opt/algotrendy/bin/python -c "import engine.core.kernels as k; k.verify_kernels()"
 
 FROM ${PYTHON_IMAGE} AS runtime

@@ -19,12 +19,12 @@ SOURCES_PROTO := $(shell find proto -name '*.proto' 2>/dev/null)
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test bench proto lint format build deps clean distclean annotate
+.PHONY: run test bench proto lint format build deps bytecode clean distclean annotate
 
 ## run: create .venv if needed, install pinned deps, build, start the engine on embedded defaults
 # On a terminal the engine runs as the foreground job (bash job control), so Ctrl-C reaches only the
 # engine, which drains and exits 0 — and make, which would otherwise re-raise SIGINT on itself, sees 0.
-run: $(BUILD_STAMP)
+run: $(BUILD_STAMP) bytecode
 	@if [ -t 0 ]; then \
 		exec bash -mc '$(BIN)/algotrendy serve $(ARGS) & fg %1 >/dev/null'; \
 	else \
@@ -32,11 +32,11 @@ run: $(BUILD_STAMP)
 	fi
 
 ## test: the full test suite (what .ci/run runs)
-test: $(BUILD_STAMP) $(NODE_STAMP)
+test: $(BUILD_STAMP) $(NODE_STAMP) bytecode
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: benchmarks (pytest-benchmark); JSON lands in benchmarks/results/
-bench: $(BUILD_STAMP)
+bench: $(BUILD_STAMP) bytecode
 	mkdir -p benchmarks/results
 	$(BIN)/python -m pytest benchmarks -p no:randomly --benchmark-only \
 		--benchmark-json=benchmarks/results/latest.json $(PYTEST_ARGS)
@@ -58,6 +58,14 @@ format: $(DEPS_STAMP)
 ## build: compile ext/ and generate gRPC code into the editable install
 build: $(BUILD_STAMP)
 
+## bytecode: compile our own packages' bytecode (up-to-date files are skipped: ~0.3 s)
+# Installed packages are compiled once by ``uv pip sync --compile-bytecode``; our editable sources here.
+# Without a .pyc every process compiles what it imports from source -- an engine start, each CLI
+# call, each engine a test spawns: ~0.6 s of CPU for the engine alone, ~3 s for `backtest` (pandas,
+# matplotlib) -- whenever Python cannot write its cache (PYTHONDONTWRITEBYTECODE, a read-only tree).
+bytecode: $(BUILD_STAMP)
+	@$(BIN)/python -m compileall -q -j 0 engine ops proto clients/python/algotrendy_sdk
+
 ## annotate: Cython HTML annotation (yellow = Python interaction) next to each .pyx
 annotate: $(DEPS_STAMP)
 	ALGOTRENDY_CYTHON_ANNOTATE=1 $(BIN)/python setup.py -q build_ext --inplace --force
@@ -71,7 +79,7 @@ $(BIN)/python:
 
 $(DEPS_STAMP): requirements/lock.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) pip sync --quiet --python $(BIN)/python requirements/lock.txt
+	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python requirements/lock.txt
 	rm -f $(BUILD_STAMP)
 	touch $@
 
