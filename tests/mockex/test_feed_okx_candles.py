@@ -77,6 +77,34 @@ def _business_subscribes(business: venues.MockExchange) -> list[dict[str, object
     return [json.loads(t) for _, t in business.ws_log if t != "ping" and '"subscribe"' in t]
 
 
+def _all_handled(feed: FeedHandler, vm: venues.VenueMock, business: venues.MockExchange) -> bool:
+    """Both replays are over and the feed has handled every message the mock sent on either
+    connection: the public replay, the candle pushes and a pong per keep-alive ping. Nothing is left
+    in flight that a later ``TestClock.advance`` would stamp as fresh. (``drained`` alone is not this:
+    it compares the feed's message count over both connections with ``/public``'s sends, so it holds
+    with the last public messages still unread once the candle pushes are counted.)"""
+    pongs = sum(1 for mock in (vm.mock, business) for _, text in mock.ws_log if text == "ping")
+    sent = vm.mock.sent + business.sent + pongs
+    return vm.mock.replay_done.is_set() and business.replay_done.is_set() and feed.stats.messages >= sent
+
+
+def _okx_feed_on_test_clock(
+    vm: venues.VenueMock, base: str, clock: TestClock
+) -> tuple[FeedHandler, RecordingSink]:
+    settings = FeedSettings(
+        venue="okx",
+        symbols=vm.symbols,
+        base_url_override=base,
+        ohlcv_interval="1d",
+        stale_after_ms=200,
+        **FAST,
+    )
+    sink = RecordingSink()
+    feed = FeedHandler(settings, sink, clock=clock)
+    sink.feed = feed
+    return feed, sink
+
+
 async def test_okx_candles_when_pushed_on_business_then_one_exact_bar_per_closed_candle(
     shared_data: Path,
 ) -> None:
@@ -241,21 +269,14 @@ async def test_okx_when_business_goes_silent_then_stale_alert_and_only_it_reconn
     business = venues.okx_business(vm)
     base = await vm.mock.start()
     clock = TestClock(time.time_ns())
-    sink = RecordingSink()
-    settings = FeedSettings(
-        venue="okx",
-        symbols=vm.symbols,
-        base_url_override=base,
-        ohlcv_interval="1d",
-        stale_after_ms=200,
-        **FAST,
-    )
-    feed = FeedHandler(settings, sink, clock=clock)
-    sink.feed = feed
+    feed, sink = _okx_feed_on_test_clock(vm, base, clock)
     try:
         await feed.start()
         await until(lambda: drained(feed, vm) and synced(feed, vm), what="public replay")
         await until(lambda: business.replay_done.is_set() and sink.bars, what="candle replay")
+        # the clock moves only once nothing is in flight: a message handled after the advance would
+        # be stamped with the new time and make its connection look fresh
+        await until(lambda: _all_handled(feed, vm, business), what="every sent message handled")
         assert feed.streams["business"].stream.stale_after_ms == 200 + 86_400_000
         clock.advance(1_000_000_000)  # 1 s: past the main limit, far within the candle one
         await until(lambda: vm.mock.connections >= 2, what="main reconnect after stale")
@@ -268,6 +289,46 @@ async def test_okx_when_business_goes_silent_then_stale_alert_and_only_it_reconn
         await until(lambda: len(_business_subscribes(business)) == 2, what="candle resubscription")
         await until(lambda: feed.streams["business"].state is FeedState.LIVE, what="candle live again")
         assert len(sink.bars) == 1  # the replayed closing push of an emitted candle is not emitted again
+    finally:
+        await feed.stop()
+        await vm.mock.stop()
+
+
+async def test_okx_when_business_only_answers_keepalive_pings_then_it_still_goes_stale(
+    shared_data: Path,
+) -> None:
+    """Staleness is silence of data, not of the socket: OKX answers ccxt's keep-alive ``ping`` with
+    ``pong`` every 18 s, so a pong that refreshed the candle connection would keep a subscription that
+    went silent alive for ever (its limit is one bar plus ``stale_after_ms``). Here the candle
+    connection's last data is at t0, a pong arrives at t0 + 150 ms, and the clock then stands one
+    bar + 250 ms after the data but only one bar + 100 ms after the pong: stale."""
+    vm = _candles(shared_data)
+    business = venues.okx_business(vm)
+    base = await vm.mock.start()
+    t0 = time.time_ns()
+    clock = TestClock(t0)
+    feed, sink = _okx_feed_on_test_clock(vm, base, clock)
+    try:
+        await feed.start()
+        await until(lambda: synced(feed, vm) and sink.bars, what="public and candle replays")
+        await until(lambda: _all_handled(feed, vm, business), what="every sent message handled")
+        status = feed.streams["business"]
+        assert status.last_message_ns == t0 and status.stream.stale_after_ms == 200 + 86_400_000
+        clock.advance(150_000_000)  # within the main limit too: nothing reconnects
+        pings = sum(1 for _, text in business.ws_log if text == "ping")
+        client = feed.exchange.client(status.stream.url)
+        await client.send(feed.exchange.ping(client))  # what ccxt's keep-alive loop sends
+        await until(lambda: business.ws_log[-1][1] == "ping", what="the ping at the mock")
+        assert sum(1 for _, text in business.ws_log if text == "ping") == pings + 1
+        await until(lambda: _all_handled(feed, vm, business), what="the pong handled")
+        assert feed.stats.parse_errors == 0
+        assert status.last_message_ns == t0  # the pong did not count as data
+        assert business.connections == 1 and vm.mock.connections == 1 and not sink.alerts
+        clock.advance(DAY + 100_000_000)
+        await until(lambda: business.connections >= 2, what="candle reconnect after stale")
+        stale = [a.detail for a in sink.alerts if a.kind == "FEED_STALE"]
+        assert "business: no message for 86400200 ms" in stale
+        assert status.disconnects == 1
     finally:
         await feed.stop()
         await vm.mock.stop()

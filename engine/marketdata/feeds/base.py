@@ -124,7 +124,9 @@ class FeedSettings:
     backoff_base_ms: int = 500
     backoff_max_ms: int = 30_000
     backoff_jitter: float = 0.25
-    #: A connected feed with no message for this long is treated as dead (reconnect + alert).
+    #: A connected feed with no message for this long is treated as dead (reconnect + alert). Only
+    #: what the venue protocol takes as data counts (market data, a venue heartbeat it accepts), not
+    #: the answers to ccxt's keep-alive pings, subscription acks or errors.
     stale_after_ms: int = 10_000
     #: A quote is re-emitted at least this often while the book is live (keeps the gate's age fresh).
     quote_refresh_ms: int = 1_000
@@ -189,7 +191,8 @@ class StreamStatus:
     state: FeedState = FeedState.STOPPED
     connects: int = 0
     disconnects: int = 0
-    #: ts_init of the last message on this connection (what its staleness is judged on).
+    #: ts_init of the last data message on this connection, or of its connect (what its staleness is
+    #: judged on; pongs, acks and errors do not count: see ``FeedSettings.stale_after_ms``).
     last_message_ns: int = 0
     task: asyncio.Task[None] | None = None
 
@@ -246,6 +249,7 @@ class FeedHandler:
         self.books: dict[InstrumentId, OrderBook] = {}
         #: ts_init (our clock) of the last message applied per instrument: what staleness is judged on.
         self.last_update_ns: dict[InstrumentId, int] = {}
+        #: ts_init of the last data message on the main connection, or of its connect (its staleness).
         self.last_message_ns = 0
         #: The extra connections the venue protocol declared, by name (filled at start).
         self.streams: dict[str, StreamStatus] = {}

@@ -582,14 +582,8 @@ class VenueProtocol(ABC):
         feed = self.feed
         ts_init = feed.clock.timestamp_ns()
         extra = self._extra_by_url.get(client.url) if self._extra_by_url else None
-        status = None
-        if extra is None:
-            feed.last_message_ns = ts_init
-            handle = self.handle
-        else:
-            status = feed.streams[extra.name]
-            status.last_message_ns = ts_init
-            handle = extra.handle
+        status = None if extra is None else feed.streams[extra.name]
+        handle = self.handle if extra is None else extra.handle
         feed.stats.messages += 1
         client.lastPong = ts_init // _MS  # any inbound frame proves the connection is alive
         try:
@@ -599,18 +593,30 @@ class VenueProtocol(ABC):
             log.warning(
                 "feed.parse_error", venue=self.venue, error=str(exc)[:200], message=str(message)[:200]
             )
-            return
-        if not handled:
-            try:  # subscription acks, pongs, venue errors: ccxt's own handling
-                self.exchange.ccxt_handle_message(client, message)
-            except Exception as exc:
-                log.debug("feed.unhandled_message", venue=self.venue, error=str(exc)[:200])
-        elif status is not None:
-            status.breaker.record_success()  # data read on an extra stream: its endpoint works
+        else:
+            if not handled:
+                # Subscription acks, pongs, venue errors: ccxt's own handling. They show the socket is
+                # up (ccxt's keep-alive judges that), not that data flows, so they leave the
+                # connection's freshness alone: OKX's pong to ccxt's ping every 18 s would otherwise
+                # keep a candle connection whose subscription went silent "fresh" for ever.
+                try:
+                    self.exchange.ccxt_handle_message(client, message)
+                except Exception as exc:
+                    log.debug("feed.unhandled_message", venue=self.venue, error=str(exc)[:200])
+                return
+            if status is not None:
+                status.breaker.record_success()  # data read on an extra stream: its endpoint works
+        # market data (or a data push we could not read): what the stale watchdog judges
+        if status is None:
+            feed.last_message_ns = ts_init
+        else:
+            status.last_message_ns = ts_init
 
     @abstractmethod
     def handle(self, message: Any, ts_init: int) -> bool:
-        """Normalise one decoded message; False if it is not market data (acks, pongs, errors)."""
+        """Normalise one decoded message; False if it is not market data (acks, pongs, errors: ccxt
+        handles them, and they do not refresh the connection's freshness). A venue heartbeat the
+        protocol accepts (Kraken's, Coinbase's heartbeat channel) returns True and counts as data."""
 
     # -- REST fallback -----------------------------------------------------------------------------------
     @abstractmethod
