@@ -82,6 +82,10 @@ def _print_order(order: Any, json_: bool, verb: str) -> None:
         return
     show(f"{verb} [bold]{order.client_order_id}[/]: {enum_text(order.status)}")
     show(orders_table([order]))
+    if order.detail:
+        from rich.markup import escape  # (a venue's message may hold [brackets])
+
+        show(escape(f"{order.reason}: {order.detail}"))
 
 
 @orders_app.callback()

@@ -131,6 +131,7 @@ def fill_order(message: orders_pb2.Order, order: Order) -> orders_pb2.Order:
     message.status = order.status
     message.filled_quantity.value = str(order.filled_quantity)
     message.reason = order.reason
+    message.detail = order.detail
     message.created_at_ns = order.ts_created
     message.updated_at_ns = order.ts_last
     message.last_sequence = order.last_sequence

@@ -133,6 +133,10 @@ async def test_errors_when_engine_refuses_then_typed_with_reason_field_and_order
         await admin.submit_order(BTC, "buy", Decimal("500"), bid, client_order_id="too-big")
     assert denied.value.reason == "RISK_MAX_ORDER_QUANTITY"
     assert denied.value.order is not None and denied.value.order.status is OrderStatus.DENIED
+    assert (
+        "quantity 500" in denied.value.order.detail and "maximum order quantity" in denied.value.order.detail
+    )
+    assert (await admin.get_order("too-big")).detail == denied.value.order.detail
     assert isinstance(denied.value, FailedPrecondition)
 
     # The same order again (a retry): the same answer, the denial, from the order it recorded.

@@ -113,6 +113,8 @@ def test_orders_when_refused_then_exit_codes_and_one_line_reason(cli: Any, engin
     assert "quantity 100000" in denied.stderr and "maximum order quantity" in denied.stderr
     again = cli("orders", "submit", BTC, "buy", "100000", "--price", str(ask), "--id", "cli-huge")
     assert again.exit_code == 1 and "RISK_MAX_ORDER_QUANTITY" in again.stderr  # the same answer
+    shown = cli("orders", "get", "cli-huge")
+    assert shown.exit_code == 0 and "RISK_MAX_ORDER_QUANTITY: SIM:BTC-USD: quantity 100000" in shown.stdout
     off_tick = cli("orders", "submit", BTC, "buy", "0.001", "--price", str(ask + Decimal("0.05")))
     assert off_tick.exit_code == 2
     assert "PRICE_OFF_TICK" in off_tick.stderr and "price" in off_tick.stderr

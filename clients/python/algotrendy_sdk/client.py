@@ -559,7 +559,7 @@ class AsyncClient:
             if original.status is OrderStatus.DENIED:
                 denied = OrderDenied(
                     grpc.StatusCode.FAILED_PRECONDITION,
-                    f"order {original.client_order_id} was denied: {original.reason}",
+                    f"order {original.client_order_id} was denied: {original.detail or original.reason}",
                     reason=original.reason,
                     method=exc.method,
                     metadata=exc.metadata,

@@ -397,6 +397,8 @@ class Order:
     created_at_ns: int
     updated_at_ns: int
     last_sequence: int
+    #: ``reason`` in words: the numbers behind a risk denial, a venue's message (may be empty).
+    detail: str = ""
 
     @property
     def is_terminal(self) -> bool:
@@ -427,6 +429,7 @@ class Order:
             created_at_ns=m.created_at_ns,
             updated_at_ns=m.updated_at_ns,
             last_sequence=m.last_sequence,
+            detail=m.detail,
         )
 
 
