@@ -104,23 +104,33 @@ def list_orders(
         list[str] | None, typer.Option("--status", help="Only these statuses (repeatable), e.g. FILLED.")
     ] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only working orders.")] = False,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="At most N orders.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="The N most recent orders.")] = 50,
+    all_: Annotated[bool, typer.Option("--all", help="Every matching order (overrides -n).")] = False,
     json_: JsonOption = False,
 ) -> None:
-    """Orders, oldest first."""
+    """The most recent orders (-n, default 50) or --all, oldest first (the latest at the bottom)."""
     with conn.client() as client:
-        orders = client.list_orders(
+        filters = dict(
             account_id=account,
             instrument_id=instrument,
             strategy_id=strategy,
             statuses=status or (),
             open_only=open_only,
-            limit=limit,
         )
+        if all_:
+            orders, more = client.list_orders(**filters), False
+        else:
+            # One more than shown says whether older orders were left out.
+            latest = client.list_orders(**filters, limit=limit + 1, newest_first=True)
+            more = len(latest) > limit
+            orders = latest[:limit][::-1]
     if json_:
         print_json(orders)
-    else:
-        show(orders_table(orders, title=f"{len(orders)} orders · account {account}"))
+        return
+    title = f"{len(orders)} orders · account {account}"
+    if more:
+        title = f"the last {len(orders)} orders · account {account} (older: -n N or --all)"
+    show(orders_table(orders, title=title))
 
 
 @orders_app.command("get")

@@ -118,6 +118,7 @@ class OrderQuery:
     open_only: bool
     page_size: int
     page_token: str
+    newest_first: bool = False
 
     def kwargs(self) -> dict[str, Any]:
         return {
@@ -128,6 +129,7 @@ class OrderQuery:
             "open_only": self.open_only,
             "page_size": self.page_size,
             "page_token": self.page_token,
+            "newest_first": self.newest_first,
         }
 
 
@@ -265,6 +267,7 @@ def list_orders(request: orders_pb2.ListOrdersRequest) -> OrderQuery:
         open_only=request.open_only,
         page_size=request.page_size or DEFAULT_PAGE_SIZE,
         page_token=request.page_token,
+        newest_first=request.newest_first,
     )
 
 

@@ -82,6 +82,8 @@ DUPLICATE_AT_VENUE = "DUPLICATE_CLIENT_ORDER_ID"
 NOT_RECEIVED = "NOT_RECEIVED_BY_VENUE"
 MAX_PAGE_SIZE = 1000
 _TOKEN_PREFIX = "oms1:"
+#: Page tokens of a newest-first listing (they walk back from the index they name).
+_NEWEST_PREFIX = "oms1r:"
 _EXPECTED_RACES = (PreconditionError, NotFoundError)
 
 
@@ -206,15 +208,24 @@ class OrderManager:
         strategy_id: StrategyId | None = None,
         page_size: int = 100,
         page_token: str = "",
+        newest_first: bool = False,
     ) -> OrderPage:
-        """Orders matching every given filter, in creation order, one page at a time."""
+        """Orders matching every given filter, in creation order (``newest_first``: the reverse,
+        the latest order first), one page at a time. A page token continues the listing in the
+        direction it was issued for."""
         if type(page_size) is not int or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValidationError("page_size", f"must be between 1 and {MAX_PAGE_SIZE}")
-        start = _decode_token(page_token)
+        by_index = self._by_index
+        if newest_first:
+            start = _decode_token(page_token, _NEWEST_PREFIX) if page_token else len(by_index) - 1
+            indices = range(min(start, len(by_index) - 1), -1, -1)
+            prefix = _NEWEST_PREFIX
+        else:
+            indices = range(_decode_token(page_token), len(by_index))
+            prefix = _TOKEN_PREFIX
         wanted = frozenset(statuses) if statuses is not None else None
         out: list[Order] = []
-        by_index = self._by_index
-        for i in range(start, len(by_index)):
+        for i in indices:
             o = by_index[i]
             if (
                 (account_id is None or o.account_id == account_id)
@@ -224,7 +235,7 @@ class OrderManager:
                 and (strategy_id is None or o.strategy_id == strategy_id)
             ):
                 if len(out) == page_size:
-                    return OrderPage(out, _encode_token(i))
+                    return OrderPage(out, _encode_token(i, prefix))
                 out.append(o)
         return OrderPage(out, "")
 
@@ -1123,18 +1134,20 @@ def _ids(order: Order) -> dict[str, Any]:
     }
 
 
-def _encode_token(index: int) -> str:
-    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{index}".encode()).decode().rstrip("=")
+def _encode_token(index: int, prefix: str = _TOKEN_PREFIX) -> str:
+    return base64.urlsafe_b64encode(f"{prefix}{index}".encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str) -> int:
+def _decode_token(token: str, prefix: str = _TOKEN_PREFIX) -> int:
+    """The index a token of ``prefix``'s direction resumes at (a token of the other direction, or
+    one this server never issued, is refused)."""
     if not token:
         return 0
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        if not text.startswith(_TOKEN_PREFIX):
+        if not text.startswith(prefix):
             raise ValueError(text)
-        index = int(text[len(_TOKEN_PREFIX) :])
+        index = int(text[len(prefix) :])
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationError("page_token", "not a token this server issued") from None
     if index < 0:

@@ -281,3 +281,24 @@ def test_stream_table_when_piped_then_rows_are_not_cut_to_80_columns(cli: Any) -
     table = cli("stream", "orders", "--from-sequence", str(last), "--count", "1", COLUMNS=None)
     assert table.exit_code == 0, table.output
     assert long_id in table.stdout and BTC in table.stdout and "…" not in table.stdout
+
+
+def test_orders_list_when_many_then_the_latest_window_oldest_first_and_all_on_request(cli: Any) -> None:
+    resting = str(_ask(cli) - Decimal("40.0"))
+    for i in range(3):
+        _json(
+            cli(
+                "orders", "submit", BTC, "buy", "0.001", "--price", resting, "--id", f"cli-list-{i}", "--json"
+            )
+        )
+    window = cli("orders", "list", "-n", "2")
+    assert window.exit_code == 0, window.output
+    assert "the last 2 orders" in window.stdout and "--all" in window.stdout
+    assert "cli-list-0" not in window.stdout
+    assert window.stdout.index("cli-list-1") < window.stdout.index("cli-list-2")  # the latest at the bottom
+    latest = _json(cli("orders", "list", "-n", "2", "--json"))
+    assert [o["client_order_id"] for o in latest] == ["cli-list-1", "cli-list-2"]
+    every = _json(cli("orders", "list", "--all", "--json"))
+    ids = [o["client_order_id"] for o in every]
+    assert ids[-3:] == ["cli-list-0", "cli-list-1", "cli-list-2"] and len(ids) == len(set(ids))
+    _json(cli("orders", "cancel-all", "--instrument", BTC, "--json"))

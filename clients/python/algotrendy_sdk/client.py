@@ -638,8 +638,10 @@ class AsyncClient:
         statuses: Iterable[OrderStatus | str] = (),
         open_only: bool = False,
         limit: int | None = None,
+        newest_first: bool = False,
     ) -> list[Order]:
-        """Orders matching the filters, oldest first: every page, or the first ``limit``."""
+        """Orders matching the filters, oldest first (``newest_first``: the latest first): every
+        page, or the first ``limit`` -- with ``newest_first``, the ``limit`` most recent."""
         from algotrendy.v1 import common_pb2, orders_pb2
 
         orders: list[Order] = []
@@ -653,6 +655,7 @@ class AsyncClient:
                 open_only=open_only,
                 page_size=min(PAGE_SIZE, limit) if limit else PAGE_SIZE,
                 page_token=token,
+                newest_first=newest_first,
             )
             response = await self._unary(self._orders, "ListOrders", request)
             orders.extend(Order.from_proto(o) for o in response.orders)

@@ -46,3 +46,31 @@ def test_list_orders_when_token_forged_then_validation_error(h):
     with pytest.raises(ValidationError) as err:
         h.oms.list_orders(page_token="not-a-token")
     assert err.value.field == "page_token"
+
+
+async def test_list_orders_when_newest_first_then_pages_walk_back_and_tokens_keep_their_direction(h, kit):
+    assert h.oms.list_orders(newest_first=True).orders == []
+    for i in range(5):
+        await h.oms.submit(
+            kit.order(f"n{i}", Side.BUY, "0.1", "60000.0", strategy="alpha" if i % 2 else "beta")
+        )
+    await h.oms.submit(kit.order("e1", Side.BUY, "0.1", "3000.00", instrument=kit.ETH))
+    await h.settle()
+
+    seen, token = [], ""
+    while True:
+        page = h.oms.list_orders(instrument_id=kit.BTC, page_size=2, page_token=token, newest_first=True)
+        seen.append([o.client_order_id for o in page.orders])
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == [["n4", "n3"], ["n2", "n1"], ["n0"]]
+    latest_beta = h.oms.list_orders(strategy_id="beta", page_size=1, newest_first=True)
+    assert [o.client_order_id for o in latest_beta.orders] == ["n4"]
+
+    forward = h.oms.list_orders(page_size=2).next_page_token
+    backward = h.oms.list_orders(page_size=2, newest_first=True).next_page_token
+    for token, newest_first in ((forward, True), (backward, False)):
+        with pytest.raises(ValidationError) as err:
+            h.oms.list_orders(page_size=2, page_token=token, newest_first=newest_first)
+        assert err.value.field == "page_token"
