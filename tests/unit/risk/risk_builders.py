@@ -114,7 +114,10 @@ def submit(
     )
 
 
-def quote(bid: str, ask: str, ts: int, instrument_id: InstrumentId = BTC) -> QuoteTick:
+def quote(
+    bid: str, ask: str, ts: int, instrument_id: InstrumentId = BTC, *, ask_size: str = "1"
+) -> QuoteTick:
+    """A quote of size 1 a side (``ask_size="0"``: a book with no offer)."""
     return QuoteTick(
         ts_event=ts,
         ts_init=ts,
@@ -122,7 +125,7 @@ def quote(bid: str, ask: str, ts: int, instrument_id: InstrumentId = BTC) -> Quo
         bid_price=Price(bid),
         bid_size=Quantity("1"),
         ask_price=Price(ask),
-        ask_size=Quantity("1"),
+        ask_size=Quantity(ask_size),
     )
 
 

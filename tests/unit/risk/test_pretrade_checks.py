@@ -23,7 +23,7 @@ from risk_builders import (
 from engine.core import AccountId, InstrumentId, Quantity, StrategyId
 from engine.core.commands import CancelOrder
 from engine.core.enums import LiquiditySide, OrderType, Side, TradingState
-from engine.core.events import OrderFilled, QuoteTick
+from engine.core.events import OrderFilled
 from engine.core.fixed import Money, Price
 from engine.core.ids import ClientOrderId, TradeId, VenueOrderId
 from engine.risk import PriceReference, RiskEngine
@@ -160,16 +160,7 @@ def test_check_submit_when_no_market_data_then_no_reference_price() -> None:
 
 def test_check_submit_when_mid_reference_and_book_one_sided_then_no_reference_price() -> None:
     risk = make_engine(with_market=False)
-    one_sided = QuoteTick(
-        ts_event=T0,
-        ts_init=T0,
-        instrument_id=BTC,
-        bid_price=Price("49990"),
-        bid_size=Quantity("1"),
-        ask_price=Price("50010"),
-        ask_size=Quantity("0"),
-    )
-    risk.on_quote_tick(one_sided)
+    risk.on_quote_tick(quote("49990", "50010", T0, ask_size="0"))  # one-sided: no offer
     risk.on_trade_tick(trade("50000", T0))  # a last price does not help a MID reference
     assert reason(risk) == "RISK_NO_REFERENCE_PRICE"
 
@@ -440,17 +431,7 @@ def test_denial_detail_when_market_data_missing_or_stale_then_says_which(risk: R
         "SIM:BTC-USD: the last market data is 5000 ms old (max_data_age_ms 5000)"
     )
     bare = make_engine(with_market=False)
-    bare.on_quote_tick(
-        QuoteTick(
-            ts_event=T0,
-            ts_init=T0,
-            instrument_id=BTC,
-            bid_price=Price("49990"),
-            bid_size=Quantity("1"),
-            ask_price=Price("50010"),
-            ask_size=Quantity("0"),
-        )
-    )
+    bare.on_quote_tick(quote("49990", "50010", T0, ask_size="0"))
     assert detail(bare) == (
         "SIM:BTC-USD: no two-sided quote (bid 49990.00, ask none; the reference is the mid)"
     )
