@@ -143,7 +143,7 @@ class _Intent:
     """What a denial explains: a new order, or an open order with an amend applied."""
 
     account_id: AccountId
-    strategy_id: StrategyId
+    strategy_id: StrategyId | None  # (None: an amended order whose strategy is not registered)
     side: Side
     order_type: OrderType
     price: Price | None
@@ -544,24 +544,28 @@ class RiskEngine:
         shape = self._gate.order(order.key)
         if shape is None:
             return self._deny(code, grid.instrument.id)
-        _acc, _inst, _strat, side, otype, price_ticks, trigger_ticks, total, _leaves = shape
+        return self._denial(code, grid, self._amended(cmd, grid, shape), ts_ns, replacing=order)
+
+    def _amended(self, cmd: AmendOrder, grid: _Grid, shape: tuple[int, ...]) -> _Intent:
+        """The open order (the gate's ``order(key)``) as the amend would leave it."""
+        _acc, _inst, strat, side, otype, price_ticks, trigger_ticks, total, _leaves = shape
         instrument = grid.instrument
-        amended = _Intent(
+        price, trigger = cmd.price, cmd.trigger_price
+        if price is None and price_ticks:
+            price = instrument.ticks_to_price(price_ticks)
+        if trigger is None and trigger_ticks:
+            trigger = instrument.ticks_to_price(trigger_ticks)
+        return _Intent(
             cmd.account_id,
-            next((sid for sid, ix in self._strategies.items() if ix == _strat), StrategyId("unknown")),
+            next((sid for sid, ix in self._strategies.items() if ix == strat), None),
             Side(side),
             OrderType(otype),
-            cmd.price
-            if cmd.price is not None
-            else (instrument.ticks_to_price(price_ticks) if price_ticks else None),
-            cmd.trigger_price
-            if cmd.trigger_price is not None
-            else (instrument.ticks_to_price(trigger_ticks) if trigger_ticks else None),
+            price,
+            trigger,
             cmd.quantity if cmd.quantity is not None else instrument.lots_to_quantity(total),
             False,
             cmd.client_order_id,
         )
-        return self._denial(code, grid, amended, ts_ns, replacing=order)
 
     def check_cancel(self, cmd: CancelOrder | CancelAllOrders) -> RiskDecision:
         """Cancels are approved in every trading state."""
@@ -701,7 +705,7 @@ class RiskEngine:
         return None
 
     def _explain_throttle(self, reason: RiskReason, acc: int, intent: _Intent, ts_ns: int) -> str | None:
-        strat = self._strategies.get(intent.strategy_id)
+        strat = None if intent.strategy_id is None else self._strategies.get(intent.strategy_id)
         if strat is None:
             return None
         account_tokens, strategy_tokens = self._gate.tokens(acc, strat, ts_ns)
@@ -709,7 +713,7 @@ class RiskEngine:
             limits: AccountLimits | StrategyLimits | None = self._account_limits.get(intent.account_id)
             who, tokens = f"account {intent.account_id}", account_tokens
         else:
-            limits = self._strategy_limits.get(intent.strategy_id)
+            limits = self._strategy_limits.get(intent.strategy_id)  # type: ignore[arg-type]
             who, tokens = f"strategy {intent.strategy_id}", strategy_tokens
         if limits is None:
             return None

@@ -528,3 +528,17 @@ def test_denial_detail_survives_a_snapshot_with_the_state_reason(risk: RiskEngin
     restored = RiskEngine.from_snapshot(json.loads(json.dumps(risk.snapshot())))
     assert detail(restored) == detail(risk)
     assert "(daily loss)" in detail(restored)
+
+
+def test_denial_detail_when_amend_throttled_then_names_the_order_strategy() -> None:
+    from engine.core.commands import AmendOrder
+
+    risk = make_engine(strat_limits=strategy_limits(max_orders_per_second=1, order_burst=1))
+    coid = open_order(risk, Side.BUY, "1", "49000")
+    decision = risk.check_amend(
+        AmendOrder(ts_init=TS, account_id=ACC, client_order_id=coid, price=Price("49100")), TS + 250 * MS
+    )
+    assert decision.reason == "RISK_THROTTLED_STRATEGY"
+    assert decision.detail == (
+        "SIM:BTC-USD: strategy strat-1 used up its order rate (1/s, burst 1); the next order fits in 750 ms"
+    )
