@@ -75,6 +75,9 @@ if TYPE_CHECKING:
     from engine.venues.ccxt import CcxtVenue
 
 log = structlog.get_logger("engine.trading")
+#: A restart logs how far the journal replay got at most this often (a long journal takes seconds per
+#: million records: an operator watching the log sees it move, and how long is left).
+RECOVERY_PROGRESS_INTERVAL_S = 2.0
 
 TOPIC_TRADES = "data.trades"
 TOPIC_QUOTES = "data.quotes"
@@ -172,7 +175,9 @@ class TradingCore:
         check_venue_mode(
             persistence.state, venue_mode(self.config), has_history=persistence.journal.last_sequence > 0
         )
-        journal = JournalReader(self._store)
+        journal = JournalReader(
+            self._store, progress=_RecoveryProgress(persistence.journal.last_sequence, time.perf_counter())
+        )
         started = time.perf_counter()
         # The rebuild allocates millions of objects for a long journal, nearly all of them kept for
         # the engine's life: collector passes would only rescan them, so the collector waits (the
@@ -487,3 +492,28 @@ class TradingCore:
 
     def pnl_currency(self) -> str:
         return self.config.risk.quote_currency
+
+
+class _RecoveryProgress:
+    """``JournalReader`` progress: a ``recovery.progress`` log line at most every
+    ``RECOVERY_PROGRESS_INTERVAL_S`` with the records replayed of the journal's ``total``."""
+
+    def __init__(self, total: int, started: float) -> None:
+        self._total = total
+        self._started = self._last = started
+
+    def __call__(self, count: int) -> None:
+        now = time.perf_counter()
+        if now - self._last < RECOVERY_PROGRESS_INTERVAL_S:
+            return
+        self._last = now
+        elapsed = now - self._started
+        total = max(self._total, count)
+        log.info(
+            "recovery.progress",
+            records=count,
+            of=total,
+            percent=count * 100 // total,
+            elapsed_s=round(elapsed, 1),
+            left_s=round(elapsed * (total - count) / count, 1),
+        )

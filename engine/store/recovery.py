@@ -76,11 +76,19 @@ class JournalReader:
     applies each record as it comes instead of keeping a million of them (``TradingCore.start``)."""
 
     def __init__(
-        self, store: LmdbStore, from_seq: int = 1, *, codec: Codec = CODEC, chunk: int = _CHUNK
+        self,
+        store: LmdbStore,
+        from_seq: int = 1,
+        *,
+        codec: Codec = CODEC,
+        chunk: int = _CHUNK,
+        progress: Callable[[int], None] | None = None,
     ) -> None:
         self._store = store
         self._codec = codec
         self._chunk = chunk
+        #: Called with ``count`` after each chunk is read and decoded (before its records are used).
+        self._progress = progress
         self.from_seq = max(from_seq, 1)
         self.count = 0
         self.read_s = 0.0
@@ -129,6 +137,8 @@ class JournalReader:
             self.decode_s += t2 - t1
             self.count += len(values)
             next_seq += len(values)
+            if self._progress is not None:
+                self._progress(self.count)
             yield decoded
             if len(values) < chunk:
                 return

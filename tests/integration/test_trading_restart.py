@@ -223,3 +223,45 @@ async def test_engine_when_limits_and_states_change_between_orders_then_a_restar
         assert risk_before["state"] is TradingState.ACTIVE and len(risk_before["orders"]) == 2
     finally:
         await second.stop()
+
+
+async def test_engine_when_restarted_on_a_journal_then_recovery_progress_is_logged(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    import structlog
+
+    from engine.app import trading as trading_module
+
+    first, trading, venue = await _started(tmp_path / "data")
+    quote = venue.venue.quote(BTC)
+    assert quote is not None
+    await trading.oms.submit(
+        SubmitOrder(
+            ts_init=first.clock.timestamp_ns(),
+            account_id=ACCOUNT,
+            strategy_id=StrategyId("manual"),
+            client_order_id=ClientOrderId("p-1"),
+            instrument_id=BTC,
+            side=Side.BUY,
+            order_type=OrderType.LIMIT,
+            quantity=Quantity("0.010"),
+            price=quote.bid_price - Price("100.0"),
+        )
+    )
+    await trading.oms.idle()
+    await first.stop()
+
+    monkeypatch.setattr(trading_module, "RECOVERY_PROGRESS_INTERVAL_S", 0.0)  # every chunk logs
+    with structlog.testing.capture_logs() as logs:
+        second = await _restarted(tmp_path / "data")
+    try:
+        assert second.trading is not None
+        records = second.trading.recovered_events
+        progress = [e for e in logs if e["event"] == "recovery.progress"]
+        assert progress, "no recovery.progress line"
+        assert progress[-1]["records"] == progress[-1]["of"] == records >= 2
+        assert progress[-1]["percent"] == 100 and progress[-1]["left_s"] == 0
+        started = [e for e in logs if e["event"] == "trading.started"]
+        assert started and started[0]["recovered_events"] == records
+    finally:
+        await second.stop()

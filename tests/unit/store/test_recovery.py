@@ -59,6 +59,10 @@ async def test_journal_reader_when_iterated_then_records_stream_in_order_and_are
     assert (report.first_seq, report.last_seq, report.count, report.events) == (1001, 2500, 1500, [])
     empty = JournalReader(store, 2501)
     assert list(empty) == [] and (empty.count, empty.first_seq, empty.last_seq) == (0, 0, 0)
+    counts: list[int] = []
+    watched = JournalReader(store, 1001, chunk=700, progress=counts.append)
+    assert sum(1 for _ in watched) == 1500
+    assert counts == [700, 1400, 1500]  # after each chunk is decoded, before its records are used
     store.close(time.time_ns())
 
 
