@@ -141,3 +141,37 @@ async def test_cryptocom_when_snapshot_updates_and_gap_then_book_exact_and_resub
         await feed.exchange.close()
         await mock.stop()
     await asyncio.sleep(0)
+
+
+async def test_inbound_frame_when_feed_runs_on_a_past_clock_then_ccxt_keepalive_sees_wall_time() -> None:
+    """ccxt's keep-alive compares ``lastPong`` with its own wall-clock milliseconds: a feed on a
+    replay or test clock (here: 2021) must not make a healthy connection look 5 years silent."""
+    import time
+
+    from engine.core.clock import TestClock
+
+    mock = MockExchange([], [])
+    base = await mock.start()
+    sink = RecordingSink()
+    clock = TestClock(1_609_459_200_000_000_000)  # 2021-01-01
+    feed = FeedHandler(
+        FeedSettings(venue="cryptocom", symbols=("BTC/USDT",), base_url_override=base, **FAST),
+        sink,
+        clock=clock,
+    )
+    sink.feed = feed
+    feed.exchange = feed._make_exchange()
+    try:
+        feed.exchange.set_markets([MARKET])
+        instrument = feed.protocol.instrument(MARKET)
+        feed.instruments[instrument.id] = instrument
+        feed.books[instrument.id] = OrderBook(instrument)
+        feed.protocol.on_markets_loaded()
+        client = _Client()
+        before_ms = time.time_ns() // 1_000_000
+        feed.protocol.on_ws_message(client, {"id": 1, "method": "public/heartbeat", "code": 0})
+        assert before_ms <= client.lastPong <= time.time_ns() // 1_000_000
+        assert feed.stats.messages == 1
+    finally:
+        await feed.exchange.close()
+        await mock.stop()

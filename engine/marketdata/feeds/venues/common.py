@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import math
+import time
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
@@ -585,7 +586,10 @@ class VenueProtocol(ABC):
         status = None if extra is None else feed.streams[extra.name]
         handle = self.handle if extra is None else extra.handle
         feed.stats.messages += 1
-        client.lastPong = ts_init // _MS  # any inbound frame proves the connection is alive
+        # Any inbound frame proves the connection is alive. ccxt's keep-alive compares this with its
+        # own wall-clock milliseconds, so it is wall time, whatever clock the feed runs on (a
+        # replay or test clock far from now would have ccxt drop a healthy connection).
+        client.lastPong = time.time_ns() // _MS
         try:
             handled = handle(message, ts_init)
         except (ValidationError, KeyError, ValueError, TypeError, IndexError) as exc:
