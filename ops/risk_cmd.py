@@ -253,6 +253,11 @@ def set_limits(
     for name in fields:
         before = getattr(previous[1], name) if previous else None
         after = getattr(now[1], name)
+        if isinstance(before, Decimal) and isinstance(after, Decimal):
+            # One number of places for both sides (the engine may re-express a value on the
+            # instrument's grid: 25 -> 25.00000), so an unchanged value reads unchanged.
+            places = Decimal(1).scaleb(min(before.as_tuple().exponent, after.as_tuple().exponent, 0))  # type: ignore[arg-type]
+            before, after = before.quantize(places), after.quantize(places)
         t.add_row(name, _cell(before), _cell(after) + ("" if before == after else " [yellow]*[/]"))
     show(t)
 

@@ -172,6 +172,14 @@ def test_risk_set_when_some_fields_given_then_others_kept(cli: Any) -> None:
     assert changed["current"]["price_band_bps"] == 400
     assert Decimal(changed["current"]["max_position"]) == Decimal(before["max_position"])
     assert Decimal(changed["current"]["max_order_quantity"]) == Decimal(before["max_order_quantity"])
+    # A first change of an instrument's limits: its quantities come back on the instrument's grid
+    # (10000 -> 10000.00); the table shows both sides alike, so unchanged reads unchanged.
+    shown = cli("risk", "set", "instrument", "SIM:SOL-USD", "price_band_bps=450", "--reason", "cli")
+    assert shown.exit_code == 0, shown.output
+    rows = {line.split()[0]: line.split()[1:] for line in shown.stdout.splitlines() if line.strip()}
+    assert rows["price_band_bps"][1:] == ["450", "*"]
+    for name in ("max_order_quantity", "max_position"):
+        assert len(rows[name]) == 2 and rows[name][0] == rows[name][1], rows[name]
     bad = cli("risk", "set", "instrument", BTC, "price_band_bps=lots")
     assert bad.exit_code == 2
     unknown = cli("risk", "set", "instrument", BTC, "colour=blue")
