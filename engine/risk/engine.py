@@ -24,6 +24,7 @@ currency; a minimum limit is rounded up and a maximum down to that grid (never l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -89,6 +90,28 @@ _DETAILS: dict[RiskReason, str] = {
     RiskReason.RISK_UNKNOWN_ORDER: "the order is not open",
 }
 _DENIALS: dict[int, tuple[str, str]] = {int(r): (r.name, text) for r, text in _DETAILS.items()}
+#: The denials ``RiskEngine._explain`` puts numbers to (the rest keep their fixed text).
+_EXPLAINED = frozenset(
+    {
+        RiskReason.RISK_DUPLICATE_CLIENT_ORDER_ID,
+        RiskReason.RISK_BELOW_MIN_QUANTITY,
+        RiskReason.RISK_MAX_ORDER_QUANTITY,
+        RiskReason.RISK_NO_REFERENCE_PRICE,
+        RiskReason.RISK_STALE_MARKET_DATA,
+        RiskReason.RISK_PRICE_BAND,
+        RiskReason.RISK_BELOW_MIN_NOTIONAL,
+        RiskReason.RISK_MAX_ORDER_NOTIONAL,
+        RiskReason.RISK_SELF_CROSS,
+        RiskReason.RISK_MAX_POSITION,
+        RiskReason.RISK_MAX_OPEN_ORDERS,
+        RiskReason.RISK_MAX_GROSS_EXPOSURE,
+        RiskReason.RISK_MAX_NET_EXPOSURE,
+        RiskReason.TRADING_HALTED,
+        RiskReason.RISK_REDUCING_ONLY,
+        RiskReason.RISK_THROTTLED_ACCOUNT,
+        RiskReason.RISK_THROTTLED_STRATEGY,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -593,14 +616,16 @@ class RiskEngine:
     def _explain(
         self, code: int, grid: _Grid, intent: _Intent, ts_ns: int, replacing: _OpenOrder | None
     ) -> str | None:
-        gate = self._gate
         reason = RiskReason(code)
+        acc = self._accounts.get(intent.account_id)
+        if reason not in _EXPLAINED or acc is None:
+            return None  # (identity, shape and grid denials: the fixed text says it all)
+        gate = self._gate
         inst = grid.instrument
-        acc = self._accounts[intent.account_id]
         account = self._account_limits.get(intent.account_id)
         limits = self._instrument_limits.get(inst.id)
         side = intent.side
-        lots = inst.quantity_to_lots(intent.quantity)
+        lots = inst.quantity_to_lots(intent.quantity)  # (on the grid: the gate checked it first)
 
         def signed(n: int) -> str:
             return f"-{inst.lots_to_quantity(-n)}" if n < 0 else str(inst.lots_to_quantity(n))
@@ -629,7 +654,7 @@ class RiskEngine:
                 f"exceed max_net_exposure {account.max_net_exposure}"
             )
         if reason in (RiskReason.TRADING_HALTED, RiskReason.RISK_REDUCING_ONLY):
-            return self._explain_state(reason, grid, acc, intent, lots, replacing, signed)
+            return self._explain_state(reason, grid, acc, intent, replacing, signed)
         if limits is None:
             return None
         if reason is RiskReason.RISK_MAX_ORDER_QUANTITY:
@@ -730,9 +755,8 @@ class RiskEngine:
         grid: _Grid,
         acc: int,
         intent: _Intent,
-        lots: int,
         replacing: _OpenOrder | None,
-        signed: Any,
+        signed: Callable[[int], str],
     ) -> str:
         own = TradingState(self._gate.account_state(acc))
         overall = TradingState(self._gate.global_state)

@@ -542,3 +542,22 @@ def test_denial_detail_when_amend_throttled_then_names_the_order_strategy() -> N
     assert decision.detail == (
         "SIM:BTC-USD: strategy strat-1 used up its order rate (1/s, burst 1); the next order fits in 750 ms"
     )
+
+
+def test_denial_detail_when_identity_or_grid_denial_then_fixed_text_and_nothing_logged(
+    risk: RiskEngine,
+) -> None:
+    import structlog
+
+    with structlog.testing.capture_logs() as logs:
+        unknown = risk.check_submit(submit(account_id=AccountId("nobody")), TS)
+        off_tick = risk.check_submit(submit(price="50000.001"), TS)
+        off_size = risk.check_submit(submit(quantity="0.0001"), TS)
+    assert (unknown.reason, off_tick.reason, off_size.reason) == (
+        "RISK_UNKNOWN_ACCOUNT",
+        "RISK_PRICE_OFF_TICK",
+        "RISK_SIZE_OFF_INCREMENT",
+    )
+    assert unknown.detail == "SIM:BTC-USD: the account is not registered with the risk engine"
+    assert off_size.detail == "SIM:BTC-USD: quantity is not a multiple of the size increment"
+    assert logs == []  # a denial without numbers is not an explanation that failed
