@@ -224,15 +224,16 @@ def metric_text(key: str, value: Any) -> str:
 
 
 def _print_metrics(result: Any, out: Path) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from ops.connect import console as stdout_console
 
     table = Table(title=f"{result.strategy} {result.params} · {', '.join(result.instruments)}")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in result.metrics.items():
         table.add_row(key, metric_text(key, value))
-    console = Console()
+    console = stdout_console()
     console.print(table)
     console.print(f"results in {out}/ (result.json, report.html, summary.png) · {result.elapsed_s:.2f}s")
 
@@ -299,8 +300,9 @@ def sweep(
     if json_:
         typer.echo(json.dumps(report.to_json(), sort_keys=True))
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from ops.connect import console as stdout_console
 
     names = report.param_names
     cols = ["total_return", "sharpe", "max_drawdown", "trades", "final_equity"]
@@ -315,7 +317,7 @@ def sweep(
             v = row["metrics"].get(c)
             cells.append("-" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v))
         table.add_row(*cells)
-    console = Console()
+    console = stdout_console()
     console.print(table)
     console.print(
         f"{len(report.rows)} runs x {report.bars} bars in {report.elapsed_s:.2f}s on {report.workers} "

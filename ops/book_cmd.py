@@ -93,8 +93,9 @@ def _progress_reporter() -> tuple[Any, Any]:
 
 
 def _print_report(report: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from ops.connect import show
 
     table = Table(title=f"book replay: {report['instrument_id'] or '?'}", show_header=False)
     table.add_column("key", style="bold")
@@ -136,4 +137,4 @@ def _print_report(report: dict[str, Any]) -> None:
         table.add_row(key, value)
     for note in report["notes"]:
         table.add_row("note", note)
-    Console().print(table)
+    show(table)

@@ -100,15 +100,16 @@ def _print(obj: dict[str, Any], title: str, json_: bool) -> None:
 
         sys.stdout.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from ops.connect import show
 
     table = Table(title=title, show_header=False)
     table.add_column("key", style="bold")
     table.add_column("value")
     for key, value in obj.items():
         table.add_row(key, _cell(key, value))
-    Console().print(table)
+    show(table)
 
 
 def _cell(key: str, value: Any) -> str:

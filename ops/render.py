@@ -6,7 +6,6 @@ import sys
 from typing import Any
 
 import orjson
-from rich.console import Console
 from rich.table import Table
 
 
@@ -70,8 +69,10 @@ _TRADING_STYLE = {"ACTIVE": "green", "REDUCING": "yellow", "HALTED": "bold red"}
 
 
 def print_status(response: Any, target: str) -> None:
+    from ops.connect import console as stdout_console
+
     data = status_dict(response)
-    console = Console()
+    console = stdout_console()
     trading = data["trading_state"]
     console.print(
         f"[bold]AlgoTrendy {data['version']}[/] · {data['instance']} · pid {data['pid']} · {target}\n"

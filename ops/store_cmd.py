@@ -138,13 +138,14 @@ def tail(
     if json_:
         _print_json([r.to_dict() for r in records])
         return
-    from rich.console import Console
     from rich.table import Table
+
+    from ops.connect import show
 
     table = Table("seq", "time (UTC)", "actor", "action", "result", "summary", "hash")
     for r in records:
         table.add_row(str(r.seq), _utc(r.ts_ns), r.actor, r.action, r.result, _short(r.summary), r.hash[:12])
-    Console().print(table)
+    show(table)
 
 
 def backup_command(

@@ -52,8 +52,9 @@ def _range(p: dict[str, Any]) -> str:
 
 
 def _table(described: dict[str, dict[str, Any]]) -> None:
-    from rich.console import Console
     from rich.table import Table
+
+    from ops.connect import show
 
     table = Table(show_lines=True)
     table.add_column("strategy", style="bold")
@@ -64,8 +65,9 @@ def _table(described: dict[str, dict[str, Any]]) -> None:
             f"{name} = {p['default']!r}  [{_range(p)}]  {p.get('doc', '')}".rstrip()
             for name, p in info["params"].items()
         )
-        table.add_row(info["name"], info["doc"], params or "-")
-    Console().print(table)
+        # (the docstrings' reStructuredText literals read as plain words in a terminal)
+        table.add_row(info["name"], info["doc"].replace("``", ""), params.replace("``", "") or "-")
+    show(table)
 
 
 def register(app: typer.Typer) -> None:

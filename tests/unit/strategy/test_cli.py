@@ -58,3 +58,15 @@ def test_strategies_when_unknown_then_exit_2_listing_builtins() -> None:
     result = CliRunner().invoke(app, ["strategies", "sma_crossover"])
     assert result.exit_code == 2
     assert "unknown strategy 'sma_crossover'; built-in strategies: bollinger_reversion" in result.stderr
+
+
+def test_strategies_table_when_piped_then_wide_rows_and_plain_words() -> None:
+    # No $COLUMNS and not a terminal: the table gets the wide line every other table gets, and the
+    # docstrings' ``literals`` read as plain words.
+    result = CliRunner().invoke(app, ["strategies"], env={"COLUMNS": None})
+    assert result.exit_code == 0, result.output
+    assert "Bollinger-band reversion: enter when the close is below the lower band" in result.stdout
+    assert (
+        "max_bandwidth = 0.04  [0.0001 .. 1.0]  relative band width that counts as a squeeze" in result.stdout
+    )
+    assert "``" not in result.stdout
