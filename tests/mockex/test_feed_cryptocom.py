@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from engine.core.clock import Clock, TestClock
 from engine.core.enums import Side
 from engine.core.fixed import Price, Quantity
 from engine.marketdata.book import OrderBook
@@ -37,21 +38,31 @@ class _Client:
     lastPong = 0
 
 
-async def test_cryptocom_when_snapshot_updates_and_gap_then_book_exact_and_resubscribed() -> None:
-    mock = MockExchange([], [])
-    base = await mock.start()
+def _feed_with_market(base: str, clock: Clock | None = None) -> tuple[FeedHandler, RecordingSink]:
+    """A Crypto.com feed whose ccxt exchange points at the mock at ``base``, with BTC/USDT's market,
+    instrument and book set up as after loading markets."""
     sink = RecordingSink()
     feed = FeedHandler(
-        FeedSettings(venue="cryptocom", symbols=("BTC/USDT",), base_url_override=base, **FAST), sink
+        FeedSettings(venue="cryptocom", symbols=("BTC/USDT",), base_url_override=base, **FAST),
+        sink,
+        clock=clock,
     )
     sink.feed = feed
     feed.exchange = feed._make_exchange()
+    feed.exchange.set_markets([MARKET])
+    instrument = feed.protocol.instrument(MARKET)
+    feed.instruments[instrument.id] = instrument
+    feed.books[instrument.id] = OrderBook(instrument)
+    feed.protocol.on_markets_loaded()
+    return feed, sink
+
+
+async def test_cryptocom_when_snapshot_updates_and_gap_then_book_exact_and_resubscribed() -> None:
+    mock = MockExchange([], [])
+    base = await mock.start()
+    feed, sink = _feed_with_market(base)
+    instrument = feed.protocol.instrument(MARKET)
     try:
-        feed.exchange.set_markets([MARKET])
-        instrument = feed.protocol.instrument(MARKET)
-        feed.instruments[instrument.id] = instrument
-        feed.books[instrument.id] = OrderBook(instrument)
-        feed.protocol.on_markets_loaded()
         protocol, client = feed.protocol, _Client()
         alive = await protocol.connect_and_subscribe()  # ccxt's client to the mock, our subscription
         assert not alive.done()
@@ -148,25 +159,10 @@ async def test_inbound_frame_when_feed_runs_on_a_past_clock_then_ccxt_keepalive_
     replay or test clock (here: 2021) must not make a healthy connection look 5 years silent."""
     import time
 
-    from engine.core.clock import TestClock
-
     mock = MockExchange([], [])
     base = await mock.start()
-    sink = RecordingSink()
-    clock = TestClock(1_609_459_200_000_000_000)  # 2021-01-01
-    feed = FeedHandler(
-        FeedSettings(venue="cryptocom", symbols=("BTC/USDT",), base_url_override=base, **FAST),
-        sink,
-        clock=clock,
-    )
-    sink.feed = feed
-    feed.exchange = feed._make_exchange()
+    feed, _sink = _feed_with_market(base, TestClock(1_609_459_200_000_000_000))  # 2021-01-01
     try:
-        feed.exchange.set_markets([MARKET])
-        instrument = feed.protocol.instrument(MARKET)
-        feed.instruments[instrument.id] = instrument
-        feed.books[instrument.id] = OrderBook(instrument)
-        feed.protocol.on_markets_loaded()
         client = _Client()
         before_ms = time.time_ns() // 1_000_000
         feed.protocol.on_ws_message(client, {"id": 1, "method": "public/heartbeat", "code": 0})
