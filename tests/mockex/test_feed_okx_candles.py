@@ -278,6 +278,10 @@ async def test_okx_when_business_goes_silent_then_stale_alert_and_only_it_reconn
         # be stamped with the new time and make its connection look fresh
         await until(lambda: _all_handled(feed, vm, business), what="every sent message handled")
         assert feed.streams["business"].stream.stale_after_ms == 200 + 86_400_000
+        # Each connection's frames counted apart: the candle socket's are not the public replay's.
+        business_pongs = sum(1 for _, text in business.ws_log if text == "ping")
+        assert feed.streams["business"].messages == business.sent + business_pongs
+        assert drained(feed, vm)
         clock.advance(1_000_000_000)  # 1 s: past the main limit, far within the candle one
         await until(lambda: vm.mock.connections >= 2, what="main reconnect after stale")
         assert [a.detail for a in sink.alerts if a.kind == "FEED_STALE"] == ["no message for 200 ms"]

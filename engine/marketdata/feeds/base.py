@@ -191,6 +191,9 @@ class StreamStatus:
     state: FeedState = FeedState.STOPPED
     connects: int = 0
     disconnects: int = 0
+    #: Frames received on this connection (data, acks, pongs; ``FeedStats.messages`` counts every
+    #: connection's).
+    messages: int = 0
     #: ts_init of the last data message on this connection, or of its connect (what its staleness is
     #: judged on; pongs, acks and errors do not count: see ``FeedSettings.stale_after_ms``).
     last_message_ns: int = 0

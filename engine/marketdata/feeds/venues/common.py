@@ -586,6 +586,8 @@ class VenueProtocol(ABC):
         status = None if extra is None else feed.streams[extra.name]
         handle = self.handle if extra is None else extra.handle
         feed.stats.messages += 1
+        if status is not None:
+            status.messages += 1
         # Any inbound frame proves the connection is alive. ccxt's keep-alive compares this with its
         # own wall-clock milliseconds, so it is wall time, whatever clock the feed runs on (a
         # replay or test clock far from now would have ccxt drop a healthy connection).
