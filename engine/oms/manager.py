@@ -116,6 +116,9 @@ class OrderManager:
         self._on_invariant_violation = on_invariant_violation
         self._orders: dict[OrderKey, Order] = {}
         self._by_index: list[Order] = []
+        #: The orders not yet ended (terminal statuses are final), by index in creation order: what
+        #: open-order queries, cancel-all and reconciliation walk instead of every order ever made.
+        self._live: dict[int, Order] = {}
         self._sequence = 0
         self._subscribers: list[EventHandler] = []
         #: The subscribers as a tuple, rebuilt on (un)subscribe: the per-event fan-out iterates a
@@ -218,11 +221,20 @@ class OrderManager:
         by_index = self._by_index
         if newest_first:
             start = _decode_token(page_token, _NEWEST_PREFIX) if page_token else len(by_index) - 1
-            indices = range(min(start, len(by_index) - 1), -1, -1)
             prefix = _NEWEST_PREFIX
         else:
-            indices = range(_decode_token(page_token), len(by_index))
+            start = _decode_token(page_token)
             prefix = _TOKEN_PREFIX
+        indices: Iterable[int]
+        if open_only:  # (only the orders not ended yet can be open: a few, not every order ever)
+            live = self._live
+            indices = (
+                [i for i in reversed(live) if i <= start] if newest_first else [i for i in live if i >= start]
+            )
+        elif newest_first:
+            indices = range(min(start, len(by_index) - 1), -1, -1)
+        else:
+            indices = range(start, len(by_index))
         wanted = frozenset(statuses) if statuses is not None else None
         out: list[Order] = []
         for i in indices:
@@ -303,7 +315,7 @@ class OrderManager:
         this manager, one cancel per order; returns the orders a cancel was sent for."""
         targets = [
             o
-            for o in self._by_index
+            for o in list(self._live.values())
             if o.account_id == command.account_id
             and o.is_open
             and o.status is not OrderStatus.PENDING_CANCEL
@@ -426,6 +438,7 @@ class OrderManager:
             raise PreconditionError("restore needs a new order manager", reason="OMS_NOT_EMPTY")
         self._replaying = True
         orders = self._orders
+        live = self._live
         risk = self._risk
         terminal = TERMINAL_STATUSES
         initialized = OrderStatus.INITIALIZED
@@ -460,7 +473,9 @@ class OrderManager:
                             risk.on_fill(order, event)  # type: ignore[arg-type]
                         elif cls is OrderUpdated:
                             risk.on_order_updated(order)
-                        if after in terminal and before not in terminal and before is not initialized:
+                    if after in terminal and before not in terminal:
+                        live.pop(order.index, None)
+                        if notify_risk and before is not initialized:
                             risk.on_order_closed(order)
                 self._sequence = sequence
         finally:
@@ -476,7 +491,7 @@ class OrderManager:
         changed: list[Order] = []
         last: Awaitable[None] | None = None
         ts = self._clock.timestamp_ns()
-        for order in [o for o in self._by_index if o.is_open]:
+        for order in [o for o in self._live.values() if o.is_open]:
             view = source.order(order.account_id, order.client_order_id)
             events = self._reconcile_events(order, view, ts)
             for event in events:
@@ -734,6 +749,7 @@ class OrderManager:
                 order.list_id = lst.list_id
         self._orders[key] = order
         by_index.append(order)
+        self._live[order.index] = order
         if not replaying:
             self._sequence = event.sequence
             self._append(event)  # (``_record``, inlined)
@@ -768,12 +784,10 @@ class OrderManager:
                 self._risk.on_fill(order, event)  # type: ignore[arg-type]
             elif cls is OrderUpdated:
                 self._risk.on_order_updated(order)
-            if (
-                after in TERMINAL_STATUSES
-                and before not in TERMINAL_STATUSES
-                and before is not OrderStatus.INITIALIZED
-            ):
-                self._risk.on_order_closed(order)
+            if after in TERMINAL_STATUSES and before not in TERMINAL_STATUSES:
+                self._live.pop(order.index, None)
+                if before is not OrderStatus.INITIALIZED:
+                    self._risk.on_order_closed(order)
         except InvariantViolation as exc:
             self.halt(f"INVARIANT_VIOLATION: {exc.message}")
             raise

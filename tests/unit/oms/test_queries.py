@@ -74,3 +74,50 @@ async def test_list_orders_when_newest_first_then_pages_walk_back_and_tokens_kee
         with pytest.raises(ValidationError) as err:
             h.oms.list_orders(page_size=2, page_token=token, newest_first=newest_first)
         assert err.value.field == "page_token"
+
+
+async def test_open_orders_when_many_ended_then_paged_listing_cancel_all_and_restore_agree(kit):
+    """Open-order queries walk only the orders not ended yet; they answer exactly what a filter
+    over every order answers, in both directions, across pages, and after a restore."""
+    from engine.core.commands import CancelAllOrders
+    from engine.core.fixed import Quantity
+    from engine.oms import OrderManager
+    from engine.venues.sim import default_instruments
+
+    h = kit.make(max_quantity=Quantity("100"))
+    for i in range(12):
+        await h.oms.submit(kit.order(f"r{i}", Side.BUY, "0.1", "60000.0"))  # resting
+    await h.oms.submit(kit.order("big", Side.BUY, "5000", "60000.0"))  # denied: ends at once
+    await h.settle()
+    for i in (0, 3, 4, 7, 11):
+        await h.oms.cancel(kit.cancel(f"r{i}"))
+    await h.settle()
+
+    def paged(oms: OrderManager, newest_first: bool) -> list[str]:
+        seen, token = [], ""
+        while True:
+            page = oms.list_orders(open_only=True, page_size=2, page_token=token, newest_first=newest_first)
+            seen += [str(o.client_order_id) for o in page.orders]
+            token = page.next_page_token
+            if not token:
+                return seen
+
+    assert h.oms.get(kit.MAIN, "big").status is OrderStatus.DENIED
+    expected = [str(o.client_order_id) for o in h.oms.orders() if o.is_open]
+    assert expected == [f"r{i}" for i in (1, 2, 5, 6, 8, 9, 10)]
+    assert paged(h.oms, False) == expected and paged(h.oms, True) == expected[::-1]
+
+    restored = OrderManager(
+        clock=h.clock,
+        venue=h.port,
+        risk=kit.RuleRisk(),
+        journal=kit.MemoryJournal(),
+        instruments=default_instruments(),
+    )
+    restored.restore(h.journal.records)
+    assert paged(restored, False) == expected and paged(restored, True) == expected[::-1]
+
+    canceled = await h.oms.cancel_all(CancelAllOrders(ts_init=0, account_id=kit.MAIN))
+    assert sorted(str(o.client_order_id) for o in canceled) == sorted(expected)
+    await h.settle()
+    assert paged(h.oms, False) == [] and h.oms.list_orders(open_only=True, newest_first=True).orders == []
