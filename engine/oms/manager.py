@@ -438,7 +438,6 @@ class OrderManager:
             raise PreconditionError("restore needs a new order manager", reason="OMS_NOT_EMPTY")
         self._replaying = True
         orders = self._orders
-        live = self._live
         risk = self._risk
         terminal = TERMINAL_STATUSES
         initialized = OrderStatus.INITIALIZED
@@ -473,11 +472,11 @@ class OrderManager:
                             risk.on_fill(order, event)  # type: ignore[arg-type]
                         elif cls is OrderUpdated:
                             risk.on_order_updated(order)
-                    if after in terminal and before not in terminal:
-                        live.pop(order.index, None)
-                        if notify_risk and before is not initialized:
+                        if after in terminal and before not in terminal and before is not initialized:
                             risk.on_order_closed(order)
                 self._sequence = sequence
+            # The orders not ended, once at the end (cheaper than kept up per replayed event).
+            self._live = {o.index: o for o in self._by_index if o.status not in terminal}
         finally:
             self._replaying = False
 
@@ -749,8 +748,8 @@ class OrderManager:
                 order.list_id = lst.list_id
         self._orders[key] = order
         by_index.append(order)
-        self._live[order.index] = order
         if not replaying:
+            self._live[order.index] = order  # (a replay builds ``_live`` once at its end)
             self._sequence = event.sequence
             self._append(event)  # (``_record``, inlined)
             for handler in self._fanout:
