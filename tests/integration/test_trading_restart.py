@@ -68,6 +68,22 @@ def _state(engine: Engine) -> dict[str, Any]:
     }
 
 
+def _order(engine: Engine, coid: str, side: Side, quantity: str, price: Price | None = None) -> SubmitOrder:
+    """A manual order on BTC: LIMIT (GTC) at ``price``, or MARKET (IOC) without one."""
+    return SubmitOrder(
+        ts_init=engine.clock.timestamp_ns(),
+        account_id=ACCOUNT,
+        strategy_id=StrategyId("manual"),
+        client_order_id=ClientOrderId(coid),
+        instrument_id=BTC,
+        side=side,
+        order_type=OrderType.LIMIT if price is not None else OrderType.MARKET,
+        quantity=Quantity(quantity),
+        price=price,
+        time_in_force=TimeInForce.GTC if price is not None else TimeInForce.IOC,
+    )
+
+
 async def _wait(predicate, timeout_s: float = 20.0) -> None:  # type: ignore[no-untyped-def]
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not predicate():
@@ -107,17 +123,7 @@ async def test_engine_when_restarted_then_trading_state_comes_back_exactly(tmp_p
         side = Side.BUY if n % 2 == 0 else Side.SELL
         price = quote.ask_price + Price("1.0") if side is Side.BUY else quote.bid_price - Price("1.0")
         await trading.oms.submit(
-            SubmitOrder(
-                ts_init=first.clock.timestamp_ns(),
-                account_id=ACCOUNT,
-                strategy_id=StrategyId("manual"),
-                client_order_id=ClientOrderId(f"r-{n}"),
-                instrument_id=BTC,
-                side=side,
-                order_type=OrderType.LIMIT,
-                quantity=Quantity("0.010" if side is Side.BUY else "0.004"),
-                price=price,
-            )
+            _order(first, f"r-{n}", side, "0.010" if side is Side.BUY else "0.004", price)
         )
     await _wait(lambda: sum(Decimal(str(o.filled_quantity)) > 0 for o in trading.oms.orders()) >= 6)
     # A runtime limits change and a HALT: both journalled, both must survive.
@@ -164,18 +170,7 @@ async def test_engine_when_limits_and_states_change_between_orders_then_a_restar
         quote = venue.venue.quote(BTC)
         assert quote is not None
         await oms.submit(
-            SubmitOrder(
-                ts_init=first.clock.timestamp_ns(),
-                account_id=ACCOUNT,
-                strategy_id=StrategyId("manual"),
-                client_order_id=ClientOrderId(f"i-{n}"),
-                instrument_id=BTC,
-                side=Side.BUY,
-                order_type=OrderType.LIMIT if rest else OrderType.MARKET,
-                quantity=Quantity("0.002"),
-                price=quote.bid_price - Price("500.0") if rest else None,
-                time_in_force=TimeInForce.GTC if rest else TimeInForce.IOC,
-            )
+            _order(first, f"i-{n}", Side.BUY, "0.002", quote.bid_price - Price("500.0") if rest else None)
         )
         await oms.idle()
         placed = oms.get(ACCOUNT, ClientOrderId(f"i-{n}"))
@@ -235,19 +230,7 @@ async def test_engine_when_restarted_on_a_journal_then_recovery_progress_is_logg
     first, trading, venue = await _started(tmp_path / "data")
     quote = venue.venue.quote(BTC)
     assert quote is not None
-    await trading.oms.submit(
-        SubmitOrder(
-            ts_init=first.clock.timestamp_ns(),
-            account_id=ACCOUNT,
-            strategy_id=StrategyId("manual"),
-            client_order_id=ClientOrderId("p-1"),
-            instrument_id=BTC,
-            side=Side.BUY,
-            order_type=OrderType.LIMIT,
-            quantity=Quantity("0.010"),
-            price=quote.bid_price - Price("100.0"),
-        )
-    )
+    await trading.oms.submit(_order(first, "p-1", Side.BUY, "0.010", quote.bid_price - Price("100.0")))
     await trading.oms.idle()
     await first.stop()
 
