@@ -181,7 +181,7 @@ def _half_ticks_text(instrument: Instrument, half_ticks: int) -> str:
     if half_ticks % 2 == 0:
         return str(instrument.ticks_to_price(half_ticks // 2))
     step = instrument.price_increment
-    return f"{Decimal(half_ticks * step.raw * 5).scaleb(-step.precision - 1):f}"
+    return str(Price.from_raw(half_ticks * step.raw * 5, step.precision + 1))
 
 
 @dataclass(slots=True)
