@@ -315,7 +315,7 @@ class OrderManager:
         this manager, one cancel per order; returns the orders a cancel was sent for."""
         targets = [
             o
-            for o in list(self._live.values())
+            for o in self._live.values()
             if o.account_id == command.account_id
             and o.is_open
             and o.status is not OrderStatus.PENDING_CANCEL
