@@ -9,6 +9,7 @@ from engine.core.errors import StartupError
 #: Every compiled module the engine needs at run time. Add new kernels here.
 REQUIRED_KERNELS: tuple[str, ...] = (
     "engine.ext.core.fixedpoint",
+    "engine.ext.core.records",
     "engine.ext.book.l2book",
     "engine.ext.book.levels",
     "engine.ext.matching.engine",
