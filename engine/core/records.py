@@ -3,17 +3,20 @@
 Events and commands are built several times per order on the hot path (tick -> order -> ack). The
 dataclass-generated ``__init__`` of a frozen class sets each field with
 ``object.__setattr__(self, name, value)`` (an attribute lookup and a generic call per field); the
-one generated here calls each slot's own descriptor setter, captured once: ~40% cheaper per
-object, with the same keyword-only signature, defaults, errors and ``__post_init__`` call, and the
-instances stay as immutable as before (``__setattr__`` still raises ``FrozenInstanceError``). A
-class with a ``default_factory`` or an ``init=False`` field keeps the dataclass-generated
-``__init__``.
+one generated here hands all the values to one compiled call that sets each slot through its
+descriptor in C (``engine.ext.core.records.fill_slots``): a 13-field ``OrderFilled`` in ~0.7 us
+instead of ~1.0 with a Python call per slot, ~2x cheaper than the dataclass ``__init__``. Same
+keyword-only signature, defaults, errors and ``__post_init__`` call, and the instances stay as
+immutable as before (``__setattr__`` still raises ``FrozenInstanceError``). A class with a
+``default_factory`` or an ``init=False`` field keeps the dataclass-generated ``__init__``.
 """
 
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, fields
 from typing import Any, TypeVar, dataclass_transform
+
+from engine.ext.core.records import fill_slots
 
 __all__ = ["frozen_record"]
 
@@ -27,8 +30,8 @@ def frozen_record(cls: type[_T]) -> type[_T]:
     """The class as a frozen, slotted, keyword-only dataclass with the cheaper ``__init__``."""
     cls = _dataclass(cls)
     all_fields = fields(cls)  # type: ignore[arg-type]
-    if any(f.default_factory is not MISSING or not f.init for f in all_fields):
-        return cls
+    if not all_fields or any(f.default_factory is not MISSING or not f.init for f in all_fields):
+        return cls  # (a record without fields has nothing to set)
     names: list[str] = []
     params: list[str] = []
     scope: dict[str, Any] = {}
@@ -39,8 +42,9 @@ def frozen_record(cls: type[_T]) -> type[_T]:
         else:
             scope[f"_d_{f.name}"] = f.default
             params.append(f"{f.name}=_d_{f.name}")
-        scope[f"_s_{f.name}"] = getattr(cls, f.name).__set__
-    body = "".join(f"    _s_{n}(self, {n})\n" for n in names)
+    scope["_fill"] = fill_slots
+    scope["_setters"] = tuple(getattr(cls, n) for n in names)
+    body = f"    _fill(self, _setters, ({', '.join(names)},))\n"
     if hasattr(cls, "__post_init__"):
         body += "    self.__post_init__()\n"
     exec(f"def __init__(self, *, {', '.join(params)}):\n{body}", scope)  # a fixed template

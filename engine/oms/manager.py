@@ -65,6 +65,8 @@ from engine.core.events import (
 from engine.core.fixed import Price
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId
 from engine.core.instruments import Instrument
+from engine.ext.core.records import build as build_record
+from engine.ext.core.records import copy_replacing
 from engine.oms.contingency import Amend, Cancel, OrderList, Submit
 from engine.oms.events import ContingencyKind, OrderListCreated
 from engine.oms.order import TERMINAL_STATUSES, Order, OrderKey, initialized_from
@@ -1080,21 +1082,22 @@ _DURABLE = _Durable()
 def _ids_builder(cls: type[_E]) -> Callable[[int, AccountId, ClientOrderId, InstrumentId], _E]:
     """A positional constructor for an order event that carries only the order's ids (submitted,
     pending cancel / update): ``cls(ts_event=ts, ts_init=ts, account_id=..., ...)`` without the
-    keyword-argument call (once or twice per order). The sequence keeps its default until the
+    keyword-argument call (once or twice per order): one compiled call that sets the slots
+    (``engine.ext.core.records.build``). The sequence keeps its default until the
     manager sets it; a class with other fields fails here, at import."""
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     names = [f.name for f in fields]
     if names != ["ts_event", "ts_init", "account_id", "client_order_id", "instrument_id", "sequence"]:
         raise TypeError(f"{cls.__name__} carries more than the order's ids: {names}")
-    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_sequence0": fields[-1].default}
-    lines = ["def build(ts, account_id, client_order_id, instrument_id):", "    e = _new(_cls)"]
-    for name in names:
-        scope[f"_set_{name}"] = getattr(cls, name).__set__
-        value = "ts" if name.startswith("ts_") else "_sequence0" if name == "sequence" else name
-        lines.append(f"    _set_{name}(e, {value})")
-    lines.append("    return e")
-    exec("\n".join(lines) + "\n", scope)  # a fixed template over the class's own field names
-    return scope["build"]  # type: ignore[no-any-return]
+    setters = tuple(getattr(cls, name) for name in names)
+    sequence0 = fields[-1].default
+
+    def build(
+        ts: int, account_id: AccountId, client_order_id: ClientOrderId, instrument_id: InstrumentId
+    ) -> _E:
+        return build_record(cls, setters, (ts, ts, account_id, client_order_id, instrument_id, sequence0))  # type: ignore[no-any-return]
+
+    return build
 
 
 _submitted = _ids_builder(OrderSubmitted)
@@ -1107,9 +1110,9 @@ def _sequenced(event: _E, sequence: int, fresh: bool) -> _E:
 
     A ``fresh`` event (constructed by the caller, not yet published to anyone) gets its sequence
     set in place before it escapes -- the frozen dataclass is immutable from then on. Any other
-    event (e.g. the venue's) is copied by a straight-line copier generated once per class (slot
-    getters and setters, no per-field loop); order events have no ``__post_init__``, so the copy
-    equals what ``replace`` builds (a class with one, or without slots, goes through ``replace``).
+    event (e.g. the venue's) is copied slot by slot in one compiled call per event
+    (``engine.ext.core.records.copy_replacing``); order events have no ``__post_init__``, so the
+    copy equals what ``replace`` builds (a class with one, or without slots, goes through ``replace``).
     """
     if fresh:
         _set_field(event, "sequence", sequence)
@@ -1123,15 +1126,10 @@ def _sequenced(event: _E, sequence: int, fresh: bool) -> _E:
 def _copier(cls: type) -> Callable[[Any, int], Any]:
     if hasattr(cls, "__post_init__") or not hasattr(cls, "__slots__"):
         return lambda event, sequence: dataclasses.replace(event, sequence=sequence)
-    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    lines = ["def copy(e, sequence):", "    o = _new(_cls)"]
-    for i, f in enumerate(dataclasses.fields(cls)):
-        scope[f"_s{i}"] = getattr(cls, f.name).__set__
-        value = "sequence" if f.name == "sequence" else f"e.{f.name}"
-        lines.append(f"    _s{i}(o, {value})")
-    lines.append("    return o")
-    exec("\n".join(lines) + "\n", scope)  # a fixed template over the class's own field names
-    return scope["copy"]  # type: ignore[no-any-return]
+    names = [f.name for f in dataclasses.fields(cls)]
+    setters = tuple(getattr(cls, name) for name in names)
+    at = names.index("sequence")
+    return lambda event, sequence: copy_replacing(event, setters, at, sequence)
 
 
 def _unsent_reason(exc: BaseException) -> str:

@@ -28,6 +28,7 @@ from engine.core.events import (
 )
 from engine.core.fixed import EXACT, MAX_PRECISION, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId, TradeId, VenueOrderId
+from engine.ext.core.records import build as build_record
 from engine.oms.fsm import EVENT_TRANSITIONS, FILL_TRANSITIONS, TRIGGER_OF, WORKING, Trigger, illegal
 
 #: Averages are quotients: 28 significant digits, half-even (analytics, not money).
@@ -60,7 +61,8 @@ OrderKey = tuple[AccountId, ClientOrderId]
 
 
 def _build_initialized_from() -> Callable[[SubmitOrder, int], OrderInitialized]:
-    """``initialized_from``, generated once: straight-line slot setters from the command's fields.
+    """``initialized_from``, generated once: the event built in one compiled call from the
+    command's fields (``engine.ext.core.records.build``).
 
     Same result as ``OrderInitialized(ts_event=ts, ts_init=ts, account_id=command.account_id, ...)``
     (events have no ``__post_init__``; ``sequence`` gets its default), without the keyword-argument
@@ -68,22 +70,27 @@ def _build_initialized_from() -> Callable[[SubmitOrder, int], OrderInitialized]:
     same name except the times and the sequence; a new field without one fails here, at import.
     """
     command_fields = {f.name for f in fields(SubmitOrder)}
-    scope: dict[str, Any] = {"_new": object.__new__, "_cls": OrderInitialized}
-    lines = ["def initialized_from(command, ts_ns):", "    e = _new(_cls)"]
-    for f in fields(OrderInitialized):
+    event_fields = fields(OrderInitialized)
+    scope: dict[str, Any] = {
+        "_build": build_record,
+        "_cls": OrderInitialized,
+        "_setters": tuple(getattr(OrderInitialized, f.name) for f in event_fields),
+    }
+    values = []
+    for f in event_fields:
         if f.name in ("ts_event", "ts_init"):
-            value = "ts_ns"
+            values.append("ts_ns")
         elif f.name == "sequence":
             scope["_sequence0"] = f.default
-            value = "_sequence0"
+            values.append("_sequence0")
         elif f.name in command_fields:
-            value = f"command.{f.name}"
+            values.append(f"command.{f.name}")
         else:
             raise TypeError(f"OrderInitialized.{f.name} has no SubmitOrder field to come from")
-        scope[f"_set_{f.name}"] = getattr(OrderInitialized, f.name).__set__
-        lines.append(f"    _set_{f.name}(e, {value})")
-    lines.append("    return e")
-    exec("\n".join(lines) + "\n", scope)  # a fixed template over the event's own field names
+    source = (
+        f"def initialized_from(command, ts_ns):\n    return _build(_cls, _setters, ({', '.join(values)},))\n"
+    )
+    exec(source, scope)  # a fixed template over the event's own field names
     function: Callable[[SubmitOrder, int], OrderInitialized] = scope["initialized_from"]
     function.__doc__ = "The ``OrderInitialized`` event of ``command`` at ``ts_ns`` (sequence not set yet)."
     return function

@@ -170,3 +170,9 @@ def test_frozen_record_when_built_then_keyword_only_defaults_post_init_and_immut
     with pytest.raises(dataclasses.FrozenInstanceError):
         child.b = "z"  # type: ignore[misc]
     assert not hasattr(child, "__dict__")
+
+    @frozen_record
+    class Empty:
+        pass
+
+    assert Empty() == Empty()  # no fields: the dataclass ``__init__`` (nothing to set)
