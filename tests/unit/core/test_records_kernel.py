@@ -11,19 +11,7 @@ from engine.core.enums import LiquiditySide, Side
 from engine.core.events import OrderAccepted, OrderFilled
 from engine.core.fixed import Money, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, TradeId, VenueOrderId
-from engine.ext.core.records import (
-    KIND_CALL,
-    KIND_ENUM,
-    KIND_FIXED,
-    KIND_INTERNED,
-    KIND_PLAIN,
-    KIND_STR,
-    SlotDecoder,
-    build,
-    copy_replacing,
-    decode_batch,
-    fill_slots,
-)
+from engine.ext.core import records as rk
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,18 +27,18 @@ class _Rec:
 
 def _plan(shared: dict[str, AccountId]) -> list[tuple[object, int, object, bool]]:
     return [
-        (_Rec.n, KIND_PLAIN, None, False),
-        (_Rec.coid, KIND_STR, ClientOrderId, False),
+        (_Rec.n, rk.KIND_PLAIN, None, False),
+        (_Rec.coid, rk.KIND_STR, ClientOrderId, False),
         (
             _Rec.account,
-            KIND_INTERNED,
+            rk.KIND_INTERNED,
             (shared, lambda v: shared.setdefault(v, str.__new__(AccountId, v))),
             False,
         ),
-        (_Rec.side, KIND_ENUM, Side._value2member_map_, False),
-        (_Rec.price, KIND_FIXED, (Price, Price._raw, Price._precision), True),
-        (_Rec.qty, KIND_FIXED, (Quantity, Quantity._raw, Quantity._precision), False),
-        (_Rec.note, KIND_CALL, str.upper, False),
+        (_Rec.side, rk.KIND_ENUM, Side._value2member_map_, False),
+        (_Rec.price, rk.KIND_FIXED, (Price, Price._raw, Price._precision), True),
+        (_Rec.qty, rk.KIND_FIXED, (Quantity, Quantity._raw, Quantity._precision), False),
+        (_Rec.note, rk.KIND_CALL, str.upper, False),
     ]
 
 
@@ -75,7 +63,7 @@ def _fill(**changes: object) -> OrderFilled:
 
 def test_slot_decoder_when_record_decoded_then_equals_the_constructed_object() -> None:
     shared: dict[str, AccountId] = {}
-    decode = SlotDecoder(_Rec, _plan(shared))
+    decode = rk.SlotDecoder(_Rec, _plan(shared))
     record = [7, 42, "c-9", "acc", 2, [10125, 2], [3, 3], "note"]
     got = decode(record)
     assert got == _Rec(
@@ -97,7 +85,7 @@ def test_slot_decoder_when_record_decoded_then_equals_the_constructed_object() -
 
 
 def test_slot_decoder_when_record_is_malformed_then_raises_instead_of_building() -> None:
-    decode = SlotDecoder(_Rec, _plan({}))
+    decode = rk.SlotDecoder(_Rec, _plan({}))
     good = [7, 1, "c", "a", 1, None, [1, 0], "n"]
     with pytest.raises(ValueError, match="fields"):
         decode(good[:-1])
@@ -115,25 +103,25 @@ def test_slot_decoder_when_record_is_malformed_then_raises_instead_of_building()
 
 def test_slot_decoder_when_plan_is_invalid_then_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="unknown field kind"):
-        SlotDecoder(_Rec, [(_Rec.n, 99, None, False)])
+        rk.SlotDecoder(_Rec, [(_Rec.n, 99, None, False)])
     with pytest.raises(TypeError, match="not a data descriptor"):
-        SlotDecoder(_Rec, [(str.upper, KIND_PLAIN, None, False)])
+        rk.SlotDecoder(_Rec, [(str.upper, rk.KIND_PLAIN, None, False)])
     with pytest.raises(ValueError, match="fixed-point"):
-        SlotDecoder(_Rec, [(_Rec.qty, KIND_FIXED, Quantity, False)])
+        rk.SlotDecoder(_Rec, [(_Rec.qty, rk.KIND_FIXED, Quantity, False)])
     with pytest.raises(TypeError, match="record class defined in Python"):
-        SlotDecoder(int, [])
+        rk.SlotDecoder(int, [])
 
 
 def test_build_when_given_every_slot_then_equals_the_keyword_constructor() -> None:
     expected = _fill()
     setters = tuple(getattr(OrderFilled, f.name) for f in dataclasses.fields(OrderFilled))
     values = tuple(getattr(expected, f.name) for f in dataclasses.fields(OrderFilled))
-    got = build(OrderFilled, setters, values)
+    got = rk.build(OrderFilled, setters, values)
     assert got == expected and type(got) is OrderFilled
     with pytest.raises(ValueError, match="values for"):
-        build(OrderFilled, setters, values[:-1])
+        rk.build(OrderFilled, setters, values[:-1])
     with pytest.raises(TypeError, match="record class defined in Python"):
-        build(tuple, (), ())
+        rk.build(tuple, (), ())
 
 
 def test_copy_replacing_when_sequence_replaced_then_equals_dataclasses_replace() -> None:
@@ -147,11 +135,11 @@ def test_copy_replacing_when_sequence_replaced_then_equals_dataclasses_replace()
     )
     setters = tuple(getattr(OrderAccepted, f.name) for f in dataclasses.fields(OrderAccepted))
     at = [f.name for f in dataclasses.fields(OrderAccepted)].index("sequence")
-    copy = copy_replacing(event, setters, at, 77)
+    copy = rk.copy_replacing(event, setters, at, 77)
     assert copy == dataclasses.replace(event, sequence=77) and copy is not event
     assert event.sequence != 77  # the original is untouched
     with pytest.raises(IndexError):
-        copy_replacing(event, setters, len(setters), 1)
+        rk.copy_replacing(event, setters, len(setters), 1)
 
 
 def test_fill_slots_when_frozen_record_constructed_then_fields_defaults_and_checks_hold() -> None:
@@ -161,13 +149,13 @@ def test_fill_slots_when_frozen_record_constructed_then_fields_defaults_and_chec
         OrderFilled(ts_event=1)  # type: ignore[call-arg]  # missing keyword-only fields
     obj = object.__new__(_Rec)
     with pytest.raises(ValueError, match="values for"):
-        fill_slots(obj, (_Rec.n,), (1, 2))
+        rk.fill_slots(obj, (_Rec.n,), (1, 2))
 
 
 def test_decode_batch_when_records_mixed_then_fast_fallback_and_errors_are_routed() -> None:
     import orjson
 
-    decode = SlotDecoder(_Rec, _plan({}))
+    decode = rk.SlotDecoder(_Rec, _plan({}))
     records = [b'[7,1,"c","a",1,null,[1,0],"n"]', b'[0,{"plain":1}]', b"[7,2]"]
 
     def fallback(data: bytes) -> object:
@@ -176,7 +164,7 @@ def test_decode_batch_when_records_mixed_then_fast_fallback_and_errors_are_route
     class Passthrough(Exception):
         pass
 
-    out = decode_batch(records, orjson.loads, {7: decode}, {7: 8}, fallback, Passthrough, RuntimeError)
+    out = rk.decode_batch(records, orjson.loads, {7: decode}, {7: 8}, fallback, Passthrough, RuntimeError)
     assert out[0] == _Rec(
         n=1,
         coid=ClientOrderId("c"),
@@ -192,10 +180,10 @@ def test_decode_batch_when_records_mixed_then_fast_fallback_and_errors_are_route
         return RuntimeError(f"bad {data!r}: {type(exc).__name__}")
 
     with pytest.raises(RuntimeError, match="bad b'not json'"):
-        decode_batch([b"not json"], orjson.loads, {}, {}, fallback, Passthrough, wrap)
+        rk.decode_batch([b"not json"], orjson.loads, {}, {}, fallback, Passthrough, wrap)
 
     def refuse(data: bytes) -> object:
         raise Passthrough("as is")
 
     with pytest.raises(Passthrough, match="as is"):
-        decode_batch([b"[9]"], orjson.loads, {}, {}, refuse, Passthrough, wrap)
+        rk.decode_batch([b"[9]"], orjson.loads, {}, {}, refuse, Passthrough, wrap)
