@@ -79,7 +79,10 @@ class EquityStats:
 
 
 def _longest_underwater(equity: np.ndarray, ts_close_ns: np.ndarray) -> tuple[float, int]:
-    """Longest stretch below a previous peak: (seconds, bars)."""
+    """Longest stretch below a previous peak: (seconds, bars), from the bar that set the peak to the
+    first bar back at or above it (or the last bar, if it never recovered); the longest in seconds,
+    then in bars. Vectorised: every stretch's end is found by one ``searchsorted`` over the bars at
+    a peak (a scan per stretch was O(bars x stretches))."""
     n = equity.shape[0]
     if n == 0:
         return 0.0, 0
@@ -87,21 +90,18 @@ def _longest_underwater(equity: np.ndarray, ts_close_ns: np.ndarray) -> tuple[fl
     under = equity < peak
     if not under.any():
         return 0.0, 0
+    at_peak = np.flatnonzero(~under)  # (bar 0 is always at its own peak)
     # Index of the bar that set the running peak, for every bar.
-    is_peak = ~under
-    peak_idx = np.maximum.accumulate(np.where(is_peak, np.arange(n), 0))
-    # A stretch ends at the first non-underwater bar after it, or at the last bar.
-    best_s, best_bars = 0.0, 0
+    peak_idx = np.maximum.accumulate(np.where(under, 0, np.arange(n)))
     starts = np.flatnonzero(under & np.r_[True, ~under[:-1]])
-    for s in starts.tolist():
-        rest = np.flatnonzero(~under[s:])
-        end = s + int(rest[0]) if rest.shape[0] else n - 1
-        p = int(peak_idx[s])
-        bars = end - p
-        secs = (int(ts_close_ns[end]) - int(ts_close_ns[p])) / 1e9
-        if secs > best_s or (secs == best_s and bars > best_bars):
-            best_s, best_bars = secs, bars
-    return best_s, best_bars
+    after = np.searchsorted(at_peak, starts)  # the first bar at a peak after each start
+    recovered = after < at_peak.shape[0]
+    ends = np.where(recovered, at_peak[np.minimum(after, at_peak.shape[0] - 1)], n - 1)
+    begins = peak_idx[starts]
+    bars = ends - begins
+    secs = (ts_close_ns[ends].astype(np.int64) - ts_close_ns[begins].astype(np.int64)) / 1e9
+    longest = secs.max()
+    return float(longest), int(bars[secs == longest].max())
 
 
 def equity_stats(
