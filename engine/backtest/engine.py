@@ -66,6 +66,7 @@ from engine.core.events import (
 )
 from engine.core.fixed import EXACT, Money
 from engine.core.ids import AccountId, InstrumentId, StrategyId
+from engine.ext.backtest.replay import run_bars
 from engine.marketdata.book import OrderBook
 from engine.oms.manager import OrderManager
 from engine.oms.order import TERMINAL_STATUSES
@@ -451,22 +452,38 @@ class Backtest:
             lo = as_float(series.low[start:end]).tolist()
             c = as_float(series.close[start:end]).tolist()
             v = series.volume[start:end].tolist()
-            # One zip over the columns (a tuple per bar, reused) instead of seven list indexings.
-            for k, t, ts_open, open_, high, low, close, volume in zip(
-                range(start, end), tsc, tso, o, h, lo, c, v, strict=True
-            ):
-                if working:
-                    self._walk(0, k, k)
-                if heap and heap[0].next_ns <= t:
-                    self._fill_bar = k
-                    clock.advance_to(t)
-                else:
-                    clock._now = t
-                push(ts_open, t, open_, high, low, close, volume)
-                if queue or router.pending or (heap and heap[0].next_ns <= t):
-                    self._fill_bar = k + 1 if next_open else k
-                    if self._deliver_due(t):
-                        await self._settle(t)
+            # The bars that need nothing but the strategy run in the compiled loop (``run_bars``:
+            # clock, push, the checks below, in this order); it stops before a bar with working
+            # orders or an alert due (that bar runs here) and after a bar that left work for the
+            # engine (delivered here).
+            k = start
+            while k < end:
+                stop = run_bars(
+                    k, end, start, tso, tsc, o, h, lo, c, v, push, clock, heap, working, queue, router
+                )
+                if stop == end:
+                    break
+                if stop >= 0:  # bar ``stop`` needs the engine first: the whole bar runs here
+                    k = stop
+                    i = k - start
+                    t = tsc[i]
+                    if working:
+                        self._walk(0, k, k)
+                    if heap and heap[0].next_ns <= t:
+                        self._fill_bar = k
+                        clock.advance_to(t)
+                    else:
+                        clock._now = t
+                    push(tso[i], t, o[i], h[i], lo[i], c[i], v[i])
+                    k += 1
+                    if not (queue or router.pending or (heap and heap[0].next_ns <= t)):
+                        continue
+                else:  # bar ``-stop - 1`` was pushed and left work for the engine
+                    k = -stop
+                    t = tsc[k - 1 - start]
+                self._fill_bar = k if next_open else k - 1
+                if self._deliver_due(t):
+                    await self._settle(t)
             if progress is not None:
                 progress(end, n)
 

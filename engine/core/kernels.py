@@ -10,6 +10,7 @@ from engine.core.errors import StartupError
 REQUIRED_KERNELS: tuple[str, ...] = (
     "engine.ext.core.fixedpoint",
     "engine.ext.core.records",
+    "engine.ext.backtest.replay",
     "engine.ext.book.l2book",
     "engine.ext.book.levels",
     "engine.ext.matching.engine",

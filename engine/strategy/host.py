@@ -36,6 +36,7 @@ from engine.core.errors import ValidationError
 from engine.core.events import Bar, OrderEvent, OrderFilled, QuoteTick, TradeTick
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId
 from engine.core.instruments import Instrument
+from engine.ext.backtest.replay import BarPusher
 from engine.strategy.api import BarView, OrderRouter, Strategy
 from engine.strategy.context import BOOK_EVENT_TYPES, BalanceSource, Context
 from engine.strategy.events import StrategyQuarantined
@@ -141,8 +142,8 @@ class StrategyHost:
         self._bar_table: dict[
             tuple[InstrumentId, int], tuple[tuple[StrategySlot, Callable[[BarView], None]], ...]
         ] = {}
-        #: One cell per ``bar_pusher``: its handlers, or None after a change (then looked up again).
-        self._pusher_cells: list[list[Any]] = []
+        #: Every ``bar_pusher`` made: told to look its handlers up again after a change.
+        self._pushers: list[BarPusher] = []
         self._trade_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
         self._quote_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
         self._book_table: dict[InstrumentId, tuple[tuple[StrategySlot, Callable[[Any], None]], ...]] = {}
@@ -360,60 +361,17 @@ class StrategyHost:
             except Exception as exc:
                 self._failed(slot, "on_bar", exc)
 
-    def bar_pusher(
-        self, instrument_id: InstrumentId, interval_ns: int = 0
-    ) -> Callable[[int, int, float, float, float, float, float, int], None]:
+    def bar_pusher(self, instrument_id: InstrumentId, interval_ns: int = 0) -> BarPusher:
         """The backtest fast path for one instrument: ``push(ts_open, ts_event, open, high, low,
         close, volume, trade_count)`` fills the instrument's ``BarView`` and calls the subscribed
-        strategies' ``on_bar`` (guarded), with no object allocated per bar."""
+        strategies' ``on_bar`` (guarded), with no object allocated per bar. Compiled
+        (``engine.ext.backtest.replay.BarPusher``): the view's fields are set through their slots
+        in C and, with exactly one handler (one strategy on the instrument: the usual backtest),
+        it is called without a loop; the handlers are looked up again after a subscription change."""
         key = (instrument_id, interval_ns)
-        view = self.bar_view(instrument_id, interval_ns)
-        handlers_for = self._bar_handlers
-        failed = self._failed
-        # The handlers are held in a cell that ``_rebuild`` empties: one list read per bar instead
-        # of hashing the (instrument, interval) key for a table lookup. With exactly one handler
-        # (one strategy on the instrument: the usual backtest) the cell also holds its function
-        # and slot, called without a loop.
-        cell: list[Any] = [None, None, None]  # handlers, the only handler's function, its slot
-        self._pusher_cells.append(cell)
-
-        def push(
-            ts_open: int,
-            ts_event: int,
-            open_: float,
-            high: float,
-            low: float,
-            close: float,
-            volume: float,
-            trade_count: int = 0,
-        ) -> None:
-            view.ts_open = ts_open
-            view.ts_event = ts_event
-            view.open = open_
-            view.high = high
-            view.low = low
-            view.close = close
-            view.volume = volume
-            view.trade_count = trade_count
-            only = cell[1]
-            if only is not None:
-                try:
-                    only(view)
-                except Exception as exc:
-                    failed(cell[2], "on_bar", exc)
-                return
-            handlers = cell[0]
-            if handlers is None:
-                handlers = cell[0] = handlers_for(key)
-                if len(handlers) == 1:
-                    cell[2], cell[1] = handlers[0]
-            for slot, fn in handlers:
-                try:
-                    fn(view)
-                except Exception as exc:
-                    failed(slot, "on_bar", exc)
-
-        return push
+        pusher = BarPusher(self.bar_view(instrument_id, interval_ns), key, self._bar_handlers, self._failed)
+        self._pushers.append(pusher)
+        return pusher
 
     def on_trade(self, tick: TradeTick) -> None:
         for slot, fn in self._trade_table.get(tick.instrument_id, ()):
@@ -544,8 +502,8 @@ class StrategyHost:
                 for iid in slot.instruments:
                     table.setdefault(iid, []).append((slot, fn))
         self._bar_table.clear()  # rebuilt lazily per (instrument, interval)
-        for cell in self._pusher_cells:
-            cell[0] = cell[1] = cell[2] = None
+        for pusher in self._pushers:
+            pusher.reset()
         self._trade_table = {k: tuple(v) for k, v in tables["on_trade"].items()}
         self._quote_table = {k: tuple(v) for k, v in tables["on_quote"].items()}
         self._book_table = {k: tuple(v) for k, v in tables["on_book"].items()}
