@@ -22,18 +22,7 @@ loop is the Python loop it replaces, with the same checks in the same order.
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 
-cdef extern from *:
-    """
-    static CYTHON_INLINE int algotrendy_replay_descr_set(PyObject *descr, PyObject *obj, PyObject *value) {
-        descrsetfunc set = Py_TYPE(descr)->tp_descr_set;
-        if (set == NULL) {
-            PyErr_Format(PyExc_TypeError, "%R is not a data descriptor", descr);
-            return -1;
-        }
-        return set(descr, obj, value);
-    }
-    """
-    int descr_set "algotrendy_replay_descr_set" (object descr, object obj, object value) except -1
+from engine.ext.core.records cimport descr_set
 
 #: The view's fields in the order ``push`` takes them.
 VIEW_FIELDS = ("ts_open", "ts_event", "open", "high", "low", "close", "volume", "trade_count")
@@ -61,9 +50,7 @@ cdef class BarPusher:
         self.key = key
         self.handlers_for = handlers_for
         self.failed = failed
-        self.handlers = None
-        self.only = None
-        self.only_slot = None
+        self.reset()
 
     def reset(self):
         """The subscriptions changed: look the handlers up again on the next bar."""

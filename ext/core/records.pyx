@@ -88,15 +88,14 @@ cdef inline object _fixed(tuple spec, object value):
     return obj
 
 
+cdef int descr_set(object descr, object obj, object value) except -1:
+    """``descr.__set__(obj, value)`` through the descriptor's C setter (for other kernels'
+    ``cimport``: ``engine.ext.backtest.replay`` fills its bar views with it)."""
+    return algotrendy_descr_set(descr, obj, value)
+
+
 cdef class SlotDecoder:
     """Builds one slotted class from its record array ``[tag, field_1, ...]`` (see the module)."""
-
-    cdef object cls
-    cdef tuple setters
-    cdef int *kinds
-    cdef char *optional
-    cdef tuple args
-    cdef Py_ssize_t n
 
     def __cinit__(self, cls, plan):
         """``plan``: per field, in the record's order, ``(member descriptor, kind, argument,

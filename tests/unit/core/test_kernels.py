@@ -29,3 +29,9 @@ def test_fixedpoint_when_built_then_exports_its_c_api_for_cimport() -> None:
     from engine.ext.core import fixedpoint
 
     assert {"parse_fixed_c", "format_fixed_c"} <= set(fixedpoint.__pyx_capi__)
+
+
+def test_records_when_built_then_exports_descr_set_for_the_replay_kernel() -> None:
+    from engine.ext.core import records
+
+    assert "descr_set" in records.__pyx_capi__
