@@ -36,9 +36,11 @@ test: $(BUILD_STAMP) $(NODE_STAMP) bytecode
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: benchmarks (pytest-benchmark); JSON lands in benchmarks/results/
+## (BENCH=benchmarks/test_bench_backtest.py for one file; PYTEST_ARGS for pytest options)
+BENCH ?= benchmarks
 bench: $(BUILD_STAMP) bytecode
 	mkdir -p benchmarks/results
-	$(BIN)/python -m pytest benchmarks -p no:randomly --benchmark-only \
+	$(BIN)/python -m pytest $(BENCH) -p no:randomly --benchmark-only \
 		--benchmark-json=benchmarks/results/latest.json $(PYTEST_ARGS)
 
 ## proto: regenerate the gRPC Python code from proto/algotrendy/v1/*.proto

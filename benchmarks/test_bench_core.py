@@ -1,7 +1,7 @@
 """Foundation hot paths: decimal-string -> ticks (every venue price/size), bus publish.
 
 Peers in the same run: ``decimal.Decimal`` scaling for parsing, a bare Python call for dispatch.
-Run: make bench PYTEST_ARGS="benchmarks/test_bench_core.py"
+Run: make bench BENCH=benchmarks/test_bench_core.py
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ clients' CPU, so a figure can be read for what limited it.
    every stream is open; ``connected`` and ``streams_receiving`` in the results confirm it.
 5. ``slow``: 100 subscribers, then 99 + one that never reads: the others' latency must not move.
 
-Run: make bench PYTEST_ARGS=benchmarks/test_bench_grpc.py  (results: benchmarks/results/grpc.json)
+Run: make bench BENCH=benchmarks/test_bench_grpc.py  (results: benchmarks/results/grpc.json)
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ order's whole cycle through the OMS, the real risk engine and the portfolio (sub
 fill: the per-order work a backtest or a live strategy pays in these components).
 
 Peer in the same run: a bare ``dict`` status update (the floor any order book of record pays).
-Run: make bench PYTEST_ARGS="benchmarks/test_bench_oms.py"
+Run: make bench BENCH=benchmarks/test_bench_oms.py
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ crypto-venue imports 5.44 s, 3.8x); spawn to ready 1.49 s on a fresh data direct
 restart. Before the imports were made lazy the simulated venue paid the crypto-venue imports: the same
 machine measured ``import engine.app`` 6.0 s and spawn to ready 6.0 s (4 alternated starts each).
 
-Run: make bench PYTEST_ARGS=benchmarks/test_bench_startup.py
+Run: make bench BENCH=benchmarks/test_bench_startup.py
 """
 
 from __future__ import annotations

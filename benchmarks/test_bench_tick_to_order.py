@@ -16,7 +16,7 @@ Variants (same run): store durability ``async`` and ``sync``; the venue alone (a
 its own books) and the durable simulated venue as wired in the app (which also commits its own
 state before it reports, so the crash test can reconcile against it).
 
-Run: make bench PYTEST_ARGS=benchmarks/test_bench_tick_to_order.py
+Run: make bench BENCH=benchmarks/test_bench_tick_to_order.py
 """
 
 from __future__ import annotations
