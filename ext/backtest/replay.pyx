@@ -20,7 +20,6 @@ loop is the Python loop it replaces, with the same checks in the same order.
 """
 
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.object cimport PyObject
 
 from engine.ext.core.records cimport descr_set
 

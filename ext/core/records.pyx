@@ -54,20 +54,20 @@ cdef extern from *:
 
 
 #: Field kinds of a plan (``engine.store.codec`` names them from its own kinds).
-KIND_PLAIN = 0       # the JSON value itself (int, float, str, bool)
-KIND_STR = 1         # a str subclass (an id): ``str.__new__(arg, value)``
-KIND_INTERNED = 2    # an id with few values: ``arg[0].get(value)`` or ``arg[1](value)``
-KIND_ENUM = 3        # an IntEnum: ``arg[value]`` (its value-to-member map)
-KIND_FIXED = 4       # Price / Quantity from ``[raw, precision]``: ``arg`` = (class, raw setter, precision setter)
-KIND_CALL = 5        # anything else: ``arg(value)``
-
 cdef enum:
-    _PLAIN = 0
-    _STR = 1
-    _INTERNED = 2
-    _ENUM = 3
-    _FIXED = 4
-    _CALL = 5
+    _PLAIN = 0     # the JSON value itself (int, float, str, bool)
+    _STR = 1       # a str subclass (an id): ``str.__new__(arg, value)``
+    _INTERNED = 2  # an id with few values: ``arg[0].get(value)`` or ``arg[1](value)``
+    _ENUM = 3      # an IntEnum: ``arg[value]`` (its value-to-member map)
+    _FIXED = 4     # Price / Quantity from ``[raw, precision]``: ``arg`` = (class, raw setter, precision setter)
+    _CALL = 5      # anything else: ``arg(value)``
+
+KIND_PLAIN = _PLAIN
+KIND_STR = _STR
+KIND_INTERNED = _INTERNED
+KIND_ENUM = _ENUM
+KIND_FIXED = _FIXED
+KIND_CALL = _CALL
 
 cdef object _str_new = str.__new__
 
