@@ -18,7 +18,7 @@ from typing import Any, TypeVar, dataclass_transform
 
 from engine.ext.core.records import fill_slots
 
-__all__ = ["frozen_record"]
+__all__ = ["field_slots", "frozen_record"]
 
 _T = TypeVar("_T")
 
@@ -43,7 +43,7 @@ def frozen_record(cls: type[_T]) -> type[_T]:
             scope[f"_d_{f.name}"] = f.default
             params.append(f"{f.name}=_d_{f.name}")
     scope["_fill"] = fill_slots
-    scope["_setters"] = tuple(getattr(cls, n) for n in names)
+    scope["_setters"] = field_slots(cls)
     body = f"    _fill(self, _setters, ({', '.join(names)},))\n"
     if hasattr(cls, "__post_init__"):
         body += "    self.__post_init__()\n"
@@ -53,3 +53,10 @@ def frozen_record(cls: type[_T]) -> type[_T]:
     init.__module__ = cls.__module__
     cls.__init__ = init  # type: ignore[misc]
     return cls
+
+
+def field_slots(cls: type) -> tuple[Any, ...]:
+    """The slot descriptors of a slotted dataclass's fields, in field order: what the compiled
+    builders (``engine.ext.core.records``: ``build``, ``fill_slots``, ``copy_replacing``) set the
+    values through."""
+    return tuple(getattr(cls, f.name) for f in fields(cls))  # type: ignore[arg-type]

@@ -65,6 +65,7 @@ from engine.core.events import (
 from engine.core.fixed import Price
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId
 from engine.core.instruments import Instrument
+from engine.core.records import field_slots
 from engine.ext.core.records import build as build_record
 from engine.ext.core.records import copy_replacing
 from engine.oms.contingency import Amend, Cancel, OrderList, Submit
@@ -1089,7 +1090,7 @@ def _ids_builder(cls: type[_E]) -> Callable[[int, AccountId, ClientOrderId, Inst
     names = [f.name for f in fields]
     if names != ["ts_event", "ts_init", "account_id", "client_order_id", "instrument_id", "sequence"]:
         raise TypeError(f"{cls.__name__} carries more than the order's ids: {names}")
-    setters = tuple(getattr(cls, name) for name in names)
+    setters = field_slots(cls)
     sequence0 = fields[-1].default
 
     def build(
@@ -1126,9 +1127,8 @@ def _sequenced(event: _E, sequence: int, fresh: bool) -> _E:
 def _copier(cls: type) -> Callable[[Any, int], Any]:
     if hasattr(cls, "__post_init__") or not hasattr(cls, "__slots__"):
         return lambda event, sequence: dataclasses.replace(event, sequence=sequence)
-    names = [f.name for f in dataclasses.fields(cls)]
-    setters = tuple(getattr(cls, name) for name in names)
-    at = names.index("sequence")
+    setters = field_slots(cls)
+    at = [f.name for f in dataclasses.fields(cls)].index("sequence")
     return lambda event, sequence: copy_replacing(event, setters, at, sequence)
 
 

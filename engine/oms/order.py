@@ -28,6 +28,7 @@ from engine.core.events import (
 )
 from engine.core.fixed import EXACT, MAX_PRECISION, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, StrategyId, TradeId, VenueOrderId
+from engine.core.records import field_slots
 from engine.ext.core.records import build as build_record
 from engine.oms.fsm import EVENT_TRANSITIONS, FILL_TRANSITIONS, TRIGGER_OF, WORKING, Trigger, illegal
 
@@ -74,7 +75,7 @@ def _build_initialized_from() -> Callable[[SubmitOrder, int], OrderInitialized]:
     scope: dict[str, Any] = {
         "_build": build_record,
         "_cls": OrderInitialized,
-        "_setters": tuple(getattr(OrderInitialized, f.name) for f in event_fields),
+        "_setters": field_slots(OrderInitialized),
     }
     values = []
     for f in event_fields:

@@ -52,6 +52,7 @@ from engine.core.events import (
 from engine.core.fixed import Money, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, TradeId, VenueOrderId
 from engine.core.instruments import Instrument
+from engine.core.records import field_slots
 from engine.ext.core.records import build as build_record
 from engine.ext.matching import engine as mx
 from engine.marketdata.book import BookSnapshot
@@ -98,9 +99,7 @@ class VenueInput:
     values: tuple[str, ...] = ()
 
 
-_INPUT_SETTERS = tuple(
-    getattr(VenueInput, name) for name in ("kind", "ts", "command", "instrument_id", "args", "name", "values")
-)
+_INPUT_SETTERS = field_slots(VenueInput)  # (kind, ts, command, instrument_id, args, name, values)
 
 
 def _command_input(ts: int, command: Command) -> VenueInput:
