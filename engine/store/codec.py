@@ -167,16 +167,11 @@ class Codec:
         hints = typing.get_type_hints(cls)
         fields = tuple(f for f in dataclasses.fields(cls) if f.init)
         gen = _Gen()
-        enc_parts = [str(tag)]
-        dec_parts = []
-        kinds: dict[str, _Kind] = {}
-        for index, f in enumerate(fields, start=1):
-            kind = kinds[f.name] = self._kind(hints[f.name], f"{_name(cls)}.{f.name}")
-            enc_parts.append(kind.enc(gen, f"o.{f.name}"))
-            dec_parts.append((f.name, kind.dec(gen, f"a[{index}]")))
+        kinds = [self._kind(hints[f.name], f"{_name(cls)}.{f.name}") for f in fields]
+        enc_parts = [str(tag), *(kind.enc(gen, f"o.{f.name}") for f, kind in zip(fields, kinds, strict=True))]
         encoder_src = f"def encode(o):\n    return ({', '.join(enc_parts)},)\n"
         encoder = _compile(encoder_src, "encode", gen.ns)
-        decoder = self._build_decoder(cls, fields, dec_parts, kinds, gen)
+        decoder = self._build_decoder(cls, fields, kinds, gen)
         self._cls_by_tag[tag] = cls
         self._tag_by_cls[cls] = tag
         self._fields[tag] = tuple(f.name for f in fields)
@@ -189,17 +184,22 @@ class Codec:
         self,
         cls: type,
         fields: tuple[dataclasses.Field[Any], ...],
-        parts: list[tuple[str, str]],
-        kinds: dict[str, _Kind],
+        kinds: list[_Kind],
         gen: _Gen,
     ) -> Callable[[list[Any]], Any]:
         slots_ok = all(isinstance(getattr(cls, f.name, None), types.MemberDescriptorType) for f in fields)
         if slots_ok and not hasattr(cls, "__post_init__"):
             # The compiled builder: each field converted by its kind and set through its slot's
             # descriptor in C (``engine.ext.core.records``), one call per record.
-            return SlotDecoder(cls, [(getattr(cls, f.name), *kinds[f.name].plan(gen)) for f in fields])
+            return SlotDecoder(
+                cls, [(getattr(cls, f.name), *kind.plan(gen)) for f, kind in zip(fields, kinds, strict=True)]
+            )
+        # A class with checks or derived fields in ``__post_init__``: rebuilt through its constructor.
         cls_ref = gen.ref(cls, "cls")
-        args = ", ".join(f"{name}={expr}" for name, expr in parts)
+        args = ", ".join(
+            f"{f.name}={kind.dec(gen, f'a[{index}]')}"
+            for index, (f, kind) in enumerate(zip(fields, kinds, strict=True), start=1)
+        )
         lines = ["def decode(a):", f"    return {cls_ref}({args})"]
         return _compile("\n".join(lines) + "\n", "decode", gen.ns)
 
