@@ -82,7 +82,11 @@ def test_login_guard_when_success_then_the_users_count_resets() -> None:
     guard.failed("alice", "p")
     guard.succeeded("alice")
     guard.failed("alice", "p")
-    guard.check("alice", "p")
+    guard.check("alice", "p")  # one failure since the success: not locked (no reset: two, locked)
+    guard.failed("alice", "p")
+    with pytest.raises(ResourceExhaustedError) as info:
+        guard.check("alice", "p")  # the second since the success: counting goes on from the reset
+    assert info.value.reason == "LOGIN_LOCKED"
 
 
 def test_secrets_when_generated_then_parse_back_and_match_only_their_hash() -> None:
