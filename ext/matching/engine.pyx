@@ -1378,8 +1378,20 @@ cdef class MatchingEngine:
         return self._reports[:, :self.n_reports]
 
     def report_rows(self):
-        """The reports of the last call as a list of rows (lists of ints in ``FIELD_NAMES`` order)."""
-        return self._reports[:, :self.n_reports].T.tolist()
+        """The reports of the last call as a list of rows (lists of ints in ``FIELD_NAMES`` order).
+
+        Read straight from the buffer (a venue reads the reports of every call: ~4x cheaper than
+        slicing, transposing and listing the array, which costs ~0.45 us for one report)."""
+        cdef int64_t i, f
+        cdef int64_t n = self.n_reports
+        cdef int64_t c = self.rep_cap
+        cdef int64_t* r = self.rep
+        cdef list out = []
+        cdef list row
+        for i in range(n):
+            row = [r[f * c + i] for f in range(N_FIELDS)]
+            out.append(row)
+        return out
 
     # == reading the book ============================================================================
     cpdef int64_t best_bid(self):
@@ -1403,6 +1415,11 @@ cdef class MatchingEngine:
         if self.side_n[SIDE_SELL] == 0:
             return 0
         return self.levels[self.side_lv[SIDE_SELL][self.side_n[SIDE_SELL] - 1]].total
+
+    def top(self):
+        """``(best_bid, best_bid_lots, best_ask, best_ask_lots)`` in one call (0 for an empty side):
+        what a venue compares after every call to know whether its quote moved."""
+        return (self.best_bid(), self.best_bid_lots(), self.best_ask(), self.best_ask_lots())
 
     def level_count(self, int side):
         """Number of price levels on a side."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from engine.core.clock import Clock
@@ -113,6 +113,34 @@ def _command_input(ts: int, command: Command) -> VenueInput:
 _MAX_TICKS = (1 << 53) - 1
 _new_str = str.__new__
 _NO_FILLS: tuple[()] = ()
+
+
+_ACCEPTED_SETTERS = field_slots(OrderAccepted)
+if [f.name for f in fields(OrderAccepted)] != [
+    "ts_event",
+    "ts_init",
+    "account_id",
+    "client_order_id",
+    "instrument_id",
+    "sequence",
+    "venue_order_id",
+]:
+    raise TypeError("OrderAccepted's fields changed: update _accepted")
+_SEQUENCE0 = OrderAccepted.__dataclass_fields__["sequence"].default
+
+
+def _accepted(
+    ts: int, ts_init: int, account_id: AccountId, coid: ClientOrderId, iid: InstrumentId, vid: int
+) -> OrderAccepted:
+    """``OrderAccepted(ts_event=ts, ts_init=ts_init, ..., venue_order_id=_venue_order_id(vid))`` built
+    in one compiled call that sets the slots (``engine.ext.core.records.build``): the venue's most
+    common report, once per order, without the keyword-argument call and ``object.__setattr__`` per
+    field of the frozen dataclass ``__init__``. Same object (events have no ``__post_init__``)."""
+    return build_record(  # type: ignore[no-any-return]
+        OrderAccepted,
+        _ACCEPTED_SETTERS,
+        (ts, ts_init, account_id, coid, iid, _SEQUENCE0, _new_str(VenueOrderId, str(vid))),
+    )
 
 
 def _venue_order_id(vid: int) -> VenueOrderId:
@@ -556,8 +584,12 @@ class SimVenue:
             raise UnavailableError(f"{self._name} is not running")
         if not isinstance(command, _COMMANDS):
             raise ValidationError("command", f"{type(command).__name__} is not a venue command")
-        due = self._clock.timestamp_ns() + self._config.order_latency_ns
-        self._line.push(due, lambda ts: self._deliver(self.apply(command, ts)))
+        now = self._clock.timestamp_ns()
+        latency = self._config.order_latency_ns
+        if latency:
+            self._line.push(now + latency, lambda ts: self._deliver(self.apply(command, ts)))
+        else:  # due now: the line's FIFO of due items (no heap entry, no second clock read)
+            self._line.push_due(now, lambda ts: self._deliver(self.apply(command, ts)))
 
     def apply(self, command: Command, ts_ns: int | None = None) -> list[Event]:
         """Run ``command`` now (at ``ts_ns``, default the clock) and return the events it caused."""
@@ -804,16 +836,7 @@ class SimVenue:
             o.ts_last = ts
             if kind == _ACCEPTED:  # the common report first, built without a kwargs dict
                 o.status = OrderStatus.ACCEPTED
-                out.append(
-                    OrderAccepted(
-                        ts_event=ts,
-                        ts_init=ts_init,
-                        account_id=o.account,
-                        client_order_id=o.coid,
-                        instrument_id=iid,
-                        venue_order_id=_venue_order_id(oid),
-                    )
-                )
+                out.append(_accepted(ts, ts_init, o.account, o.coid, iid, oid))
                 continue
             ids = {"account_id": o.account, "client_order_id": o.coid, "instrument_id": iid}
             if kind == mx.REPORT_FILLED:
@@ -906,8 +929,7 @@ class SimVenue:
         )
 
     def _publish_quote(self, market: _Market, ts: int, out: list[Event]) -> None:
-        engine = market.engine
-        top = (engine.best_bid(), engine.best_bid_lots(), engine.best_ask(), engine.best_ask_lots())
+        top = market.engine.top()  # (best bid, its lots, best ask, its lots): one call
         if top == market.last_quote:
             return
         market.last_quote = top
