@@ -294,6 +294,7 @@ class RiskEngine:
         self._instruments = self._reg.instruments
         self._strategies = self._reg.strategies
         self._check_fixed = self._gate.check_fixed
+        self._open_approved = self._gate.open_approved
 
     # -- properties ----------------------------------------------------------------------------
     @property
@@ -784,7 +785,11 @@ class RiskEngine:
 
     # -- order lifecycle (from the OMS) --------------------------------------------------------
     def on_order_opened(self, cmd: SubmitOrder) -> None:
-        """An approved order is working (call right after the approval, before the next check)."""
+        """An approved order is working (call right after the approval, before the next check).
+
+        Called so, the gate opens it with the ticks and lots its check just derived
+        (``RiskGate.open_approved``): the order's terms are not converted and passed a second time
+        (~0.7 us per order). Any other order goes through the conversions as before."""
         # Once per order on the submit path: the registry lookups are inlined (the helpers only
         # run to raise their NotFoundError).
         grid = self._instruments.get(cmd.instrument_id) or self._grid(cmd.instrument_id)
@@ -794,11 +799,16 @@ class RiskEngine:
         account_ix = self._accounts.get(cmd.account_id)
         if account_ix is None:
             account_ix = self._account_ix(cmd.account_id)
+        key = self._next_key
+        lots = self._open_approved(key, account_ix, grid.ix, cmd.client_order_id)
+        if lots:
+            self._next_key = key + 1
+            self._orders[ident] = _OpenOrder(key, grid, lots, lots)
+            return
         strategy_ix = self._strategies.get(cmd.strategy_id)
         if strategy_ix is None:
             strategy_ix = self._strategy_ix(cmd.strategy_id)
         price, trigger = cmd.price, cmd.trigger_price
-        key = self._next_key
         instrument = grid.instrument
         price_ticks = 0 if price is None else instrument.price_to_ticks(price)
         trigger_ticks = 0 if trigger is None else instrument.price_to_ticks(trigger)

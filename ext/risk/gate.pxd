@@ -145,6 +145,10 @@ cdef class RiskGate:
     cdef readonly int64_t order_count
     cdef dict slots        # order key -> slot
     cdef list coids        # per account: set of client order ids approved so far
+    # The last check's approval of a new order (what ``open_approved`` opens): its client order id
+    # (None: the last check was no such approval, or it was opened) and the values it derived.
+    cdef object approved_coid
+    cdef Order approved
 
     cdef int check_c(self, int acc, int inst, int strat, int side, int otype, int64_t price_raw,
                      int64_t trigger_raw, int64_t qty_raw, bint reduce_only, object coid,

@@ -569,6 +569,7 @@ cdef class RiskGate:
             raise ValueError("lots must be in (0, 2**48] and price_ticks in [0, 2**48]")
         if (otype == G_LIMIT or otype == G_STOP_LIMIT) and price_ticks == 0:
             raise ValueError("a LIMIT or STOP_LIMIT order needs a price")
+        self.approved_coid = None  # (opened here: ``open_approved`` must not open it again)
         cdef int64_t slot = self._alloc_slot()
         cdef Order* o = &self.orders[slot]
         o.key = key
@@ -584,6 +585,37 @@ cdef class RiskGate:
         self.slots[key] = slot
         self.order_count += 1
         self._add_open(slot)
+
+    def open_approved(self, int64_t key, int acc, int inst, object coid):
+        """``on_order_opened`` of the order the last check approved, with the ticks and lots that
+        check derived (no second conversion, no second marshalling of the order's terms): call it
+        right after that approval, as ``on_order_opened``. Returns the order's lots, or 0 (nothing
+        done) unless the last check approved a new order ``coid`` of account ``acc`` on instrument
+        ``inst`` that is not opened yet: then the caller opens it with ``on_order_opened``."""
+        cdef object approved = self.approved_coid
+        if approved is None or self.approved.acc != acc or self.approved.inst != inst:
+            return 0
+        if coid is not approved and coid != approved:
+            return 0
+        if key in self.slots:
+            raise ValueError(f"order key {key} is already open")
+        cdef int64_t slot = self._alloc_slot()
+        cdef Order* o = &self.orders[slot]
+        o.key = key
+        o.acc = acc
+        o.inst = inst
+        o.strat = self.approved.strat
+        o.side = self.approved.side
+        o.otype = self.approved.otype
+        o.price = self.approved.price
+        o.trigger = self.approved.trigger
+        o.total = self.approved.total
+        o.leaves = self.approved.total
+        self.slots[key] = slot
+        self.order_count += 1
+        self.approved_coid = None
+        self._add_open(slot)
+        return o.total
 
     cdef int64_t _existing(self, int64_t key) except -1:
         cdef int64_t slot = self._slot_of(key)
@@ -730,6 +762,7 @@ cdef class RiskGate:
         cdef int state
         cdef int128 notional2, diff, g, up, lo, g_new, up_new, lo_new, net_old, net_new
 
+        self.approved_coid = None  # (any check ends what the previous approval left to open)
         if acc < 0 or acc >= self.max_accounts or not self.accs[acc].registered:
             return R_UNKNOWN_ACCOUNT
         a = &self.accs[acc]
@@ -877,6 +910,15 @@ cdef class RiskGate:
         _take(&st.bucket, strat_tokens, ts)
         if replacing == NULL and coid is not None:
             (<set>self.coids[acc]).add(coid)
+            self.approved_coid = coid
+            self.approved.acc = acc
+            self.approved.inst = inst
+            self.approved.strat = strat
+            self.approved.side = side
+            self.approved.otype = otype
+            self.approved.price = price
+            self.approved.trigger = trigger
+            self.approved.total = lots
         return R_OK
 
     cdef int check_c(self, int acc, int inst, int strat, int side, int otype, int64_t price_raw,
