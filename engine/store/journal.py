@@ -97,8 +97,15 @@ class Journal:
 
     def append_awaitable(self, obj: Any) -> DurableSequence:
         """``append`` that answers an awaitable of the record's durability instead of its sequence
-        (the order manager's journal port)."""
-        return DurableSequence(self, self.append(obj))
+        (the order manager's journal port: every order event; ``append`` written out, one call
+        less per event)."""
+        if self._failure is not None:
+            raise StorageError(f"the journal has failed and accepts no more events: {self._failure}")
+        value = self._encode(obj)
+        seq = self.last_sequence + 1
+        self._append_record(seq_key(seq), value)
+        self.last_sequence = seq
+        return DurableSequence(self, seq)
 
     def append_encoded(self, value: bytes) -> int:
         """Queue an already encoded record (``codec.encode``); returns its sequence."""

@@ -133,9 +133,10 @@ class StoreWriter:
         #: True: group commit on the loop (async durability); False: the writer thread.
         self.on_loop = on_loop
         self._started = False
-        #: Loop mode: the items of the current burst, and whether its commit is scheduled.
+        #: Loop mode: the items of the current burst, and the loop callback that commits it (None:
+        #: none scheduled).
         self._batch: list[tuple[Any, ...]] = []
-        self._commit_scheduled = False
+        self._commit_handle: asyncio.Handle | None = None
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._channels: list[Channel | None] = [None]
         #: ``on_committed`` of each channel by index (one list lookup per committed channel).
@@ -306,11 +307,10 @@ class StoreWriter:
         if n >= COMPACT_AFTER and type(value) is bytes:  # see _compact
             value = _compact(value)
         batch.append((key, value))
-        if not self._commit_scheduled:
-            self._commit_scheduled = True
+        if self._commit_handle is None:
             loop = self._loop
             assert loop is not None
-            loop.call_soon(self._commit_batch)
+            self._commit_handle = loop.call_soon(self._commit_batch)
         ticket = self.enqueued_ticket + 1
         self.enqueued_ticket = ticket
         return ticket
@@ -325,11 +325,10 @@ class StoreWriter:
         if n >= COMPACT_AFTER and type(value) is bytes:  # see _compact
             value = _compact(value)
         batch.append((channel, key, value))
-        if not self._commit_scheduled:
-            self._commit_scheduled = True
+        if self._commit_handle is None:
             loop = self._loop
             assert loop is not None
-            loop.call_soon(self._commit_batch)
+            self._commit_handle = loop.call_soon(self._commit_batch)
         ticket = self.enqueued_ticket + 1
         self.enqueued_ticket = ticket
         return ticket
@@ -374,10 +373,16 @@ class StoreWriter:
         ``wait``/``flush`` instead. A failed commit answers False; the waiters get the error.
         """
         if self._batch and self._started:  # (``_batch`` only ever fills on a loop-side writer)
-            # The callback scheduled for this burst stays scheduled (and finds nothing, or what
-            # was queued after this call): appends later in this loop iteration need no new one.
             while self._batch and self._failure is None:
                 self._commit_now()
+            handle = self._commit_handle
+            if handle is not None and not self._batch:
+                # Nothing left for the callback scheduled for this burst: cancelled, it costs the
+                # loop nothing (it ran as a no-op call at the next iteration, ahead of whatever
+                # this commit let go, e.g. the venue's handling of the order just sent); a later
+                # append schedules a new one.
+                handle.cancel()
+                self._commit_handle = None
         return self._failure is None and self.committed_ticket == self.enqueued_ticket
 
     async def close(self) -> None:
@@ -435,7 +440,7 @@ class StoreWriter:
     # -- loop-side group commit (async durability) -----------------------------------------------
     def _commit_batch(self) -> None:
         """Loop callback: commit everything queued since the last one in one write transaction."""
-        self._commit_scheduled = False
+        self._commit_handle = None
         self._commit_now()
 
     def _commit_now(self) -> None:
@@ -449,11 +454,10 @@ class StoreWriter:
             n = self._max_batch
             self._batch = batch[n:]
             batch = batch[:n]
-            if not self._commit_scheduled:
-                self._commit_scheduled = True
+            if self._commit_handle is None:
                 loop = self._loop
                 assert loop is not None
-                loop.call_soon(self._commit_batch)
+                self._commit_handle = loop.call_soon(self._commit_batch)
         else:
             self._batch = []
         try:
@@ -568,7 +572,9 @@ class StoreWriter:
                 with self._env.begin(write=True) as txn:
                     put = txn.put
                     for key, value in batch:
-                        if not put(key, value, db=db, append=True):
+                        # put(key, value, dupdata, overwrite, append, db): positional, py-lmdb parses
+                        # them ~0.13 us faster per record than keywords.
+                        if not put(key, value, True, True, True, db):
                             raise StorageError(
                                 "append-only write rejected a record (key not strictly increasing)"
                             )

@@ -306,3 +306,28 @@ async def test_writer_when_queue_longer_than_compact_threshold_then_records_stor
     assert recover(store).events == events and p.state.get("seq", "last") == len(events)
     await p.close()
     store.close(time.time_ns())
+
+
+async def test_writer_when_commit_pending_drains_the_burst_then_its_loop_callback_is_cancelled(
+    store: LmdbStore,
+) -> None:
+    """``commit_pending`` committing everything queued cancels the burst's scheduled commit callback
+    (a no-op call the loop would run ahead of what the commit let go); an append after it schedules
+    a new one and commits at the loop's next turn."""
+    writer = StoreWriter(store)
+    db = store.db(b"test_cancel")
+    channel = writer.channel(db, append_only=True)
+    append = writer.appender(channel)
+    writer.start()
+    append(b"k1", b"one")
+    scheduled = writer._commit_handle
+    assert scheduled is not None and not scheduled.cancelled()
+    assert writer.commit_pending() and writer.transactions == 1
+    assert scheduled.cancelled() and writer._commit_handle is None
+    ticket = append(b"k2", b"two")  # later in the same iteration: its own callback
+    assert writer._commit_handle is not None and writer.committed_ticket == ticket - 1
+    assert await asyncio.wait_for(writer.wait(ticket), 5) == ticket
+    assert writer.transactions == 2 and writer._commit_handle is None
+    with store.env.begin(db=db) as txn:
+        assert list(txn.cursor()) == [(b"k1", b"one"), (b"k2", b"two")]
+    await writer.close()
