@@ -295,6 +295,7 @@ class RiskEngine:
         self._strategies = self._reg.strategies
         self._check_fixed = self._gate.check_fixed
         self._open_approved = self._gate.open_approved
+        self._on_quote_fixed = self._gate.on_quote_fixed
 
     # -- properties ----------------------------------------------------------------------------
     @property
@@ -928,9 +929,16 @@ class RiskEngine:
         grid = self._instruments.get(tick.instrument_id)
         if grid is None:
             return False
+        # Every quote, inside the tick-to-order path: the gate converts the raw prices itself (an
+        # empty side, size 0, is price 0); only a price off the grid or out of range comes back to
+        # be converted here, which raises the usual error.
+        bid, ask = tick.bid_price, tick.ask_price
+        bid_raw, ask_raw = (bid._raw if tick.bid_size._raw else 0), (ask._raw if tick.ask_size._raw else 0)
+        if self._on_quote_fixed(grid.ix, bid_raw, bid._precision, ask_raw, ask._precision, tick.ts_init):
+            return True
         to_ticks = grid.instrument.price_to_ticks
-        bid_ticks = to_ticks(tick.bid_price) if tick.bid_size._raw else 0
-        ask_ticks = to_ticks(tick.ask_price) if tick.ask_size._raw else 0
+        bid_ticks = to_ticks(bid) if bid_raw else 0
+        ask_ticks = to_ticks(ask) if ask_raw else 0
         self._gate.on_quote(grid.ix, bid_ticks, ask_ticks, tick.ts_init)
         return True
 

@@ -449,6 +449,39 @@ class StoreWriter:
         if not batch or self._failure is not None:
             return
         n = len(batch)
+        if n <= 3 and len(batch[0]) == 2 and len(batch[-1]) == 2 and (n < 3 or len(batch[1]) == 2):
+            # The loop's common commit: an order's one to three journal records (``commit_pending``
+            # before it leaves, or the venue's report), written and acknowledged here (``_write``'s
+            # short path and ``_on_committed`` for one channel, inlined: ~0.5 us of calls, a dict
+            # and its walk less per order).
+            self._batch = []
+            db = self._pair_db
+            try:
+                with self._env.begin(write=True) as txn:
+                    put = txn.put
+                    for key, value in batch:
+                        # put(key, value, dupdata, overwrite, append, db): positional, py-lmdb parses
+                        # them ~0.13 us faster per record than keywords.
+                        if not put(key, value, True, True, True, db):
+                            raise StorageError(
+                                "append-only write rejected a record (key not strictly increasing)"
+                            )
+            except Exception as exc:
+                self._on_failed(
+                    exc if isinstance(exc, StorageError) else StorageError(f"LMDB commit failed: {exc}")
+                )
+                return
+            self.transactions += 1
+            self.items_written += n
+            self.largest_batch = max(self.largest_batch, n)
+            self.committed_ticket = ticket = self.committed_ticket + n
+            callback = self._committed_callbacks[self._pair_channel]
+            if callback is not None:
+                callback(key)
+            tickets = self._waiter_tickets
+            if tickets and tickets[0] <= ticket:
+                self._resolve_waiters(ticket)
+            return
         if n > self._max_batch:
             # Bound the time one callback holds the loop; the rest goes in the next iteration(s).
             n = self._max_batch
@@ -487,13 +520,18 @@ class StoreWriter:
                 callback(key)
         tickets = self._waiter_tickets
         if tickets and tickets[0] <= ticket:
-            n = bisect.bisect_right(tickets, ticket)
-            done = self._waiters[:n]
-            del tickets[:n]
-            del self._waiters[:n]
-            for future in done:
-                if not future.done():
-                    future.set_result(ticket)
+            self._resolve_waiters(ticket)
+
+    def _resolve_waiters(self, ticket: int) -> None:
+        """Resolve the waiters of every ticket up to ``ticket`` (committed)."""
+        tickets = self._waiter_tickets
+        n = bisect.bisect_right(tickets, ticket)
+        done = self._waiters[:n]
+        del tickets[:n]
+        del self._waiters[:n]
+        for future in done:
+            if not future.done():
+                future.set_result(ticket)
 
     def _on_failed(self, error: StorageError) -> None:
         """Loop thread: fail every waiter and every channel."""

@@ -411,6 +411,26 @@ cdef class RiskGate:
         s.ask_ticks = ask_ticks
         self._after_market(inst, ts)
 
+    def on_quote_fixed(self, int inst, int64_t bid_raw, int bid_precision, int64_t ask_raw,
+                       int ask_precision, int64_t ts):
+        """``on_quote`` with each price raw at its own precision (straight from ``Price``'s raw value
+        and precision; 0 = that side is empty), converted to ticks here: no conversion in Python per
+        quote. Returns False, changing nothing, when a price is off the tick grid or out of range
+        (the caller converts it the long way, which says why)."""
+        cdef Inst* s = self._inst(inst)
+        cdef int64_t bid = _rescale(bid_raw, bid_precision, s.price_precision)
+        cdef int64_t ask = _rescale(ask_raw, ask_precision, s.price_precision)
+        if bid < 0 or ask < 0 or bid % s.price_step or ask % s.price_step:
+            return False
+        bid //= s.price_step
+        ask //= s.price_step
+        if bid > MAX_VALUE or ask > MAX_VALUE:
+            return False
+        s.bid_ticks = bid
+        s.ask_ticks = ask
+        self._after_market(inst, ts)
+        return True
+
     def on_market(self, int inst, int64_t last_ticks, int64_t bid_ticks, int64_t ask_ticks, int64_t ts):
         """Set last, bid and ask at once (0 = unknown / empty)."""
         cdef Inst* s = self._inst(inst)
