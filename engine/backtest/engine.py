@@ -17,7 +17,8 @@ gate, OMS, paper venue, exact portfolio, and its records in the result):
 * order events go from the run's one OMS subscriber straight to the strategy host's
   ``on_order_event`` (the call the live bus makes), only the kinds the host acts on; the bus topic
   ``events.order.<account>`` carries them only when something subscribed to it before the run;
-* order records (``result.orders``) are built from the OMS's orders when first read;
+* order records (``result.orders``) are built from the OMS's orders, fill records (``result.fills``)
+  from the fill log, when first read; round trips come from the fills' integers;
 * the clock is moved by a plain assignment unless a timer (strategy timers, venue latency) is due;
 * the venue, risk gate and order manager are touched only when the strategy sends something or when
   we have orders working (then the bar's intrabar path is walked, see ``fills``);
@@ -36,6 +37,7 @@ import contextlib
 import dataclasses
 import functools
 import gc
+import operator
 import threading
 import time
 from bisect import bisect_right
@@ -647,9 +649,15 @@ class Backtest:
         fees_total = self.portfolio.fees(self.account).get(currency)
         fees = fees_total.as_decimal() if fees_total is not None else Decimal(0)
 
-        fills = [_fill_record(bar, ev) for bar, ev in self._fill_log]
-        trades = _round_trips(fills, self.stream)
-        ts_close, equity, position_value, notional = _equity_curve(stream, self._fill_log, float(cfg.cash))
+        fill_log = self._fill_log
+        columns = _FillColumns(fill_log)
+        fills: list[FillRecord] | Callable[[], list[FillRecord]]
+        fills = functools.partial(_fill_records, fill_log)  # (built when first read)
+        trades = _round_trips_exact(columns)
+        if trades is None:  # the general path (see ``_round_trips_exact``)
+            fills = fills()
+            trades = _round_trips(fills)
+        ts_close, equity, position_value, notional = _equity_curve(stream, columns, float(cfg.cash))
         in_position = position_value != 0
         first_open = min(int(s.ts_open[0]) for s in stream.series)
         last_close = max(int(s.ts_close[-1]) for s in stream.series)
@@ -676,7 +684,7 @@ class Backtest:
             "exposure": stats.exposure,
             "turnover": notional / mean_equity if mean_equity else None,
             "trades": len(trades),
-            "fills": len(fills),
+            "fills": len(fill_log),
             "orders": len(orders),
             "bars": n,
             "starting_cash": decimal_str(cfg.cash),
@@ -704,7 +712,7 @@ class Backtest:
             ts_close_ns=ts_close,
             equity=equity,
             position_value=position_value,
-            fills=fills,
+            fill_records=fills,
             trades=trades,
             order_records=functools.partial(_order_records, orders),
         )
@@ -807,6 +815,10 @@ def _fill_record(bar: int, ev: OrderFilled) -> FillRecord:
     )
 
 
+def _fill_records(fill_log: list[tuple[int, OrderFilled]]) -> list[FillRecord]:
+    return [_fill_record(bar, ev) for bar, ev in fill_log]
+
+
 def _order_records(orders: list[Any]) -> list[dict[str, Any]]:
     return [_order_record(o) for o in orders]
 
@@ -858,8 +870,9 @@ class _OpenTrade:
 _ZERO = Decimal(0)
 
 
-def _round_trips(fills: list[FillRecord], stream: BarStream) -> list[TradeRecord]:
-    """Flat -> position -> flat (or a flip, split pro rata) per instrument, exact, net of fees."""
+def _round_trips(fills: list[FillRecord]) -> list[TradeRecord]:
+    """Flat -> position -> flat (or a flip, split pro rata) per instrument, exact, net of fees: the
+    general path, on the fill records (``_round_trips_exact`` is the usual one)."""
     open_: dict[str, _OpenTrade] = {}
     trades: list[TradeRecord] = []
     for f in fills:
@@ -908,8 +921,116 @@ def _round_trips(fills: list[FillRecord], stream: BarStream) -> list[TradeRecord
     return trades
 
 
+class _FillColumns:
+    """The fill log as columns, read with C-level ``map``s (no Python loop per fill and field): bar,
+    time, instrument, side, and the fills' exact price, quantity and commission objects."""
+
+    __slots__ = ("bars", "commission", "instrument", "n", "price", "quantity", "side", "ts")
+
+    def __init__(self, fill_log: list[tuple[int, OrderFilled]]) -> None:
+        events = [ev for _, ev in fill_log]
+        self.n = len(events)
+        self.bars = [bar for bar, _ in fill_log]
+        self.ts = list(map(_TS_EVENT, events))
+        self.instrument = list(map(_INSTRUMENT, events))
+        self.side = list(map(_SIDE_OF, events))
+        self.price = list(map(_LAST_PRICE, events))
+        self.quantity = list(map(_LAST_QUANTITY, events))
+        self.commission = list(map(_COMMISSION, events))
+
+
+_TS_EVENT = operator.attrgetter("ts_event")
+_INSTRUMENT = operator.attrgetter("instrument_id")
+_SIDE_OF = operator.attrgetter("side")
+_LAST_PRICE = operator.attrgetter("last_price")
+_LAST_QUANTITY = operator.attrgetter("last_quantity")
+_COMMISSION = operator.attrgetter("commission")
+_RAW = operator.attrgetter("_raw")
+_PRECISION = operator.attrgetter("_precision")
+#: Integer sums below 10**28 are exact in ``Decimal`` arithmetic too (28 significant digits).
+_DECIMAL_EXACT = 10**28
+
+
+def _round_trips_exact(columns: _FillColumns) -> list[TradeRecord] | None:
+    """``_round_trips`` on the fills' integers: the same records (the same ``Decimal`` values, down to
+    their exponents), with ``Decimal`` arithmetic once per round trip instead of several times per
+    fill, and no fill records. None when it cannot promise that, and the caller takes the general
+    path: a fill flips a position (its commission is split pro rata there, a rounded ``Decimal``
+    quotient), the fills' prices, quantities or commissions differ in precision, or a sum reaches 28
+    digits (where ``Decimal`` arithmetic would round).
+
+    Per fill: ``entry/exit quantity += q`` and ``entry/exit notional += q * p`` (raw integers at
+    ``q`` + ``p`` places), ``fees += c``; a finished round trip's fields are then made from the sums
+    with the operations ``_round_trips`` ends with (the average prices are the same 28-digit
+    quotients of the same operands; a round trip without a flip exits what it entered)."""
+    prices, quantities, commissions = columns.price, columns.quantity, columns.commission
+    precisions = [set(map(_PRECISION, v)) for v in (quantities, prices, commissions)]
+    if any(len(p) > 1 for p in precisions):
+        return None
+    (qp,), (pp,), (cp,) = precisions if columns.n else ({0}, {0}, {0})
+    zero_fees = Decimal(0).scaleb(-cp, EXACT)
+    buy = Side.BUY
+    #: instrument -> [direction, entry ts, entry bar, position, entry qty, entry notional,
+    #: exit notional, fees, the fees' absolute sum]
+    open_: dict[Any, list[Any]] = {}
+    trades: list[TradeRecord] = []
+    for q, p, c, side, iid, ts, bar in zip(
+        map(_RAW, quantities),
+        map(_RAW, prices),
+        map(_RAW, commissions),
+        columns.side,
+        columns.instrument,
+        columns.ts,
+        columns.bars,
+        strict=True,
+    ):
+        if q <= 0:  # (never from the order manager, which refuses a fill of nothing)
+            return None
+        st = open_.get(iid)
+        if st is None:
+            st = open_[iid] = [1 if side is buy else -1, ts, bar, 0, 0, 0, 0, 0, 0]
+        position = st[3]
+        if position == 0 or (position > 0) == (side is buy):
+            st[4] += q
+            st[5] += q * p
+        elif q <= abs(position):
+            st[6] += q * p
+        else:  # a flip
+            return None
+        if c:
+            st[7] += c
+            st[8] += abs(c)
+        position = st[3] = position + q if side is buy else position - q
+        if position:
+            continue
+        del open_[iid]
+        if st[5] >= _DECIMAL_EXACT or st[6] >= _DECIMAL_EXACT or st[8] >= _DECIMAL_EXACT:
+            return None
+        direction = st[0]
+        quantity = Decimal(st[4]).scaleb(-qp, EXACT)
+        entry_notional = Decimal(st[5]).scaleb(-qp - pp, EXACT)
+        exit_notional = Decimal(st[6]).scaleb(-qp - pp, EXACT)
+        fees = Decimal(st[7]).scaleb(-cp, EXACT) if st[7] else zero_fees
+        trades.append(
+            TradeRecord(
+                str(iid),
+                "LONG" if direction > 0 else "SHORT",
+                st[1],
+                ts,
+                st[2],
+                bar,
+                quantity,
+                entry_notional / quantity,
+                exit_notional / quantity,
+                (exit_notional - entry_notional) * direction - fees,
+                fees,
+            )
+        )
+    return trades
+
+
 def _equity_curve(
-    stream: BarStream, fill_log: list[tuple[int, OrderFilled]], cash: float
+    stream: BarStream, columns: _FillColumns, cash: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Per merged bar: close time, equity and position value (float64, marked at each close), and the
     total traded notional. Fills count from the bar they are attributed to.
@@ -923,18 +1044,16 @@ def _equity_curve(
     index = {s.instrument.id: i for i, s in enumerate(stream.series)}
     pos_delta = np.zeros((len(stream.series), n + 1))
     notional = 0.0
-    if fill_log:
-        events = [ev for _, ev in fill_log]
-        bars = np.minimum(np.fromiter((bar for bar, _ in fill_log), np.int64, len(fill_log)), n)
+    if columns.n:
+        bars = np.minimum(np.array(columns.bars, dtype=np.int64), n)
         if len(index) == 1:
-            rows = np.zeros(len(events), dtype=np.int64)
+            rows = np.zeros(columns.n, dtype=np.int64)
         else:
-            rows = np.fromiter((index[ev.instrument_id] for ev in events), np.int64, len(events))
-        price = _as_floats([ev.last_price for ev in events])
-        q = _as_floats([ev.last_quantity for ev in events])
-        fee = _as_floats([ev.commission for ev in events])
-        buy = Side.BUY
-        sign = np.fromiter((1.0 if ev.side is buy else -1.0 for ev in events), np.float64, len(events))
+            rows = np.array([index[iid] for iid in columns.instrument], dtype=np.int64)
+        price = _as_floats(columns.price)
+        q = _as_floats(columns.quantity)
+        fee = _as_floats(columns.commission)
+        sign = np.where(np.array(columns.side, dtype=np.int64) == int(Side.BUY), 1.0, -1.0)
         value = price * q
         notional = float(np.cumsum(value)[-1])
         np.subtract.at(cash_flow, bars, sign * value + fee)
@@ -969,8 +1088,8 @@ def _as_floats(values: list[Any]) -> np.ndarray:
     rounded double of ``raw / 10**precision`` (what ``float(Decimal)`` gives). Vectorised when every
     value has one precision of at most 22 and ``|raw| < 2**53``: then both operands are exact doubles
     and one IEEE division rounds the same quotient as Python's exact int division."""
-    raws = [v._raw for v in values]
-    precisions = {v._precision for v in values}
+    raws = list(map(_RAW, values))
+    precisions = set(map(_PRECISION, values))
     if len(precisions) == 1:
         (precision,) = precisions
         if precision <= 22 and max(map(abs, raws)) < (1 << 53):

@@ -111,7 +111,10 @@ class BacktestResult:
     ts_close_ns: np.ndarray
     equity: np.ndarray
     position_value: np.ndarray
-    fills: list[FillRecord]
+    #: The fill records (read them as ``fills``): a list, or a function that builds it on the first
+    #: read of ``fills`` (the backtester's way, as for ``order_records``: three ``Decimal`` and two
+    #: string fields per fill that a sweep or a metrics-only caller never reads).
+    fill_records: list[FillRecord] | Callable[[], list[FillRecord]]
     trades: list[TradeRecord]
     #: The order records (read them as ``orders``): a list, or a function that builds it on the
     #: first read of ``orders`` (the backtester hands its OMS's orders over this way: a record per
@@ -126,6 +129,14 @@ class BacktestResult:
         records = self.order_records
         if callable(records):
             records = self.order_records = records()
+        return records
+
+    @property
+    def fills(self) -> list[FillRecord]:
+        """Every fill of the run, in order (built on the first read, then kept)."""
+        records = self.fill_records
+        if callable(records):
+            records = self.fill_records = records()
         return records
 
     def summary(self) -> dict[str, Any]:
