@@ -1377,6 +1377,13 @@ cdef class MatchingEngine:
         """The reports of the last call: an int64 array of shape (NUM_FIELDS, n_reports) (a view)."""
         return self._reports[:, :self.n_reports]
 
+    def accepted_only(self, int64_t order_id):
+        """True when the last call's only report is the acknowledgement of ``order_id`` (an order that
+        rests untouched: the common outcome of a submit, which a venue then reports without reading
+        the rows)."""
+        return (self.n_reports == 1 and self.rep[F_KIND * self.rep_cap] == RK_ACCEPTED
+                and self.rep[F_ORDER_ID * self.rep_cap] == order_id)
+
     def report_rows(self):
         """The reports of the last call as a list of rows (lists of ints in ``FIELD_NAMES`` order).
 

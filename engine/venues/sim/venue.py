@@ -690,7 +690,8 @@ class SimVenue:
         record.vid = self._next_vid
         self._next_vid += 1
         self._live[record.vid] = record
-        market.engine.submit(
+        engine = market.engine
+        engine.submit(
             ts,
             record.vid,
             self._accounts[cmd.account_id],
@@ -703,7 +704,20 @@ class SimVenue:
             record.expire,
             record.flags,
         )
-        self._dispatch(market, out)
+        if engine.accepted_only(record.vid):  # rests untouched (most orders): no report rows to read
+            record.status = OrderStatus.ACCEPTED
+            out.append(
+                _accepted(
+                    ts,
+                    ts + self._config.report_latency_ns,
+                    record.account,
+                    record.coid,
+                    market.terms.instrument.id,
+                    record.vid,
+                )
+            )
+        else:
+            self._dispatch(market, out)
         self._publish_quote(market, ts, out)
 
     def _rejected(self, cmd: SubmitOrder, ts: int, reason: str) -> OrderRejected:

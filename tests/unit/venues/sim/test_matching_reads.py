@@ -69,3 +69,18 @@ def test_venue_accepted_report_when_order_rests_then_equals_the_constructed_even
     assert type(accepted.venue_order_id) is VenueOrderId and accepted.sequence == 0
     with pytest.raises(dataclasses.FrozenInstanceError):
         accepted.sequence = 5  # type: ignore[misc]
+
+
+def test_accepted_only_when_the_call_only_acknowledged_that_order_then_true():
+    e = mx.MatchingEngine()
+    e.submit(TS, 1, 1, mx.BUY, mx.LIMIT, mx.GTC, 3, 100)
+    assert e.accepted_only(1)
+    assert not e.accepted_only(2)  # another order's id
+    e.submit(TS, 2, 2, mx.SELL, mx.LIMIT, mx.GTC, 1, 100)  # accepted and filled against order 1
+    assert e.n_reports > 1 and not e.accepted_only(2)
+    e.submit(TS, 3, 1, mx.BUY, mx.LIMIT, mx.GTC, 0, 100)  # rejected: invalid quantity
+    assert e.n_reports == 1 and not e.accepted_only(3)
+    e.cancel(TS, 1)
+    assert not e.accepted_only(1)
+    e.advance(TS + 1)  # no reports
+    assert not e.accepted_only(1)
