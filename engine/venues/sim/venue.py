@@ -926,9 +926,12 @@ class SimVenue:
                     )
                 )
 
-    def _quote_tick(self, market: _Market, ts: int, ts_init: int) -> QuoteTick | None:
-        engine = market.engine
-        bid, ask = engine.best_bid(), engine.best_ask()
+    def _quote_tick(
+        self, market: _Market, ts: int, ts_init: int, top: tuple[int, int, int, int] | None = None
+    ) -> QuoteTick | None:
+        """The market's quote, or None while a side is empty; ``top``: the matcher's ``top()`` if
+        the caller just read it."""
+        bid, bid_lots, ask, ask_lots = market.engine.top() if top is None else top
         if not bid or not ask:
             return None
         terms = market.terms
@@ -937,9 +940,9 @@ class SimVenue:
             ts_init=ts_init,
             instrument_id=terms.instrument.id,
             bid_price=terms.price(bid),
-            bid_size=terms.quantity(engine.best_bid_lots()),
+            bid_size=terms.quantity(bid_lots),
             ask_price=terms.price(ask),
-            ask_size=terms.quantity(engine.best_ask_lots()),
+            ask_size=terms.quantity(ask_lots),
         )
 
     def _publish_quote(self, market: _Market, ts: int, out: list[Event]) -> None:
@@ -947,9 +950,10 @@ class SimVenue:
         if top == market.last_quote:
             return
         market.last_quote = top
-        tick = self._quote_tick(market, ts, self._ts_init(ts))
-        if tick is not None:
-            out.append(tick)
+        if top[0] and top[2]:  # (both sides: ``_quote_tick`` from the values just read)
+            tick = self._quote_tick(market, ts, self._ts_init(ts), top)
+            if tick is not None:
+                out.append(tick)
 
     def _deliver(self, events: list[Event]) -> None:
         handler = self._on_event
