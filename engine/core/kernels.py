@@ -14,6 +14,7 @@ REQUIRED_KERNELS: tuple[str, ...] = (
     "engine.ext.book.l2book",
     "engine.ext.book.levels",
     "engine.ext.matching.engine",
+    "engine.ext.matching.paper",
     "engine.ext.indicators.stream",
     "engine.ext.risk.gate",
 )

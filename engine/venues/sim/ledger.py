@@ -15,7 +15,7 @@ from engine.core.enums import InstrumentKind, Side
 from engine.core.fixed import Money
 from engine.venues.sim.terms import InstrumentTerms
 
-__all__ = ["Ledger"]
+__all__ = ["Ledger", "fill_terms"]
 
 
 class Ledger:
@@ -38,6 +38,13 @@ class Ledger:
             if amount.currency != asset.upper():
                 raise ValueError(f"balance for {asset} is in {amount.currency}")
             self._balances[account][amount.currency] = amount
+
+    @property
+    def table(self) -> dict[str, dict[str, Money]]:
+        """Balances by account and asset: one dict for the ledger's life (``restore`` loads into
+        it), which the paper venue's compiled order path moves on each fill exactly as
+        ``apply_fill`` does. Read it, never change it otherwise."""
+        return self._balances
 
     def has(self, account: str) -> bool:
         return account in self._balances
@@ -94,13 +101,22 @@ class Ledger:
         }
 
     def restore(self, data: Mapping[str, Mapping[str, str]]) -> None:
-        self._balances = {
+        """Replace every balance with ``data``'s (in place: ``table`` stays the same dict)."""
+        balances = {
             account: {asset: Money(amount, asset) for asset, amount in book.items()}
             for account, book in data.items()
         }
+        self._balances.clear()
+        self._balances.update(balances)
 
 
 _new_object = object.__new__
+
+
+def fill_terms(terms: InstrumentTerms) -> tuple[str, int, int, str | None, int, int]:
+    """What a fill moves, as plain values: the quote code, the notional precision and unit, the
+    base code (spot only: None otherwise, the base does not move) and the size precision and step."""
+    return _fill_terms(terms)[1:]
 
 
 def _fill_terms(terms: InstrumentTerms) -> tuple[InstrumentTerms, str, int, int, str | None, int, int]:

@@ -32,6 +32,12 @@ Fill model (documented because every paper venue is a model):
 Validation and reason names are the simulated venue's (``VenueReason``); fees use the same integer
 rule as the matcher (``InstrumentTerms``). Balances move as in ``Ledger`` (no funds check).
 
+Compiled: the order path (submit, validation, taking the book, fills with their fees and balance
+moves, resting, canceling) is ``engine.ext.matching.paper.PaperKernel`` over this venue's own tables
+(orders, live orders, positions, the ledger's balances, the retained finished orders); orders are
+its ``PaperOrder``. This class keeps the lifecycle, queries, amend, cancel, trade prints, triggers,
+expiry and snapshot/restore, and calls the kernel wherever an order fills, rests or ends.
+
 Retention (as at the simulated venue, ``engine.venues.sim.retention``): every open order is kept; of
 the finished ones only the ``PaperVenueConfig.closed_order_retention`` most recently finished. Client
 order ids are unique per account among the orders the venue remembers (rejected ones included). At a
@@ -42,10 +48,8 @@ report it delivered, so reconciliation finds every order the journal still shows
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
-
-import numpy as np
 
 from engine.core.clock import Clock
 from engine.core.commands import AmendOrder, CancelAllOrders, CancelOrder, Command, SubmitOrder
@@ -65,9 +69,20 @@ from engine.core.events import (
 )
 from engine.core.fixed import Money, Price, Quantity
 from engine.core.ids import AccountId, ClientOrderId, InstrumentId, TradeId, VenueOrderId
+from engine.ext.matching.paper import (
+    ACCEPTED_FIELDS,
+    CANCELED_FIELDS,
+    EXPIRED_FIELDS,
+    FILLED_FIELDS,
+    PAPER_FIELDS,
+    STATUS_NAMES,
+    SUBMIT_FIELDS,
+    PaperKernel,
+    PaperOrder,
+)
 from engine.marketdata.book import OrderBook
 from engine.venues.sim.delay import DelayLine
-from engine.venues.sim.ledger import Ledger
+from engine.venues.sim.ledger import Ledger, fill_terms
 from engine.venues.sim.reasons import REASON_DETAILS, rejected
 from engine.venues.sim.retention import FinishedOrders, closed_keys
 from engine.venues.sim.terms import DEFAULT_FEE_PRECISION, InstrumentTerms
@@ -80,26 +95,7 @@ EventHandler = Callable[[Event], None]
 SNAPSHOT_VERSION = 2
 _MAX = (1 << 53) - 1
 _OPEN = (OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED)
-_MAKER, _TAKER = int(LiquiditySide.MAKER), int(LiquiditySide.TAKER)
-#: Plain ints of the enums compared on every order (an ``int == IntEnum`` compare is slower).
-_BUY = int(Side.BUY)
-_MARKET, _STOP_MARKET = int(OrderType.MARKET), int(OrderType.STOP_MARKET)
-_LIMIT, _STOP_LIMIT = int(OrderType.LIMIT), int(OrderType.STOP_LIMIT)
-#: Order types that take at any price (no limit).
-_TAKING = (_MARKET, _STOP_MARKET)
-_GTD, _IOC, _FOK = int(TimeInForce.GTD), int(TimeInForce.IOC), int(TimeInForce.FOK)
-#: How many recent prices / quantities per instrument the venue keeps for reuse.
-_RECENT = 64
-#: Enum members by their integer value: ``Side(x)`` runs the Enum lookup machinery on every call.
-_SIDE = {int(m): m for m in Side}
-_LIQUIDITY = {int(m): m for m in LiquiditySide}
-_new_str = str.__new__
-
-
-def _venue_order_id(vid: int) -> VenueOrderId:
-    """``P<vid>``: a valid ``VenueOrderId`` by construction (1-128 non-space characters), so the
-    constructor's pattern check is skipped."""
-    return _new_str(VenueOrderId, f"P{vid}")
+_MAKER = int(LiquiditySide.MAKER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,75 +120,6 @@ class PaperVenueConfig:
             raise ValidationError("closed_order_retention", "must be >= 1")
 
 
-class _Paper:
-    """One of our paper orders (integers: ticks, lots, fee units)."""
-
-    __slots__ = (
-        "account",
-        "coid",
-        "expire",
-        "filled",
-        "fills",
-        "flags",
-        "iid",
-        "leaves",
-        "otype",
-        "price",
-        "qty",
-        "queue_ahead",
-        "reason",
-        "seen",
-        "side",
-        "state",
-        "status",
-        "tif",
-        "trigger",
-        "triggered",
-        "ts_last",
-        "vid",
-    )
-
-    def __init__(self, **values: Any) -> None:
-        for name in self.__slots__:
-            setattr(self, name, values[name])
-
-    @classmethod
-    def taking(cls, cmd: SubmitOrder, ts: int) -> _Paper:
-        """A new order from a submit, before validation (what ``__init__`` with every field does,
-        without the keyword dict: this runs once per order)."""
-        o = _new_paper(cls)
-        o.account = cmd.account_id
-        o.coid = cmd.client_order_id
-        o.vid = 0
-        o.iid = cmd.instrument_id
-        o.side = int(cmd.side)
-        o.otype = int(cmd.order_type)
-        o.tif = int(cmd.time_in_force)
-        o.qty = o.price = o.trigger = 0
-        o.expire = cmd.expire_at_ns or 0
-        o.flags = (1 if cmd.post_only else 0) | (2 if cmd.reduce_only else 0)
-        o.status = OrderStatus.SUBMITTED
-        o.filled = o.leaves = 0
-        o.triggered = False
-        o.reason = None
-        o.fills = []
-        o.ts_last = ts
-        o.queue_ahead = o.seen = 0
-        o.state = "taking"
-        return o
-
-    @property
-    def post_only(self) -> bool:
-        return bool(self.flags & 1)
-
-    @property
-    def reduce_only(self) -> bool:
-        return bool(self.flags & 2)
-
-
-_new_paper = object.__new__
-
-
 class PaperVenue:
     """Paper trading against external books (see the module docstring)."""
 
@@ -210,47 +137,44 @@ class PaperVenue:
         self._on_event = on_event
         self._name = name
         self._books = dict(books)
-        #: Each instrument's compiled book (an ``OrderBook`` keeps its ``l2`` for life): read on
-        #: every order without the property call.
-        self._l2 = {iid: book.l2 for iid, book in self._books.items()}
         self._terms = {
             iid: InstrumentTerms.of(b.instrument, fee_precision=cfg.fee_precision) for iid, b in books.items()
         }
+        #: One ledger for the venue's life (``restore`` loads into it): the kernel moves its balances.
         self._ledger = Ledger()
         self._positions: dict[tuple[AccountId, InstrumentId], int] = {}
-        self._orders: dict[tuple[AccountId, ClientOrderId], _Paper] = {}
-        self._live: dict[int, _Paper] = {}
+        self._orders: dict[tuple[AccountId, ClientOrderId], PaperOrder] = {}
+        self._live: dict[int, PaperOrder] = {}
         #: The finished orders still in ``_orders``, in the order they finished.
         self._closed = FinishedOrders(self._orders, cfg.closed_order_retention)
         self._last_trade: dict[InstrumentId, int] = {}
-        self._next_vid = 1
-        self._next_trade = 1
         self._running = False
         self._line = DelayLine(clock, name, on_tick=self._on_tick, next_extra_ns=self._next_expiry_ns)
-        self._walk_ticks = np.zeros(cfg.max_walk_levels, dtype=np.int64)
-        self._walk_lots = np.zeros(cfg.max_walk_levels, dtype=np.int64)
-        #: Per instrument, read on every fill: the ``P-<symbol>-`` prefix of its trade ids.
-        self._trade_prefix = {iid: f"P-{iid.symbol}-" for iid in self._terms}
-        #: Recently built prices and quantities per instrument, by ticks / lots. They are
-        #: immutable, so a fill at a price or size seen before (the same order size bought and
-        #: sold, the same reference price) reuses the object instead of building one per fill.
-        self._prices: dict[InstrumentId, dict[int, Price]] = {iid: {} for iid in self._terms}
-        self._quantities: dict[InstrumentId, dict[int, Quantity]] = {iid: {} for iid in self._terms}
-        #: The zero commission per instrument (``Money`` is immutable: every fee-free fill shares it).
-        self._zero_fee = {iid: t.fee(0) for iid, t in self._terms.items()}
-        #: Whether a GTD order was ever live: until then nothing can expire, so the expiry scan
-        #: and the delay line's re-arm after each command (for the next expiry) are skipped.
-        self._gtd_seen = False
         #: Whether anything was ever put on the delay line (a command sent with ``send``, reports
         #: delayed by ``report_latency_ns``): until then it holds nothing, and ``apply`` does not
         #: ask it (a venue driven only through ``apply``, as the zero-latency backtest drives it).
         self._line_used = False
-        #: Per instrument, the fee rule's integers (maker num, maker den, taker num, taker den):
-        #: ``InstrumentTerms.fee_units`` inline on every fill.
-        self._fee_rates = {
-            iid: (t.maker_fee_num, t.maker_fee_den, t.taker_fee_num, t.taker_fee_den)
-            for iid, t in self._terms.items()
-        }
+        #: The compiled order path (submit, validate, take, fill, rest, close) over these tables.
+        #: It also keeps the venue order id and trade counters and whether a GTD order was ever
+        #: live (until then nothing can expire: the expiry scan and the delay line's re-arm after
+        #: each command are skipped).
+        self._kernel = kernel = _kernel(self, cfg)
+        for iid, book in self._books.items():
+            inst = book.instrument
+            terms = self._terms[iid]
+            kernel.add_market(
+                iid,
+                book.l2,
+                inst,
+                terms,
+                prefix=f"P-{iid.symbol}-",
+                price_precision=inst.price_increment.precision,
+                price_step=inst.price_increment.raw,
+                size_precision=inst.size_increment.precision,
+                size_step=inst.size_increment.raw,
+                fill_terms=fill_terms(terms),
+                zero_fee=terms.fee(0),
+            )
         for account, balances in cfg.accounts.items():
             self.open_account(AccountId(account), {a: Money(v, a) for a, v in balances.items()})
 
@@ -304,7 +228,7 @@ class PaperVenue:
         o = self._orders.get((account_id, client_order_id))
         return o.queue_ahead if o is not None and o.vid in self._live and o.state == "resting" else None
 
-    def _state(self, o: _Paper) -> SimOrderState:
+    def _state(self, o: PaperOrder) -> SimOrderState:
         terms = self._terms.get(o.iid)
         if terms is None:  # rejected for an unknown instrument: nothing to convert
             return unlisted_order_state(o, None)
@@ -351,12 +275,13 @@ class PaperVenue:
         """Run ``command`` at ``ts_ns`` (default: now) against the books as they are; return events."""
         ts = self._clock.timestamp_ns() if ts_ns is None else ts_ns
         out: list[Event] = []
-        if self._gtd_seen:
+        kernel = self._kernel
+        if kernel.gtd_seen:
             self._expire(ts, out)
         if type(command) is SubmitOrder or isinstance(command, SubmitOrder):
-            self._submit(command, ts, out)
-            if not self._gtd_seen and not (self._line_used and self._line.pending):
-                return out  # no expiry to re-arm for (the next GTD submit sets _gtd_seen first)
+            kernel.submit(command, ts, out)
+            if not kernel.gtd_seen and not (self._line_used and self._line.pending):
+                return out  # no expiry to re-arm for (the next GTD submit sets gtd_seen first)
         elif isinstance(command, CancelOrder):
             self._cancel(command, ts, out)
         elif isinstance(command, AmendOrder):
@@ -368,7 +293,7 @@ class PaperVenue:
                     and command.instrument_id in (None, o.iid)
                     and command.side in (None, o.side)
                 ):
-                    self._close(o, ts, "CANCELED", out)
+                    self._kernel.close(o, ts, "CANCELED", out)
         else:
             raise ValidationError("command", f"{type(command).__name__} is not a venue command")
         self._line.rearm()
@@ -377,7 +302,7 @@ class PaperVenue:
     def advance(self, ts_ns: int) -> list[Event]:
         """Expire GTD orders due by ``ts_ns``."""
         out: list[Event] = []
-        if self._gtd_seen:
+        if self._kernel.gtd_seen:
             self._expire(ts_ns, out)
         return out
 
@@ -398,7 +323,7 @@ class PaperVenue:
         if terms is None:
             return out
         ts = tick.ts_event
-        if self._gtd_seen:
+        if self._kernel.gtd_seen:
             self._expire(ts, out)
         price = terms.instrument.price_to_ticks(tick.price)
         size = terms.instrument.quantity_to_lots(tick.size)
@@ -409,13 +334,13 @@ class PaperVenue:
             through = price < o.price if o.side == Side.BUY else price > o.price
             if through:
                 o.queue_ahead = 0
-                self._fill(o, o.price, min(o.leaves, size), _MAKER, ts, out)
+                self._kernel.fill(o, o.price, min(o.leaves, size), _MAKER, ts, out)
             elif price == o.price:
                 consumed = min(o.queue_ahead, size)
                 o.queue_ahead -= consumed
                 o.seen = max(0, o.seen - size)
                 if size - consumed > 0:
-                    self._fill(o, o.price, min(o.leaves, size - consumed), _MAKER, ts, out)
+                    self._kernel.fill(o, o.price, min(o.leaves, size - consumed), _MAKER, ts, out)
         self._run_triggers(iid, ts, out)
         self._line.rearm()
         return out
@@ -438,256 +363,14 @@ class PaperVenue:
     def _ts_init(self, ts: int) -> int:
         return ts + self._config.report_latency_ns
 
-    def _ids(self, o: _Paper) -> dict[str, Any]:
+    def _ids(self, o: PaperOrder) -> dict[str, Any]:
         return {"account_id": o.account, "client_order_id": o.coid, "instrument_id": o.iid}
 
-    def _submit(self, cmd: SubmitOrder, ts: int, out: list[Event]) -> None:
-        key = (cmd.account_id, cmd.client_order_id)
-        if key in self._orders:
-            out.append(
-                rejected(
-                    OrderRejected,
-                    ts_event=ts,
-                    ts_init=self._ts_init(ts),
-                    account_id=cmd.account_id,
-                    client_order_id=cmd.client_order_id,
-                    instrument_id=cmd.instrument_id,
-                    reason="DUPLICATE_CLIENT_ORDER_ID",
-                )
-            )
-            return
-        o = _Paper.taking(cmd, ts)
-        self._orders[key] = o
-        reason = self._validate(cmd, o, ts)
-        if reason is not None:
-            o.status, o.reason, o.leaves = OrderStatus.REJECTED, reason, 0
-            self._closed.add(key)
-            out.append(
-                rejected(OrderRejected, ts_event=ts, ts_init=self._ts_init(ts), **self._ids(o), reason=reason)
-            )
-            return
-        o.vid = self._next_vid
-        self._next_vid += 1
-        o.status = OrderStatus.ACCEPTED
-        self._live[o.vid] = o
-        if o.tif == _GTD:
-            self._gtd_seen = True
-        out.append(
-            OrderAccepted(
-                ts_event=ts,
-                ts_init=ts + self._config.report_latency_ns,
-                account_id=o.account,
-                client_order_id=o.coid,
-                instrument_id=o.iid,
-                venue_order_id=_new_str(VenueOrderId, f"P{o.vid}"),  # ``_venue_order_id`` inline
-            )
-        )
-        if o.otype in (_STOP_MARKET, _STOP_LIMIT):
-            o.state = "stop"
-            return
-        self._execute(o, ts, out)
-
-    def _validate(self, cmd: SubmitOrder, o: _Paper, ts: int) -> str | None:
-        terms = self._terms.get(cmd.instrument_id)
-        if terms is None:
-            return "UNKNOWN_INSTRUMENT"
-        inst = terms.instrument
-        if not inst.tradable:
-            return "INSTRUMENT_NOT_TRADABLE"
-        if not self._ledger.has(cmd.account_id):
-            return "UNKNOWN_ACCOUNT"
-        try:
-            o.qty = o.leaves = inst.quantity_to_lots(cmd.quantity)
-            o.price = inst.price_to_ticks(cmd.price) if cmd.price is not None else 0
-            o.trigger = inst.price_to_ticks(cmd.trigger_price) if cmd.trigger_price is not None else 0
-        except ValidationError as exc:
-            return exc.reason if exc.reason in REASON_DETAILS else "VALUE_OUT_OF_RANGE"
-        if o.qty > _MAX or o.price > _MAX or o.trigger > _MAX:
-            return "VALUE_OUT_OF_RANGE"
-        if o.tif == _GTD and o.expire <= ts:
-            return "INVALID_EXPIRE_TIME"
-        if o.flags & 1 and (o.otype != _LIMIT or o.tif in (_IOC, _FOK)):
-            return "POST_ONLY_INVALID"
-        if o.qty < terms.min_lots:
-            return "BELOW_MIN_QUANTITY"
-        if terms.max_lots and o.qty > terms.max_lots:
-            return "ABOVE_MAX_QUANTITY"
-        l2 = self._l2[o.iid]
-        buy = o.side == _BUY
-        if buy:
-            opposite = l2.best_ask_ticks() if l2.best_ask_lots() else 0
-        else:
-            opposite = l2.best_bid_ticks() if l2.best_bid_lots() else 0
-        if o.otype == _MARKET and not opposite:
-            return "NO_LIQUIDITY"
-        ref = o.price or o.trigger or opposite
-        if ref * o.qty < terms.min_notional_units:
-            return "BELOW_MIN_NOTIONAL"
-        if o.flags & 2 and self._reducible(o) == 0:
-            return "REDUCE_ONLY_WOULD_INCREASE"
-        if o.trigger and self._triggers(o, self._last_trade.get(o.iid, 0)):
-            return "STOP_WOULD_TRIGGER"
-        if o.flags & 1 and opposite and (o.price >= opposite if buy else o.price <= opposite):
-            return "POST_ONLY_WOULD_TAKE"
-        return None
-
-    def _reducible(self, o: _Paper) -> int:
-        pos = self._positions.get((o.account, o.iid), 0)
-        return max(-pos, 0) if o.side == _BUY else max(pos, 0)
-
     @staticmethod
-    def _triggers(o: _Paper, last: int) -> bool:
+    def _triggers(o: PaperOrder, last: int) -> bool:
         if last <= 0:
             return False
         return last >= o.trigger if o.side == Side.BUY else last <= o.trigger
-
-    def _walk(self, o: _Paper) -> list[tuple[int, int]]:
-        """Levels (ticks, lots) this order may take, best first, within its limit price."""
-        l2 = self._books[o.iid].l2
-        side = 3 - o.side
-        count = l2.level_count(side)  # O(1)
-        if count == 0:
-            return []
-        buy = o.side == _BUY
-        market = o.otype in (_MARKET, _STOP_MARKET)
-        if count == 1:  # e.g. the one-level books of a bar backtest: no buffer copy
-            if buy:
-                ticks, lots = l2.best_ask_ticks(), l2.best_ask_lots()
-            else:
-                ticks, lots = l2.best_bid_ticks(), l2.best_bid_lots()
-            if not market and (ticks > o.price if buy else ticks < o.price):
-                return []
-            return [(ticks, lots)]
-        n = l2.depth(side, self._walk_ticks, self._walk_lots, min(count, len(self._walk_ticks)))
-        levels = []
-        for ticks, lots in zip(self._walk_ticks[:n].tolist(), self._walk_lots[:n].tolist(), strict=True):
-            if not market and (ticks > o.price if buy else ticks < o.price):
-                break
-            levels.append((ticks, lots))
-        return levels
-
-    def _execute(self, o: _Paper, ts: int, out: list[Event]) -> None:
-        """Take what the book offers, then rest or cancel the remainder."""
-        l2 = self._l2[o.iid]
-        if l2.level_count(3 - o.side) == 1:
-            # ``_walk`` inline for a one-level book (the bar backtest's: once per order).
-            if o.side == _BUY:
-                ticks, lots = l2.best_ask_ticks(), l2.best_ask_lots()
-                levels = [] if o.otype not in _TAKING and ticks > o.price else [(ticks, lots)]
-            else:
-                ticks, lots = l2.best_bid_ticks(), l2.best_bid_lots()
-                levels = [] if o.otype not in _TAKING and ticks < o.price else [(ticks, lots)]
-        else:
-            levels = self._walk(o)
-        reduce_only = o.flags & 2  # o.reduce_only, without a property call per level
-        want = min(o.leaves, self._reducible(o)) if reduce_only else o.leaves
-        if o.tif == _FOK and (want < o.leaves or sum(q for _, q in levels) < o.leaves):
-            self._close(o, ts, "FOK_CANNOT_FILL", out)
-            return
-        for ticks, shown in levels:
-            if o.leaves == 0:
-                return
-            take = min(o.leaves, shown)
-            if reduce_only:
-                cap = self._reducible(o)
-                if cap == 0:
-                    self._close(o, ts, "REDUCE_ONLY_EXHAUSTED", out)
-                    return
-                take = min(take, cap)
-            self._fill(o, ticks, take, _TAKER, ts, out)
-        if o.leaves == 0:
-            return
-        if o.otype in (_MARKET, _STOP_MARKET):
-            self._close(o, ts, "NO_LIQUIDITY", out)
-        elif o.tif in (_IOC, _FOK):
-            self._close(o, ts, "IOC_REMAINDER", out)
-        else:
-            self._rest(o)
-
-    def _rest(self, o: _Paper) -> None:
-        shown = self._books[o.iid].l2.level_lots(o.side, o.price)
-        o.state = "resting"
-        o.queue_ahead = shown
-        o.seen = shown
-
-    def _fill(self, o: _Paper, ticks: int, lots: int, liq: int, ts: int, out: list[Event]) -> None:
-        if lots <= 0:
-            return
-        reduce_only = o.flags & 2  # o.reduce_only
-        if reduce_only:
-            lots = min(lots, self._reducible(o))
-            if lots == 0:
-                self._close(o, ts, "REDUCE_ONLY_EXHAUSTED", out)
-                return
-        iid = o.iid
-        terms = self._terms[iid]
-        # ``terms.fee_units(ticks, lots, maker=...)`` inline: ceil(ticks * lots * num / den).
-        rates = self._fee_rates[iid]
-        num, den = (rates[0], rates[1]) if liq == _MAKER else (rates[2], rates[3])
-        fee_units = -((-ticks * lots * num) // den) if num else 0
-        commission = terms.fee(fee_units) if fee_units else self._zero_fee[iid]
-        # ``P-<symbol>-<n>``: a symbol has no spaces and at most 64 characters, so this is a valid
-        # ``TradeId`` by construction (the pattern check is skipped below).
-        trade_id = f"{self._trade_prefix[iid]}{self._next_trade}"
-        self._next_trade += 1
-        o.filled += lots
-        o.leaves -= lots
-        o.fills.append((trade_id, ticks, lots, liq, fee_units, ts))
-        o.status = OrderStatus.FILLED if o.leaves == 0 else OrderStatus.PARTIALLY_FILLED
-        o.ts_last = ts
-        key = (o.account, iid)
-        self._positions[key] = self._positions.get(key, 0) + (lots if o.side == _BUY else -lots)
-        side = _SIDE[o.side]
-        self._ledger.apply_fill(o.account, terms, side, ticks, lots, commission)
-        prices = self._prices[iid]
-        price = prices.get(ticks)
-        if price is None:
-            if len(prices) >= _RECENT:
-                prices.clear()
-            price = prices[ticks] = terms.price(ticks)
-        quantities = self._quantities[iid]
-        quantity = quantities.get(lots)
-        if quantity is None:
-            if len(quantities) >= _RECENT:
-                quantities.clear()
-            quantity = quantities[lots] = terms.quantity(lots)
-        out.append(
-            OrderFilled(
-                ts_event=ts,
-                ts_init=ts + self._config.report_latency_ns,
-                account_id=o.account,
-                client_order_id=o.coid,
-                instrument_id=iid,
-                venue_order_id=_new_str(VenueOrderId, f"P{o.vid}"),  # ``_venue_order_id`` inline
-                trade_id=_new_str(TradeId, trade_id),
-                side=side,
-                last_price=price,
-                last_quantity=quantity,
-                liquidity_side=_LIQUIDITY[liq],
-                commission=commission,
-            )
-        )
-        if o.leaves == 0:
-            self._live.pop(o.vid, None)
-            o.state = "done"
-            self._closed.add((o.account, o.coid))
-        elif reduce_only and self._reducible(o) == 0:
-            self._close(o, ts, "REDUCE_ONLY_EXHAUSTED", out)
-
-    def _close(self, o: _Paper, ts: int, reason: str, out: list[Event]) -> None:
-        """Cancel (or expire, for GTD_EXPIRED) what is left of an order."""
-        self._live.pop(o.vid, None)
-        o.state = "done"
-        o.leaves = 0
-        o.reason = reason
-        o.ts_last = ts
-        self._closed.add((o.account, o.coid))
-        if reason == "GTD_EXPIRED":
-            o.status = OrderStatus.EXPIRED
-            out.append(OrderExpired(ts_event=ts, ts_init=self._ts_init(ts), **self._ids(o)))
-        else:
-            o.status = OrderStatus.CANCELED
-            out.append(OrderCanceled(ts_event=ts, ts_init=self._ts_init(ts), **self._ids(o)))
 
     def _run_triggers(self, iid: InstrumentId, ts: int, out: list[Event]) -> None:
         last = self._last_trade.get(iid, 0)
@@ -698,12 +381,12 @@ class PaperVenue:
             if o.vid in self._live and o.state == "stop":
                 o.triggered = True
                 o.state = "taking"
-                self._execute(o, ts, out)
+                self._kernel.execute(o, ts, out)
 
     def _expire(self, ts: int, out: list[Event]) -> None:
         due = [o for o in self._live.values() if o.tif == TimeInForce.GTD and o.expire <= ts]
         for o in sorted(due, key=lambda o: (o.expire, o.vid)):
-            self._close(o, ts, "GTD_EXPIRED", out)
+            self._kernel.close(o, ts, "GTD_EXPIRED", out)
 
     def _next_expiry_ns(self) -> int:
         times = [o.expire for o in self._live.values() if o.tif == TimeInForce.GTD]
@@ -729,7 +412,7 @@ class PaperVenue:
         self._line_used = True
         self._line.push(events[0].ts_event + latency, later)
 
-    def _working(self, account_id: AccountId, client_order_id: ClientOrderId) -> _Paper | None:
+    def _working(self, account_id: AccountId, client_order_id: ClientOrderId) -> PaperOrder | None:
         o = self._orders.get((account_id, client_order_id))
         return o if o is not None and o.vid in self._live else None
 
@@ -749,7 +432,7 @@ class PaperVenue:
                 )
             )
             return
-        self._close(o, ts, "CANCELED", out)
+        self._kernel.close(o, ts, "CANCELED", out)
 
     def _amend(self, cmd: AmendOrder, ts: int, out: list[Event]) -> None:
         o = self._working(cmd.account_id, cmd.client_order_id)
@@ -836,23 +519,23 @@ class PaperVenue:
         if o.state == "resting":
             if repriced:
                 o.state = "taking"
-                self._execute(o, ts, out)
+                self._kernel.execute(o, ts, out)
             elif grew:
-                self._rest(o)
+                self._kernel.rest(o)
 
     # == persistence =================================================================================
     def snapshot(self) -> dict[str, Any]:
         """Paper venue state as plain data (the external books are market data, not included)."""
         return {
             "version": SNAPSHOT_VERSION,
-            "next_venue_order_id": self._next_vid,
-            "next_trade": self._next_trade,
+            "next_venue_order_id": self._kernel.next_vid,
+            "next_trade": self._kernel.next_trade,
             "balances": self._ledger.snapshot(),
             "positions": [[str(a), str(i), lots] for (a, i), lots in self._positions.items()],
             "last_trade": {str(i): t for i, t in self._last_trade.items()},
             "orders": [
                 {
-                    **{s: getattr(o, s) for s in _Paper.__slots__},
+                    **{s: getattr(o, s) for s in PAPER_FIELDS},
                     "status": int(o.status),
                     "fills": [list(f) for f in o.fills],
                 }
@@ -872,12 +555,16 @@ class PaperVenue:
         if self._orders or self._live or self._closed:
             raise ValidationError("snapshot", "restore needs a venue with no orders")
         closed = closed_keys(snapshot, _OPEN) if version == SNAPSHOT_VERSION else None  # checked first
-        self._next_vid = snapshot["next_venue_order_id"]
-        self._next_trade = snapshot["next_trade"]
-        self._ledger = Ledger()
+        self._kernel.next_vid = snapshot["next_venue_order_id"]
+        self._kernel.next_trade = snapshot["next_trade"]
+        # The ledger, positions and last trades are loaded in place: the kernel holds these tables.
         self._ledger.restore(snapshot["balances"])
-        self._positions = {(AccountId(a), InstrumentId(i)): lots for a, i, lots in snapshot["positions"]}
-        self._last_trade = {InstrumentId(i): t for i, t in snapshot["last_trade"].items()}
+        self._positions.clear()
+        self._positions.update(
+            {(AccountId(a), InstrumentId(i)): lots for a, i, lots in snapshot["positions"]}
+        )
+        self._last_trade.clear()
+        self._last_trade.update({InstrumentId(i): t for i, t in snapshot["last_trade"].items()})
         for data in snapshot["orders"]:
             values = dict(data)
             values.update(
@@ -887,18 +574,86 @@ class PaperVenue:
                 status=OrderStatus(data["status"]),
                 fills=[tuple(f) for f in data["fills"]],
             )
-            o = _Paper(**values)
+            o = PaperOrder(**values)
             self._orders[(o.account, o.coid)] = o
             if o.status in _OPEN:
                 self._live[o.vid] = o
                 if o.tif == TimeInForce.GTD:
-                    self._gtd_seen = True
+                    self._kernel.gtd_seen = True
         self._closed.restore(closed, _OPEN)
         self._line.rearm()
 
 
-def _with(o: _Paper, **changes: int) -> _Paper:
-    copy = _Paper(**{s: getattr(o, s) for s in _Paper.__slots__})
+def _with(o: PaperOrder, **changes: int) -> PaperOrder:
+    copy = PaperOrder(**{s: getattr(o, s) for s in PAPER_FIELDS})
     for name, value in changes.items():
         setattr(copy, name, value)
     return copy
+
+
+def _kernel(venue: PaperVenue, cfg: PaperVenueConfig) -> PaperKernel:
+    """The venue's compiled order path over its own tables, with the classes and enum members it
+    builds events from (the kernel imports nothing of the engine)."""
+    latency = cfg.report_latency_ns
+
+    def reject(ts: int, account: AccountId, coid: ClientOrderId, iid: InstrumentId, reason: str) -> Event:
+        return rejected(
+            OrderRejected,
+            ts_event=ts,
+            ts_init=ts + latency,
+            account_id=account,
+            client_order_id=coid,
+            instrument_id=iid,
+            reason=reason,
+        )
+
+    return PaperKernel(
+        venue._orders,
+        venue._live,
+        venue._positions,
+        venue._ledger.table,
+        venue._last_trade,
+        venue._closed.keys,
+        venue._closed.retention,
+        report_latency_ns=latency,
+        max_walk_levels=cfg.max_walk_levels,
+        enums={
+            "buy": int(Side.BUY),
+            "market": int(OrderType.MARKET),
+            "stop_market": int(OrderType.STOP_MARKET),
+            "limit": int(OrderType.LIMIT),
+            "stop_limit": int(OrderType.STOP_LIMIT),
+            "gtd": int(TimeInForce.GTD),
+            "ioc": int(TimeInForce.IOC),
+            "fok": int(TimeInForce.FOK),
+            "maker": int(LiquiditySide.MAKER),
+            "taker": int(LiquiditySide.TAKER),
+        },
+        statuses=tuple(OrderStatus[name] for name in STATUS_NAMES),
+        sides={int(m): m for m in Side},
+        liquidity={int(m): m for m in LiquiditySide},
+        events={
+            "accepted": _event_spec(OrderAccepted, ACCEPTED_FIELDS),
+            "filled": _event_spec(OrderFilled, FILLED_FIELDS),
+            "canceled": _event_spec(OrderCanceled, CANCELED_FIELDS),
+            "expired": _event_spec(OrderExpired, EXPIRED_FIELDS),
+        },
+        ids=(VenueOrderId, TradeId),
+        money=(Money, Money._raw, Money._precision, Money._currency),  # type: ignore[attr-defined]
+        fixed=(Price, Quantity, Price._raw, Price._precision),  # type: ignore[attr-defined]
+        submit_fields=tuple(getattr(SubmitOrder, name) for name in SUBMIT_FIELDS),
+        reject=reject,
+        validation_error=ValidationError,
+        reason_details=REASON_DETAILS,
+    )
+
+
+def _event_spec(cls: type, names: tuple[str, ...]) -> tuple[type, tuple[Any, ...]]:
+    """``cls`` and its slot setters in the order of ``names``, which must be all of its fields (the
+    kernel builds the event from exactly these)."""
+    own = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    if own != set(names):
+        raise TypeError(
+            f"{cls.__name__} has the fields {sorted(own)}, the paper kernel builds {sorted(names)}"
+        )
+    return cls, tuple(getattr(cls, name) for name in names)

@@ -58,6 +58,12 @@ class FinishedOrders:
             # finished, and its client order id is refused until it is forgotten.
             del self._orders[keys.popleft()]
 
+    @property
+    def keys(self) -> deque[Key]:
+        """The remembered keys, oldest first: one deque for the table's life (the paper venue's
+        compiled order path appends to it as ``add`` does). Read it, never change it otherwise."""
+        return self._keys
+
     def __iter__(self) -> Iterator[Key]:
         return iter(self._keys)
 
