@@ -21,8 +21,8 @@ Money stays exact: fee units, notionals and balance moves are 64-bit integers wh
 """
 
 cimport cython
-from cpython.dict cimport PyDict_GetItem, PyDict_SetItem, PyDict_DelItem, PyDict_Contains
-from cpython.object cimport PyObject
+from cpython.dict cimport PyDict_Contains, PyDict_GetItem
+from cpython.object cimport Py_TPFLAGS_HEAPTYPE, PyObject, PyTypeObject
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int64_t, INT64_MAX, INT64_MIN
 
@@ -243,8 +243,8 @@ cdef class PaperKernel:
     cdef int64_t buy, market, stop_market, limit, stop_limit, gtd, ioc, fok, maker, taker
     # enum members and classes
     cdef object st_submitted, st_accepted, st_partial, st_filled, st_canceled, st_expired, st_rejected
-    cdef object sides
-    cdef object liquidity
+    cdef dict sides
+    cdef dict liquidity
     cdef object accepted_cls, filled_cls, canceled_cls, expired_cls
     cdef tuple accepted_set, filled_set, canceled_set, expired_set
     cdef object venue_order_id_cls, trade_id_cls
@@ -263,22 +263,25 @@ cdef class PaperKernel:
     def __init__(self, dict orders not None, dict live not None, dict positions not None,
                  dict balances not None, dict last_trade not None, closed_keys, Py_ssize_t retention, *,
                  int64_t report_latency_ns, Py_ssize_t max_walk_levels, dict enums not None,
-                 tuple statuses not None, sides not None, liquidity not None, dict events not None,
+                 tuple statuses not None, dict sides not None, dict liquidity not None,
+                 dict events not None,
                  tuple ids not None, tuple money not None, tuple fixed not None,
                  tuple submit_fields not None, reject not None,
                  validation_error not None, reason_details not None):
         """``orders`` (key -> order), ``live`` (venue order id -> order), ``positions`` ((account,
         instrument) -> lots), ``balances`` (the ledger's account -> {asset: Money}; the same dict
-        for the ledger's life), ``last_trade`` (instrument -> the last trade's ticks) and ``closed_keys`` (the retained finished orders' deque, at most
-        ``retention``) are the venue's tables. ``enums``: the integer values by name (buy, market,
+        for the ledger's life), ``last_trade`` (instrument -> the last trade's ticks) and
+        ``closed_keys`` (the retained finished orders' deque, at most ``retention``) are the
+        venue's tables. ``enums``: the integer values by name (buy, market,
         stop_market, limit, stop_limit, gtd, ioc, fok, maker, taker); ``statuses``: the members
         named by ``STATUS_NAMES``; ``sides`` / ``liquidity``: members by value; ``events``: name
         (accepted, filled, canceled, expired) -> (class, its slot setters in ``*_FIELDS`` order);
         ``ids``: (venue order id class, trade id class); ``money``: (Money, raw, precision and
         currency setters); ``fixed``: (Price, Quantity, raw and precision setters: the same
         descriptors read a value's raw integer and precision); ``submit_fields``: the submit
-        command's descriptors of ``SUBMIT_FIELDS``. ``reject(ts,
-        account, client order id, instrument id, reason)`` builds a submit reject event."""
+        command's descriptors of ``SUBMIT_FIELDS``. ``reject(ts, account, client order id,
+        instrument id, reason)`` builds a submit reject event. The classes the kernel allocates
+        must be defined in Python (their slots are set through the descriptors given)."""
         if max_walk_levels < 1:
             raise ValueError("max_walk_levels must be >= 1")
         if retention < 1:
@@ -298,6 +301,8 @@ cdef class PaperKernel:
         self.gtd_seen = False
         self.report_latency = report_latency_ns
         self.walk_cap = max_walk_levels
+        PyMem_Free(self.walk_ticks)  # (``__init__`` called again)
+        PyMem_Free(self.walk_lots)
         self.walk_ticks = <int64_t*>PyMem_Malloc(max_walk_levels * sizeof(int64_t))
         self.walk_lots = <int64_t*>PyMem_Malloc(max_walk_levels * sizeof(int64_t))
         if self.walk_ticks == NULL or self.walk_lots == NULL:
@@ -323,6 +328,12 @@ cdef class PaperKernel:
         self.venue_order_id_cls, self.trade_id_cls = ids
         self.money_cls, self.money_raw, self.money_precision, self.money_currency = money
         self.price_cls, self.quantity_cls, self.fixed_raw, self.fixed_precision = fixed
+        for cls in (self.money_cls, self.price_cls, self.quantity_cls):
+            _check_class(cls)
+        for setter in (self.money_raw, self.money_precision, self.money_currency, self.fixed_raw,
+                       self.fixed_precision):
+            if not hasattr(type(setter), "__set__"):
+                raise TypeError(f"{setter!r} is not a data descriptor")
         if len(submit_fields) != len(SUBMIT_FIELDS):
             raise ValueError(f"submit_fields: one descriptor for each of {SUBMIT_FIELDS}")
         for getter in submit_fields:
@@ -780,8 +791,16 @@ cdef class PaperKernel:
         return 0
 
 
+cdef inline _check_class(cls):
+    """A class the kernel allocates is defined in Python (a heap type): allocated without
+    ``__init__``, then its slots set. A builtin or extension type is refused."""
+    if not isinstance(cls, type) or not ((<PyTypeObject *>cls).tp_flags & Py_TPFLAGS_HEAPTYPE):
+        raise TypeError(f"{cls!r} is not a class defined in Python")
+
+
 cdef tuple _event_spec(spec, tuple names):
     cls, setters = spec
+    _check_class(cls)
     setters = tuple(setters)
     if len(setters) != len(names):
         raise ValueError(f"{cls!r}: {len(setters)} setters for the fields {names}")
