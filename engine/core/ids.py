@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import string
 from typing import ClassVar, Self
 
 from engine.core.errors import ValidationError
@@ -23,18 +24,33 @@ __all__ = [
 ]
 
 
+#: The characters of a plain id (``[A-Za-z0-9._:/-]``).
+_ID_CHARS = string.ascii_letters + string.digits + "._:/-"
+_new_str = str.__new__
+
+
 class _Id(str):
     __slots__ = ()
     _pattern: ClassVar[re.Pattern[str]] = re.compile(r"[A-Za-z0-9._:/\-]{1,64}")
     _describe: ClassVar[str] = "1-64 characters from A-Z a-z 0-9 . _ : / -"
     _field: ClassVar[str] = "id"
+    #: When ``_pattern`` is "1 to ``_max_length`` of these characters": the characters, checked
+    #: without running the pattern (``value.strip(_chars)`` is empty exactly when every character is
+    #: one of them: ~3x cheaper than the regex for an id built per order). None: the pattern decides.
+    _chars: ClassVar[str | None] = _ID_CHARS
+    _max_length: ClassVar[int] = 64
 
     def __new__(cls, value: str) -> Self:
         if not isinstance(value, str):
             raise ValidationError(cls._field, f"must be a string, got {type(value).__name__}")
-        if cls._pattern.fullmatch(value) is None:
+        chars = cls._chars
+        if (
+            not (0 < len(value) <= cls._max_length and not value.strip(chars))
+            if chars is not None
+            else cls._pattern.fullmatch(value) is None
+        ):
             raise ValidationError(cls._field, f"{value!r} is not valid: expected {cls._describe}")
-        return super().__new__(cls, value)
+        return _new_str(cls, value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str.__repr__(self)})"
@@ -51,6 +67,7 @@ class ClientOrderId(_Id):
     _pattern = re.compile(r"[A-Za-z0-9._:/\-]{1,36}")
     _describe = "1-36 characters from A-Z a-z 0-9 . _ : / -"
     _field = "client_order_id"
+    _max_length = 36
 
 
 class VenueOrderId(_Id):
@@ -58,6 +75,7 @@ class VenueOrderId(_Id):
     _pattern = re.compile(r"\S{1,128}")
     _describe = "1-128 non-space characters"
     _field = "venue_order_id"
+    _chars = None
 
 
 class TradeId(_Id):
@@ -65,6 +83,7 @@ class TradeId(_Id):
     _pattern = re.compile(r"\S{1,128}")
     _describe = "1-128 non-space characters"
     _field = "trade_id"
+    _chars = None
 
 
 class StrategyId(_Id):
@@ -84,6 +103,7 @@ class InstrumentId(_Id):
     _pattern = re.compile(r"[A-Z0-9_\-]{1,32}:[A-Za-z0-9._:/\-]{1,64}")
     _describe = "VENUE:SYMBOL, e.g. BINANCE:BTC/USDT"
     _field = "instrument_id"
+    _chars = None
 
     @classmethod
     def of(cls, venue: str, symbol: str) -> InstrumentId:

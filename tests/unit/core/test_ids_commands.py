@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine.core import (
     AccountId,
@@ -176,3 +178,31 @@ def test_frozen_record_when_built_then_keyword_only_defaults_post_init_and_immut
         pass
 
     assert Empty() == Empty()  # no fields: the dataclass ``__init__`` (nothing to set)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from("aZ09._:/-" + " \t\n\x00é€ß#@+,;") | st.characters(), min_size=0, max_size=70
+    )
+)
+def test_plain_ids_when_any_text_then_accepted_exactly_when_their_pattern_matches(text: str) -> None:
+    """The character check that replaced the regex on the hot path (``_Id._chars``) accepts exactly
+    what each class's documented pattern accepts."""
+    for cls in (ClientOrderId, StrategyId, AccountId):
+        expected = cls._pattern.fullmatch(text) is not None
+        try:
+            value = cls(text)
+        except ValidationError as exc:
+            assert not expected, (cls, text)
+            assert exc.field == cls._field
+        else:
+            assert expected, (cls, text)
+            assert value == text and type(value) is cls
+
+
+def test_plain_ids_when_at_their_length_limit_then_accepted_one_more_refused() -> None:
+    assert ClientOrderId("a" * 36) == "a" * 36 and AccountId("a" * 64) == "a" * 64
+    for cls, limit in ((ClientOrderId, 36), (AccountId, 64), (StrategyId, 64)):
+        with pytest.raises(ValidationError):
+            cls("a" * (limit + 1))
