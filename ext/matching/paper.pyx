@@ -18,6 +18,13 @@ of the venue's range (``VALUE_OUT_OF_RANGE``) and is kept clipped to 64 bits on 
 Money stays exact: fee units, notionals and balance moves are 64-bit integers when the product fits
 (checked with the compiler's overflow builtins) and Python integers otherwise; balances are
 ``Money`` (unbounded Python integers) and only ever added to.
+
+What the kernel builds is untracked by the cyclic garbage collector: a new order and its fills list,
+the events, and the ``Money`` / ``Price`` / ``Quantity`` / id values. None of them can be part of a
+reference cycle (the values hold ints and strings; an order holds ids, enum members, strings, ints
+and its list of fill tuples of strings and ints; an event is a frozen record of such values), so
+reference counting frees them all the same, and the collector's passes skip the thousands of
+retained finished orders and the reports the engine keeps (~3% of a 1M-bar backtest).
 """
 
 cimport cython
@@ -418,6 +425,8 @@ cdef class PaperKernel:
         o.status = self.st_submitted
         o.triggered = False
         o.fills = []
+        _leaf(o)
+        _leaf(o.fills)
         o.ts_last = ts
         o.state = TAKING
         self.orders[key] = o
@@ -445,6 +454,7 @@ cdef class PaperKernel:
         descr_set(s[4], event, o.iid)
         descr_set(s[5], event, 0)
         descr_set(s[6], event, vid)
+        _leaf(event)
         out.append(event)
         if o.otype == self.stop_market or o.otype == self.stop_limit:
             o.state = STOP
@@ -654,6 +664,7 @@ cdef class PaperKernel:
         descr_set(s[10], event, quantity)
         descr_set(s[11], event, self.liquidity[liq])
         descr_set(s[12], event, commission)
+        _leaf(event)
         out.append(event)
         if o.leaves == 0:
             self.live.pop(o.vid, None)
@@ -747,6 +758,7 @@ cdef class PaperKernel:
         descr_set(s[3], event, o.coid)
         descr_set(s[4], event, o.iid)
         descr_set(s[5], event, 0)
+        _leaf(event)
         out.append(event)
 
     # == helpers ====================================================================================

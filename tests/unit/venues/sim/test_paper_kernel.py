@@ -5,6 +5,7 @@ every reject reason a submit can reach)."""
 
 from __future__ import annotations
 
+import gc
 from decimal import Decimal
 
 import pytest
@@ -604,3 +605,16 @@ def test_paper_kernel_when_an_event_setter_is_not_a_descriptor_then_refused():
             validation_error=ValueError,
             reason_details={},
         )
+
+
+def test_paper_kernel_reports_and_orders_when_built_then_left_to_reference_counting(paper, submit):
+    """What the kernel builds cannot be part of a reference cycle, so the cyclic collector does not
+    track it (its passes skip the retained orders and the kept reports)."""
+    events = paper.apply(submit("m", Side.BUY, "1.2"))
+    fill = events[1]
+    values = [fill.commission, fill.last_price, fill.last_quantity, fill.trade_id, fill.venue_order_id]
+    assert not any(gc.is_tracked(v) for v in [*events, *values])
+    order = paper._orders[(MAIN, ClientOrderId("m"))]
+    assert not gc.is_tracked(order) and not gc.is_tracked(order.fills)
+    assert paper.balances(MAIN)["USD"] == Money("921959.09905000", "USD")
+    assert not gc.is_tracked(paper._ledger.table[MAIN]["USD"])
