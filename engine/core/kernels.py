@@ -15,6 +15,7 @@ REQUIRED_KERNELS: tuple[str, ...] = (
     "engine.ext.book.levels",
     "engine.ext.matching.engine",
     "engine.ext.matching.paper",
+    "engine.ext.matching.sim",
     "engine.ext.indicators.stream",
     "engine.ext.risk.gate",
 )

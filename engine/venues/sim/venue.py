@@ -55,6 +55,7 @@ from engine.core.instruments import Instrument
 from engine.core.records import field_slots
 from engine.ext.core.records import build as build_record
 from engine.ext.matching import engine as mx
+from engine.ext.matching import sim as sx
 from engine.marketdata.book import BookSnapshot
 from engine.venues.sim.delay import DelayLine
 from engine.venues.sim.ledger import Ledger
@@ -362,6 +363,9 @@ class SimVenue:
         self._running = False
         self._recorder: Callable[[VenueInput], None] | None = None
         self._line = DelayLine(clock, name, on_tick=self._on_tick, next_extra_ns=self._next_expiry_ns)
+        #: The compiled common submit path (``engine.ext.matching.sim``); None runs every submit
+        #: through ``_submit`` (the reference the kernel is tested against).
+        self._kernel: sx.SimKernel | None = self._new_kernel()
         for account, balances in self._config.accounts.items():
             self.open_account(AccountId(account), {a: Money(v, a) for a, v in balances.items()})
 
@@ -379,6 +383,44 @@ class SimVenue:
             capacity=self._config.capacity,
         )
         return _Market(terms, engine, self._config.trade_history)
+
+    def _new_kernel(self) -> sx.SimKernel:
+        """The compiled submit path over this venue's tables and markets (built again when
+        ``restore`` replaces the markets and the account table)."""
+        kernel = sx.SimKernel(
+            self._orders,
+            self._live,
+            self._accounts,
+            self.__dict__,  # its ``_next_vid`` entry: the next venue order id
+            "_next_vid",
+            report_latency_ns=self._config.report_latency_ns,
+            order=(_Order, tuple(getattr(_Order, name) for name in sx.ORDER_FIELDS)),
+            accepted=(OrderAccepted, tuple(getattr(OrderAccepted, name) for name in sx.ACCEPTED_FIELDS)),
+            submit=(SubmitOrder, tuple(getattr(SubmitOrder, name) for name in sx.SUBMIT_FIELDS)),
+            sequence0=_SEQUENCE0,
+            venue_order_id_cls=VenueOrderId,
+            statuses=(OrderStatus.SUBMITTED, OrderStatus.ACCEPTED),
+            no_fills=_NO_FILLS,
+            flags=(mx.POST_ONLY, mx.REDUCE_ONLY),
+            fixed=(Price, Quantity, Price._raw, Price._precision),  # type: ignore[attr-defined]
+            market=tuple(getattr(_Market, name) for name in sx.MARKET_FIELDS),
+            dispatch=self._dispatch,
+            quote_tick=self._quote_tick,
+        )
+        for iid, market in self._markets.items():
+            inst = market.terms.instrument
+            kernel.add_market(
+                iid,
+                market,
+                market.engine,
+                inst.id,
+                inst.tradable,
+                price_precision=inst._price_precision,
+                price_step=inst._price_step,
+                size_precision=inst._size_precision,
+                size_step=inst._size_step,
+            )
+        return kernel
 
     # == lifecycle =================================================================================
     @property
@@ -598,7 +640,9 @@ class SimVenue:
             self._recorder(_command_input(ts, command))
         out: list[Event] = []
         if isinstance(command, SubmitOrder):
-            self._submit(command, ts, out)
+            kernel = self._kernel
+            if kernel is None or not kernel.submit(command, ts, out):  # (the common case compiled)
+                self._submit(command, ts, out)
             # Only a GTD order can bring the next expiry forward. A fill or cancel that removes the
             # earliest one leaves the alert early, which is harmless: it finds nothing due (and logs
             # no input), then re-arms. (``rearm`` walks every market: ~0.5 us per order saved.)
@@ -634,6 +678,9 @@ class SimVenue:
         return ts + self._config.report_latency_ns
 
     def _submit(self, cmd: SubmitOrder, ts: int, out: list[Event]) -> None:
+        """A submit the compiled kernel declined (a reject, a value with more places than the grid;
+        see ``engine.ext.matching.sim``), or every submit while ``_kernel`` is None: the reference
+        the kernel's common case matches (``tests/unit/venues/sim/test_sim_kernel.py``)."""
         key = (cmd.account_id, cmd.client_order_id)
         market = self._markets.get(cmd.instrument_id)
         if key in self._orders:
@@ -1141,6 +1188,8 @@ class SimVenue:
                     )
                 self._live[record.vid] = record
         self._closed.restore(closed, _OPEN)
+        if self._kernel is not None:  # (new markets and account table)
+            self._kernel = self._new_kernel()
         self._line.rearm()
 
 
