@@ -118,3 +118,26 @@ async def test_push_due_when_line_not_running_then_kept_until_start() -> None:
     await asyncio.sleep(0.01)
     assert ran == [("a", now)]
     line.stop()
+
+
+def test_push_due_when_the_line_outlives_its_loop_then_the_next_loop_runs_its_items() -> None:
+    """The line remembers the loop it scheduled on (one ``get_running_loop`` less per command); a
+    line used again under a new loop (the old one finished) schedules on the new one."""
+    clock = LiveClock()
+    line = DelayLine(clock, "t")
+    line.start()
+    ran: list[tuple[str, int]] = []
+
+    async def one(name: str) -> asyncio.AbstractEventLoop:
+        now = clock.timestamp_ns()
+        line.push_due(now, _recorder(ran, name))
+        assert ran[-1:] != [(name, now)]  # never from inside the push
+        await _turns()
+        assert ran[-1] == (name, now)
+        return asyncio.get_running_loop()
+
+    first = asyncio.run(one("first"))
+    second = asyncio.run(one("second"))
+    assert first is not second and first.is_closed()
+    assert [name for name, _ in ran] == ["first", "second"]
+    line.stop()
