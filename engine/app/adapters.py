@@ -25,6 +25,9 @@ class JournalAdapter:
         # The port's calls go straight to the journal (no adapter frame: three appends per order).
         self.append = journal.append_awaitable  # type: ignore[method-assign]
         self.commit_pending = journal.commit_pending  # type: ignore[method-assign]
+        #: The journal's ``hold_commit`` / ``release_commit`` (see ``JournalPort``).
+        self.hold_commit = journal.hold_commit
+        self.release_commit = journal.release_commit
 
     def append(self, record: OrderEvent) -> Durability:  # (bound to the journal's in __init__)
         return self._journal.append_awaitable(record)

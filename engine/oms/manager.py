@@ -115,6 +115,11 @@ class OrderManager:
         # Bound once: called several times per order.
         self._append = journal.append
         self._commit_pending = journal.commit_pending
+        #: The journal's optional ``hold_commit`` / ``release_commit`` (see ``JournalPort``): a submit's intent is
+        #: committed before it leaves with no loop callback scheduled and cancelled around it, and a
+        #: venue report's record is scheduled for commit after its subscribers had it.
+        self._hold = getattr(journal, "hold_commit", None)
+        self._release = getattr(journal, "release_commit", None)
         self._instruments: dict[InstrumentId, Instrument] = {i.id: i for i in instruments}
         self._on_invariant_violation = on_invariant_violation
         self._orders: dict[OrderKey, Order] = {}
@@ -287,8 +292,18 @@ class OrderManager:
         sent when this returns, with no loop round trip in between; otherwise it is sent from a
         background task once durable (a journal failure then rejects it, as with ``submit``)."""
         self._check_submit(command)
-        order, durable, approved = self._submit_now(command)
-        if self._commit_pending():
+        hold = self._hold
+        if hold is None:
+            order, durable, approved = self._submit_now(command)
+            committed = self._commit_pending()
+        else:
+            hold()
+            try:
+                order, durable, approved = self._submit_now(command)
+                committed = self._commit_pending()
+            finally:
+                self._release()  # type: ignore[misc]
+        if committed:
             if approved:
                 self._send_now(order, command)
         elif approved:
@@ -418,7 +433,15 @@ class OrderManager:
         if duplicate:
             self.duplicate_events += 1
             return None
-        self._commit(order, event, fresh=owned)
+        hold = self._hold
+        if hold is None:
+            self._commit(order, event, fresh=owned)
+        else:
+            hold()  # (the report's record is scheduled for commit once its subscribers had it)
+            try:
+                self._commit(order, event, fresh=owned)
+            finally:
+                self._release()  # type: ignore[misc]
         return order
 
     def on_trade(self, tick: TradeTick) -> None:

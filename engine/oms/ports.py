@@ -99,6 +99,11 @@ class JournalPort(Protocol):
         "await the awaitables": the manager then sends an intent only once its awaitable completes."""
         ...
 
+    # Optional (the manager uses them when the journal has them): ``hold_commit()`` and ``release_commit()``
+    # bracket a burst of appends the caller will commit (``commit_pending``) or let commit after it is
+    # done, so a journal that schedules its commits (a loop callback per burst) schedules none while
+    # held and, on the outermost ``release_commit``, one for whatever is still uncommitted.
+
 
 class VenueFill(Protocol):
     @property

@@ -71,6 +71,11 @@ class Journal:
         #: The writer's appender: records queued as bare (key, value) pairs, which its commit hands
         #: to LMDB's ``putmulti`` as they are (see ``StoreWriter.appender``).
         self._append_record = writer.appender(self._channel)
+        #: ``StoreWriter.hold_commit`` / ``release_commit``: appends made in between schedule no commit of their
+        #: own (the order manager commits an intent before it leaves, and a venue report's records
+        #: after the report reached its subscribers).
+        self.hold_commit = writer.hold_commit
+        self.release_commit = writer.release_commit
         last = last_sequence(store)
         #: The last sequence handed out by ``append`` (restored from the database on open).
         self.last_sequence = last

@@ -137,6 +137,9 @@ class StoreWriter:
         #: none scheduled).
         self._batch: list[tuple[Any, ...]] = []
         self._commit_handle: asyncio.Handle | None = None
+        #: ``hold_commit`` depth: while above 0, appends on the loop schedule no commit callback (the holder
+        #: commits or releases; ``release_commit`` schedules what is still queued).
+        self._held = 0
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._channels: list[Channel | None] = [None]
         #: ``on_committed`` of each channel by index (one list lookup per committed channel).
@@ -307,7 +310,7 @@ class StoreWriter:
         if n >= COMPACT_AFTER and type(value) is bytes:  # see _compact
             value = _compact(value)
         batch.append((key, value))
-        if self._commit_handle is None:
+        if self._commit_handle is None and not self._held:
             loop = self._loop
             assert loop is not None
             self._commit_handle = loop.call_soon(self._commit_batch)
@@ -325,7 +328,7 @@ class StoreWriter:
         if n >= COMPACT_AFTER and type(value) is bytes:  # see _compact
             value = _compact(value)
         batch.append((channel, key, value))
-        if self._commit_handle is None:
+        if self._commit_handle is None and not self._held:
             loop = self._loop
             assert loop is not None
             self._commit_handle = loop.call_soon(self._commit_batch)
@@ -360,6 +363,22 @@ class StoreWriter:
     def flush(self) -> asyncio.Future[int]:
         """Resolves once everything queued so far is committed (or fails with the store error)."""
         return self.wait(self.enqueued_ticket)
+
+    def hold_commit(self) -> None:
+        """Until the matching ``release_commit``, appends on the loop schedule no commit callback: the
+        caller is about to commit them itself (``commit_pending``) or is in the middle of work whose
+        records may wait until it is done (e.g. the order manager applying a venue report: its commit
+        is scheduled after the event reached its subscribers). Nests."""
+        self._held += 1
+
+    def release_commit(self) -> None:
+        """End a ``hold_commit``: the commit callback is scheduled for whatever is still queued, as the
+        appends would have (the outermost release only)."""
+        self._held -= 1
+        if not self._held and self._batch and self._commit_handle is None and self._started:
+            loop = self._loop
+            assert loop is not None
+            self._commit_handle = loop.call_soon(self._commit_batch)
 
     def commit_pending(self) -> bool:
         """Commit everything queued, right now, if this writer commits on the loop; True when every

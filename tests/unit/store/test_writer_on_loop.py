@@ -331,3 +331,39 @@ async def test_writer_when_commit_pending_drains_the_burst_then_its_loop_callbac
     with store.env.begin(db=db) as txn:
         assert list(txn.cursor()) == [(b"k1", b"one"), (b"k2", b"two")]
     await writer.close()
+
+
+async def test_writer_when_held_then_appends_wait_for_the_release_and_commit_then_in_one_burst(
+    persistence: Persistence,
+) -> None:
+    """``hold_commit``: appends made in between schedule no commit of their own; the outermost
+    ``release_commit`` schedules one for what is still queued (a nested hold does not)."""
+    writer, journal = persistence.writer, persistence.journal
+    journal.hold_commit()
+    journal.hold_commit()
+    seqs = [journal.append(e) for e in sample_events(3)]
+    before = writer.transactions
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert writer.transactions == before and journal.durable_sequence < seqs[-1]  # nothing scheduled
+    journal.release_commit()  # (inner)
+    await asyncio.sleep(0)
+    assert writer.transactions == before and journal.durable_sequence < seqs[-1]
+    journal.release_commit()  # (outer): one commit for the three, at the next loop turn
+    assert journal.durable_sequence < seqs[-1]
+    await asyncio.sleep(0)
+    assert writer.transactions == before + 1 and journal.durable_sequence == seqs[-1]
+
+
+async def test_writer_when_held_and_committed_by_the_holder_then_the_release_schedules_nothing(
+    persistence: Persistence,
+) -> None:
+    writer, journal = persistence.writer, persistence.journal
+    journal.hold_commit()
+    seq = journal.append(sample_events(1)[0])
+    assert journal.commit_pending() and journal.durable_sequence == seq
+    journal.release_commit()
+    assert writer._commit_handle is None  # (nothing left to commit: no loop callback at all)
+    later = journal.append(sample_events(2)[1])  # outside a hold: scheduled as before
+    await asyncio.sleep(0)
+    assert journal.durable_sequence == later
