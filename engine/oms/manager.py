@@ -115,9 +115,9 @@ class OrderManager:
         # Bound once: called several times per order.
         self._append = journal.append
         self._commit_pending = journal.commit_pending
-        #: The journal's optional ``hold_commit`` / ``release_commit`` (see ``JournalPort``): a submit's intent is
-        #: committed before it leaves with no loop callback scheduled and cancelled around it, and a
-        #: venue report's record is scheduled for commit after its subscribers had it.
+        #: The journal's optional ``hold_commit`` / ``release_commit`` (see ``JournalPort``): a venue
+        #: report's record is scheduled for commit after its subscribers had it (what they do in
+        #: reaction, e.g. a new order's intent, is committed with it, one transaction less).
         self._hold = getattr(journal, "hold_commit", None)
         self._release = getattr(journal, "release_commit", None)
         self._instruments: dict[InstrumentId, Instrument] = {i.id: i for i in instruments}
@@ -292,18 +292,8 @@ class OrderManager:
         sent when this returns, with no loop round trip in between; otherwise it is sent from a
         background task once durable (a journal failure then rejects it, as with ``submit``)."""
         self._check_submit(command)
-        hold = self._hold
-        if hold is None:
-            order, durable, approved = self._submit_now(command)
-            committed = self._commit_pending()
-        else:
-            hold()
-            try:
-                order, durable, approved = self._submit_now(command)
-                committed = self._commit_pending()
-            finally:
-                self._release()  # type: ignore[misc]
-        if committed:
+        order, durable, approved = self._submit_now(command)
+        if self._commit_pending():
             if approved:
                 self._send_now(order, command)
         elif approved:

@@ -99,10 +99,11 @@ class JournalPort(Protocol):
         "await the awaitables": the manager then sends an intent only once its awaitable completes."""
         ...
 
-    # Optional (the manager uses them when the journal has them): ``hold_commit()`` and ``release_commit()``
-    # bracket a burst of appends the caller will commit (``commit_pending``) or let commit after it is
-    # done, so a journal that schedules its commits (a loop callback per burst) schedules none while
-    # held and, on the outermost ``release_commit``, one for whatever is still uncommitted.
+    # Optional (the manager uses them when the journal has them): ``hold_commit()`` and
+    # ``release_commit()`` bracket the manager's handling of a venue report, so a journal that
+    # schedules its commits (a loop callback per burst) schedules none while held and, on the
+    # outermost ``release_commit``, one for whatever is still uncommitted: the report's record is
+    # then committed after its subscribers had it, with what they did in reaction.
 
 
 class VenueFill(Protocol):
