@@ -311,9 +311,7 @@ class StoreWriter:
             value = _compact(value)
         batch.append((key, value))
         if self._commit_handle is None and not self._held:
-            loop = self._loop
-            assert loop is not None
-            self._commit_handle = loop.call_soon(self._commit_batch)
+            self._schedule_commit()
         ticket = self.enqueued_ticket + 1
         self.enqueued_ticket = ticket
         return ticket
@@ -329,9 +327,7 @@ class StoreWriter:
             value = _compact(value)
         batch.append((channel, key, value))
         if self._commit_handle is None and not self._held:
-            loop = self._loop
-            assert loop is not None
-            self._commit_handle = loop.call_soon(self._commit_batch)
+            self._schedule_commit()
         ticket = self.enqueued_ticket + 1
         self.enqueued_ticket = ticket
         return ticket
@@ -376,9 +372,7 @@ class StoreWriter:
         appends would have (the outermost release only)."""
         self._held -= 1
         if not self._held and self._batch and self._commit_handle is None and self._started:
-            loop = self._loop
-            assert loop is not None
-            self._commit_handle = loop.call_soon(self._commit_batch)
+            self._schedule_commit()
 
     def commit_pending(self) -> bool:
         """Commit everything queued, right now, if this writer commits on the loop; True when every
@@ -457,6 +451,12 @@ class StoreWriter:
         self._thread = None
 
     # -- loop-side group commit (async durability) -----------------------------------------------
+    def _schedule_commit(self) -> None:
+        """Commit what is queued from a loop callback at the next iteration (one per burst)."""
+        loop = self._loop
+        assert loop is not None
+        self._commit_handle = loop.call_soon(self._commit_batch)
+
     def _commit_batch(self) -> None:
         """Loop callback: commit everything queued since the last one in one write transaction."""
         self._commit_handle = None
@@ -507,9 +507,7 @@ class StoreWriter:
             self._batch = batch[n:]
             batch = batch[:n]
             if self._commit_handle is None:
-                loop = self._loop
-                assert loop is not None
-                self._commit_handle = loop.call_soon(self._commit_batch)
+                self._schedule_commit()
         else:
             self._batch = []
         try:

@@ -1,4 +1,7 @@
 cdef int descr_set(object descr, object obj, object value) except -1
+cdef object alloc(object cls)
+cdef object descr_get(object descr, object obj)
+cdef object str_of(object cls, object value)
 
 cdef class SlotDecoder:
     cdef object cls

@@ -47,10 +47,20 @@ cdef extern from *:
         PyTypeObject *tp = (PyTypeObject *)cls;
         return tp->tp_alloc(tp, 0);
     }
+    /* ``str.__new__(cls, value)`` for a str subclass with no ``__new__`` checks to run. */
+    static CYTHON_INLINE PyObject *algotrendy_str_of(PyObject *cls, PyObject *value) {
+        PyObject *args = PyTuple_Pack(1, value);
+        PyObject *out;
+        if (args == NULL) return NULL;
+        out = PyUnicode_Type.tp_new((PyTypeObject *)cls, args, NULL);
+        Py_DECREF(args);
+        return out;
+    }
     """
     int algotrendy_descr_set(object descr, object obj, object value) except -1
     object algotrendy_descr_get(object descr, object obj, object cls)
     object algotrendy_alloc(object cls)
+    object algotrendy_str_of(object cls, object value)
 
 
 #: Field kinds of a plan (``engine.store.codec`` names them from its own kinds).
@@ -92,6 +102,22 @@ cdef int descr_set(object descr, object obj, object value) except -1:
     """``descr.__set__(obj, value)`` through the descriptor's C setter (for other kernels'
     ``cimport``: ``engine.ext.backtest.replay`` fills its bar views with it)."""
     return algotrendy_descr_set(descr, obj, value)
+
+
+# -- for other kernels' ``cimport`` (the paper and simulated venues' order paths) ------------------
+cdef object alloc(object cls):
+    """A new, uninitialised instance of ``cls`` (its ``tp_alloc``: slots unset, no ``__init__``)."""
+    return algotrendy_alloc(cls)
+
+
+cdef object descr_get(object descr, object obj):
+    """``descr.__get__(obj, type(obj))`` through the descriptor's C getter."""
+    return algotrendy_descr_get(descr, obj, type(obj))
+
+
+cdef object str_of(object cls, object value):
+    """``str.__new__(cls, value)`` through ``str``'s C constructor (an id valid by construction)."""
+    return algotrendy_str_of(cls, value)
 
 
 cdef class SlotDecoder:

@@ -35,37 +35,14 @@ from libc.stdint cimport int64_t, INT64_MAX, INT64_MIN
 
 from engine.ext.book.l2book cimport L2Book
 from engine.ext.book.types cimport BookSide
-from engine.ext.core.records cimport descr_set
+from engine.ext.core.records cimport alloc as _alloc, descr_get as _get, descr_set, str_of
 
 cdef extern from *:
     """
-    static CYTHON_INLINE PyObject *algotrendy_paper_alloc(PyObject *cls) {
-        PyTypeObject *tp = (PyTypeObject *)cls;
-        return tp->tp_alloc(tp, 0);
-    }
     /* A value that holds only ints and strings (Money, Price, Quantity, an id) cannot be part of a
        reference cycle: the cyclic collector need not track it. */
     static CYTHON_INLINE void algotrendy_paper_leaf(PyObject *obj) {
         if (PyObject_IS_GC(obj) && PyObject_GC_IsTracked(obj)) PyObject_GC_UnTrack(obj);
-    }
-    /* ``descr.__get__(obj)`` through the (member) descriptor's C getter. */
-    static CYTHON_INLINE PyObject *algotrendy_paper_get(PyObject *descr, PyObject *obj) {
-        descrgetfunc get = Py_TYPE(descr)->tp_descr_get;
-        if (get == NULL) {
-            PyErr_Format(PyExc_TypeError, "%R is not a descriptor", descr);
-            return NULL;
-        }
-        return get(descr, obj, (PyObject *)Py_TYPE(obj));
-    }
-    /* ``str.__new__(cls, value)`` for a str subclass with no ``__new__`` checks to run. */
-    static CYTHON_INLINE PyObject *algotrendy_paper_str(PyObject *cls, PyObject *value) {
-        PyObject *args = PyTuple_Pack(1, value);
-        PyObject *out;
-        if (args == NULL) return NULL;
-        out = PyUnicode_Type.tp_new((PyTypeObject *)cls, args, NULL);
-        Py_DECREF(args);
-        if (out != NULL && PyObject_IS_GC(out) && PyObject_GC_IsTracked(out)) PyObject_GC_UnTrack(out);
-        return out;
     }
     /* a * b * c in 64 bits; 0 if any step overflows. */
     static CYTHON_INLINE int algotrendy_mul3(int64_t a, int64_t b, int64_t c, int64_t *out) {
@@ -74,11 +51,15 @@ cdef extern from *:
         return !__builtin_mul_overflow(ab, c, out);
     }
     """
-    object _alloc "algotrendy_paper_alloc"(object cls)
     void _leaf "algotrendy_paper_leaf"(object obj) noexcept
-    object _get "algotrendy_paper_get"(object descr, object obj)
-    object _new_str "algotrendy_paper_str"(object cls, object value)
     bint _mul3 "algotrendy_mul3"(int64_t a, int64_t b, int64_t c, int64_t* out) noexcept
+
+cdef inline object _new_str(object cls, object value):
+    """``str.__new__(cls, value)`` (an id valid by construction), untracked (see ``_leaf``)."""
+    out = str_of(cls, value)
+    _leaf(out)
+    return out
+
 
 #: ``PaperOrder``'s fields, in the order the venue's snapshot lists them.
 PAPER_FIELDS = (

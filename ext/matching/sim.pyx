@@ -29,7 +29,7 @@ from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_Check, PyLong_Fro
 from cpython.object cimport Py_TPFLAGS_HEAPTYPE, PyObject, PyTypeObject
 from libc.stdint cimport int64_t
 
-from engine.ext.core.records cimport descr_set
+from engine.ext.core.records cimport alloc as _alloc, descr_get as _get, descr_set, str_of as _new_str
 
 cdef extern from *:
     """
@@ -62,35 +62,10 @@ cdef extern from *:
         *slot = value;
         Py_XDECREF(old);
     }
-    static CYTHON_INLINE PyObject *algotrendy_sim_alloc(PyObject *cls) {
-        PyTypeObject *tp = (PyTypeObject *)cls;
-        return tp->tp_alloc(tp, 0);
-    }
-    /* ``descr.__get__(obj)`` through the (member) descriptor's C getter. */
-    static CYTHON_INLINE PyObject *algotrendy_sim_get(PyObject *descr, PyObject *obj) {
-        descrgetfunc get = Py_TYPE(descr)->tp_descr_get;
-        if (get == NULL) {
-            PyErr_Format(PyExc_TypeError, "%R is not a descriptor", descr);
-            return NULL;
-        }
-        return get(descr, obj, (PyObject *)Py_TYPE(obj));
-    }
-    /* ``str.__new__(cls, value)``. */
-    static CYTHON_INLINE PyObject *algotrendy_sim_str(PyObject *cls, PyObject *value) {
-        PyObject *args = PyTuple_Pack(1, value);
-        PyObject *out;
-        if (args == NULL) return NULL;
-        out = PyUnicode_Type.tp_new((PyTypeObject *)cls, args, NULL);
-        Py_DECREF(args);
-        return out;
-    }
     """
-    object _alloc "algotrendy_sim_alloc"(object cls)
     Py_ssize_t _offset "algotrendy_sim_offset"(object descr, object cls) except -1
     PyObject* _slot "algotrendy_sim_slot"(object obj, Py_ssize_t offset) noexcept
     void _put "algotrendy_sim_put"(object obj, Py_ssize_t offset, object value) noexcept
-    object _get "algotrendy_sim_get"(object descr, object obj)
-    object _new_str "algotrendy_sim_str"(object cls, object value)
     int _contains "_PyDict_Contains_KnownHash"(object d, object key, Py_hash_t h) except -1
     int _set_known "_PyDict_SetItem_KnownHash"(object d, object key, object value, Py_hash_t h) except -1
     bint _mul "__builtin_mul_overflow"(long long a, long long b, long long* out) noexcept
