@@ -279,23 +279,28 @@ def _read_head(env: lmdb.Environment, db: Any) -> tuple[int, str]:
         return seq, bytes(cursor.value()[:64]).decode("ascii")
 
 
-def _open_db(env: lmdb.Environment, name: bytes) -> Any | None:
+def _open_db(env: lmdb.Environment, txn: lmdb.Transaction, name: bytes) -> Any | None:
+    """An existing named database, opened in the read transaction ``txn`` that will use it (None if
+    there is none). Without a transaction, ``open_db`` takes a *write* one: on a running engine's
+    environment that waits for the writer thread's transaction while holding the GIL the writer needs
+    to finish it -- a deadlock (seen with ``sync`` durability: the API's audit verification, a test
+    reading the tail). A handle opened in a read transaction is only good inside it."""
     try:
-        return env.open_db(name, create=False)
+        return env.open_db(name, txn=txn, create=False)
     except lmdb.NotFoundError:
         return None
 
 
 def iter_records(env: lmdb.Environment, *, chunk: int = 4096, db: Any = None) -> Iterator[tuple[int, bytes]]:
     """``(key seq, stored bytes)`` in key order, in short read transactions."""
-    db = db if db is not None else _open_db(env, AUDIT_DB)
-    if db is None:
-        return
     next_key = _U64.pack(0)
     while True:
         rows: list[tuple[int, bytes]] = []
-        with env.begin(db=db) as txn:
-            cursor = txn.cursor()
+        with env.begin() as txn:
+            handle = db if db is not None else _open_db(env, txn, AUDIT_DB)
+            if handle is None:
+                return
+            cursor = txn.cursor(db=handle)
             if not cursor.set_range(next_key):
                 return
             for key, value in cursor:
@@ -312,12 +317,14 @@ def iter_records(env: lmdb.Environment, *, chunk: int = 4096, db: Any = None) ->
 
 def tail(env: lmdb.Environment, n: int = 20, *, db: Any = None) -> list[AuditRecord]:
     """The last ``n`` records, oldest first."""
-    db = db if db is not None else _open_db(env, AUDIT_DB)
-    if db is None or n <= 0:
+    if n <= 0:
         return []
     out: list[AuditRecord] = []
-    with env.begin(db=db) as txn:
-        cursor = txn.cursor()
+    with env.begin() as txn:
+        handle = db if db is not None else _open_db(env, txn, AUDIT_DB)
+        if handle is None:
+            return []
+        cursor = txn.cursor(db=handle)
         if cursor.last():
             out.append(_record(bytes(cursor.value())))
             while len(out) < n and cursor.prev():
@@ -361,11 +368,12 @@ def verify(source: LmdbStore | lmdb.Environment) -> AuditVerification:
         prev_hash = digest
         expected += 1
         count += 1
-    head_db = _open_db(env, AUDIT_HEAD_DB)
     stored_head = None
-    if head_db is not None:
-        with env.begin(db=head_db) as txn:
-            stored_head = txn.get(_HEAD_KEY)
+    with env.begin() as txn:
+        head_db = _open_db(env, txn, AUDIT_HEAD_DB)
+        if head_db is not None:
+            stored_head = txn.get(_HEAD_KEY, db=head_db)
+            stored_head = None if stored_head is None else bytes(stored_head)
     if stored_head is None:
         if count:
             return bad(None, "the chain head marker is missing")

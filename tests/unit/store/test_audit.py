@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -175,3 +178,48 @@ async def test_audit_when_summary_not_serialisable_then_refused(persistence: Per
     with pytest.raises(ValidationError):
         persistence.audit.append(actor="a", action="b", summary={"big": 1 << 70})
     assert persistence.audit.head_seq == 0
+
+
+_READ_WHILE_WRITING = """
+import sys, threading, time
+import lmdb
+from engine.store.audit import AUDIT_DB, iter_records, tail, verify
+
+env = lmdb.open(sys.argv[1], max_dbs=32)
+started = threading.Event()
+
+
+def writer() -> None:  # a write transaction that needs the GIL before it ends (the writer thread's)
+    with env.begin(write=True) as txn:
+        started.set()
+        until = time.perf_counter() + 1.0
+        while time.perf_counter() < until:
+            pass
+        txn.put(b"x", b"y")
+
+
+threading.Thread(target=writer, daemon=True).start()
+started.wait()
+print(len(tail(env, 3)), sum(1 for _ in iter_records(env)), verify(env).ok, flush=True)
+"""
+
+
+async def test_audit_reads_when_another_thread_holds_a_write_transaction_then_answer_without_it(
+    tmp_path: Path,
+) -> None:
+    """``tail``, ``iter_records`` and ``verify`` read a live engine's environment (the API's audit
+    verification, a test reading the tail) while its writer thread may be inside a write transaction.
+    They open the audit databases in their own read transactions: ``open_db`` without one takes a
+    write transaction, which waits for the writer while holding the GIL the writer needs -- a
+    deadlock (this subprocess then never answers)."""
+    await _write_chain(tmp_path / "lmdb", n=5)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", _READ_WHILE_WRITING, str(tmp_path / "lmdb")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3", "5", "True"]
