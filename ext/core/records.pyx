@@ -79,14 +79,17 @@ KIND_ENUM = _ENUM
 KIND_FIXED = _FIXED
 KIND_CALL = _CALL
 
-cdef object _str_new = str.__new__
+cdef int check_class(object cls, str what) except -1:
+    """Records are classes defined in Python (heap types): allocated without ``__init__``, then
+    their slots set. A builtin or extension type is refused (its C layout is not ours to fill).
+    ``what`` names it in the error (for other kernels' ``cimport``)."""
+    if not isinstance(cls, type) or not ((<PyTypeObject *>cls).tp_flags & Py_TPFLAGS_HEAPTYPE):
+        raise TypeError(f"{cls!r} is not a {what} defined in Python")
+    return 0
 
 
 cdef inline _check_class(cls):
-    """Records are classes defined in Python (heap types): allocated without ``__init__``, then
-    their slots set. A builtin or extension type is refused (its C layout is not ours to fill)."""
-    if not isinstance(cls, type) or not ((<PyTypeObject *>cls).tp_flags & Py_TPFLAGS_HEAPTYPE):
-        raise TypeError(f"{cls!r} is not a record class defined in Python")
+    check_class(cls, "record class")
 
 
 cdef inline object _fixed(tuple spec, object value):
@@ -193,7 +196,7 @@ cdef class SlotDecoder:
             elif kind == _STR:
                 if not isinstance(value, str):
                     raise TypeError(f"an id must be a string, got {type(value).__name__}")
-                value = _str_new(self.args[i], value)
+                value = algotrendy_str_of(self.args[i], value)
             else:
                 value = self.args[i](value)
             algotrendy_descr_set(self.setters[i], obj, value)

@@ -29,13 +29,13 @@ retained finished orders and the reports the engine keeps (~3% of a 1M-bar backt
 
 cimport cython
 from cpython.dict cimport PyDict_Contains, PyDict_GetItem
-from cpython.object cimport Py_TPFLAGS_HEAPTYPE, PyObject, PyTypeObject
+from cpython.object cimport PyObject
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from libc.stdint cimport int64_t, INT64_MAX, INT64_MIN
 
 from engine.ext.book.l2book cimport L2Book
 from engine.ext.book.types cimport BookSide
-from engine.ext.core.records cimport alloc as _alloc, descr_get as _get, descr_set, str_of
+from engine.ext.core.records cimport alloc as _alloc, check_class, descr_get as _get, descr_set, str_of
 
 cdef extern from *:
     """
@@ -785,10 +785,8 @@ cdef class PaperKernel:
 
 
 cdef inline _check_class(cls):
-    """A class the kernel allocates is defined in Python (a heap type): allocated without
-    ``__init__``, then its slots set. A builtin or extension type is refused."""
-    if not isinstance(cls, type) or not ((<PyTypeObject *>cls).tp_flags & Py_TPFLAGS_HEAPTYPE):
-        raise TypeError(f"{cls!r} is not a class defined in Python")
+    """A class the kernel allocates is defined in Python (a heap type, see ``check_class``)."""
+    check_class(cls, "class")
 
 
 cdef tuple _event_spec(spec, tuple names):

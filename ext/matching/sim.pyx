@@ -26,10 +26,12 @@ matcher and the integer grid. The classes the kernel allocates must be defined i
 cimport cython
 from cpython.dict cimport PyDict_GetItem
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_Check, PyLong_FromLongLong
-from cpython.object cimport Py_TPFLAGS_HEAPTYPE, PyObject, PyTypeObject
+from cpython.object cimport PyObject
 from libc.stdint cimport int64_t
 
-from engine.ext.core.records cimport alloc as _alloc, descr_get as _get, descr_set, str_of as _new_str
+from engine.ext.core.records cimport (
+    alloc as _alloc, check_class, descr_get as _get, descr_set, str_of as _new_str,
+)
 
 cdef extern from *:
     """
@@ -394,8 +396,8 @@ cdef object _offsets(spec, tuple names, Py_ssize_t* at, bint allocated):
     without ``__init__``, then its slots set)."""
     cdef Py_ssize_t i
     cls, descriptors = spec
-    if allocated and (not isinstance(cls, type) or not ((<PyTypeObject *>cls).tp_flags & Py_TPFLAGS_HEAPTYPE)):
-        raise TypeError(f"{cls!r} is not a class defined in Python")
+    if allocated:
+        check_class(cls, "class")
     descriptors = tuple(descriptors)
     if len(descriptors) != len(names):
         raise ValueError(f"{cls!r}: {len(descriptors)} descriptors for the fields {names}")
